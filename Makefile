@@ -1,0 +1,72 @@
+# diffusion-operator: every target installs what it needs (pinned, cached) before it runs.
+#   make demo   - the main job on the local test bed
+#   make test   - lint, types, import contracts, unit + integration + e2e tests
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: help setup venv system-deps binaries test lint typecheck contracts pytest unit \
+        integration e2e demo demo-down bench lock clean
+
+help:
+	@echo "make demo   - run the main job on the embedded local test bed"
+	@echo "make test   - everything CI checks"
+	@echo "make bench  - benchmarks (figures go to the README)"
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade "pip==25.3"
+	$(PY) -m pip install -q -c constraints.txt -e ".[builder,testbed,dev]"
+	touch $@
+
+venv: $(STAMP)
+
+system-deps:
+	bash tools/system-deps.sh
+
+binaries:
+	bash tools/build-binaries.sh
+
+setup: venv system-deps binaries
+
+lint: venv
+	$(PY) -m ruff check .
+
+typecheck: venv
+	$(PY) -m mypy
+
+contracts: venv
+	$(VENV)/bin/lint-imports
+
+pytest: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test: setup lint typecheck contracts pytest
+
+unit: venv
+	$(PY) -m pytest -m unit $(PYTEST_ARGS)
+
+integration: setup
+	$(PY) -m pytest -m integration $(PYTEST_ARGS)
+
+e2e: setup
+	$(PY) -m pytest -m e2e $(PYTEST_ARGS)
+
+demo: setup
+	$(VENV)/bin/testbed demo $(DEMO_ARGS)
+
+demo-down: venv
+	$(VENV)/bin/testbed down
+
+lock: venv
+	$(PY) -m pip freeze --exclude-editable | grep -v '^-e' > constraints.txt
+
+clean:
+	-$(VENV)/bin/testbed down
+	rm -rf $(VENV) .state .mypy_cache .ruff_cache .pytest_cache

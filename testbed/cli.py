@@ -1,0 +1,94 @@
+"""``testbed up|down|status|env``: the local cluster a person (or ``make demo``) can poke at."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from testbed import paths
+from testbed.cluster import COMPONENTS, Cluster
+from testbed.pools import DEFAULT_POOLS, EXTRA_POOLS
+from testbed.processes import ProcessStartError
+
+app = typer.Typer(help="Local Kubernetes test bed: upstream control plane + kwok GPU node pools.",
+                  no_args_is_help=True)
+console = Console()
+
+
+@app.command()
+def up(
+    pool: Annotated[list[str] | None, typer.Option(help=f"extra pool to add: {', '.join(EXTRA_POOLS)}")] = None,
+) -> None:
+    """Start the cluster (idempotent) and print where it is."""
+    pools = list(DEFAULT_POOLS)
+    for name in pool or []:
+        if name not in EXTRA_POOLS:
+            raise typer.BadParameter(f"unknown pool {name!r}; known: {', '.join(EXTRA_POOLS)}", param_hint="--pool")
+        pools.append(EXTRA_POOLS[name])
+    started = time.monotonic()
+    try:
+        state = Cluster().up(pools)
+    except (ProcessStartError, paths.BinaryMissingError) as err:
+        console.print(f"[red]test bed failed to start:[/red] {err}")
+        raise typer.Exit(1) from err
+    console.print(f"test bed ready in {time.monotonic() - started:.1f}s: {state.server}")
+    console.print(f"export KUBECONFIG={state.kubeconfig}")
+
+
+@app.command()
+def down() -> None:
+    """Stop every component and forget the cluster's data."""
+    Cluster().down()
+    console.print("test bed stopped")
+
+
+@app.command()
+def status() -> None:
+    """Which components run, and the nodes kwok keeps Ready."""
+    cluster = Cluster()
+    table = Table("component", "running", "pid")
+    for name, alive in cluster.running().items():
+        table.add_row(name, "yes" if alive else "no", str(cluster.process(name).pid() or "-"))
+    console.print(table)
+    if not cluster.healthy():
+        console.print("cluster: [yellow]not running[/yellow] (testbed up)")
+        raise typer.Exit(1)
+    from testbed.kube import KubeClient
+
+    kube = KubeClient(cluster.kubeconfig)
+    nodes = Table("node", "pool", "gpu", "ready")
+    for node in kube.core.list_node().items:
+        ready = next((c.status for c in node.status.conditions or [] if c.type == "Ready"), "?")
+        nodes.add_row(
+            node.metadata.name,
+            node.metadata.labels.get("cloud.google.com/gke-nodepool", "-"),
+            (node.status.capacity or {}).get("nvidia.com/gpu", "0"),
+            ready,
+        )
+    console.print(nodes)
+
+
+@app.command()
+def env(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Shell exports for this test bed (eval "$(testbed env)")."""
+    cluster = Cluster()
+    if cluster.state is None:
+        console.print("test bed is not running (testbed up)", style="red")
+        raise typer.Exit(1)
+    values = {"KUBECONFIG": str(cluster.kubeconfig), "TESTBED_SERVER": cluster.state.server}
+    prom = cluster.state_dir / "prometheus.url"
+    if prom.exists():
+        values["PROMETHEUS_URL"] = prom.read_text().strip()
+    if as_json:
+        print(json.dumps(values))
+    else:
+        for key, value in values.items():
+            print(f"export {key}={value}")
+
+
+_ = COMPONENTS

@@ -1,0 +1,295 @@
+"""The control plane: etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok.
+
+Ports are picked free at start and written to ``state.json``, so several checkouts can each run a
+test bed and ``testbed env`` can tell a shell where this one is. Start order follows the data flow:
+etcd -> apiserver -> (controller-manager, scheduler, kwok) -> node pools.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import time
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import yaml
+
+from testbed import paths
+from testbed.pki import Pki, ensure_pki
+from testbed.pools import DEFAULT_POOLS, NodePool, node_manifest
+from testbed.processes import ManagedProcess, free_port
+
+COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+
+#: The service CIDR only names virtual IPs for Services; nothing routes to it (no kube-proxy).
+SERVICE_CIDR = "10.96.0.0/16"
+#: kwok hands out fake pod IPs from here; nothing routes to them either.
+POD_CIDR = "10.244.0.1/16"
+
+
+@dataclass
+class ClusterState:
+    state_dir: str
+    etcd_client_port: int
+    etcd_peer_port: int
+    apiserver_port: int
+    controller_manager_port: int
+    scheduler_port: int
+    kwok_port: int
+    started_at: float
+    start_seconds: float = 0.0
+
+    @property
+    def server(self) -> str:
+        return f"https://127.0.0.1:{self.apiserver_port}"
+
+    @property
+    def kubeconfig(self) -> Path:
+        return Path(self.state_dir) / "admin.kubeconfig"
+
+
+def _state_file(state_dir: Path) -> Path:
+    return state_dir / "state.json"
+
+
+def load_state(state_dir: Path | None = None) -> ClusterState | None:
+    state_dir = state_dir or paths.state_dir()
+    try:
+        return ClusterState(**json.loads(_state_file(state_dir).read_text()))
+    except FileNotFoundError:
+        return None
+
+
+def write_kubeconfig(path: Path, server: str, pki: Pki, *, user: str = "admin") -> None:
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {"name": "testbed", "cluster": {"server": server, "certificate-authority": str(pki.ca_cert)}}
+        ],
+        "users": [
+            {
+                "name": user,
+                "user": {"client-certificate": str(pki.admin_cert), "client-key": str(pki.admin_key)},
+            }
+        ],
+        "contexts": [{"name": "testbed", "context": {"cluster": "testbed", "user": user}}],
+        "current-context": "testbed",
+    }
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    path.chmod(0o600)
+
+
+def _https_ok(url: str, pki: Pki) -> bool:
+    ctx = ssl.create_default_context(cafile=str(pki.ca_cert))
+    ctx.load_cert_chain(str(pki.admin_cert), str(pki.admin_key))
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # component serving certs are self-signed by the component
+    with urllib.request.urlopen(url, context=ctx, timeout=2) as resp:
+        return bool(resp.status == 200)
+
+
+def _http_ok(url: str) -> bool:
+    with urllib.request.urlopen(url, timeout=2) as resp:
+        return bool(resp.status == 200)
+
+
+class Cluster:
+    """A running (or startable) test-bed cluster rooted at one state directory."""
+
+    def __init__(self, state_dir: Path | None = None) -> None:
+        self.state_dir = (state_dir or paths.state_dir()).resolve()
+        self.pki = ensure_pki(self.state_dir / "pki")
+        self.state = load_state(self.state_dir)
+
+    # -- queries -------------------------------------------------------------------------------
+    def process(self, name: str) -> ManagedProcess:
+        return ManagedProcess(name, self.state_dir)
+
+    def running(self) -> dict[str, bool]:
+        return {name: self.process(name).alive() for name in COMPONENTS}
+
+    def healthy(self) -> bool:
+        if self.state is None or not all(self.running().values()):
+            return False
+        try:
+            return _https_ok(f"{self.state.server}/readyz", self.pki)
+        except OSError:
+            return False
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.state_dir / "admin.kubeconfig"
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def up(self, pools: Sequence[NodePool] = DEFAULT_POOLS) -> ClusterState:
+        """Start every component that is not running; idempotent."""
+        if self.healthy():
+            assert self.state is not None
+            self.apply_pools(pools)
+            return self.state
+        self.down()
+        started = time.monotonic()
+        self.state = ClusterState(
+            state_dir=str(self.state_dir),
+            etcd_client_port=free_port(),
+            etcd_peer_port=free_port(),
+            apiserver_port=free_port(),
+            controller_manager_port=free_port(),
+            scheduler_port=free_port(),
+            kwok_port=free_port(),
+            started_at=time.time(),
+        )
+        write_kubeconfig(self.kubeconfig, self.state.server, self.pki)
+        self._start_etcd()
+        self._start_apiserver()
+        self._start_controllers()
+        self.apply_pools(pools)
+        self.state.start_seconds = round(time.monotonic() - started, 2)
+        _state_file(self.state_dir).write_text(json.dumps(asdict(self.state), indent=2))
+        return self.state
+
+    def down(self) -> None:
+        for name in reversed(COMPONENTS):
+            self.process(name).stop()
+        _state_file(self.state_dir).unlink(missing_ok=True)
+        # etcd data is throw-away: a fresh `up` is a fresh cluster.
+        data = self.state_dir / "etcd-data"
+        if data.exists():
+            import shutil
+
+            shutil.rmtree(data)
+        self.state = None
+
+    def restart_apiserver(self) -> None:
+        """Stop and start kube-apiserver on the same port (fault injection: clients must reconnect)."""
+        self.process("kube-apiserver").stop()
+        self._start_apiserver()
+
+    # -- components ----------------------------------------------------------------------------
+    def _start_etcd(self) -> None:
+        assert self.state is not None
+        s = self.state
+        proc = self.process("etcd")
+        proc.start(
+            [
+                str(paths.binary("etcd")),
+                "--name=testbed",
+                f"--data-dir={self.state_dir / 'etcd-data'}",
+                f"--listen-client-urls=http://127.0.0.1:{s.etcd_client_port}",
+                f"--advertise-client-urls=http://127.0.0.1:{s.etcd_client_port}",
+                f"--listen-peer-urls=http://127.0.0.1:{s.etcd_peer_port}",
+                f"--initial-advertise-peer-urls=http://127.0.0.1:{s.etcd_peer_port}",
+                f"--initial-cluster=testbed=http://127.0.0.1:{s.etcd_peer_port}",
+                "--unsafe-no-fsync",  # a test bed trades durability for speed
+                "--quota-backend-bytes=4294967296",
+                "--log-level=warn",
+            ]
+        )
+        proc.wait_ready(lambda: _http_ok(f"http://127.0.0.1:{s.etcd_client_port}/health"), timeout=30)
+
+    def _start_apiserver(self) -> None:
+        assert self.state is not None
+        s, pki = self.state, self.pki
+        proc = self.process("kube-apiserver")
+        proc.start(
+            [
+                str(paths.binary("kube-apiserver")),
+                f"--etcd-servers=http://127.0.0.1:{s.etcd_client_port}",
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                f"--secure-port={s.apiserver_port}",
+                f"--tls-cert-file={pki.serving_cert}",
+                f"--tls-private-key-file={pki.serving_key}",
+                f"--client-ca-file={pki.ca_cert}",
+                "--authorization-mode=RBAC",
+                f"--service-account-issuer={s.server}",
+                f"--service-account-key-file={pki.sa_pub}",
+                f"--service-account-signing-key-file={pki.sa_key}",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                # No kubelets exist to serve the `kubernetes` Service's endpoints; skip the reconciler
+                # instead of letting it fight validation over a loopback address.
+                "--endpoint-reconciler-type=none",
+                "--allow-privileged=true",
+                "--profiling=false",
+                f"--cert-dir={self.state_dir / 'apiserver-certs'}",
+                "--v=1",
+            ]
+        )
+        proc.wait_ready(lambda: _https_ok(f"{s.server}/readyz", pki), timeout=90, interval=0.25)
+
+    def _component_kubeconfig_flags(self) -> list[str]:
+        kc = str(self.kubeconfig)
+        return [
+            f"--kubeconfig={kc}",
+            f"--authentication-kubeconfig={kc}",
+            f"--authorization-kubeconfig={kc}",
+            "--bind-address=127.0.0.1",
+            "--leader-elect=false",
+        ]
+
+    def _start_controllers(self) -> None:
+        assert self.state is not None
+        s, pki = self.state, self.pki
+        kcm = self.process("kube-controller-manager")
+        kcm.start(
+            [
+                str(paths.binary("kube-controller-manager")),
+                *self._component_kubeconfig_flags(),
+                f"--secure-port={s.controller_manager_port}",
+                f"--cert-dir={self.state_dir / 'kcm-certs'}",
+                f"--service-account-private-key-file={pki.sa_key}",
+                f"--root-ca-file={pki.ca_cert}",
+                "--use-service-account-credentials=true",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                "--controllers=*,-nodeipam",
+                # Test-bed pace: Jobs and ReplicaSets react at once, GC follows quickly.
+                "--concurrent-gc-syncs=20",
+                "--v=1",
+            ]
+        )
+        scheduler = self.process("kube-scheduler")
+        scheduler.start(
+            [
+                str(paths.binary("kube-scheduler")),
+                *self._component_kubeconfig_flags(),
+                f"--secure-port={s.scheduler_port}",
+                f"--cert-dir={self.state_dir / 'scheduler-certs'}",
+                "--v=1",
+            ]
+        )
+        kwok = self.process("kwok")
+        kwok.start(
+            [
+                str(paths.binary("kwok")),
+                f"--kubeconfig={self.kubeconfig}",
+                "--manage-all-nodes=false",
+                "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+                "--manage-nodes-with-label-selector=",
+                "--disregard-status-with-annotation-selector=kwok.x-k8s.io/status=custom",
+                "--disregard-status-with-label-selector=",
+                f"--cidr={POD_CIDR}",
+                "--node-ip=10.244.0.1",
+                f"--server-address=127.0.0.1:{s.kwok_port}",
+                "--node-lease-duration-seconds=40",
+            ]
+        )
+        kcm.wait_ready(
+            lambda: _https_ok(f"https://127.0.0.1:{s.controller_manager_port}/healthz", pki), timeout=60
+        )
+        scheduler.wait_ready(
+            lambda: _https_ok(f"https://127.0.0.1:{s.scheduler_port}/healthz", pki), timeout=60
+        )
+        kwok.wait_ready(lambda: _http_ok(f"http://127.0.0.1:{s.kwok_port}/healthz"), timeout=60)
+
+    def apply_pools(self, pools: Sequence[NodePool]) -> None:
+        """Create the pools' Nodes (server-side apply, so re-running is harmless)."""
+        from testbed.kube import KubeClient
+
+        client = KubeClient(self.kubeconfig)
+        for pool in pools:
+            for index in range(pool.nodes):
+                client.apply(node_manifest(pool, index), field_manager="testbed")

@@ -1,0 +1,63 @@
+"""Where the test bed finds its binaries and keeps its state.
+
+The binary cache is shared by every checkout on the machine (it is keyed by version, see
+tools/versions.env), while the state directory belongs to one checkout, so two clones never stop
+each other's clusters.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+VERSIONS_FILE = REPO_ROOT / "tools" / "versions.env"
+
+#: Binary name -> the versions.env key that pins it.
+PINNED_BY = {
+    "etcd": "ETCD_VERSION",
+    "kube-apiserver": "KUBERNETES_VERSION",
+    "kube-controller-manager": "KUBERNETES_VERSION",
+    "kube-scheduler": "KUBERNETES_VERSION",
+    "kubectl": "KUBERNETES_VERSION",
+    "kwok": "KWOK_VERSION",
+    "helm": "HELM_VERSION",
+}
+
+
+class BinaryMissingError(RuntimeError):
+    """A pinned binary has not been built yet; the message says how to build it."""
+
+
+def cache_root() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "diffusion-operator"
+
+
+def bin_cache() -> Path:
+    return Path(os.environ.get("DIFFUSION_BIN_CACHE") or cache_root() / "bin")
+
+
+def versions() -> dict[str, str]:
+    pins: dict[str, str] = {}
+    for line in VERSIONS_FILE.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, value = line.split("=", 1)
+            pins[key.strip()] = value.strip()
+    return pins
+
+
+def binary(name: str) -> Path:
+    version = versions()[PINNED_BY[name]]
+    path = bin_cache() / f"{name}-{version}" / name
+    if not path.exists():
+        raise BinaryMissingError(
+            f"{name} {version} is not built yet ({path} is missing): run `make binaries` "
+            "(builds it once from the Go module proxy)"
+        )
+    return path
+
+
+def state_dir() -> Path:
+    return Path(os.environ.get("TESTBED_STATE") or REPO_ROOT / ".state" / "testbed")

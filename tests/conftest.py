@@ -1,0 +1,134 @@
+"""Shared fixtures: the real test bed (cluster, Prometheus, Triton) and per-test namespaces.
+
+Tests get their layer marker from their folder (tests/unit -> ``unit`` ...), so ``pytest -m unit``
+selects the fast pure tests without anyone remembering to decorate them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from testbed.cluster import Cluster
+from testbed.kube import KubeClient
+from testbed.prometheus import Prometheus
+from testbed.triton import TritonServer
+
+LAYERS = ("unit", "integration", "e2e")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        parts = Path(str(item.fspath)).parts
+        for layer in LAYERS:
+            if layer in parts:
+                item.add_marker(getattr(pytest.mark, layer))
+        if item.get_closest_marker("gpu") and not _gpu_available():
+            item.add_marker(pytest.mark.skip(reason="needs a CUDA GPU and TensorRT; none here"))
+
+
+def _gpu_available() -> bool:
+    try:
+        import torch
+
+        if not torch.cuda.is_available():
+            return False
+        import tensorrt  # noqa: F401
+    except Exception:
+        return False
+    return True
+
+
+@pytest.fixture(scope="session")
+def testbed_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One state dir per pytest session unless TESTBED_STATE points at a running `testbed up`."""
+    explicit = os.environ.get("TESTBED_STATE")
+    return Path(explicit) if explicit else tmp_path_factory.mktemp("testbed")
+
+
+@pytest.fixture(scope="session")
+def cluster(testbed_state_dir: Path) -> Iterator[Cluster]:
+    """The session's cluster: reused if already running there (testbed up), else started and stopped."""
+    bed = Cluster(testbed_state_dir)
+    reuse = bed.healthy()
+    bed.up()
+    yield bed
+    if not reuse:
+        bed.down()
+
+
+@pytest.fixture(scope="session")
+def kube(cluster: Cluster) -> KubeClient:
+    return KubeClient(cluster.kubeconfig)
+
+
+@pytest.fixture
+def namespace(kube: KubeClient, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace per test; on failure its events are printed before it is deleted."""
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    kube.core.create_namespace({"metadata": {"name": name, "labels": {"test": request.node.name[:63]}}})
+    yield name
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        print(f"\n--- events in namespace {name}")
+        print("\n".join(kube.events_for(name)[-40:]))
+    kube.core.delete_namespace(name)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
+
+
+@pytest.fixture
+def prometheus_factory(tmp_path: Path) -> Iterator[Callable[..., Prometheus]]:
+    started: list[Prometheus] = []
+
+    def start(scrape_configs: list[dict], rule_files: list[Path] | None = None) -> Prometheus:
+        prom = Prometheus(tmp_path, name=f"prometheus-{len(started)}")
+        prom.start(scrape_configs, rule_files)
+        started.append(prom)
+        return prom
+
+    yield start
+    for prom in started:
+        prom.stop()
+
+
+@pytest.fixture
+def triton_factory(tmp_path: Path) -> Iterator[Callable[..., TritonServer]]:
+    started: list[TritonServer] = []
+
+    def start(model_repository: Path, extra_args: list[str] | None = None,
+              env: dict[str, str] | None = None) -> TritonServer:
+        server = TritonServer(tmp_path, model_repository, name=f"triton-{len(started)}")
+        server.start(extra_args=extra_args, env=env)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def helm_binary() -> str:
+    from testbed.paths import binary
+
+    return str(binary("helm"))
+
+
+@pytest.fixture(scope="session")
+def kubectl_binary() -> str:
+    from testbed.paths import binary
+
+    path = binary("kubectl")
+    assert shutil.which(str(path)) or path.exists()
+    return str(path)

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Debian packages the test bed needs, installed only when missing (so a warm run is instant):
+#   prometheus      - the real server the autoscaler and dashboards are tested against
+#   libpython3.11   - Triton's Python-backend stub links libpython3.11.so.1.0
+set -euo pipefail
+need=()
+command -v prometheus >/dev/null 2>&1 || [[ -x /usr/bin/prometheus ]] || need+=(prometheus)
+[[ -e /usr/lib/x86_64-linux-gnu/libpython3.11.so.1.0 ]] || need+=(libpython3.11)
+command -v promtool >/dev/null 2>&1 || [[ " ${need[*]} " == *" prometheus "* ]] || need+=(prometheus)
+if ((${#need[@]})); then
+  echo "installing Debian packages: ${need[*]}" >&2
+  sudo_=""; [[ $(id -u) == 0 ]] || sudo_=sudo
+  $sudo_ apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq --no-install-recommends "${need[@]}"
+fi
