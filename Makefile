@@ -38,8 +38,14 @@ setup: venv system-deps binaries
 lint: venv
 	$(PY) -m ruff check .
 
+# The pure core: deciders and builders with no I/O, held to mypy --strict.
+STRICT_CORE := $(wildcard operator/diffusion_operator/api operator/diffusion_operator/engines \
+	operator/diffusion_operator/render operator/diffusion_operator/autoscaling \
+	operator/diffusion_operator/metrics engine_builder/plan.py)
+
 typecheck: venv
 	$(PY) -m mypy
+	$(PY) -m mypy --strict $(STRICT_CORE)
 
 contracts: venv
 	$(VENV)/bin/lint-imports

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from testbed import paths
-from testbed.cluster import COMPONENTS, Cluster
+from testbed.cluster import Cluster
 from testbed.pools import DEFAULT_POOLS, EXTRA_POOLS
 from testbed.processes import ProcessStartError
 
@@ -62,11 +62,11 @@ def status() -> None:
 
     kube = KubeClient(cluster.kubeconfig)
     nodes = Table("node", "pool", "gpu", "ready")
-    for node in kube.core.list_node().items:
+    for node in kube.items("v1", "Node"):
         ready = next((c.status for c in node.status.conditions or [] if c.type == "Ready"), "?")
         nodes.add_row(
             node.metadata.name,
-            node.metadata.labels.get("cloud.google.com/gke-nodepool", "-"),
+            (node.metadata.labels or {}).get("cloud.google.com/gke-nodepool", "-"),
             (node.status.capacity or {}).get("nvidia.com/gpu", "0"),
             ready,
         )
@@ -91,4 +91,15 @@ def env(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
             print(f"export {key}={value}")
 
 
-_ = COMPONENTS
+
+@app.command()
+def demo(
+    keep: Annotated[bool, typer.Option(help="leave the test bed running (make demo-down stops it)")] = False,
+) -> None:
+    """Bring the test bed up, show what is there, and take it down again unless --keep."""
+    up(pool=None)
+    status()
+    if keep:
+        console.print("left running: `make demo-down` stops it")
+    else:
+        down()

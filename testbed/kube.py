@@ -6,6 +6,8 @@ explicit kubeconfig path: several clusters in one process, no hidden global.
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -51,24 +53,41 @@ class KubeClient:
         except NotFoundError:
             return None
 
-    def list(self, api_version: str, kind: str, namespace: str | None = None, **kw: Any) -> list[Any]:
+    def items(self, api_version: str, kind: str, namespace: str | None = None, **kw: Any) -> list[Any]:
+        """The objects of a kind (``kw`` passes label_selector/field_selector through)."""
         return list(self.resource(api_version, kind).get(namespace=namespace, **kw).items)
 
     def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None,
                propagation: str = "Background") -> None:
-        try:
+        with contextlib.suppress(NotFoundError):
             self.resource(api_version, kind).delete(
                 name=name, namespace=namespace, body={"propagationPolicy": propagation}
             )
-        except NotFoundError:
-            pass
+
+    def create_namespace(self, name: str, labels: dict[str, str] | None = None, timeout: float = 30) -> None:
+        """Create a namespace and wait for its ``default`` ServiceAccount.
+
+        The ServiceAccount controller creates it a moment after the namespace; until then the
+        ServiceAccount admission plugin rejects every Pod, which would make tests flaky.
+        """
+        self.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels or {}}})
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.get("v1", "ServiceAccount", "default", name) is not None:
+                return
+            time.sleep(0.1)
+        raise WaitTimeoutError(f"namespace {name}: no default ServiceAccount after {timeout:.0f}s")
 
     def events_for(self, namespace: str, name: str | None = None) -> list[str]:
-        events = self.core.list_namespaced_event(namespace).items
+        def when(event: Any) -> dt.datetime:
+            stamp = event.last_timestamp or event.event_time or event.metadata.creation_timestamp
+            return stamp or dt.datetime.min.replace(tzinfo=dt.UTC)
+
         lines = []
-        for e in sorted(events, key=lambda e: (e.last_timestamp or e.event_time or e.metadata.creation_timestamp)):
-            if name is None or e.involved_object.name == name:
-                lines.append(f"{e.type} {e.reason} {e.involved_object.kind}/{e.involved_object.name}: {e.message}")
+        for e in sorted(self.core.list_namespaced_event(namespace).items, key=when):
+            obj = e.involved_object
+            if name is None or obj.name == name:
+                lines.append(f"{e.type} {e.reason} {obj.kind}/{obj.name}: {e.message}")
         return lines
 
     def describe(self, api_version: str, kind: str, name: str, namespace: str | None) -> str:

@@ -40,8 +40,8 @@ def bin_cache() -> Path:
 
 def versions() -> dict[str, str]:
     pins: dict[str, str] = {}
-    for line in VERSIONS_FILE.read_text().splitlines():
-        line = line.strip()
+    for raw in VERSIONS_FILE.read_text().splitlines():
+        line = raw.strip()
         if line and not line.startswith("#") and "=" in line:
             key, value = line.split("=", 1)
             pins[key.strip()] = value.strip()

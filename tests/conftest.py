@@ -7,9 +7,10 @@ selects the fast pure tests without anyone remembering to decorate them.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -71,9 +72,10 @@ def kube(cluster: Cluster) -> KubeClient:
 def namespace(kube: KubeClient, request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh namespace per test; on failure its events are printed before it is deleted."""
     name = f"t-{uuid.uuid4().hex[:8]}"
-    kube.core.create_namespace({"metadata": {"name": name, "labels": {"test": request.node.name[:63]}}})
+    label = re.sub(r"[^A-Za-z0-9_.-]", "-", request.node.name)[:63].strip("-_.") or "test"
+    kube.create_namespace(name, {"test": label})
     yield name
-    report = getattr(request.node, "rep_call", None)
+    report: pytest.TestReport | None = getattr(request.node, "rep_call", None)
     if report is not None and report.failed:
         print(f"\n--- events in namespace {name}")
         print("\n".join(kube.events_for(name)[-40:]))
@@ -81,7 +83,9 @@ def namespace(kube: KubeClient, request: pytest.FixtureRequest) -> Iterator[str]
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     setattr(item, f"rep_{report.when}", report)
     return report
