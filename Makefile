@@ -48,7 +48,7 @@ typecheck: venv
 	$(PY) -m mypy --strict $(STRICT_CORE)
 
 contracts: venv
-	$(VENV)/bin/lint-imports
+	PYTHONPATH=operator:. $(VENV)/bin/lint-imports
 
 pytest: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
