@@ -8,6 +8,7 @@ etcd -> apiserver -> (controller-manager, scheduler, kwok) -> node pools.
 from __future__ import annotations
 
 import json
+import sys
 import ssl
 import time
 import urllib.request
@@ -22,7 +23,10 @@ from testbed.pki import Pki, ensure_pki
 from testbed.pools import DEFAULT_POOLS, NodePool, node_manifest
 from testbed.processes import ManagedProcess, free_port
 
-COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+#: Pod lifecycles (including fake failing images) the fake kubelets play; see the file's header.
+KWOK_STAGES = Path(__file__).parent / "kwok-stages.yaml"
+
+COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "provisioner")
 
 #: The service CIDR only names virtual IPs for Services; nothing routes to it (no kube-proxy).
 SERVICE_CIDR = "10.96.0.0/16"
@@ -266,6 +270,7 @@ class Cluster:
             [
                 str(paths.binary("kwok")),
                 f"--kubeconfig={self.kubeconfig}",
+                f"--config={KWOK_STAGES}",
                 "--manage-all-nodes=false",
                 "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
                 "--manage-nodes-with-label-selector=",
@@ -284,12 +289,18 @@ class Cluster:
             lambda: _https_ok(f"https://127.0.0.1:{s.scheduler_port}/healthz", pki), timeout=60
         )
         kwok.wait_ready(lambda: _http_ok(f"http://127.0.0.1:{s.kwok_port}/healthz"), timeout=60)
+        provisioner = self.process("provisioner")
+        provisioner.start([sys.executable, "-m", "testbed.provisioner", f"--kubeconfig={self.kubeconfig}"],
+                          cwd=paths.REPO_ROOT)
 
     def apply_pools(self, pools: Sequence[NodePool]) -> None:
-        """Create the pools' Nodes (server-side apply, so re-running is harmless)."""
+        """Create the default StorageClass and the pools' Nodes (server-side apply: re-running is harmless)."""
         from testbed.kube import KubeClient
 
+        from testbed.provisioner import STORAGE_CLASS
+
         client = KubeClient(self.kubeconfig)
+        client.apply(STORAGE_CLASS, field_manager="testbed")
         for pool in pools:
             for index in range(pool.nodes):
                 client.apply(node_manifest(pool, index), field_manager="testbed")

@@ -7,6 +7,8 @@ explicit kubeconfig path: several clusters in one process, no hidden global.
 from __future__ import annotations
 
 import contextlib
+import os
+import tempfile
 import datetime as dt
 import time
 from collections.abc import Callable
@@ -27,7 +29,10 @@ class KubeClient:
     def __init__(self, kubeconfig: Path | str) -> None:
         self.kubeconfig = Path(kubeconfig)
         self.api_client = config.new_client_from_config(config_file=str(kubeconfig))
-        self.dynamic = DynamicClient(self.api_client)
+        # One discovery cache file per process and client: the library's default is shared host-wide
+        # and gets corrupted by concurrent writers.
+        cache = Path(tempfile.gettempdir()) / f"testbed-discovery-{os.getpid()}-{id(self)}.json"
+        self.dynamic = DynamicClient(self.api_client, cache_file=str(cache))
         self.core = client.CoreV1Api(self.api_client)
 
     def resource(self, api_version: str, kind: str) -> Any:

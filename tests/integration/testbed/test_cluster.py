@@ -181,3 +181,46 @@ def test_kubectl_sees_the_node_pools(cluster, kubectl_binary: str):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["node/l4-pool-0", "node/l4-pool-1", "node/l4-pool-2"]
+
+
+def test_a_claim_is_provisioned_and_a_pod_mounting_it_runs(kube: KubeClient, namespace: str):
+    kube.create({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                 "metadata": {"name": "cache", "namespace": namespace},
+                 "spec": {"accessModes": ["ReadWriteMany"], "resources": {"requests": {"storage": "10Gi"}}}})
+    kube.wait_for("v1", "PersistentVolumeClaim", "cache", namespace, lambda c: c.status.phase == "Bound",
+                  what="Bound", timeout=60)
+    kube.create({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "user", "namespace": namespace},
+                 "spec": {"containers": [{"name": "c", "image": "busybox",
+                                          "volumeMounts": [{"name": "v", "mountPath": "/cache"}]}],
+                          "volumes": [{"name": "v", "persistentVolumeClaim": {"claimName": "cache"}}]}})
+    kube.wait_for("v1", "Pod", "user", namespace, lambda p: p.status.phase == "Running", what="Running")
+
+
+@pytest.mark.parametrize(("image", "reason"), [
+    ("testbed.dev/fake:image-pull-fail", "ImagePullBackOff"),
+    ("testbed.dev/fake:crashloop", "CrashLoopBackOff"),
+])
+def test_fake_broken_images_leave_pods_unready_with_the_kubelet_reason(kube: KubeClient, namespace: str,
+                                                                      image: str, reason: str):
+    kube.create({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "broken", "namespace": namespace},
+                 "spec": {"containers": [{"name": "c", "image": image}]}})
+    pod = kube.wait_for("v1", "Pod", "broken", namespace,
+                        lambda p: bool(p.status.containerStatuses), what="container status")
+    assert pod.status.containerStatuses[0].state.waiting.reason == reason
+    assert condition(pod, "Ready") == "False"
+
+
+def test_a_fake_failing_build_image_fails_its_job_with_a_json_termination_message(kube: KubeClient,
+                                                                                  namespace: str):
+    kube.create({
+        "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "build", "namespace": namespace},
+        "spec": {"backoffLimit": 0, "template": {"spec": {
+            "restartPolicy": "Never",
+            "containers": [{"name": "b", "image": "testbed.dev/fake:build-fail"}],
+        }}},
+    })
+    kube.wait_for("batch/v1", "Job", "build", namespace, lambda j: condition(j, "Failed") == "True",
+                  what="Failed", timeout=60)
+    pods = kube.items("v1", "Pod", namespace, label_selector="batch.kubernetes.io/job-name=build")
+    message = pods[0].status.containerStatuses[0].state.terminated.message
+    assert '"status": "failed"' in message

@@ -1,0 +1,1 @@
+"""Benchmarks (``make bench``); each subpackage is runnable with ``python -m bench.<name>``."""

@@ -1,0 +1,1 @@
+"""Autoscaler benchmark: a simulated Triton fleet replaying traces under several scalers."""

@@ -1,0 +1,115 @@
+"""``engine-builder build --plan plan.json --out <cache-dir>``: the build Job's entry point.
+
+Logs (progress lines) go to stderr; stdout carries exactly one JSON line, the summary, which is also
+written to ``/dev/termination-log`` when that exists and is writable (Kubernetes then shows it as the
+container's termination message, and the operator reads the status from there). Exit codes come
+from :mod:`engine_builder.errors` so a bad plan (2) is distinguishable from a bad source (3).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+
+from engine_builder.errors import BuildError, PlanError
+from engine_builder.plan import BuildPlan
+
+app = typer.Typer(add_completion=False, help="Build SDXL engines and their Triton model repository.")
+TERMINATION_LOG = Path("/dev/termination-log")
+#: Kubernetes keeps at most 4096 bytes of a termination message.
+TERMINATION_LIMIT = 4096
+
+
+def format_validation_error(error: ValidationError) -> str:
+    """``plan.<field path>: <message>`` per problem, e.g. ``plan.resolutions.0.width: ...``."""
+    lines = []
+    for item in error.errors():
+        location = ".".join(str(part) for part in item["loc"])
+        lines.append(f"plan.{location}: {item['msg']}" if location else f"plan: {item['msg']}")
+    return "; ".join(lines)
+
+
+def load_plan(path: Path) -> BuildPlan:
+    try:
+        raw = json.loads(path.read_text())
+    except OSError as err:
+        raise PlanError(f"plan: cannot read {path}: {err.strerror}") from err
+    except json.JSONDecodeError as err:
+        raise PlanError(f"plan: {path} is not valid JSON: {err}") from err
+    try:
+        return BuildPlan.model_validate(raw)
+    except ValidationError as err:
+        raise PlanError(format_validation_error(err)) from err
+
+
+def emit(result: dict[str, Any], termination_log: Path) -> None:
+    """Print the summary line and, in a pod, leave it as the termination message."""
+    line = json.dumps(result, sort_keys=True)
+    typer.echo(line)
+    if (termination_log.parent.is_dir() and os.access(termination_log.parent, os.W_OK)) or (
+        termination_log.exists() and os.access(termination_log, os.W_OK)
+    ):
+        try:
+            termination_log.write_text(line[:TERMINATION_LIMIT])
+        except OSError:
+            logging.getLogger("engine_builder").warning("could not write %s", termination_log)
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(stream=sys.stderr, level=level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    for noisy in ("polygraphy", "diffusers", "transformers", "huggingface_hub"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    try:
+        import onnxruntime
+
+        onnxruntime.set_default_logger_severity(3)
+        from polygraphy.logger import G_LOGGER
+
+        G_LOGGER.module_severity = G_LOGGER.WARNING
+    except ImportError:  # the summary must still come out if the ML stack is broken
+        pass
+
+
+@app.callback()
+def main() -> None:
+    """SDXL engine builder."""
+
+
+@app.command()
+def build(
+    plan: Annotated[Path, typer.Option(help="plan.json written by the operator")],
+    out: Annotated[Path, typer.Option(help="cache directory; the result goes to <out>/<cache_key>/")],
+    pvc_root: Annotated[Path | None, typer.Option(envvar="PVC_ROOT", help="where pvc://<claim>/ is mounted")] = None,
+    hf_cache: Annotated[Path | None, typer.Option(help="huggingface_hub cache dir (default: HF_HOME)")] = None,
+    log_level: Annotated[str, typer.Option(help="logging level")] = "INFO",
+    termination_log: Annotated[Path, typer.Option(help="termination message path")] = TERMINATION_LOG,
+) -> None:
+    """Build (or find in the cache) the Triton model repository for PLAN."""
+    configure_logging(log_level)
+    started = time.monotonic()
+    try:
+        parsed = load_plan(plan)
+        from engine_builder.build import BuildOptions
+        from engine_builder.build import build as run_build
+
+        result = run_build(parsed, out, BuildOptions(pvc_root=pvc_root, hf_cache=hf_cache))
+    except BuildError as err:
+        logging.getLogger("engine_builder").error("%s: %s", err.kind, err)
+        emit({"status": "failed", "error": err.kind, "message": str(err)[:2000],
+              "seconds": round(time.monotonic() - started, 3)}, termination_log)
+        raise typer.Exit(err.exit_code) from err
+    emit(result, termination_log)
+
+
+if __name__ == "__main__":
+    app()

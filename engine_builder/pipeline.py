@@ -1,0 +1,210 @@
+"""The SDXL text-to-image loop over four component callables, shared by Triton's BLS model and benches.
+
+This file is copied verbatim into the ``sdxl`` model of every published repository, so it imports
+nothing from ``engine_builder`` (only numpy, torch, diffusers' schedulers and transformers' tokenizer).
+It mirrors diffusers' ``StableDiffusionXLPipeline`` step by step (prompt encoding with the
+penultimate hidden states, zeroed negative embeddings when no negative prompt is given, SDXL's
+``time_ids``, classifier-free guidance, scheduler steps sharing one seeded generator, VAE decode),
+which is why the integration test can compare the two images pixel by pixel.
+
+Serving defaults never come from the build plan: request input, else environment
+(``SDXL_DEFAULT_STEPS``, ``SDXL_DEFAULT_GUIDANCE_SCALE``, ``SDXL_DEFAULT_SCHEDULER``,
+``SDXL_UPSCALE_FACTOR``), else the built-in values below; so changing them never rebuilds engines.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+SCHEDULERS = {
+    "euler": "EulerDiscreteScheduler",
+    "euler_a": "EulerAncestralDiscreteScheduler",
+    "ddim": "DDIMScheduler",
+    "dpmpp_2m": "DPMSolverMultistepScheduler",
+}
+BUILTIN_STEPS = 30
+BUILTIN_GUIDANCE = 5.0
+BUILTIN_SCHEDULER = "euler"
+#: "none" (or 1) skips the upscale model; 2 and 4 run it.
+UPSCALE_FACTORS = {"none": 1, "1": 1, "2": 2, "4": 4}
+MAX_STEPS = 150
+#: Seeds are int64 on the wire but torch generators take 64-bit unsigned; keep them non-negative.
+MAX_SEED = 2**63 - 1
+
+# One callable per Triton component model: named inputs in, named outputs out (NVIDIA tensor names).
+Component = Callable[[dict[str, NDArray[Any]]], dict[str, NDArray[Any]]]
+
+
+class RequestError(ValueError):
+    """A request (or a serving env var) is invalid; the message names the input."""
+
+
+@dataclass(frozen=True)
+class Defaults:
+    steps: int = BUILTIN_STEPS
+    guidance_scale: float = BUILTIN_GUIDANCE
+    scheduler: str = BUILTIN_SCHEDULER
+    upscale_factor: int = 1
+
+
+def defaults_from_env(env: Mapping[str, str]) -> Defaults:
+    """Serving defaults from the pod's environment; a bad value names its variable."""
+    base = Defaults()
+    try:
+        steps = int(env.get("SDXL_DEFAULT_STEPS", base.steps))
+        guidance = float(env.get("SDXL_DEFAULT_GUIDANCE_SCALE", base.guidance_scale))
+    except ValueError as err:
+        raise RequestError(f"SDXL_DEFAULT_STEPS/SDXL_DEFAULT_GUIDANCE_SCALE: {err}") from err
+    scheduler = env.get("SDXL_DEFAULT_SCHEDULER", base.scheduler)
+    factor = env.get("SDXL_UPSCALE_FACTOR", "none").strip().lower()
+    if factor not in UPSCALE_FACTORS:
+        raise RequestError(f"SDXL_UPSCALE_FACTOR: {factor!r} is not one of {sorted(UPSCALE_FACTORS)}")
+    defaults = Defaults(steps, guidance, scheduler, UPSCALE_FACTORS[factor])
+    validate_settings(defaults.steps, defaults.guidance_scale, defaults.scheduler, "SDXL_DEFAULT_")
+    return defaults
+
+
+def validate_settings(steps: int, guidance: float, scheduler: str, prefix: str = "") -> None:
+    if not 1 <= steps <= MAX_STEPS:
+        raise RequestError(f"{prefix}steps: {steps} is outside 1..{MAX_STEPS}")
+    if not 0.0 <= guidance <= 30.0:
+        raise RequestError(f"{prefix}guidance_scale: {guidance} is outside 0..30")
+    if scheduler not in SCHEDULERS:
+        raise RequestError(f"{prefix}scheduler: {scheduler!r} is not one of {sorted(SCHEDULERS)}")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Image sizes the engines accept (TensorRT profiles are bounded; ONNX Runtime is not)."""
+
+    min_width: int = 64
+    max_width: int = 1536
+    min_height: int = 64
+    max_height: int = 1536
+    default_width: int = 1024
+    default_height: int = 1024
+
+
+@dataclass(frozen=True)
+class Request:
+    prompt: str
+    negative_prompt: str | None
+    seed: int
+    steps: int
+    guidance_scale: float
+    width: int
+    height: int
+    scheduler: str
+    upscale_factor: int
+
+
+def resolve_request(raw: Mapping[str, Any], defaults: Defaults, limits: Limits,
+                    random_seed: Callable[[], int]) -> Request:
+    """Merge request inputs over defaults and validate; ``random_seed`` is injected for tests."""
+    prompt = raw.get("prompt")
+    if not isinstance(prompt, str):
+        raise RequestError("prompt: required (a UTF-8 string)")
+    steps = int(raw.get("steps", defaults.steps))
+    guidance = float(raw.get("guidance_scale", defaults.guidance_scale))
+    scheduler = str(raw.get("scheduler", defaults.scheduler))
+    validate_settings(steps, guidance, scheduler)
+    width = int(raw.get("width", limits.default_width))
+    height = int(raw.get("height", limits.default_height))
+    for name, side, low, high in (("width", width, limits.min_width, limits.max_width),
+                                  ("height", height, limits.min_height, limits.max_height)):
+        if side % 8 or not low <= side <= high:
+            raise RequestError(f"{name}: {side} must be a multiple of 8 in {low}..{high}")
+    seed = int(raw["seed"]) if "seed" in raw else random_seed()
+    if not 0 <= seed <= MAX_SEED:
+        raise RequestError(f"seed: {seed} must be in 0..2**63-1")
+    factor = int(raw.get("upscale_factor", defaults.upscale_factor))
+    if factor not in UPSCALE_FACTORS.values():
+        raise RequestError(f"upscale_factor: {factor} is not one of 1, 2, 4")
+    negative = raw.get("negative_prompt")
+    return Request(prompt, negative if isinstance(negative, str) else None, seed, steps, guidance,
+                   width, height, scheduler, factor)
+
+
+def to_uint8(images: NDArray[Any]) -> NDArray[np.uint8]:
+    """VAE output [1,3,H,W] in [-1,1] -> [H,W,3] uint8, rounding like diffusers' ``numpy_to_pil``."""
+    scaled = np.clip(images[0].astype(np.float32) / 2 + 0.5, 0.0, 1.0).transpose(1, 2, 0)
+    return np.asarray((scaled * 255).round(), dtype=np.uint8)
+
+
+class SDXLPipeline:
+    """Text to image over the component callables; one instance serves requests one at a time."""
+
+    def __init__(self, directory: Path, components: Mapping[str, Component]) -> None:
+        from transformers import CLIPTokenizer
+
+        settings = json.loads((directory / "pipeline.json").read_text())
+        self.vae_scaling_factor = float(settings["vae_scaling_factor"])
+        self.force_zeros_for_empty_prompt = bool(settings["force_zeros_for_empty_prompt"])
+        self.latent_channels = int(settings["latent_channels"])
+        self.limits = Limits(**settings["limits"])
+        self.scheduler_config = json.loads((directory / "scheduler" / "scheduler_config.json").read_text())
+        self.tokenizers = [CLIPTokenizer.from_pretrained(directory / name) for name in ("tokenizer", "tokenizer_2")]
+        self.components = components
+
+    def scheduler(self, name: str) -> Any:
+        import diffusers
+
+        return getattr(diffusers, SCHEDULERS[name]).from_config(self.scheduler_config)
+
+    def encode(self, text: str) -> tuple[NDArray[Any], NDArray[Any]]:
+        """(hidden [1,77,h1+h2] from both penultimate layers, pooled [1,proj] from clip2)."""
+        hidden, pooled = [], None
+        for tokenizer, name in zip(self.tokenizers, ("clip", "clip2"), strict=True):
+            ids = tokenizer(text, padding="max_length", max_length=tokenizer.model_max_length,
+                            truncation=True, return_tensors="np").input_ids.astype(np.int32)
+            out = self.components[name]({"input_ids": ids})
+            hidden.append(out["hidden_states"])
+            pooled = out["text_embeddings"]
+        assert pooled is not None
+        return np.concatenate(hidden, axis=-1), pooled
+
+    def __call__(self, request: Request) -> NDArray[np.uint8]:
+        """The image as uint8 [height, width, 3] (before upscaling, which is its own model)."""
+        import torch
+
+        prompt_embeds, pooled = self.encode(request.prompt)
+        guided = request.guidance_scale > 1.0
+        if guided:
+            if request.negative_prompt is None and self.force_zeros_for_empty_prompt:
+                negative, negative_pooled = np.zeros_like(prompt_embeds), np.zeros_like(pooled)
+            else:
+                negative, negative_pooled = self.encode(request.negative_prompt or "")
+            prompt_embeds = np.concatenate([negative, prompt_embeds])
+            pooled = np.concatenate([negative_pooled, pooled])
+        time_ids = np.array([[request.height, request.width, 0, 0, request.height, request.width]],
+                            dtype=np.float32).repeat(prompt_embeds.shape[0], axis=0)
+
+        scheduler = self.scheduler(request.scheduler)
+        scheduler.set_timesteps(request.steps)
+        generator = torch.Generator().manual_seed(request.seed)
+        shape = (1, self.latent_channels, request.height // 8, request.width // 8)
+        latents = torch.randn(shape, generator=generator, dtype=torch.float32) * scheduler.init_noise_sigma
+        for t in scheduler.timesteps:
+            model_input = torch.cat([latents] * 2) if guided else latents
+            model_input = scheduler.scale_model_input(model_input, t)
+            noise = self.components["unetxl"]({
+                "sample": model_input.numpy().astype(np.float32),
+                "timestep": np.full((model_input.shape[0],), float(t), dtype=np.float32),
+                "encoder_hidden_states": prompt_embeds,
+                "text_embeds": pooled,
+                "time_ids": time_ids,
+            })["latent"]
+            noise_pred = torch.from_numpy(noise)
+            if guided:
+                uncond, text = noise_pred.chunk(2)
+                noise_pred = uncond + request.guidance_scale * (text - uncond)
+            latents = scheduler.step(noise_pred, t, latents, generator=generator, return_dict=False)[0]
+        images = self.components["vae"]({"latent": (latents / self.vae_scaling_factor).numpy()})["images"]
+        return to_uint8(images)

@@ -1,0 +1,1 @@
+"""Python-backend model sources copied into published repositories (they run only inside Triton)."""

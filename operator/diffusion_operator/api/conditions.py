@@ -1,0 +1,136 @@
+"""Condition types, their reasons as named constants, and the one pure function that sets a condition.
+
+Each condition has one writer in the operator (noted per type below). Reasons are CamelCase constants
+so handlers, Events, alerts and tests all spell them the same way; ``message`` carries the detail.
+``lastTransitionTime`` moves only when ``status`` flips, as ``kubectl wait`` and humans expect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+ConditionStatus = Literal["True", "False", "Unknown"]
+
+
+class ConditionType:
+    """Condition types (writer in brackets)."""
+
+    READY = "Ready"  # [lifecycle] the service answers requests: engine ready and pods available
+    ENGINE_READY = "EngineReady"  # [engine jobs] engines for the current cache key are published
+    AVAILABLE = "Available"  # [lifecycle] at least the minimum of Triton pods is ready
+    PROGRESSING = "Progressing"  # [lifecycle] a build or a rollout is under way
+    SCALING_ACTIVE = "ScalingActive"  # [autoscaler] the autoscaler can compute a desired count
+    SCALING_LIMITED = "ScalingLimited"  # [autoscaler] the desired count was clamped to min/max
+    FALLBACK = "Fallback"  # [autoscaler] metrics are missing; replicas are held, not guessed
+    DEGRADED = "Degraded"  # [lifecycle] serving, but something needs attention
+
+
+class Reason:
+    """Condition reasons; one constant per distinct thing a person would act on."""
+
+    # EngineReady
+    ENGINE_BUILT = "EngineBuilt"
+    ENGINE_CACHED = "EngineCached"
+    BUILD_PENDING = "BuildPending"
+    BUILDING = "Building"
+    BUILD_FAILED = "BuildFailed"
+    BUILD_TIMED_OUT = "BuildTimedOut"
+    SECRET_NOT_FOUND = "SecretNotFound"
+    SOURCE_UNREACHABLE = "SourceUnreachable"
+    INVALID_PLAN = "InvalidPlan"
+    # Available / Ready / Progressing / Degraded
+    MINIMUM_REPLICAS_AVAILABLE = "MinimumReplicasAvailable"
+    REPLICAS_UNAVAILABLE = "ReplicasUnavailable"
+    WAITING_FOR_ENGINE = "WaitingForEngine"
+    IMAGE_PULL_FAILED = "ImagePullFailed"
+    SCALED_TO_ZERO = "ScaledToZero"
+    ROLLING_OUT = "RollingOut"
+    NEW_ENGINE_BUILDING = "NewEngineBuilding"
+    RECONCILED = "Reconciled"
+    SERVING = "Serving"
+    RECONCILE_ERROR = "ReconcileError"
+    INVALID_SPEC = "InvalidSpec"
+    # ScalingActive, when the lifecycle handler records that autoscaling is off. The autoscaler's own
+    # reasons (ScalingActive/ScalingLimited/Fallback) live in autoscaling/reasons.py: it owns them.
+    AUTOSCALING_DISABLED = "AutoscalingDisabled"
+
+
+#: Same shape as metav1.Condition's reason rule, so reasons sort and grep like the built-ins.
+REASON_PATTERN = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
+
+
+class Condition(BaseModel):
+    """One entry of ``status.conditions``, shaped like ``metav1.Condition``."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, alias_generator=to_camel, populate_by_name=True)
+
+    type: str = Field(max_length=64, description="Condition type, e.g. Ready or EngineReady.")
+    status: ConditionStatus = Field(description="True, False or Unknown.")
+    reason: str = Field(max_length=128, pattern=REASON_PATTERN, description="CamelCase reason for the status.")
+    message: str = Field(default="", max_length=4096, description="Human-readable detail.")
+    last_transition_time: datetime = Field(description="When status last changed.")
+    observed_generation: int | None = Field(
+        default=None, ge=0, description="metadata.generation this condition was computed from."
+    )
+
+
+def set_condition(
+    conditions: Sequence[Condition],
+    *,
+    type: str,
+    status: ConditionStatus,
+    reason: str,
+    message: str = "",
+    observed_generation: int | None,
+    now: datetime,
+) -> list[Condition]:
+    """Conditions with ``type`` set; the transition time is kept unless ``status`` flips.
+
+    Returns a new list in the original order (a new type is appended), so an unchanged result
+    compares equal to the input and the caller can skip the status write.
+    """
+    updated: list[Condition] = []
+    found = False
+    for existing in conditions:
+        if existing.type != type:
+            updated.append(existing)
+            continue
+        found = True
+        transition = existing.last_transition_time if existing.status == status else now
+        updated.append(
+            Condition(
+                type=type,
+                status=status,
+                reason=reason,
+                message=message,
+                last_transition_time=transition,
+                observed_generation=observed_generation,
+            )
+        )
+    if not found:
+        updated.append(
+            Condition(
+                type=type,
+                status=status,
+                reason=reason,
+                message=message,
+                last_transition_time=now,
+                observed_generation=observed_generation,
+            )
+        )
+    return updated
+
+
+def find_condition(conditions: Sequence[Condition], type: str) -> Condition | None:
+    """The condition of ``type``, or None."""
+    return next((c for c in conditions if c.type == type), None)
+
+
+def is_true(conditions: Sequence[Condition], type: str) -> bool:
+    condition = find_condition(conditions, type)
+    return condition is not None and condition.status == "True"

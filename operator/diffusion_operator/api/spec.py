@@ -1,0 +1,203 @@
+"""``DiffusionService.spec``: the contract users write against, and the single source of the CRD schema.
+
+Every field carries its description, default and bounds here; cross-field rules are CEL next to the
+model they span (see ``cel.py``) and mirrored by pydantic validators, so a spec the operator parses
+has passed the same rules the API server ran. Field names are snake_case in Python and camelCase
+on the wire (``by_alias``). Strings and lists carry ``maxLength``/``maxItems`` so that the API server
+can bound the cost of every CEL rule. ``spec.serving`` and ``spec.autoscaling`` live in their own
+modules (``spec_serving``, ``spec_autoscaling``); this one holds the model, engine and pipeline parts
+and the rules that span them.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Literal
+
+from pydantic import ConfigDict, Field, model_validator
+
+from diffusion_operator.api import cel
+from diffusion_operator.api.base import DNS_SUBDOMAIN_PATTERN, SECRET_KEY_PATTERN, ApiModel
+from diffusion_operator.api.durations import Duration, parse_duration
+from diffusion_operator.api.gpus import fp8_capable_types
+from diffusion_operator.api.spec_autoscaling import AutoscalingSpec
+from diffusion_operator.api.spec_serving import ServingSpec
+from engine_builder.plan import FP8_MIN_COMPUTE_CAPABILITY, SOURCE_PATTERN, Precision
+
+#: Used when neither ``spec.replicas`` nor the autoscaler says otherwise.
+DEFAULT_REPLICAS = 1
+
+
+class SecretKeyRef(ApiModel):
+    """A key of a Secret in the service's namespace; only the reference is stored, never the value."""
+
+    name: str = Field(
+        min_length=1, max_length=253, pattern=DNS_SUBDOMAIN_PATTERN, description="Name of the Secret."
+    )
+    key: str = Field(
+        default="token",
+        min_length=1,
+        max_length=253,
+        pattern=SECRET_KEY_PATTERN,
+        description="Key inside the Secret whose value is the token (e.g. a Hugging Face token).",
+    )
+
+
+class ModelSpec(ApiModel):
+    """Where the SDXL weights come from."""
+
+    source: str = Field(
+        max_length=1024,
+        pattern=SOURCE_PATTERN,
+        description=(
+            "Model source URI: hf://<org>/<repo>@<revision>, pvc://<claim>/<path>, s3://<bucket>/<prefix>, "
+            "gs://<bucket>/<prefix> or builtin://tiny-sdxl (a tiny random model for local use)."
+        ),
+        json_schema_extra=cel.validations(
+            cel.rule(
+                "self.startsWith('hf://') || self.startsWith('pvc://') || self.startsWith('s3://')"
+                " || self.startsWith('gs://') || self.startsWith('builtin://')",
+                "source scheme must be one of hf://, pvc://, s3://, gs:// or builtin://",
+            )
+        ),
+    )
+    credentials_secret_ref: SecretKeyRef | None = Field(
+        default=None,
+        description="Secret key holding the credentials the engine builder needs to read the source.",
+    )
+
+
+class Resolution(ApiModel):
+    """An image size the engines are optimised for (a TensorRT optimisation profile)."""
+
+    width: int = Field(ge=256, le=1536, multiple_of=8, description="Width in pixels (256..1536, multiple of 8).")
+    height: int = Field(ge=256, le=1536, multiple_of=8, description="Height in pixels (256..1536, multiple of 8).")
+
+
+class EngineSpec(ApiModel):
+    """What the TensorRT engines are built for; every field here changes the engine cache key."""
+
+    precision: Precision = Field(
+        default="fp16",
+        description="Engine precision; fp8 needs a GPU with compute capability >= 8.9 (L4, L40S, H100).",
+    )
+    resolutions: list[Resolution] = Field(
+        default_factory=lambda: [Resolution(width=1024, height=1024)],
+        min_length=1,
+        max_length=8,
+        description="Image sizes to build optimisation profiles for.",
+        json_schema_extra={
+            "default": [{"width": 1024, "height": 1024}],
+            "x-kubernetes-list-type": "atomic",
+            **cel.validations(
+                cel.rule(
+                    "self.all(r, self.exists_one(o, o.width == r.width && o.height == r.height))",
+                    "resolutions must be unique",
+                )
+            ),
+        },
+    )
+    max_batch_size: int = Field(default=4, ge=1, le=16, description="Largest batch the engines accept (1..16).")
+    builder_image: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=512,
+        description="Engine builder image; unset means the operator's configured default.",
+    )
+    build_timeout: Duration = Field(
+        default="2h",
+        description="How long one engine build may run before its Job is stopped (Go duration, e.g. 2h).",
+        json_schema_extra=cel.validations(cel.positive_duration("buildTimeout")),
+    )
+
+    @model_validator(mode="after")
+    def _mirror_cel(self) -> EngineSpec:
+        sizes = [(r.width, r.height) for r in self.resolutions]
+        if len(set(sizes)) != len(sizes):
+            raise ValueError("resolutions must be unique")
+        if parse_duration(self.build_timeout) <= timedelta(0):
+            raise ValueError("buildTimeout must be a duration above zero")
+        return self
+
+
+class UpscaleSpec(ApiModel):
+    """Optional super-resolution after the SDXL pipeline."""
+
+    factor: Literal[2, 4] = Field(default=2, description="Upscale factor: 2 or 4.")
+
+
+class PipelineSpec(ApiModel):
+    """Request-time defaults of the serving pods; never trigger an engine rebuild."""
+
+    steps: int = Field(default=30, ge=1, le=150, description="Default denoising steps (1..150).")
+    guidance_scale: float = Field(default=5.0, ge=0, le=30, description="Default classifier-free guidance (0..30).")
+    scheduler: Literal["euler", "euler_a", "ddim", "dpmpp_2m"] = Field(
+        default="euler", description="Default noise scheduler."
+    )
+    upscale: UpscaleSpec | None = Field(default=None, description="Upscale generated images; unset means no upscale.")
+
+
+_FP8_TYPES = fp8_capable_types()
+
+
+class DiffusionServiceSpec(ApiModel):
+    """An SDXL text-to-image service: engines built for one GPU type, served by Triton, optionally autoscaled."""
+
+    model_config = ConfigDict(
+        json_schema_extra=cel.validations(
+            cel.rule(
+                f"!(has(self.engine) && self.engine.precision == 'fp8') "
+                f"|| self.serving.gpu.type in {cel.cel_string_list(_FP8_TYPES)}",
+                f"precision fp8 needs a GPU with compute capability >= {FP8_MIN_COMPUTE_CAPABILITY} "
+                f"(serving.gpu.type one of {', '.join(_FP8_TYPES)})",
+                field_path=".engine.precision",
+                reason="FieldValueForbidden",
+            ),
+            cel.rule(
+                "!has(self.replicas) || !has(self.autoscaling) || !has(self.autoscaling.enabled)"
+                " || !self.autoscaling.enabled",
+                "replicas must be unset when autoscaling.enabled is true (the autoscaler owns replicas)",
+                field_path=".replicas",
+                reason="FieldValueForbidden",
+            ),
+        )
+    )
+
+    model: ModelSpec = Field(description="Where the model weights come from.")
+    engine: EngineSpec = Field(
+        default_factory=EngineSpec,
+        description="Engine build settings; changing them builds new engines.",
+        json_schema_extra={"default": {}},
+    )
+    serving: ServingSpec = Field(
+        default_factory=ServingSpec,
+        description="Serving settings; changing them rolls the Triton pods.",
+        json_schema_extra={"default": {}},
+    )
+    pipeline: PipelineSpec = Field(
+        default_factory=PipelineSpec,
+        description="Request-time pipeline defaults.",
+        json_schema_extra={"default": {}},
+    )
+    replicas: int | None = Field(
+        default=None,
+        ge=0,
+        le=1000,
+        description="Manual replica count (the /scale subresource); must be unset when autoscaling is enabled.",
+    )
+    autoscaling: AutoscalingSpec = Field(
+        default_factory=AutoscalingSpec,
+        description="Queue-latency autoscaling.",
+        json_schema_extra={"default": {}},
+    )
+
+    @model_validator(mode="after")
+    def _mirror_cel(self) -> DiffusionServiceSpec:
+        if self.engine.precision == "fp8" and self.serving.gpu.type not in _FP8_TYPES:
+            raise ValueError(
+                f"precision fp8 needs a GPU with compute capability >= {FP8_MIN_COMPUTE_CAPABILITY}, "
+                f"not {self.serving.gpu.type}"
+            )
+        if self.replicas is not None and self.autoscaling.enabled:
+            raise ValueError("replicas must be unset when autoscaling.enabled is true")
+        return self

@@ -1,0 +1,152 @@
+"""``spec.autoscaling``: scale on the time requests wait in Triton's queue.
+
+The behaviour blocks mirror the HPA's ``behavior`` (stabilization window plus Pods/Percent policies
+per period, the most permissive policy wins) because that is what the autoscaler implements and what
+people already know. Defaults equal ``autoscaling.policy.DEFAULT_SCALE_UP/DOWN``, tuned on the
+autoscaler's simulator (a unit test keeps them equal).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Literal
+
+from pydantic import ConfigDict, Field, model_validator
+
+from diffusion_operator.api import cel
+from diffusion_operator.api.base import ApiModel
+from diffusion_operator.api.durations import Duration, parse_duration
+
+
+class ScalingPolicy(ApiModel):
+    """At most ``value`` pods, or ``value`` percent of the current fleet, per ``periodSeconds``."""
+
+    type: Literal["Pods", "Percent"] = Field(description="Pods: an absolute count; Percent: of current replicas.")
+    value: int = Field(ge=1, le=1000, description="How many pods (or percent) may change per period.")
+    period_seconds: int = Field(ge=1, le=1800, description="Length of the period in seconds.")
+
+
+_POLICIES_DOC = "Rate limits; the most permissive one applies (the HPA's selectPolicy Max)."
+
+
+class ScaleUpBehaviour(ApiModel):
+    """How fast replicas are added. SDXL replicas take ~90 s to start, so react at once by default."""
+
+    stabilization_window_seconds: int = Field(
+        default=0, ge=0, le=3600, description="Scale up only to the lowest recommendation of this window."
+    )
+    policies: list[ScalingPolicy] = Field(
+        default_factory=lambda: [
+            ScalingPolicy(type="Pods", value=8, period_seconds=15),
+            ScalingPolicy(type="Percent", value=900, period_seconds=15),
+        ],
+        min_length=1,
+        max_length=4,
+        description=_POLICIES_DOC,
+        json_schema_extra={
+            "default": [
+                {"type": "Pods", "value": 8, "periodSeconds": 15},
+                {"type": "Percent", "value": 900, "periodSeconds": 15},
+            ],
+            "x-kubernetes-list-type": "atomic",
+        },
+    )
+
+
+class ScaleDownBehaviour(ApiModel):
+    """How fast replicas are removed: patiently, since a removed GPU pod is slow to come back."""
+
+    stabilization_window_seconds: int = Field(
+        default=120, ge=0, le=3600, description="Scale down only to the highest recommendation of this window."
+    )
+    policies: list[ScalingPolicy] = Field(
+        default_factory=lambda: [
+            ScalingPolicy(type="Percent", value=50, period_seconds=60),
+            ScalingPolicy(type="Pods", value=1, period_seconds=60),
+        ],
+        min_length=1,
+        max_length=4,
+        description=_POLICIES_DOC,
+        json_schema_extra={
+            "default": [
+                {"type": "Percent", "value": 50, "periodSeconds": 60},
+                {"type": "Pods", "value": 1, "periodSeconds": 60},
+            ],
+            "x-kubernetes-list-type": "atomic",
+        },
+    )
+
+
+class PrometheusSpec(ApiModel):
+    """Where the autoscaler reads Triton's queue metrics."""
+
+    url: str = Field(
+        max_length=2048,
+        pattern=r"^https?://[^\s]+$",
+        description="Prometheus base URL, e.g. http://prometheus-operated.monitoring:9090.",
+    )
+
+
+class AutoscalingSpec(ApiModel):
+    """Scale on the time requests wait in Triton's queue, against an SLA target."""
+
+    # The has() guards matter: the API server also checks these rules against the schema's default
+    # ({}), before any nested default is filled in.
+    model_config = ConfigDict(
+        json_schema_extra=cel.validations(
+            cel.rule(
+                "!has(self.maxReplicas) || !has(self.minReplicas) || self.minReplicas <= self.maxReplicas",
+                "minReplicas must be less than or equal to maxReplicas",
+                field_path=".minReplicas",
+                reason="FieldValueInvalid",
+            ),
+            cel.rule(
+                "!has(self.enabled) || !self.enabled || has(self.maxReplicas)",
+                "maxReplicas is required when autoscaling is enabled",
+                field_path=".maxReplicas",
+                reason="FieldValueRequired",
+            ),
+            cel.rule(
+                "!has(self.enabled) || !self.enabled || has(self.queueLatencyTarget)",
+                "queueLatencyTarget is required when autoscaling is enabled",
+                field_path=".queueLatencyTarget",
+                reason="FieldValueRequired",
+            ),
+        )
+    )
+
+    enabled: bool = Field(default=False, description="Let the operator own the replica count.")
+    min_replicas: int = Field(default=1, ge=0, le=1000, description="Fewest replicas; 0 allows scale to zero.")
+    max_replicas: int | None = Field(
+        default=None, ge=1, le=1000, description="Most replicas; required when enabled."
+    )
+    queue_latency_target: Duration | None = Field(
+        default=None,
+        description="SLA on the time a request waits in Triton's queue (e.g. 500ms); required when enabled.",
+        json_schema_extra=cel.validations(cel.positive_duration("queueLatencyTarget")),
+    )
+    prometheus: PrometheusSpec | None = Field(
+        default=None, description="Prometheus to read from; unset means the operator's configured default."
+    )
+    scale_up: ScaleUpBehaviour = Field(
+        default_factory=ScaleUpBehaviour,
+        description="Scale-up behaviour.",
+        json_schema_extra={"default": {}},
+    )
+    scale_down: ScaleDownBehaviour = Field(
+        default_factory=ScaleDownBehaviour,
+        description="Scale-down behaviour.",
+        json_schema_extra={"default": {}},
+    )
+
+    @model_validator(mode="after")
+    def _mirror_cel(self) -> AutoscalingSpec:
+        if self.max_replicas is not None and self.min_replicas > self.max_replicas:
+            raise ValueError("minReplicas must be less than or equal to maxReplicas")
+        if self.enabled and self.max_replicas is None:
+            raise ValueError("maxReplicas is required when autoscaling is enabled")
+        if self.enabled and self.queue_latency_target is None:
+            raise ValueError("queueLatencyTarget is required when autoscaling is enabled")
+        if self.queue_latency_target is not None and parse_duration(self.queue_latency_target) <= timedelta(0):
+            raise ValueError("queueLatencyTarget must be a duration above zero")
+        return self

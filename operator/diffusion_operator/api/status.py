@@ -1,0 +1,170 @@
+"""``DiffusionService.status`` and the pure functions that summarise it (phase, printer texts).
+
+Status models ignore unknown fields when parsing, so an older operator can read what a newer one
+wrote; the CRD still prunes them. ``ready`` and ``queue`` exist only because printer columns take a
+single JSONPath and cannot print ``x/y``: the operator writes them from the numbers next to them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from diffusion_operator.api.conditions import Condition, ConditionType, Reason, find_condition
+from diffusion_operator.api.durations import Duration, format_duration
+
+Phase = Literal["Pending", "Building", "Deploying", "Ready", "Degraded", "Failed"]
+EngineState = Literal["Pending", "Building", "Succeeded", "Failed"]
+
+#: One entry per decision (every 15 s) over the longest window (3600 s max) fits with room to spare.
+MAX_HISTORY_ENTRIES = 512
+
+#: EngineReady reasons after which nothing will change until the user edits the spec or a Secret.
+TERMINAL_ENGINE_REASONS = frozenset(
+    {
+        Reason.BUILD_FAILED,
+        Reason.BUILD_TIMED_OUT,
+        Reason.SECRET_NOT_FOUND,
+        Reason.SOURCE_UNREACHABLE,
+        Reason.INVALID_PLAN,
+    }
+)
+
+
+class StatusModel(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, alias_generator=to_camel, populate_by_name=True)
+
+
+class EngineStatus(StatusModel):
+    """The engine build for the current spec, as the build Job reported it."""
+
+    cache_key: str | None = Field(default=None, max_length=64, description="Cache key the spec asks for.")
+    serving_cache_key: str | None = Field(
+        default=None,
+        max_length=64,
+        description="Cache key the Triton pods mount now; differs from cacheKey while a new build runs.",
+    )
+    job_name: str | None = Field(default=None, max_length=63, description="Build Job for cacheKey.")
+    state: EngineState | None = Field(default=None, description="Pending, Building, Succeeded or Failed.")
+    started_at: datetime | None = Field(default=None, description="When the build Job started.")
+    completed_at: datetime | None = Field(default=None, description="When the build Job finished.")
+    tensorrt_version: str | None = Field(default=None, max_length=64, description="TensorRT version built with.")
+    compute_capability: str | None = Field(
+        default=None, max_length=8, description="GPU compute capability the engines target, e.g. 8.9."
+    )
+    message: str | None = Field(
+        default=None, max_length=4096, description="The builder's summary or failure message."
+    )
+
+
+class Endpoints(StatusModel):
+    """In-cluster addresses of the Triton Service."""
+
+    http: str | None = Field(default=None, max_length=512, description="HTTP/REST endpoint (port 8000).")
+    grpc: str | None = Field(default=None, max_length=512, description="gRPC endpoint (port 8001).")
+    metrics: str | None = Field(default=None, max_length=512, description="Prometheus metrics URL (port 8002).")
+
+
+class AutoscalerMemory(StatusModel):
+    """The autoscaler's history (``autoscaling.history.History.to_dict()``), kept on the object.
+
+    Times are seconds since the epoch, pairs are ``[time, value]``: compact, and exactly what the
+    decision reads back after a restart. The schema must match it field for field, or the API server
+    prunes what it does not know.
+    """
+
+    recommendations: list[Annotated[list[float], Field(min_length=2, max_length=2)]] = Field(
+        default_factory=list,
+        max_length=MAX_HISTORY_ENTRIES,
+        description="[time, replicas] recommendations inside the longest stabilization window.",
+    )
+    scale_events: list[Annotated[list[float], Field(min_length=2, max_length=2)]] = Field(
+        default_factory=list,
+        max_length=MAX_HISTORY_ENTRIES,
+        description="[time, change] replica changes inside the longest rate-limit period.",
+    )
+    last_scale_time: float | None = Field(default=None, description="Epoch seconds of the last change.")
+    consecutive_failures: int = Field(default=0, ge=0, description="Metric reads failed in a row.")
+    idle_since: float | None = Field(default=None, description="Epoch seconds since no request arrived.")
+
+
+class AutoscalingStatus(StatusModel):
+    """What the autoscaler saw and did last."""
+
+    observed_queue_latency: Duration | None = Field(
+        default=None, description="Queue latency the last decision was based on (Go duration)."
+    )
+    last_scale_time: datetime | None = Field(default=None, description="When replicas last changed.")
+    last_decision_reason: str | None = Field(
+        default=None, max_length=256, description="Why the last decision was made."
+    )
+    history: AutoscalerMemory | None = Field(
+        default=None, description="The autoscaler's memory of recent decisions (survives restarts)."
+    )
+
+
+class DiffusionServiceStatus(StatusModel):
+    """Observed state, written by the operator only."""
+
+    phase: Phase | None = Field(default=None, description="Pending, Building, Deploying, Ready, Degraded or Failed.")
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        max_length=16,
+        description="Ready, EngineReady, Available, Progressing, ScalingActive, ScalingLimited, Fallback, Degraded.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    observed_generation: int | None = Field(default=None, ge=0, description="Last metadata.generation acted on.")
+    replicas: int | None = Field(default=None, ge=0, description="All Triton pods (the /scale status replicas).")
+    ready_replicas: int | None = Field(default=None, ge=0, description="Triton pods that are ready.")
+    desired_replicas: int | None = Field(default=None, ge=0, description="Replicas the owner of the count asked for.")
+    selector: str | None = Field(
+        default=None, max_length=1024, description="Label selector of the Triton pods (the /scale selector)."
+    )
+    ready: str | None = Field(default=None, max_length=32, description="readyReplicas/desiredReplicas, for display.")
+    queue: str | None = Field(
+        default=None, max_length=64, description="Observed queue latency vs target, for display."
+    )
+    engine: EngineStatus | None = Field(default=None, description="The engine build.")
+    endpoints: Endpoints | None = Field(default=None, description="Where to send requests.")
+    autoscaling: AutoscalingStatus | None = Field(default=None, description="Autoscaler observations.")
+
+
+def ready_text(ready_replicas: int, desired_replicas: int) -> str:
+    """``2/3``: what the Ready printer column shows."""
+    return f"{ready_replicas}/{desired_replicas}"
+
+
+def queue_text(observed: timedelta | None, target: timedelta | None) -> str | None:
+    """``120ms/500ms`` (``-`` where unknown); None when there is no target to compare with."""
+    if target is None:
+        return None
+    shown = format_duration(observed) if observed is not None else "-"
+    return f"{shown}/{format_duration(target)}"
+
+
+def derive_phase(conditions: Sequence[Condition]) -> Phase:
+    """The one-word summary of the conditions, in order of what matters most to a user.
+
+    Ready beats everything (an old engine serving while a new one builds is Ready); a terminal engine
+    failure with nothing serving is Failed; serving with a problem is Degraded.
+    """
+    ready = find_condition(conditions, ConditionType.READY)
+    engine = find_condition(conditions, ConditionType.ENGINE_READY)
+    available = find_condition(conditions, ConditionType.AVAILABLE)
+    degraded = find_condition(conditions, ConditionType.DEGRADED)
+    serving = available is not None and available.status == "True"
+    if degraded is not None and degraded.status == "True":
+        return "Degraded"
+    if ready is not None and ready.status == "True":
+        return "Ready"
+    if engine is not None and engine.status == "False" and engine.reason in TERMINAL_ENGINE_REASONS:
+        return "Degraded" if serving else "Failed"
+    if engine is not None and engine.status == "True":
+        return "Deploying"
+    if engine is not None and engine.reason in (Reason.BUILDING, Reason.BUILD_PENDING):
+        return "Building"
+    return "Pending"

@@ -1,0 +1,57 @@
+"""``diffusion-operator``: run the operator, and the tools that belong with it."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="diffusion-operator: SDXL on Kubernetes (TensorRT engines, Triton, SLA autoscaling).",
+                  no_args_is_help=True)
+
+
+@app.command()
+def run(
+    namespace: Annotated[list[str] | None, typer.Option(
+        "--namespace", "-n", help="watch only these namespaces (repeat); default: all namespaces")] = None,
+    liveness: Annotated[str, typer.Option(help="liveness endpoint for the pod's probe")]
+    = "http://0.0.0.0:8081/healthz",
+    metrics_port: Annotated[int, typer.Option(help="port for the operator's /metrics (0: off)")] = 8080,
+    peering: Annotated[str | None, typer.Option(
+        help="peering name for HA: replicas with the same name elect one active operator")] = None,
+    log_format: Annotated[str, typer.Option(help="json or plain")] = "json",
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Run the operator (wraps kopf): reconcile DiffusionServices until stopped."""
+    import kopf
+
+    from diffusion_operator import handlers, telemetry
+
+    _ = handlers  # importing registers the handlers with kopf
+    level = logging.DEBUG if verbose else logging.INFO
+    if log_format == "json":
+        telemetry.configure_json_logging(level)
+    else:
+        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if peering:
+        os.environ["DIFFUSION_PEERING_NAME"] = peering
+        os.environ["DIFFUSION_PEERING_MANDATORY"] = "true"
+    telemetry.serve_metrics(metrics_port)
+    kopf.configure(verbose=verbose, log_format=kopf.LogFormat.JSON if log_format == "json" else kopf.LogFormat.PLAIN)
+    kopf.run(
+        clusterwide=not namespace,
+        namespaces=namespace or [],
+        standalone=peering is None,
+        peering_name=peering,
+        liveness_endpoint=liveness or None,
+    )
+
+
+@app.command()
+def crd() -> None:
+    """Print the DiffusionService CRD (the same YAML as manifests/crds/)."""
+    from diffusion_operator.api.crd import render_yaml
+
+    typer.echo(render_yaml(), nl=False)

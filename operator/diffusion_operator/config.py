@@ -1,0 +1,42 @@
+"""Operator-wide settings, read once from the environment (the Helm chart sets them).
+
+Everything a DiffusionService can leave unset (images, Prometheus URL, the build backend) has its
+cluster-wide default here, so the chart's values are the one place a platform team configures them.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class OperatorConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    builder_image: str = Field(default="ghcr.io/diffusion-operator/engine-builder:0.1.0")
+    triton_image: str = Field(default="ghcr.io/diffusion-operator/triton-sdxl:0.1.0")
+    #: The TensorRT version inside builder_image: part of every engine cache key.
+    tensorrt_version: str = Field(default="10.13.3")
+    #: "tensorrt" on GPU clusters; "onnxruntime" builds CPU repositories (local demo, CI).
+    build_backend: Literal["tensorrt", "onnxruntime"] = "tensorrt"
+    prometheus_url: str = Field(default="http://prometheus-operated.monitoring.svc:9090")
+    builder_service_account: str = "diffusion-engine-builder"
+    cache_storage_class: str | None = None
+    cache_size: str = "200Gi"
+    #: How often the autoscaler re-decides for each autoscaled service (HPA's sync period is 15 s).
+    autoscale_interval_seconds: float = Field(default=15.0, gt=0)
+    #: Level-based safety net: every service is reconciled at least this often even with no events.
+    resync_interval_seconds: float = Field(default=300.0, gt=0)
+    metrics_port: int = Field(default=8080, ge=0, le=65535)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str]) -> OperatorConfig:
+        """``DIFFUSION_<FIELD>`` variables, e.g. DIFFUSION_PROMETHEUS_URL; unknown ones are ignored."""
+        prefix = "DIFFUSION_"
+        values = {
+            key[len(prefix):].lower(): value
+            for key, value in environ.items()
+            if key.startswith(prefix) and key[len(prefix):].lower() in cls.model_fields
+        }
+        return cls.model_validate(values)

@@ -1,0 +1,48 @@
+"""``plan_for``: the engine build plan of a spec, the only input to the cache key.
+
+The plan takes exactly the engine-affecting parts of the spec (model source, precision, resolutions,
+max batch) plus what the cluster decides (the GPU's compute capability from the catalogue and the
+TensorRT version of the builder image). Serving and pipeline settings never reach it, so editing them
+can never trigger a rebuild, and two services with the same engine spec share one build.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from diffusion_operator.api.gpus import gpu_model
+from diffusion_operator.api.spec import DiffusionServiceSpec
+from engine_builder.plan import NO_TENSORRT, BuildPlan, CredentialsRef, Resolution
+
+Backend = Literal["tensorrt", "onnxruntime"]
+
+#: The env var the build Job fills from ``model.credentialsSecretRef``; the plan only names it.
+CREDENTIALS_ENV = CredentialsRef().env
+
+
+def plan_for(
+    spec: DiffusionServiceSpec, builder_tensorrt_version: str, backend: Backend = "tensorrt"
+) -> BuildPlan:
+    """The build plan for ``spec``.
+
+    ``builder_tensorrt_version`` is what the operator knows of the builder image (from its config);
+    the CPU ``onnxruntime`` backend builds no TensorRT engines, so its plans record ``none`` and a
+    TensorRT upgrade does not invalidate them.
+    """
+    gpu = gpu_model(spec.serving.gpu.type)
+    return BuildPlan(
+        source=spec.model.source,
+        credentials=CredentialsRef(env=CREDENTIALS_ENV) if spec.model.credentials_secret_ref else None,
+        precision=spec.engine.precision,
+        resolutions=tuple(Resolution(width=r.width, height=r.height) for r in spec.engine.resolutions),
+        max_batch_size=spec.engine.max_batch_size,
+        gpu_type=gpu.type,
+        compute_capability=gpu.compute_capability,
+        tensorrt_version=builder_tensorrt_version if backend == "tensorrt" else NO_TENSORRT,
+        backend=backend,
+    )
+
+
+def cache_key_for(spec: DiffusionServiceSpec, builder_tensorrt_version: str, backend: Backend = "tensorrt") -> str:
+    """Shorthand for ``plan_for(...).cache_key()``."""
+    return plan_for(spec, builder_tensorrt_version, backend).cache_key()

@@ -1,0 +1,8 @@
+"""kopf wiring only: each handler parses, calls the core, applies, and patches status.
+
+Importing this package registers every handler with kopf's default registry.
+"""
+
+from diffusion_operator.handlers import lifecycle, startup
+
+__all__ = ["lifecycle", "startup"]

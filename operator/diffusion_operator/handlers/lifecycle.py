@@ -1,0 +1,228 @@
+"""Reconcile DiffusionServices: on create/update/resume, on their children's events, and on a slow timer.
+
+Every path runs the same level-based ``reconcile_service``: observe the children, ``decide`` (pure),
+render and server-side apply what the decision asks for, write the status only when it changed,
+and post an Event per condition transition. Repeating it after a crash is always safe.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+from pydantic import ValidationError
+
+from diffusion_operator import telemetry
+from diffusion_operator.api import API_VERSION, GROUP, KIND, PLURAL, VERSION
+from diffusion_operator.api.resource import DiffusionService, status_patch
+from diffusion_operator.api.status import Endpoints
+from diffusion_operator.config import OperatorConfig
+from diffusion_operator.engines.plan import plan_for
+from diffusion_operator.handlers.runtime import Runtime
+from diffusion_operator.k8s.gateway import KubeError, KubeGateway
+from diffusion_operator.k8s.observe import observe
+from diffusion_operator.reconcile.decide import Decision, decide
+from diffusion_operator.render import names
+from diffusion_operator.render.accounts import build_builder_service_account
+from diffusion_operator.render.deployment import build_deployment
+from diffusion_operator.render.engine_job import build_engine_job, build_plan_config_map
+from diffusion_operator.render.pods import owner_reference
+from diffusion_operator.render.replicas import (
+    AUTOSCALER_FIELD_MANAGER,
+    OPERATOR_FIELD_MANAGER,
+    needs_disruption_budget,
+    replica_ownership,
+)
+from diffusion_operator.render.service import (
+    build_pod_disruption_budget,
+    build_service,
+    build_service_monitor,
+    endpoints,
+)
+from diffusion_operator.render.storage import build_engine_cache_claim
+
+log = logging.getLogger(__name__)
+_CONFIG = OperatorConfig.from_env(dict(os.environ))
+#: Back off this long after an API error before kopf retries the handler.
+RETRY_DELAY_SECONDS = 10
+
+
+def _as_body(body: Mapping[str, Any]) -> kopf.Body:
+    return body if isinstance(body, kopf.Body) else kopf.Body(dict(body))  # type: ignore[arg-type]
+
+
+def _with_owner(manifest: dict[str, Any], owner: dict[str, Any]) -> dict[str, Any]:
+    manifest["metadata"]["ownerReferences"] = [owner]
+    return manifest
+
+
+def shared_field_manager(uid: str) -> str:
+    """Each service applies shared build objects under its own manager, so that its ownerReference
+    survives the other owners' applies (server-side apply keys ownerReferences by uid per manager)."""
+    return f"{OPERATOR_FIELD_MANAGER}.{uid}"
+
+
+def apply_engine_build(gateway: KubeGateway, body: Mapping[str, Any], service: DiffusionService,
+                       runtime: Runtime, plan: Any) -> None:
+    namespace = body["metadata"]["namespace"]
+    settings = runtime.render_settings
+    gateway.apply(build_engine_cache_claim(namespace, settings), field_manager=OPERATOR_FIELD_MANAGER)
+    gateway.apply(build_builder_service_account(namespace), field_manager=OPERATOR_FIELD_MANAGER)
+    shared_owner = owner_reference(body, controller=False)
+    manager = shared_field_manager(body["metadata"]["uid"])
+    gateway.apply(_with_owner(build_plan_config_map(namespace, plan), shared_owner), field_manager=manager)
+    gateway.apply(_with_owner(build_engine_job(namespace, service.spec, plan, settings), shared_owner),
+                  field_manager=manager)
+
+
+def adopt_engine_build(gateway: KubeGateway, body: Mapping[str, Any], plan: Any) -> None:
+    """Join the owners of a build another service started (metadata-only apply, own field manager)."""
+    namespace = body["metadata"]["namespace"]
+    key = plan.cache_key()
+    manager = shared_field_manager(body["metadata"]["uid"])
+    for api_version, kind, name in (("batch/v1", "Job", names.engine_job_name(key)),
+                                    ("v1", "ConfigMap", names.engine_plan_config_map_name(key))):
+        gateway.apply({"apiVersion": api_version, "kind": kind,
+                       "metadata": {"name": name, "namespace": namespace,
+                                    "ownerReferences": [owner_reference(body, controller=False)]}},
+                      field_manager=manager)
+
+
+def hand_replicas_to_autoscaler(gateway: KubeGateway, deployment: dict[str, Any], initial: int) -> None:
+    """Make the autoscaler's field manager the owner of ``spec.replicas`` before the operator's apply
+    leaves the field out; otherwise server-side apply would drop it and the count fall back to 1."""
+    meta = deployment["metadata"]
+    existing = gateway.get("apps/v1", "Deployment", meta["name"], meta["namespace"])
+    if existing is None:
+        existing = gateway.apply({**deployment, "spec": {**deployment["spec"], "replicas": initial}},
+                                 field_manager=OPERATOR_FIELD_MANAGER)
+    if not gateway.owns_field(existing, AUTOSCALER_FIELD_MANAGER, ("spec", "replicas")):
+        keep = int((existing.get("spec") or {}).get("replicas") or initial)
+        gateway.apply({"apiVersion": "apps/v1", "kind": "Deployment",
+                       "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
+                       "spec": {"replicas": keep}}, field_manager=AUTOSCALER_FIELD_MANAGER)
+
+
+def apply_serving(gateway: KubeGateway, body: Mapping[str, Any], service: DiffusionService,
+                  runtime: Runtime, decision: Decision, monitor: bool, current_replicas: int) -> None:
+    meta = body["metadata"]
+    name, namespace = meta["name"], meta["namespace"]
+    owner = owner_reference(body)
+    ownership = replica_ownership(service.spec)
+    assert decision.serving_key is not None
+    deployment = build_deployment(name, namespace, service.spec, cache_key=decision.serving_key,
+                                  replicas=ownership.rendered_replicas, settings=runtime.render_settings)
+    _with_owner(deployment, owner)
+    if ownership.owner == "autoscaler":
+        hand_replicas_to_autoscaler(gateway, deployment, max(service.spec.autoscaling.min_replicas, 1))
+    gateway.apply(deployment, field_manager=OPERATOR_FIELD_MANAGER)
+    gateway.apply(_with_owner(build_service(name, namespace), owner), field_manager=OPERATOR_FIELD_MANAGER)
+    if monitor:
+        gateway.apply(_with_owner(build_service_monitor(name, namespace, runtime.render_settings), owner),
+                      field_manager=OPERATOR_FIELD_MANAGER)
+    pdb = build_pod_disruption_budget(name, namespace, current_replicas)
+    if pdb is not None and needs_disruption_budget(current_replicas):
+        gateway.apply(_with_owner(pdb, owner), field_manager=OPERATOR_FIELD_MANAGER)
+    else:
+        gateway.delete("policy/v1", "PodDisruptionBudget", names.pod_disruption_budget_name(name), namespace)
+
+
+def reconcile_service(runtime: Runtime, body: Mapping[str, Any]) -> Decision:
+    """Observe -> decide -> apply -> report, for one DiffusionService body."""
+    gateway, config = runtime.gateway, runtime.config
+    meta = body["metadata"]
+    name, namespace = meta["name"], meta["namespace"]
+    service = DiffusionService.model_validate(dict(body))
+    plan = plan_for(service.spec, config.tensorrt_version, config.build_backend)
+    key = plan.cache_key()
+    obs = observe(gateway, namespace, name, key)
+    decision = decide(
+        service, obs, cache_key=key, selector=names.selector_string(name),
+        endpoints=Endpoints(**endpoints(name, namespace)), now=datetime.now(UTC),
+    )
+    if decision.build_engine:
+        telemetry.ENGINE_BUILDS.labels(namespace, "started").inc()
+        apply_engine_build(gateway, body, service, runtime, plan)
+    elif decision.adopt_build:
+        adopt_engine_build(gateway, body, plan)
+    if decision.serving_key is not None:
+        current = max(obs.deployment.replicas, decision.status.desired_replicas or 0)
+        apply_serving(gateway, body, service, runtime, decision, obs.service_monitor_supported, current)
+    if decision.status != service.status:
+        gateway.patch_status(API_VERSION, KIND, name, namespace, status_patch(decision.status))
+    for note in decision.events:
+        kopf.event(_as_body(body), type=note.type, reason=note.reason, message=note.message)
+    if decision.replicas is not None:
+        telemetry.DESIRED_REPLICAS.labels(namespace, name).set(decision.replicas)
+    return decision
+
+
+def run_reconcile(runtime: Runtime, body: Mapping[str, Any]) -> None:
+    """``reconcile_service`` under the service's lock, with errors turned into status and retries."""
+    started = time.monotonic()
+    meta = body["metadata"]
+    with runtime.lock_for(meta["uid"]):
+        # Re-read under the lock: the body kopf handed us may predate a status the other path wrote.
+        fresh = runtime.gateway.get(API_VERSION, KIND, meta["name"], meta["namespace"])
+        if fresh is None or fresh["metadata"].get("uid") != meta["uid"]:
+            return
+        body = fresh
+        try:
+            reconcile_service(runtime, body)
+        except ValidationError as err:
+            # The API server's schema and CEL rules should make this impossible; if an object predates
+            # them, say so on the object instead of crash-looping.
+            telemetry.RECONCILE_ERRORS.labels("InvalidSpec").inc()
+            kopf.event(_as_body(body), type="Warning", reason="InvalidSpec", message=str(err)[:1024])
+            raise kopf.PermanentError(f"invalid spec: {err}") from err
+        except KubeError as err:
+            telemetry.RECONCILE_ERRORS.labels(f"HTTP{err.status}").inc()
+            telemetry.RECONCILE_SECONDS.labels("error").observe(time.monotonic() - started)
+            kopf.event(_as_body(body), type="Warning", reason="ReconcileError", message=str(err)[:1024])
+            raise kopf.TemporaryError(str(err), delay=RETRY_DELAY_SECONDS) from err
+    telemetry.RECONCILE_SECONDS.labels("ok").observe(time.monotonic() - started)
+
+
+@kopf.on.resume(GROUP, VERSION, PLURAL)
+@kopf.on.create(GROUP, VERSION, PLURAL)
+@kopf.on.update(GROUP, VERSION, PLURAL)
+def on_service_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    run_reconcile(memo.runtime, body)
+
+
+@kopf.timer(GROUP, VERSION, PLURAL, interval=_CONFIG.resync_interval_seconds,
+            initial_delay=_CONFIG.resync_interval_seconds, idle=None)
+def resync(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """The level-based safety net: catches anything an event missed (e.g. during an outage)."""
+    run_reconcile(memo.runtime, body)
+
+
+def reconcile_owners(runtime: Runtime, child: Mapping[str, Any]) -> None:
+    """A child changed: reconcile every DiffusionService that owns it (several for a shared build)."""
+    namespace = child["metadata"]["namespace"]
+    for ref in child["metadata"].get("ownerReferences") or []:
+        if ref.get("kind") != KIND or not str(ref.get("apiVersion", "")).startswith(GROUP):
+            continue
+        owner = runtime.gateway.get(API_VERSION, KIND, ref["name"], namespace)
+        if owner is None or owner["metadata"].get("uid") != ref.get("uid") \
+                or owner["metadata"].get("deletionTimestamp"):
+            continue
+        try:
+            run_reconcile(runtime, owner)
+        except (kopf.TemporaryError, kopf.PermanentError) as err:
+            log.warning("reconcile of %s/%s after a child event failed: %s", namespace, ref["name"], err)
+
+
+_MANAGED = {names.MANAGED_BY_LABEL: names.MANAGED_BY}
+
+
+@kopf.on.event("batch", "v1", "jobs", labels=_MANAGED)
+@kopf.on.event("apps", "v1", "deployments", labels=_MANAGED)
+def on_child_event(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """Job progress, Deployment rollouts, and deletions (a deleted child is re-created) alike."""
+    reconcile_owners(memo.runtime, body)

@@ -1,0 +1,34 @@
+"""What every handler needs, built once at startup and carried in kopf's memo."""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from diffusion_operator.config import OperatorConfig
+from diffusion_operator.k8s.gateway import KubeGateway
+from diffusion_operator.render.defaults import RenderSettings
+
+
+@dataclass
+class Runtime:
+    gateway: KubeGateway
+    config: OperatorConfig
+    #: One lock per DiffusionService uid: a Job event and a spec update must not reconcile the same
+    #: service at once in this process (kopf serialises per object, not across the objects we watch).
+    locks: defaultdict[str, threading.Lock] = field(default_factory=lambda: defaultdict(threading.Lock))
+
+    def lock_for(self, uid: str) -> threading.Lock:
+        return self.locks[uid]
+
+    @property
+    def render_settings(self) -> RenderSettings:
+        """The renderers' settings from the operator config (the chart's values)."""
+        cfg = self.config
+        return RenderSettings(
+            triton_image=cfg.triton_image,
+            builder_image=cfg.builder_image,
+            cache_size=cfg.cache_size,
+            cache_storage_class=cfg.cache_storage_class,
+        )

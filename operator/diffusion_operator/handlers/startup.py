@@ -1,0 +1,63 @@
+"""All kopf settings in one place, each with the reason it is set."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import kopf
+from kubernetes import client, config
+
+from diffusion_operator.config import OperatorConfig
+from diffusion_operator.handlers.runtime import Runtime
+from diffusion_operator.k8s.gateway import KubeGateway
+from diffusion_operator.render.replicas import OPERATOR_FIELD_MANAGER
+
+
+def api_client() -> client.ApiClient:
+    """In-cluster credentials when running as a pod, else the kubeconfig named by KUBECONFIG."""
+    if os.environ.get("KUBERNETES_SERVICE_HOST"):
+        config.load_incluster_config()
+        return client.ApiClient()
+    return config.new_client_from_config(config_file=os.environ.get("KUBECONFIG"))
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    # Our status is ours: keep kopf's bookkeeping in annotations, not in .status, so the CRD's
+    # status schema stays exactly what users see.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="diffusion.dev")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix="diffusion.dev", key="last-handled-configuration"
+    )
+    settings.persistence.finalizer = "diffusion.dev/operator"
+    # Reconnect well before any proxy/LB idle timeout; an apiserver restart is survived by
+    # re-listing, and a bounded watch means we notice a silently dead connection within minutes.
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.watching.connect_timeout = 10
+    # Our handlers are idempotent reconciles: retry failures with backoff rather than giving up.
+    settings.execution.max_workers = 16
+    settings.posting.level = logging.INFO
+    # Two replicas with peering: the higher priority one acts, the other waits (HA without
+    # double actions). Priority is per pod so a rolling update hands over cleanly.
+    settings.peering.priority = int(os.environ.get("DIFFUSION_PEERING_PRIORITY", "0"))
+    settings.peering.clusterwide = os.environ.get("DIFFUSION_PEERING_CLUSTERWIDE", "true") == "true"
+    settings.peering.name = os.environ.get("DIFFUSION_PEERING_NAME", "diffusion-operator")
+    settings.peering.mandatory = os.environ.get("DIFFUSION_PEERING_MANDATORY", "false") == "true"
+    settings.peering.standalone = not settings.peering.mandatory
+
+    operator_config = OperatorConfig.from_env(dict(os.environ))
+    memo.runtime = Runtime(gateway=KubeGateway(api_client()), config=operator_config)
+    logging.getLogger(__name__).info(
+        "operator configured", extra={"field_manager": OPERATOR_FIELD_MANAGER, "config": operator_config.model_dump()}
+    )
+
+
+@kopf.on.login()
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """The same credentials as the gateway: in-cluster token or the kubeconfig's client cert."""
+    if os.environ.get("KUBERNETES_SERVICE_HOST"):
+        return kopf.login_with_service_account(**kwargs)
+    return kopf.login_with_kubeconfig(**kwargs)

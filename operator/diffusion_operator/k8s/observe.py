@@ -1,0 +1,58 @@
+"""Read a DiffusionService's children from the API server into a pure ``Observation``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from diffusion_operator.k8s.gateway import KubeGateway
+from diffusion_operator.reconcile.observation import (
+    JobState,
+    Observation,
+    deployment_state,
+    job_state,
+)
+from diffusion_operator.render import names
+
+SERVICE_MONITOR = ("monitoring.coreos.com/v1", "ServiceMonitor")
+
+
+def observe_job(gateway: KubeGateway, namespace: str, cache_key: str) -> JobState:
+    name = names.engine_job_name(cache_key)
+    job = gateway.get("batch/v1", "Job", name, namespace)
+    pods = gateway.pods_of(namespace, f"batch.kubernetes.io/job-name={name}") if job else []
+    return job_state(name, job, pods)
+
+
+def secret_problem(gateway: KubeGateway, namespace: str, job: JobState) -> str | None:
+    """A build pod stuck because the referenced Secret (or key) is missing.
+
+    The operator never reads Secrets (least privilege): the kubelet's CreateContainerConfigError on
+    the build pod is the evidence, and its message names the Secret.
+    """
+    if job.phase not in ("Pending", "Running"):
+        return None
+    for pod in gateway.pods_of(namespace, f"batch.kubernetes.io/job-name={job.name}"):
+        for status in (pod.get("status") or {}).get("containerStatuses") or []:
+            waiting = (status.get("state") or {}).get("waiting") or {}
+            if waiting.get("reason") == "CreateContainerConfigError" and "secret" in (waiting.get("message") or ""):
+                return str(waiting["message"])
+    return None
+
+
+def observe(gateway: KubeGateway, namespace: str, service: str, cache_key: str) -> Observation:
+    desired = observe_job(gateway, namespace, cache_key)
+    name = names.deployment_name(service)
+    deployment = gateway.get("apps/v1", "Deployment", name, namespace)
+    pods = gateway.pods_of(namespace, names.selector_string(service)) if deployment else []
+    state = deployment_state(name, deployment, pods, names.ENGINE_KEY_ANNOTATION)
+    serving_job = None
+    if state.serving_key and state.serving_key != cache_key:
+        serving_job = observe_job(gateway, namespace, state.serving_key)
+    return Observation(
+        desired_job=desired,
+        serving_job=serving_job,
+        deployment=state,
+        secret_missing=secret_problem(gateway, namespace, desired),
+        service_monitor_supported=gateway.serves(*SERVICE_MONITOR),
+        now=datetime.now(UTC),
+    )

@@ -1,0 +1,1 @@
+"""Metrics: PromQL builders (pure, shared with dashboards and alerts) and the Prometheus client (edge)."""

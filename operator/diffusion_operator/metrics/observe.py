@@ -1,0 +1,96 @@
+"""Build the autoscaler's Observation from Prometheus: the edge between the metrics and the decision.
+
+Queue latency and the pending count are required: if either cannot be read the observation is a
+failure of that kind and the decision holds the fleet. Arrival rate, service time and batch size only
+sharpen the estimate; when they fail the decision falls back to the latency signals.
+
+At zero replicas no Triton pod exports anything, so the Triton series are legitimately empty. Waking
+needs a signal from in front of Triton (a gateway's or activator's pending count): pass it as
+``activation_query``. Without one, a service at zero reads "nothing pending" and stays at zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from diffusion_operator.autoscaling.observation import Observation
+from diffusion_operator.metrics import promql
+from diffusion_operator.metrics.prometheus_client import (
+    EmptyResultError,
+    PrometheusClient,
+    PrometheusError,
+    gather_values,
+)
+
+REQUIRED = ("queue_latency", "pending")
+
+
+@dataclass(frozen=True)
+class SignalQueries:
+    queue_latency: str
+    pending: str
+    arrival_rate: str
+    service_time: str
+    batch_size: str
+    activation: str | None = None
+
+    @classmethod
+    def for_scope(cls, scope: promql.TritonScope, window_s: int = 60,
+                  activation_query: str | None = None) -> SignalQueries:
+        return cls(
+            queue_latency=promql.queue_latency_seconds(scope, window_s),
+            pending=promql.pending_requests(scope),
+            arrival_rate=promql.arrival_rate(scope, window_s),
+            service_time=promql.service_seconds_per_request(scope, window_s),
+            batch_size=promql.batch_size(scope, window_s),
+            activation=activation_query,
+        )
+
+
+async def observe(client: PrometheusClient, queries: SignalQueries, *, current_replicas: int,
+                  ready_replicas: int, at: float | None = None) -> Observation:
+    """Read all signals concurrently and fold them into one Observation (never raises PrometheusError)."""
+    if current_replicas == 0:
+        return await _observe_at_zero(client, queries, at)
+    values = await gather_values(client, {
+        "queue_latency": queries.queue_latency,
+        "pending": queries.pending,
+        "arrival_rate": queries.arrival_rate,
+        "service_time": queries.service_time,
+        "batch_size": queries.batch_size,
+    }, at=at)
+    for name in REQUIRED:
+        value = values[name]
+        if isinstance(value, PrometheusError):
+            return Observation.failed(value.kind, f"{name}: {value.detail}", current_replicas, ready_replicas)
+
+    def optional(name: str) -> float | None:
+        value = values[name]
+        return None if isinstance(value, PrometheusError) else value
+
+    def required(name: str) -> float:
+        value = values[name]
+        assert not isinstance(value, PrometheusError)
+        return value
+
+    return Observation(
+        current_replicas=current_replicas,
+        ready_replicas=ready_replicas,
+        queue_latency_s=required("queue_latency"),
+        pending_requests=required("pending"),
+        arrival_rate=optional("arrival_rate"),
+        service_time_s=optional("service_time"),
+        batch_size=optional("batch_size"),
+    )
+
+
+async def _observe_at_zero(client: PrometheusClient, queries: SignalQueries, at: float | None) -> Observation:
+    if queries.activation is None:
+        return Observation(current_replicas=0, ready_replicas=0, queue_latency_s=0.0, pending_requests=0.0)
+    try:
+        pending = await client.query_value(queries.activation, at=at)
+    except EmptyResultError:
+        pending = 0.0  # the activator exports nothing until a request arrives
+    except PrometheusError as error:
+        return Observation.failed(error.kind, f"activation: {error.detail}", 0, 0)
+    return Observation(current_replicas=0, ready_replicas=0, queue_latency_s=0.0, pending_requests=pending)

@@ -1,0 +1,236 @@
+"""The reconcile decision: from a service and what was observed, what should exist and what to report.
+
+Pure: no clock (``now`` is an argument), no API calls. The shell (handlers/lifecycle.py) observes,
+calls ``decide``, renders the children the decision asks for, applies them and writes the status.
+
+Zero-downtime engine switches come from one rule: the Deployment serves the newest key whose build
+has *succeeded*. While a new key builds (or if it fails) the old engines keep serving.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from diffusion_operator.api.conditions import Condition, ConditionStatus, ConditionType, Reason, set_condition
+from diffusion_operator.api.resource import DiffusionService
+from diffusion_operator.api.status import (
+    DiffusionServiceStatus,
+    Endpoints,
+    EngineStatus,
+    derive_phase,
+    ready_text,
+)
+from diffusion_operator.reconcile.observation import JobState, Observation
+from diffusion_operator.render.replicas import replica_ownership
+
+#: Reasons that deserve a Warning Event rather than a Normal one.
+WARNING_REASONS = frozenset({
+    Reason.BUILD_FAILED, Reason.BUILD_TIMED_OUT, Reason.SECRET_NOT_FOUND, Reason.SOURCE_UNREACHABLE,
+    Reason.IMAGE_PULL_FAILED, Reason.REPLICAS_UNAVAILABLE, Reason.RECONCILE_ERROR,
+})
+
+
+@dataclass(frozen=True)
+class EventNote:
+    type: str  # Normal | Warning
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    cache_key: str
+    #: Create the build Job (with its plan ConfigMap and the cache claim) for ``cache_key``.
+    build_engine: bool
+    #: Add this service as an owner of an existing (shared) build, so garbage collection counts it.
+    adopt_build: bool
+    #: The key the Deployment serves; None while no build has ever succeeded for this service.
+    serving_key: str | None
+    #: Replica count the operator writes; None when the autoscaler owns ``spec.replicas``.
+    replicas: int | None
+    status: DiffusionServiceStatus
+    events: list[EventNote] = field(default_factory=list)
+
+
+def _engine_condition(job: JobState, secret_missing: str | None) -> tuple[ConditionStatus, str, str]:
+    if secret_missing:
+        return "False", Reason.SECRET_NOT_FOUND, secret_missing
+    if job.phase == "Succeeded":
+        return "True", Reason.ENGINE_BUILT, f"engines published by Job {job.name}"
+    if job.phase == "Failed":
+        if job.reason == "DeadlineExceeded":
+            return "False", Reason.BUILD_TIMED_OUT, f"Job {job.name} exceeded spec.engine.buildTimeout"
+        detail = job.message or job.reason or "build failed"
+        return "False", Reason.BUILD_FAILED, f"Job {job.name} failed: {detail}"
+    if job.phase == "Running":
+        return "False", Reason.BUILDING, f"Job {job.name} is building the engines"
+    return "False", Reason.BUILD_PENDING, f"Job {job.name} is waiting to start"
+
+
+def _engine_state(job: JobState) -> str:
+    return {"Missing": "Pending", "Pending": "Pending", "Running": "Building"}.get(job.phase, job.phase)
+
+
+def serving_key_for(desired_key: str, obs: Observation) -> str | None:
+    """The newest key with published engines: the desired one once built, else what serves now."""
+    if obs.desired_job.phase == "Succeeded":
+        return desired_key
+    current = obs.deployment.serving_key if obs.deployment.exists else None
+    if current and (obs.serving_job is None or obs.serving_job.phase != "Failed"):
+        return current
+    return None
+
+
+def _desired_replicas(service: DiffusionService, obs: Observation, rendered: int | None) -> int:
+    """The count the owner of replicas asked for: the spec's, or the autoscaler's (on the Deployment)."""
+    if rendered is not None:
+        return rendered
+    if obs.deployment.spec_replicas is not None:
+        return obs.deployment.spec_replicas
+    if service.status.desired_replicas is not None:
+        return service.status.desired_replicas
+    return service.spec.autoscaling.min_replicas
+
+
+Verdict = tuple[ConditionStatus, str, str]
+
+
+def _available(obs: Observation, serving_key: str | None, desired: int) -> Verdict:
+    deployment = obs.deployment
+    if serving_key is None or not deployment.exists:
+        return "False", Reason.WAITING_FOR_ENGINE, "no engine has been published yet"
+    if desired == 0:
+        return "False", Reason.SCALED_TO_ZERO, "scaled to zero replicas"
+    if deployment.available and deployment.ready_replicas > 0:
+        return "True", Reason.MINIMUM_REPLICAS_AVAILABLE, f"{deployment.ready_replicas}/{desired} Triton pods ready"
+    problem = deployment.pod_problem
+    reason = Reason.IMAGE_PULL_FAILED if problem and "Image" in problem else Reason.REPLICAS_UNAVAILABLE
+    return "False", reason, problem or f"{deployment.ready_replicas}/{desired} Triton pods ready"
+
+
+def _progressing(obs: Observation, cache_key: str, serving_key: str | None, engine_message: str) -> Verdict:
+    deployment = obs.deployment
+    building = obs.desired_job.phase in ("Missing", "Pending", "Running") and not obs.secret_missing
+    if building and serving_key is not None and serving_key != cache_key:
+        return "True", Reason.NEW_ENGINE_BUILDING, f"building {cache_key}; {serving_key} keeps serving"
+    if building:
+        return "True", Reason.BUILDING, engine_message
+    if deployment.exists and serving_key is not None and (
+        deployment.serving_key != serving_key or not deployment.rollout_complete
+    ):
+        return "True", Reason.ROLLING_OUT, f"rolling out engine {serving_key}"
+    return "False", Reason.RECONCILED, "nothing in progress"
+
+
+def _degraded(obs: Observation, cache_key: str, serving_key: str | None, engine_reason: str,
+              engine_message: str) -> Verdict:
+    """Serving, but something needs a person (a failed new build, pods that cannot start)."""
+    deployment = obs.deployment
+    if not (deployment.exists and deployment.available):
+        return "False", Reason.WAITING_FOR_ENGINE, "not serving yet"
+    if obs.desired_job.phase == "Failed" and serving_key != cache_key:
+        return "True", engine_reason, f"new engine failed, still serving {serving_key}: {engine_message}"
+    if deployment.pod_problem:
+        return "True", Reason.REPLICAS_UNAVAILABLE, deployment.pod_problem
+    if deployment.progress_deadline_exceeded:
+        return "True", Reason.REPLICAS_UNAVAILABLE, "rollout exceeded its progress deadline"
+    return "False", Reason.SERVING, "no problems seen"
+
+
+def decide(
+    service: DiffusionService,
+    obs: Observation,
+    *,
+    cache_key: str,
+    selector: str,
+    endpoints: Endpoints,
+    now: datetime,
+) -> Decision:
+    generation = int(service.metadata.get("generation") or 0)
+    old = service.status
+    conditions: list[Condition] = list(old.conditions)
+
+    def put(type_: str, status: ConditionStatus, reason: str, message: str) -> None:
+        nonlocal conditions
+        conditions = set_condition(conditions, type=type_, status=status, reason=reason, message=message,
+                                   observed_generation=generation, now=now)
+
+    job = obs.desired_job
+    engine_status, engine_reason, engine_message = _engine_condition(job, obs.secret_missing)
+    put(ConditionType.ENGINE_READY, engine_status, engine_reason, engine_message)
+
+    serving_key = serving_key_for(cache_key, obs)
+    replicas = replica_ownership(service.spec).rendered_replicas
+    desired_replicas = _desired_replicas(service, obs, replicas)
+    put(ConditionType.AVAILABLE, *_available(obs, serving_key, desired_replicas))
+    put(ConditionType.PROGRESSING, *_progressing(obs, cache_key, serving_key, engine_message))
+    put(ConditionType.DEGRADED, *_degraded(obs, cache_key, serving_key, engine_reason, engine_message))
+    available = next(c for c in conditions if c.type == ConditionType.AVAILABLE)
+    if available.status == "True":
+        put(ConditionType.READY, "True", Reason.SERVING, f"serving engine {serving_key}")
+    else:
+        put(ConditionType.READY, "False", available.reason, available.message)
+    deployment = obs.deployment
+
+    summary = job.summary
+    engine = EngineStatus(
+        cache_key=cache_key,
+        serving_cache_key=serving_key,
+        job_name=job.name,
+        state=_engine_state(job) if not obs.secret_missing else "Failed",  # type: ignore[arg-type]
+        started_at=job.started_at,
+        completed_at=job.completed_at,
+        tensorrt_version=_str_or_none(summary.get("tensorrt_version")),
+        compute_capability=_str_or_none(summary.get("compute_capability")),
+        message=(job.message or engine_message)[:4096],
+    )
+    status = old.model_copy(update={
+        "conditions": conditions,
+        "observed_generation": generation,
+        "replicas": deployment.replicas,
+        "ready_replicas": deployment.ready_replicas,
+        "desired_replicas": desired_replicas,
+        "selector": selector,
+        "ready": ready_text(deployment.ready_replicas, desired_replicas),
+        "engine": engine,
+        "endpoints": endpoints if serving_key is not None else None,
+    })
+    status = status.model_copy(update={"phase": derive_phase(status.conditions)})
+    return Decision(
+        cache_key=cache_key,
+        # An existing Job is never re-applied (its pod template is immutable, and a failed one stays for
+        # inspection until the spec, and so the key, changes): a new user of it only joins its owners.
+        build_engine=job.phase == "Missing",
+        adopt_build=job.phase != "Missing" and str(service.metadata.get("uid")) not in job.owner_uids,
+        serving_key=serving_key,
+        replicas=replicas,
+        status=status,
+        events=transition_events(old.conditions, status.conditions),
+    )
+
+
+def _str_or_none(value: object) -> str | None:
+    return None if value in (None, "") else str(value)
+
+
+#: Conditions whose transitions are worth an Event; Available and Progressing only echo these.
+EVENT_CONDITIONS = frozenset({ConditionType.READY, ConditionType.ENGINE_READY, ConditionType.DEGRADED})
+
+
+def transition_events(before: list[Condition], after: list[Condition]) -> list[EventNote]:
+    """One Event per condition whose status or reason changed (what `kubectl describe` should tell)."""
+    previous = {c.type: (c.status, c.reason) for c in before}
+    notes = []
+    for cond in after:
+        if cond.type not in EVENT_CONDITIONS:
+            continue
+        before_status, before_reason = previous.get(cond.type, ("False", cond.reason))
+        flipped = before_status != cond.status
+        # A new reason while still False is news for Ready/EngineReady (BuildPending -> BuildFailed);
+        # for Degraded only a flip is.
+        reason_news = cond.type != ConditionType.DEGRADED and before_reason != cond.reason
+        if flipped or reason_news:
+            kind = "Warning" if cond.reason in WARNING_REASONS and cond.status != "True" else "Normal"
+            notes.append(EventNote(kind, cond.reason, f"{cond.type}={cond.status}: {cond.message}"[:1024]))
+    return notes

@@ -1,0 +1,169 @@
+"""What the operator saw of a DiffusionService's children, as plain immutable data.
+
+The parsers here turn API objects (dicts) into these types; they are pure so that every corner of
+Job and Deployment status (deadline exceeded, backoff, progress deadline) has a table test.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+JobPhase = Literal["Missing", "Pending", "Running", "Succeeded", "Failed"]
+
+#: The Job's pods write one JSON line as their termination message (engine-builder's summary).
+MAX_MESSAGE_CHARS = 1024
+
+
+@dataclass(frozen=True)
+class JobState:
+    name: str
+    phase: JobPhase
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    #: Job condition reason on failure: BackoffLimitExceeded, DeadlineExceeded, ...
+    reason: str | None = None
+    message: str | None = None
+    #: The builder's JSON summary (from the pod's termination message), when it wrote one.
+    summary: dict[str, Any] = field(default_factory=dict)
+    #: uids of the DiffusionServices that own this (shared) build.
+    owner_uids: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class DeploymentState:
+    name: str
+    exists: bool
+    serving_key: str | None = None
+    spec_replicas: int | None = None
+    replicas: int = 0
+    ready_replicas: int = 0
+    updated_replicas: int = 0
+    available: bool = False
+    rollout_complete: bool = False
+    progress_deadline_exceeded: bool = False
+    #: Why pods are not ready, e.g. "ImagePullBackOff: ..." or "CrashLoopBackOff: ..." (from pods).
+    pod_problem: str | None = None
+
+
+@dataclass(frozen=True)
+class Observation:
+    desired_job: JobState
+    #: The Job of the key the Deployment serves now, when that differs from the desired key.
+    serving_job: JobState | None
+    deployment: DeploymentState
+    secret_missing: str | None = None
+    service_monitor_supported: bool = False
+    now: datetime | None = None
+
+
+def _condition(obj: dict[str, Any], type_: str) -> dict[str, Any] | None:
+    for cond in (obj.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == type_ and cond.get("status") == "True":
+            return dict(cond)
+    return None
+
+
+def _as_datetime(value: Any) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+def termination_summary(pods: list[dict[str, Any]]) -> tuple[dict[str, Any], str | None]:
+    """The builder's JSON summary and/or raw message from the newest terminated container."""
+    newest: tuple[str, str] | None = None
+    for pod in pods:
+        for status in (pod.get("status") or {}).get("containerStatuses") or []:
+            terminated = ((status.get("state") or {}).get("terminated")
+                          or (status.get("lastState") or {}).get("terminated") or {})
+            message = terminated.get("message")
+            if message:
+                stamp = str(terminated.get("finishedAt") or "")
+                if newest is None or stamp > newest[0]:
+                    newest = (stamp, str(message))
+    if newest is None:
+        return {}, None
+    raw = newest[1].strip()
+    last_line = raw.splitlines()[-1] if raw else ""
+    try:
+        parsed = json.loads(last_line)
+        if isinstance(parsed, dict):
+            return parsed, str(parsed.get("message") or parsed.get("error") or "")[:MAX_MESSAGE_CHARS] or None
+    except ValueError:
+        pass
+    return {}, raw[-MAX_MESSAGE_CHARS:]
+
+
+def job_state(name: str, job: dict[str, Any] | None, pods: list[dict[str, Any]]) -> JobState:
+    if job is None:
+        return JobState(name=name, phase="Missing")
+    status = job.get("status") or {}
+    summary, message = termination_summary(pods)
+    started = _as_datetime(status.get("startTime"))
+    owners = frozenset(str(ref.get("uid")) for ref in (job.get("metadata") or {}).get("ownerReferences") or [])
+    if (done := _condition(job, "Complete")) is not None:
+        return JobState(name, "Succeeded", started, _as_datetime(status.get("completionTime")
+                                                              or done.get("lastTransitionTime")),
+                        summary=summary, message=message, owner_uids=owners)
+    if (failed := _condition(job, "Failed")) is not None:
+        return JobState(name, "Failed", started, _as_datetime(failed.get("lastTransitionTime")),
+                        reason=failed.get("reason"),
+                        message=message or failed.get("message"), summary=summary, owner_uids=owners)
+    phase: JobPhase = "Running" if status.get("active") else "Pending"
+    return JobState(name, phase, started, summary=summary, message=message, owner_uids=owners)
+
+
+_POD_PROBLEMS = ("ImagePullBackOff", "ErrImagePull", "CrashLoopBackOff", "CreateContainerConfigError",
+                 "InvalidImageName", "RunContainerError")
+
+
+def pod_problem(pods: list[dict[str, Any]]) -> str | None:
+    """The first reason a pod cannot become ready that a user must act on."""
+    for pod in pods:
+        for status in (pod.get("status") or {}).get("containerStatuses") or []:
+            waiting = (status.get("state") or {}).get("waiting") or {}
+            if waiting.get("reason") in _POD_PROBLEMS:
+                pod_name = (pod.get("metadata") or {}).get("name")
+                return f"{waiting['reason']} in pod {pod_name}: {waiting.get('message') or ''}".strip()
+        for cond in (pod.get("status") or {}).get("conditions") or []:
+            if cond.get("type") == "PodScheduled" and cond.get("status") == "False" \
+                    and cond.get("reason") == "Unschedulable":
+                pod_name = (pod.get("metadata") or {}).get("name")
+                return f"Unschedulable pod {pod_name}: {cond.get('message') or ''}".strip()
+    return None
+
+
+def deployment_state(name: str, deployment: dict[str, Any] | None, pods: list[dict[str, Any]],
+                     key_annotation: str) -> DeploymentState:
+    if deployment is None:
+        return DeploymentState(name=name, exists=False)
+    spec = deployment.get("spec") or {}
+    status = deployment.get("status") or {}
+    template_meta = ((spec.get("template") or {}).get("metadata") or {})
+    serving_key = (template_meta.get("annotations") or {}).get(key_annotation)
+    want = int(spec.get("replicas", 1) if spec.get("replicas") is not None else 1)
+    updated = int(status.get("updatedReplicas") or 0)
+    replicas = int(status.get("replicas") or 0)
+    available_replicas = int(status.get("availableReplicas") or 0)
+    observed = int(status.get("observedGeneration") or 0) >= int((deployment.get("metadata") or {})
+                                                                  .get("generation") or 0)
+    progressing = None
+    for cond in status.get("conditions") or []:
+        if cond.get("type") == "Progressing":
+            progressing = cond
+    return DeploymentState(
+        name=name,
+        exists=True,
+        serving_key=serving_key,
+        spec_replicas=spec.get("replicas"),
+        replicas=replicas,
+        ready_replicas=int(status.get("readyReplicas") or 0),
+        updated_replicas=updated,
+        available=_condition(deployment, "Available") is not None,
+        rollout_complete=observed and updated == want and replicas == want and available_replicas == want,
+        progress_deadline_exceeded=bool(progressing and progressing.get("reason") == "ProgressDeadlineExceeded"),
+        pod_problem=pod_problem(pods),
+    )

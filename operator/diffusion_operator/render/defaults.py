@@ -1,0 +1,37 @@
+"""Operator-wide settings the renderers need and the spec leaves open, with the reason for each default.
+
+The lead's operator config (and the chart's values) fill a ``RenderSettings``; builders take it as
+an argument, so tests can render with any settings and no builder reads the environment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from diffusion_operator.render.names import ENGINE_BUILDER_SERVICE_ACCOUNT
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    triton_image: str = "ghcr.io/diffusion-operator/triton-sdxl:0.1.0"
+    builder_image: str = "ghcr.io/diffusion-operator/engine-builder:0.1.0"
+    #: Created by the chart in every namespace the operator serves; the build Job runs as it.
+    builder_service_account: str = ENGINE_BUILDER_SERVICE_ACCOUNT
+    #: Triton's NGC image user; restricted Pod Security needs a non-root uid that can read the cache.
+    run_as_user: int = 1000
+    #: RWX so the builder on one node and Triton pods on others share one cache (see storage.py).
+    cache_access_modes: tuple[str, ...] = ("ReadWriteMany",)
+    #: SDXL base engines are ~10 GiB per precision/resolution set; room for a handful of keys.
+    cache_size: str = "200Gi"
+    cache_storage_class: str | None = None
+    #: Retries of a failed build pod; each try costs GPU time, and a deterministic failure stays one.
+    build_backoff_limit: int = 2
+    #: ONNX export of the SDXL UNet peaks around 30 GiB of host memory.
+    build_requests: dict[str, str] = field(default_factory=lambda: {"cpu": "4", "memory": "32Gi"})
+    #: How long Triton may take to load the engines before the kubelet restarts it (SDXL: minutes).
+    startup_budget_seconds: int = 1200
+    #: In-flight SDXL requests take seconds; let Triton drain before SIGKILL.
+    termination_grace_seconds: int = 60
+    #: Python-backend tensors travel through /dev/shm; 1024² SDXL tensors need more than the 64 MiB default.
+    shm_size: str = "4Gi"
+    metrics_interval: str = "15s"

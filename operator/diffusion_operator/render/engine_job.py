@@ -1,0 +1,149 @@
+"""The engine build: a ConfigMap holding the plan and a Job that runs ``engine-builder build`` on it.
+
+Both are named after the cache key, not the service: every service with the same key (and an
+operator restarted mid-build) finds the same Job, so a key is built at most once per namespace. The
+first service to ask decides the builder image, timeout and credentials of that build.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from diffusion_operator.api.durations import parse_duration
+from diffusion_operator.api.spec import DiffusionServiceSpec
+from diffusion_operator.render.defaults import RenderSettings
+from diffusion_operator.render.names import (
+    engine_job_name,
+    engine_labels,
+    engine_plan_config_map_name,
+)
+from diffusion_operator.render.pods import (
+    container_resources,
+    gpu_scheduling,
+    restricted_container_security,
+    restricted_pod_security,
+    shared_memory_volume,
+)
+from diffusion_operator.render.storage import BUILDER_CACHE_PATH, cache_volume
+from engine_builder.plan import BuildPlan
+
+PLAN_FILE = "plan.json"
+PLAN_MOUNT = "/plan"
+BUILDER_CONTAINER = "builder"
+#: ``engine_builder.errors.PlanError.exit_code``: the plan itself is invalid, retrying cannot help.
+BUILDER_EXIT_INVALID_PLAN = 2
+#: ``pvc://<claim>/<path>`` sources are mounted read-only at ``<SOURCES_ROOT>/<claim>`` (the builder's PVC_ROOT).
+SOURCES_ROOT = "/sources"
+
+
+def source_claim(source: str) -> str | None:
+    """The claim of a ``pvc://<claim>/<path>`` source, else None."""
+    if not source.startswith("pvc://"):
+        return None
+    return source.removeprefix("pvc://").split("/", 1)[0]
+
+
+def plan_json(plan: BuildPlan) -> str:
+    """The plan file's exact text (sorted keys: the same plan is byte-for-byte the same ConfigMap)."""
+    return json.dumps(plan.model_dump(mode="json"), sort_keys=True, indent=2) + "\n"
+
+
+def build_plan_config_map(namespace: str, plan: BuildPlan) -> dict[str, Any]:
+    key = plan.cache_key()
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": engine_plan_config_map_name(key), "namespace": namespace, "labels": engine_labels(key)},
+        "data": {PLAN_FILE: plan_json(plan)},
+        "immutable": True,
+    }
+
+
+def build_engine_job(
+    namespace: str, spec: DiffusionServiceSpec, plan: BuildPlan, settings: RenderSettings
+) -> dict[str, Any]:
+    """The build Job for ``plan`` (made with ``engines.plan.plan_for(spec, ...)``).
+
+    The builder's one-line JSON summary comes back as the pod's termination message;
+    ``FallbackToLogsOnError`` puts the log tail there when it crashes before writing one.
+    """
+    key = plan.cache_key()
+    labels = engine_labels(key)
+    env: list[dict[str, Any]] = [
+        {"name": "HF_HOME", "value": "/scratch/huggingface"},
+        {"name": "TMPDIR", "value": "/scratch/tmp"},
+    ]
+    secret_ref = spec.model.credentials_secret_ref
+    if secret_ref is not None and plan.credentials is not None:
+        # Only the reference travels: the kubelet reads the value; the operator never sees it.
+        env.append(
+            {
+                "name": plan.credentials.env,
+                "valueFrom": {"secretKeyRef": {"name": secret_ref.name, "key": secret_ref.key}},
+            }
+        )
+    mounts: list[dict[str, Any]] = [
+        {"name": "plan", "mountPath": PLAN_MOUNT, "readOnly": True},
+        {"name": "engine-cache", "mountPath": BUILDER_CACHE_PATH},
+        {"name": "scratch", "mountPath": "/scratch"},
+        {"name": "dshm", "mountPath": "/dev/shm"},
+    ]
+    volumes: list[dict[str, Any]] = [
+        {"name": "plan", "configMap": {"name": engine_plan_config_map_name(key)}},
+        cache_volume(),
+        {"name": "scratch", "emptyDir": {}},
+        shared_memory_volume(settings.shm_size),
+    ]
+    claim = source_claim(plan.source)
+    if claim is not None:
+        env.append({"name": "PVC_ROOT", "value": SOURCES_ROOT})
+        mounts.append({"name": "model-source", "mountPath": f"{SOURCES_ROOT}/{claim}", "readOnly": True})
+        volumes.append({"name": "model-source", "persistentVolumeClaim": {"claimName": claim, "readOnly": True}})
+    container = {
+        "name": BUILDER_CONTAINER,
+        "image": spec.engine.builder_image or settings.builder_image,
+        "command": ["engine-builder", "build", "--plan", f"{PLAN_MOUNT}/{PLAN_FILE}", "--out", BUILDER_CACHE_PATH],
+        "env": env,
+        "resources": {
+            **container_resources(1, None),
+            "requests": dict(settings.build_requests),
+        },
+        "volumeMounts": mounts,
+        "securityContext": restricted_container_security(),
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
+    pod_spec = {
+        "restartPolicy": "Never",
+        "serviceAccountName": settings.builder_service_account,
+        "automountServiceAccountToken": False,  # the builder never talks to the API server
+        "securityContext": restricted_pod_security(settings.run_as_user),
+        **gpu_scheduling(plan.gpu_type),
+        "containers": [container],
+        "volumes": volumes,
+    }
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": engine_job_name(key), "namespace": namespace, "labels": labels},
+        "spec": {
+            "backoffLimit": settings.build_backoff_limit,
+            "activeDeadlineSeconds": max(1, math.ceil(parse_duration(spec.engine.build_timeout).total_seconds())),
+            "podFailurePolicy": {
+                "rules": [
+                    # A node drained or preempted under the build is not the build's fault.
+                    {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
+                    {
+                        "action": "FailJob",
+                        "onExitCodes": {
+                            "containerName": BUILDER_CONTAINER,
+                            "operator": "In",
+                            "values": [BUILDER_EXIT_INVALID_PLAN],
+                        },
+                    },
+                ]
+            },
+            "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+        },
+    }

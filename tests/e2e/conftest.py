@@ -1,0 +1,43 @@
+"""Fixtures for end-to-end tests: the CRD installed and the operator running as its own process."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from testbed.cluster import Cluster
+from testbed.kube import KubeClient, condition
+from testbed.operator_process import OperatorProcess
+
+REPO = Path(__file__).resolve().parents[2]
+CRD_DIR = REPO / "manifests" / "crds"
+#: The operator builds on CPU in the test bed: plans use the onnxruntime backend.
+OPERATOR_ENV = {"DIFFUSION_BUILD_BACKEND": "onnxruntime", "DIFFUSION_RESYNC_INTERVAL_SECONDS": "30"}
+
+
+@pytest.fixture(scope="session")
+def crds(kube: KubeClient) -> None:
+    for path in sorted(CRD_DIR.glob("*.yaml")):
+        crd = yaml.safe_load(path.read_text())
+        kube.apply(crd, field_manager="e2e")
+        kube.wait_for("apiextensions.k8s.io/v1", "CustomResourceDefinition", crd["metadata"]["name"], None,
+                      lambda c: condition(c, "Established") == "True", what="Established")
+    kube.dynamic.resources.invalidate_cache()
+
+
+def start_operator(cluster: Cluster, namespace: str, name: str = "operator", **env: str) -> OperatorProcess:
+    process = OperatorProcess(cluster.state_dir, cluster.kubeconfig, name=f"{name}-{namespace}",
+                              env={**OPERATOR_ENV, **env}, extra_args=[f"--namespace={namespace}"])
+    process.start()
+    return process
+
+
+@pytest.fixture
+def operator(cluster: Cluster, crds: None, namespace: str) -> Iterator[OperatorProcess]:
+    """An operator process watching only this test's namespace, so tests never share one."""
+    process = start_operator(cluster, namespace)
+    yield process
+    process.stop()

@@ -1,0 +1,164 @@
+"""A DiffusionService on the test bed: engine build Job on the L4 pool, Triton Deployment, status, GC."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from typing import Any
+
+from testbed.kube import KubeClient, condition
+from testbed.operator_process import OperatorProcess
+
+API = "diffusion.dev/v1alpha1"
+HOLD = "testbed.dev/fake:build-hold"
+
+
+def service(name: str, namespace: str, **spec: Any) -> dict:
+    body: dict = {"model": {"source": "builtin://tiny-sdxl"}}
+    for key, value in spec.items():
+        body[key] = value
+    return {"apiVersion": API, "kind": "DiffusionService", "metadata": {"name": name, "namespace": namespace},
+            "spec": body}
+
+
+def phase_is(phase: str):
+    return lambda obj: (obj.to_dict().get("status") or {}).get("phase") == phase
+
+
+def jobs(kube: KubeClient, namespace: str) -> list:
+    return kube.items("batch/v1", "Job", namespace)
+
+
+def test_a_service_builds_its_engine_on_the_l4_pool_then_becomes_ready(kube: KubeClient, namespace: str,
+                                                                       operator: OperatorProcess):
+    kube.create(service("sdxl", namespace))
+    obj = kube.wait_for(API, "DiffusionService", "sdxl", namespace, phase_is("Ready"), timeout=90, what="Ready")
+    status = obj.to_dict()["status"]
+    assert condition(obj, "EngineReady") == "True"
+    assert condition(obj, "Available") == "True"
+    assert status["engine"]["state"] == "Succeeded"
+    assert status["engine"]["tensorrtVersion"] == "testbed-fake"  # from the build pod's termination message
+    assert status["engine"]["servingCacheKey"] == status["engine"]["cacheKey"]
+    assert status["readyReplicas"] == 1 and status["replicas"] == 1
+    assert status["endpoints"]["http"] == f"http://sdxl.{namespace}.svc:8000"
+    assert status["observedGeneration"] == obj.metadata.generation
+
+    [job] = jobs(kube, namespace)
+    [build_pod] = kube.items("v1", "Pod", namespace, label_selector=f"batch.kubernetes.io/job-name={job.metadata.name}")
+    node = kube.core.read_node(build_pod.spec.nodeName)
+    assert node.metadata.labels["cloud.google.com/gke-accelerator"] == "nvidia-l4"
+
+    deployment = kube.get("apps/v1", "Deployment", "sdxl", namespace)
+    assert deployment.spec.template.metadata.annotations["diffusion.dev/engine-key"] == status["engine"]["cacheKey"]
+    assert kube.get("v1", "Service", "sdxl", namespace) is not None
+    events = kube.events_for(namespace, "sdxl")
+    assert any("EngineBuilt" in e for e in events), events
+    assert any("BuildPending" in e or "Building" in e for e in events), events
+
+
+def test_a_long_build_shows_phase_building_with_the_job_running_on_a_gpu_node(kube: KubeClient, namespace: str,
+                                                                              operator: OperatorProcess):
+    kube.create(service("slow", namespace, engine={"builderImage": HOLD}))
+    obj = kube.wait_for(API, "DiffusionService", "slow", namespace,
+                        lambda o: (o.to_dict().get("status") or {}).get("engine", {}).get("state") == "Building",
+                        timeout=60, what="engine Building")
+    assert obj.to_dict()["status"]["phase"] == "Building"
+    assert condition(obj, "Ready") == "False"
+    assert kube.get("apps/v1", "Deployment", "slow", namespace) is None
+
+
+def test_two_services_with_the_same_engine_spec_share_one_build(kube: KubeClient, namespace: str,
+                                                                operator: OperatorProcess):
+    kube.create(service("a", namespace))
+    kube.create(service("b", namespace, pipeline={"steps": 20}))  # pipeline settings are not engine inputs
+    for name in ("a", "b"):
+        kube.wait_for(API, "DiffusionService", name, namespace, phase_is("Ready"), timeout=90, what="Ready")
+    [job] = jobs(kube, namespace)
+    owners = sorted(ref.name for ref in job.metadata.ownerReferences)
+    assert owners == ["a", "b"]
+
+    kube.delete(API, "DiffusionService", "a", namespace)
+    kube.wait_gone("apps/v1", "Deployment", "a", namespace)
+    time.sleep(2)
+    assert kube.get("batch/v1", "Job", job.metadata.name, namespace) is not None, "still used by b"
+    kube.delete(API, "DiffusionService", "b", namespace)
+    kube.wait_gone("batch/v1", "Job", job.metadata.name, namespace)
+
+
+def test_an_engine_edit_builds_anew_while_the_old_engine_keeps_serving(kube: KubeClient, namespace: str,
+                                                                       operator: OperatorProcess):
+    kube.create(service("sdxl", namespace))
+    obj = kube.wait_for(API, "DiffusionService", "sdxl", namespace, phase_is("Ready"), timeout=90, what="Ready")
+    old_key = obj.to_dict()["status"]["engine"]["cacheKey"]
+
+    resource = kube.resource(API, "DiffusionService")
+    resource.patch(name="sdxl", namespace=namespace, content_type="application/merge-patch+json",
+                   body={"spec": {"engine": {"resolutions": [{"width": 768, "height": 768}], "builderImage": HOLD}}})
+    obj = kube.wait_for(API, "DiffusionService", "sdxl", namespace,
+                        lambda o: o.to_dict()["status"]["engine"]["cacheKey"] != old_key, timeout=30,
+                        what="new cache key")
+    new_key = obj.to_dict()["status"]["engine"]["cacheKey"]
+    assert len(jobs(kube, namespace)) == 2
+    # The new build holds; the old engine must keep serving, and the service stays Ready.
+    for _ in range(10):
+        obj = kube.get(API, "DiffusionService", "sdxl", namespace)
+        deployment = kube.get("apps/v1", "Deployment", "sdxl", namespace)
+        assert deployment.spec.template.metadata.annotations["diffusion.dev/engine-key"] == old_key
+        assert condition(obj, "Ready") == "True"
+        time.sleep(0.5)
+    assert obj.to_dict()["status"]["engine"]["servingCacheKey"] == old_key
+
+    # Let the new build finish: use the normal builder and drop the held Job; the operator re-creates it.
+    resource.patch(name="sdxl", namespace=namespace, content_type="application/merge-patch+json",
+                   body={"spec": {"engine": {"builderImage": None}}})
+    held = next(j for j in jobs(kube, namespace) if j.metadata.labels["diffusion.dev/engine-key"] == new_key)
+    kube.delete("batch/v1", "Job", held.metadata.name, namespace)
+    kube.wait_for("apps/v1", "Deployment", "sdxl", namespace,
+                  lambda d: d.spec.template.metadata.annotations["diffusion.dev/engine-key"] == new_key,
+                  timeout=90, what="switch to the new engine")
+    kube.wait_for(API, "DiffusionService", "sdxl", namespace,
+                  lambda o: phase_is("Ready")(o) and o.to_dict()["status"]["engine"]["servingCacheKey"] == new_key,
+                  timeout=60, what="Ready on the new engine")
+
+
+def test_deleting_a_service_garbage_collects_its_children(kube: KubeClient, namespace: str,
+                                                          operator: OperatorProcess):
+    kube.create(service("sdxl", namespace))
+    kube.wait_for(API, "DiffusionService", "sdxl", namespace, phase_is("Ready"), timeout=90, what="Ready")
+    job_name = jobs(kube, namespace)[0].metadata.name
+    kube.delete(API, "DiffusionService", "sdxl", namespace)
+    for api_version, kind, name in (("apps/v1", "Deployment", "sdxl"), ("v1", "Service", "sdxl"),
+                                    ("batch/v1", "Job", job_name)):
+        kube.wait_gone(api_version, kind, name, namespace, timeout=60)
+
+
+def test_killing_the_operator_mid_build_creates_no_duplicate_job(cluster, kube: KubeClient, namespace: str,
+                                                                 crds: None):
+    from tests.e2e.conftest import start_operator
+
+    first = start_operator(cluster, namespace, name="victim")
+    kube.create(service("slow", namespace, engine={"builderImage": HOLD}))
+    kube.wait_for(API, "DiffusionService", "slow", namespace,
+                  lambda o: (o.to_dict().get("status") or {}).get("engine", {}).get("state") == "Building",
+                  timeout=60, what="Building")
+    first.kill()
+    second = start_operator(cluster, namespace, name="survivor")
+    try:
+        time.sleep(5)  # resume handlers, child events and a status write have all run by now
+        assert len(jobs(kube, namespace)) == 1
+        obj = kube.get(API, "DiffusionService", "slow", namespace)
+        assert obj.to_dict()["status"]["phase"] == "Building"
+        assert obj.to_dict()["status"]["engine"]["jobName"] == jobs(kube, namespace)[0].metadata.name
+    finally:
+        second.stop()
+
+
+def test_kubectl_get_shows_the_printer_columns(cluster, kube: KubeClient, namespace: str, kubectl_binary: str,
+                                               operator: OperatorProcess):
+    kube.create(service("sdxl", namespace))
+    kube.wait_for(API, "DiffusionService", "sdxl", namespace, phase_is("Ready"), timeout=90, what="Ready")
+    out = subprocess.run([kubectl_binary, "--kubeconfig", str(cluster.kubeconfig), "get", "dfs", "-n", namespace],
+                         capture_output=True, text=True, timeout=30, check=True).stdout
+    header, row = out.splitlines()[:2]
+    assert header.split() == ["NAME", "PHASE", "READY", "QUEUE", "GPU", "AGE"]
+    assert row.split()[:4] == ["sdxl", "Ready", "1/1", "nvidia-l4"]

@@ -1,0 +1,115 @@
+"""One tiny-SDXL repository per code version, built through the real CLI, and one Triton serving it.
+
+The build output is cached under ``~/.cache/diffusion-operator/engine-builder-tests/<code hash>/``:
+the cache key covers the plan, the code hash covers the builder, so a rerun without changes is a
+cache hit (itself one of the properties under test) and any code change rebuilds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from testbed.paths import cache_root
+from testbed.triton import TritonServer, triton_install
+
+ROOT = Path(__file__).resolve().parents[3]
+PLAN = {
+    "source": "builtin://tiny-sdxl",
+    "backend": "onnxruntime",
+    "precision": "fp16",
+    "resolutions": [{"width": 256, "height": 256}],
+    "max_batch_size": 2,
+}
+
+
+def code_hash() -> str:
+    digest = hashlib.sha256()
+    for path in sorted((ROOT / "engine_builder").rglob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def run_cli(plan: Path, out: Path, *extra: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "engine_builder.cli", "build", "--plan", str(plan), "--out", str(out),
+         "--termination-log", str(out.parent / "termination-log"), *extra],
+        capture_output=True, text=True, timeout=timeout, cwd=ROOT, check=False,
+    )
+
+
+@dataclass(frozen=True)
+class Built:
+    plan_path: Path
+    out: Path
+    summary: dict[str, Any]
+    first_run: subprocess.CompletedProcess[str]
+
+    @property
+    def path(self) -> Path:
+        return Path(self.summary["path"])
+
+    @property
+    def repository(self) -> Path:
+        return self.path / "model_repository"
+
+
+@pytest.fixture(scope="session")
+def built_tiny() -> Built:
+    base = cache_root() / "engine-builder-tests" / code_hash()
+    base.mkdir(parents=True, exist_ok=True)
+    plan_path = base / "plan.json"
+    plan_path.write_text(json.dumps(PLAN))
+    result = run_cli(plan_path, base / "cache")
+    assert result.returncode == 0, result.stderr[-4000:]
+    return Built(plan_path, base / "cache", json.loads(result.stdout.strip().splitlines()[-1]), result)
+
+
+def stub_python_env() -> dict[str, str]:
+    """Environment that makes Triton's Python stub run a stdlib matching the libpython it links.
+
+    The stub embeds Debian's libpython3.11 (3.11.2) and takes ``sys.prefix`` from the ``python3``
+    first on PATH. When that is another 3.11 build (pyenv 3.11.7 here), C modules such as ``_ssl``
+    fail to load (undefined symbol ``_PyModule_Add``) and anything importing huggingface_hub breaks.
+    A venv of the system python whose .pth adds this venv's site-packages fixes both sides.
+    """
+    system = Path("/usr/bin/python3.11")
+    if not system.exists():
+        return {}
+    version = subprocess.run([str(system), "-c", "import sys; print(sys.version.split()[0])"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    if version == sys.version.split()[0]:
+        return {}
+    venv = cache_root() / f"triton-stub-python-{version}"
+    if not (venv / "bin" / "python3").exists():
+        subprocess.run([str(system), "-m", "venv", "--without-pip", str(venv)], check=True)
+    site = next(p for p in sys.path if p.endswith("site-packages") and Path(p).is_dir())
+    (venv / "lib" / "python3.11" / "site-packages" / "diffusion-venv.pth").write_text(site + "\n")
+    install = triton_install()
+    return {
+        "PATH": f"{venv / 'bin'}:{os.environ.get('PATH', '')}",
+        "PYTHONPATH": os.pathsep.join([str(install.site_packages), str(ROOT)]),
+    }
+
+
+@pytest.fixture(scope="module")
+def triton(built_tiny: Built, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonServer]:
+    server = TritonServer(tmp_path_factory.mktemp("triton-sdxl"), built_tiny.repository, name="triton-sdxl")
+    server.start(env={**stub_python_env(), "OMP_NUM_THREADS": "1"}, timeout=180)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session", name="run_cli")
+def run_cli_fixture() -> Any:
+    """The CLI as a subprocess (tests import no helpers across modules: fixtures only)."""
+    return run_cli

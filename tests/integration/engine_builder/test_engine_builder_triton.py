@@ -1,0 +1,119 @@
+"""The published tiny-SDXL repository served by a real tritonserver, called with tritonclient.
+
+Tolerance against diffusers: the Triton image is produced by ONNX Runtime components (parity
+~1e-5 with torch) through the same scheduler code, so after rounding to uint8 we allow at most
+2 levels of difference on any pixel and a mean difference below 0.05 levels.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import pytest
+import tritonclient.http as httpclient
+
+from engine_builder.tiny import build_tiny_pipeline
+from testbed.triton import TritonServer
+
+MAX_PIXEL_DIFF = 2
+MAX_MEAN_DIFF = 0.05
+
+
+def request_image(server: TritonServer, prompt: str, **options: Any) -> np.ndarray:
+    client = httpclient.InferenceServerClient(server.http_url, network_timeout=120)
+    types = {str: ("BYTES", object), int: ("INT32", np.int32), float: ("FP32", np.float32)}
+    inputs = []
+    for name, value in {"prompt": prompt, **options}.items():
+        triton_type, dtype = ("INT64", np.int64) if name == "seed" else types[type(value)]
+        data = np.array([value.encode() if isinstance(value, str) else value], dtype=dtype)
+        tensor = httpclient.InferInput(name, [1], triton_type)
+        tensor.set_data_from_numpy(data)
+        inputs.append(tensor)
+    result = client.infer("sdxl", inputs)
+    image = result.as_numpy("image")
+    assert image is not None
+    return image
+
+
+@pytest.fixture(scope="module")
+def reference_pipeline() -> Any:
+    return build_tiny_pipeline()
+
+
+def diffusers_image(pipe: Any, prompt: str, scheduler: str, **options: Any) -> np.ndarray:
+    import diffusers
+    import torch
+
+    from engine_builder.pipeline import SCHEDULERS
+
+    pipe.scheduler = getattr(diffusers, SCHEDULERS[scheduler]).from_config(pipe.scheduler.config)
+    generator = torch.Generator().manual_seed(options.pop("seed"))
+    images = pipe(prompt, generator=generator, output_type="np", **options).images
+    return np.asarray((images[0] * 255).round(), dtype=np.uint8)
+
+
+def test_a_request_returns_an_rgb_image_of_the_requested_size(triton):
+    image = request_image(triton, "a red fox", seed=3, steps=3, width=64, height=96)
+    assert image.shape == (96, 64, 3)
+    assert image.dtype == np.uint8
+    assert image.std() > 10, "a constant image would make every comparison below meaningless"
+
+
+def test_the_upscale_model_multiplies_the_size(triton):
+    image = request_image(triton, "a red fox", seed=3, steps=2, width=64, height=64, upscale_factor=2)
+    assert image.shape == (128, 128, 3)
+
+
+def test_the_same_seed_gives_the_same_image_and_another_seed_does_not(triton):
+    first = request_image(triton, "a lighthouse", seed=11, steps=3, width=64, height=64)
+    again = request_image(triton, "a lighthouse", seed=11, steps=3, width=64, height=64)
+    other = request_image(triton, "a lighthouse", seed=12, steps=3, width=64, height=64)
+    np.testing.assert_array_equal(first, again)
+    assert np.abs(first.astype(int) - other.astype(int)).mean() > 1
+
+
+@pytest.mark.parametrize("scheduler", ["euler", "euler_a", "ddim", "dpmpp_2m"])
+def test_the_image_matches_diffusers_sdxl_pipeline_on_the_same_weights(triton, reference_pipeline, scheduler):
+    options = {"seed": 5, "num_inference_steps": 4, "width": 64, "height": 80, "guidance_scale": 5.0}
+    expected = diffusers_image(reference_pipeline, "a blue bird", scheduler, **dict(options))
+    got = request_image(triton, "a blue bird", seed=5, steps=4, width=64, height=80, guidance_scale=5.0,
+                        scheduler=scheduler)
+    diff = np.abs(got.astype(int) - expected.astype(int))
+    assert got.shape == expected.shape
+    assert diff.max() <= MAX_PIXEL_DIFF, f"max pixel diff {diff.max()}"
+    assert diff.mean() <= MAX_MEAN_DIFF, f"mean pixel diff {diff.mean()}"
+
+
+def test_a_negative_prompt_is_encoded_like_diffusers(triton, reference_pipeline):
+    expected = diffusers_image(reference_pipeline, "a house", "euler", seed=8, num_inference_steps=3,
+                               width=64, height=64, negative_prompt="blurry")
+    got = request_image(triton, "a house", seed=8, steps=3, width=64, height=64, negative_prompt="blurry")
+    assert np.abs(got.astype(int) - expected.astype(int)).max() <= MAX_PIXEL_DIFF
+
+
+def test_an_invalid_request_fails_with_a_message_naming_the_input(triton):
+    with pytest.raises(Exception, match="width"):
+        request_image(triton, "x", width=65, height=64, steps=1)
+
+
+def unet_stats(server: TritonServer) -> tuple[int, int, int]:
+    client = httpclient.InferenceServerClient(server.http_url)
+    stats = client.get_inference_statistics("unetxl")["model_stats"][0]
+    return (int(stats["inference_stats"]["success"]["count"]), int(stats["execution_count"]),
+            int(stats["inference_count"]))
+
+
+def test_concurrent_requests_share_unet_executions(triton):
+    before = unet_stats(triton)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        images = list(pool.map(
+            lambda seed: request_image(triton, "a tree", seed=seed, steps=6, width=64, height=64), range(4)
+        ))
+    assert all(image.shape == (64, 64, 3) for image in images)
+    requests, executions, inferences = (a - b for a, b in zip(unet_stats(triton), before, strict=True))
+    print(f"unetxl: {requests} requests, {executions} executions, {inferences} inferences")
+    assert requests == 4 * 6
+    assert executions < requests, "no two UNet steps of concurrent pipelines were batched together"
+    assert inferences == 2 * requests  # classifier-free guidance: every step carries 2 samples

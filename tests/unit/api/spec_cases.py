@@ -1,0 +1,168 @@
+"""Valid and invalid DiffusionService specs, shared by the pydantic unit tests and the admission tests.
+
+One table, two judges: the API server (CEL + OpenAPI, tests/integration/api) and the pydantic models
+(tests/unit/api) must both reject every invalid spec, so the two can never silently disagree.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+SDXL = "hf://stabilityai/stable-diffusion-xl-base-1.0@462165984030d82259a11f4367a4eed129e94a7b"
+MINIMAL: dict[str, Any] = {"model": {"source": SDXL}}
+DELETE = object()
+
+
+def spec_with(**paths: Any) -> dict[str, Any]:
+    """MINIMAL with dotted paths set (``engine__precision="fp8"``); DELETE removes a key."""
+    spec = copy.deepcopy(MINIMAL)
+    for dotted, value in paths.items():
+        *parents, leaf = dotted.split("__")
+        node = spec
+        for part in parents:
+            node = node.setdefault(part, {})
+        if value is DELETE:
+            node.pop(leaf, None)
+        else:
+            node[leaf] = value
+    return spec
+
+
+@dataclass(frozen=True)
+class Invalid:
+    id: str
+    spec: dict[str, Any]
+    #: The field path the API server's error must name (``spec.`` prefix included).
+    field: str
+    #: An unknown field: the API server refuses it only under fieldValidation=Strict, as 400 BadRequest.
+    unknown: bool = False
+
+
+AUTOSCALED = {"enabled": True, "minReplicas": 1, "maxReplicas": 4, "queueLatencyTarget": "500ms"}
+
+VALID_SPECS: dict[str, dict[str, Any]] = {
+    "minimal": MINIMAL,
+    "builtin-tiny": {
+        "model": {"source": "builtin://tiny-sdxl"},
+        "engine": {"resolutions": [{"width": 256, "height": 256}]},
+    },
+    "pvc-source": {"model": {"source": "pvc://models/sdxl-base"}},
+    "s3-with-secret": {
+        "model": {"source": "s3://my-bucket/sdxl", "credentialsSecretRef": {"name": "s3-creds", "key": "token"}}
+    },
+    "gs-source": {"model": {"source": "gs://bucket_1/sdxl/base"}},
+    "int8-on-l4": spec_with(engine__precision="int8", serving__gpu={"type": "nvidia-l4", "count": 1}),
+    "fp8-on-h100-with-upscale": spec_with(
+        engine__precision="fp8", serving__gpu={"type": "nvidia-h100-80gb"}, pipeline__upscale={"factor": 4}
+    ),
+    "fp8-on-l40s": spec_with(engine__precision="fp8", serving__gpu={"type": "nvidia-l40s", "count": 2}),
+    "autoscaled": spec_with(autoscaling=AUTOSCALED),
+    "scale-to-zero": spec_with(autoscaling={**AUTOSCALED, "minReplicas": 0}),
+    "manual-zero-replicas": spec_with(replicas=0),
+    "many-resolutions": spec_with(
+        engine__resolutions=[
+            {"width": 1024, "height": 1024},
+            {"width": 1536, "height": 640},
+            {"width": 256, "height": 1536},
+        ]
+    ),
+    "full-serving": spec_with(
+        serving={
+            "gpu": {"type": "nvidia-tesla-a100", "count": 8},
+            "image": "nvcr.io/nvidia/tritonserver:25.01-py3",
+            "resources": {"requests": {"cpu": 4, "memory": "32Gi"}, "limits": {"memory": "64Gi"}},
+            "nodeSelector": {"cloud.google.com/gke-nodepool": "a100-pool"},
+            "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "sdxl", "effect": "NoSchedule"}],
+            "maxQueueDelay": "0s",
+        },
+        pipeline={"steps": 150, "guidanceScale": 0, "scheduler": "dpmpp_2m"},
+        engine={"maxBatchSize": 16, "buildTimeout": "1h30m", "builderImage": "ghcr.io/acme/engine-builder:1"},
+    ),
+    "autoscaling-disabled-with-settings": spec_with(
+        autoscaling={"enabled": False, "minReplicas": 2, "maxReplicas": 3,
+                     "scaleDown": {"stabilizationWindowSeconds": 600,
+                                   "policies": [{"type": "Pods", "value": 2, "periodSeconds": 30}]}},
+        replicas=2,
+    ),
+}
+
+INVALID_SPECS: list[Invalid] = [
+    Invalid("missing-model", spec_with(model=DELETE), "spec.model"),
+    Invalid("missing-source", spec_with(model={}), "spec.model.source"),
+    Invalid("unknown-scheme", spec_with(model__source="ftp://example.com/sdxl"), "spec.model.source"),
+    Invalid("hf-without-repo", spec_with(model__source="hf://stabilityai"), "spec.model.source"),
+    Invalid("unknown-builtin", spec_with(model__source="builtin://sd15"), "spec.model.source"),
+    Invalid("source-not-a-string", spec_with(model__source=42), "spec.model.source"),
+    Invalid("secret-ref-without-name", spec_with(model__credentialsSecretRef={"key": "token"}),
+            "spec.model.credentialsSecretRef.name"),
+    Invalid("secret-name-not-dns", spec_with(model__credentialsSecretRef={"name": "HF_Token"}),
+            "spec.model.credentialsSecretRef.name"),
+    Invalid("bad-precision", spec_with(engine__precision="bf16"), "spec.engine.precision"),
+    Invalid("fp8-on-a10g", spec_with(engine__precision="fp8", serving__gpu={"type": "nvidia-a10g"}),
+            "spec.engine.precision"),
+    Invalid("fp8-on-a100", spec_with(engine__precision="fp8", serving__gpu={"type": "nvidia-tesla-a100"}),
+            "spec.engine.precision"),
+    Invalid("fp8-on-t4", spec_with(engine__precision="fp8", serving__gpu={"type": "nvidia-tesla-t4"}),
+            "spec.engine.precision"),
+    Invalid("resolution-too-small", spec_with(engine__resolutions=[{"width": 128, "height": 1024}]),
+            "spec.engine.resolutions[0].width"),
+    Invalid("resolution-too-large", spec_with(engine__resolutions=[{"width": 1024, "height": 2048}]),
+            "spec.engine.resolutions[0].height"),
+    Invalid("resolution-not-multiple-of-8", spec_with(engine__resolutions=[{"width": 1020, "height": 1024}]),
+            "spec.engine.resolutions[0].width"),
+    Invalid("resolution-missing-height", spec_with(engine__resolutions=[{"width": 1024}]),
+            "spec.engine.resolutions[0].height"),
+    Invalid("no-resolutions", spec_with(engine__resolutions=[]), "spec.engine.resolutions"),
+    Invalid("duplicate-resolutions",
+            spec_with(engine__resolutions=[{"width": 512, "height": 512}, {"width": 512, "height": 512}]),
+            "spec.engine.resolutions"),
+    Invalid("max-batch-0", spec_with(engine__maxBatchSize=0), "spec.engine.maxBatchSize"),
+    Invalid("max-batch-64", spec_with(engine__maxBatchSize=64), "spec.engine.maxBatchSize"),
+    Invalid("build-timeout-not-duration", spec_with(engine__buildTimeout="2 hours"), "spec.engine.buildTimeout"),
+    Invalid("build-timeout-zero", spec_with(engine__buildTimeout="0s"), "spec.engine.buildTimeout"),
+    Invalid("unknown-gpu", spec_with(serving__gpu={"type": "nvidia-rtx-4090"}), "spec.serving.gpu.type"),
+    Invalid("gpu-count-0", spec_with(serving__gpu={"count": 0}), "spec.serving.gpu.count"),
+    Invalid("gpu-count-9", spec_with(serving__gpu={"count": 9}), "spec.serving.gpu.count"),
+    Invalid("max-queue-delay-not-duration", spec_with(serving__maxQueueDelay="fast"), "spec.serving.maxQueueDelay"),
+    Invalid("node-selector-overrides-gpu",
+            spec_with(serving__nodeSelector={"cloud.google.com/gke-accelerator": "nvidia-h100-80gb"}),
+            "spec.serving.nodeSelector"),
+    Invalid("gpu-in-resources", spec_with(serving__resources={"limits": {"nvidia.com/gpu": 2}}),
+            "spec.serving.resources.limits"),
+    Invalid("bad-quantity", spec_with(serving__resources={"requests": {"memory": "lots"}}),
+            "spec.serving.resources.requests"),
+    Invalid("bad-toleration-operator", spec_with(serving__tolerations=[{"key": "a", "operator": "Maybe"}]),
+            "spec.serving.tolerations[0].operator"),
+    Invalid("steps-0", spec_with(pipeline__steps=0), "spec.pipeline.steps"),
+    Invalid("steps-151", spec_with(pipeline__steps=151), "spec.pipeline.steps"),
+    Invalid("guidance-negative", spec_with(pipeline__guidanceScale=-1), "spec.pipeline.guidanceScale"),
+    Invalid("guidance-31", spec_with(pipeline__guidanceScale=31), "spec.pipeline.guidanceScale"),
+    Invalid("unknown-scheduler", spec_with(pipeline__scheduler="plms"), "spec.pipeline.scheduler"),
+    Invalid("upscale-3", spec_with(pipeline__upscale={"factor": 3}), "spec.pipeline.upscale.factor"),
+    Invalid("negative-replicas", spec_with(replicas=-1), "spec.replicas"),
+    Invalid("replicas-while-autoscaling", spec_with(replicas=2, autoscaling=AUTOSCALED), "spec.replicas"),
+    Invalid("min-above-max", spec_with(autoscaling={**AUTOSCALED, "minReplicas": 5, "maxReplicas": 2}),
+            "spec.autoscaling.minReplicas"),
+    Invalid("max-replicas-0", spec_with(autoscaling={"maxReplicas": 0}), "spec.autoscaling.maxReplicas"),
+    Invalid("enabled-without-max", spec_with(autoscaling={"enabled": True, "queueLatencyTarget": "1s"}),
+            "spec.autoscaling.maxReplicas"),
+    Invalid("enabled-without-target", spec_with(autoscaling={"enabled": True, "maxReplicas": 3}),
+            "spec.autoscaling.queueLatencyTarget"),
+    Invalid("target-zero", spec_with(autoscaling={**AUTOSCALED, "queueLatencyTarget": "0ms"}),
+            "spec.autoscaling.queueLatencyTarget"),
+    Invalid("target-not-duration", spec_with(autoscaling={**AUTOSCALED, "queueLatencyTarget": "500"}),
+            "spec.autoscaling.queueLatencyTarget"),
+    Invalid("target-negative", spec_with(autoscaling={**AUTOSCALED, "queueLatencyTarget": "-1s"}),
+            "spec.autoscaling.queueLatencyTarget"),
+    Invalid("prometheus-url-not-http", spec_with(autoscaling={"prometheus": {"url": "prometheus:9090"}}),
+            "spec.autoscaling.prometheus.url"),
+    Invalid("scale-down-window-too-long",
+            spec_with(autoscaling={"scaleDown": {"stabilizationWindowSeconds": 7200}}),
+            "spec.autoscaling.scaleDown.stabilizationWindowSeconds"),
+    Invalid("unknown-engine-field", spec_with(engine__fp8=True), "spec.engine.fp8", unknown=True),
+    Invalid("misspelt-replicas", spec_with(replica=2), "spec.replica", unknown=True),
+    Invalid("unknown-gpu-field", spec_with(serving__gpu={"type": "nvidia-l4", "memory": "24Gi"}),
+            "spec.serving.gpu.memory", unknown=True),
+]

@@ -1,0 +1,96 @@
+"""The CLI's edges: plan validation messages, exit codes, the JSON summary, the termination log."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from engine_builder.cli import app, load_plan
+from engine_builder.errors import PlanError
+
+runner = CliRunner()
+
+
+def write(tmp_path: Path, plan: object) -> Path:
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(plan) if not isinstance(plan, str) else plan)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("plan", "field"),
+    [
+        ({"source": "ftp://x"}, "plan.source"),
+        ({"source": "builtin://tiny-sdxl", "max_batch_size": 0}, "plan.max_batch_size"),
+        ({"source": "builtin://tiny-sdxl", "resolutions": [{"width": 1001, "height": 1024}]},
+         "plan.resolutions.0.width"),
+        ({"source": "builtin://tiny-sdxl", "precision": "fp8", "compute_capability": 8.6}, "precision"),
+        ({"source": "builtin://tiny-sdxl", "steps": 30}, "plan.steps"),
+        ({}, "plan.source"),
+    ],
+)
+def test_a_bad_plan_names_the_field(tmp_path: Path, plan: dict, field: str):
+    with pytest.raises(PlanError, match=field.replace(".", r"\.")):
+        load_plan(write(tmp_path, plan))
+
+
+def test_a_plan_that_is_not_json_says_so(tmp_path: Path):
+    with pytest.raises(PlanError, match="not valid JSON"):
+        load_plan(write(tmp_path, "{nope"))
+
+
+def test_the_cli_exits_2_and_prints_a_failed_summary_for_a_bad_plan(tmp_path: Path):
+    termination = tmp_path / "termination-log"
+    result = runner.invoke(app, ["build", "--plan", str(write(tmp_path, {"source": "builtin://tiny-sdxl",
+                                                                          "max_batch_size": 99})),
+                                 "--out", str(tmp_path / "out"), "--termination-log", str(termination)])
+    assert result.exit_code == 2
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["status"] == "failed"
+    assert summary["error"] == "InvalidPlan"
+    assert "plan.max_batch_size" in summary["message"]
+    assert json.loads(termination.read_text()) == summary
+
+
+def test_a_tensorrt_plan_without_tensorrt_fails_fast_with_exit_5_naming_what_is_missing(tmp_path: Path):
+    plan = write(tmp_path, {"source": "builtin://tiny-sdxl", "backend": "tensorrt", "tensorrt_version": "10.8"})
+    result = runner.invoke(app, ["build", "--plan", str(plan), "--out", str(tmp_path / "out"),
+                                 "--termination-log", str(tmp_path / "t")])
+    assert result.exit_code == 5
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["error"] == "TensorRTUnavailable"
+    assert "tensorrt Python package is not installed" in summary["message"]
+    assert "no CUDA device" in summary["message"]
+    assert not (tmp_path / "out").exists(), "nothing is written before the requirements are met"
+
+
+def test_a_published_key_is_a_cache_hit_without_touching_the_source(tmp_path: Path):
+    from engine_builder.plan import BuildPlan
+    from engine_builder.publish import publish
+
+    raw = {"source": "pvc://models/does-not-exist", "backend": "onnxruntime"}
+    key = BuildPlan.model_validate(raw).cache_key()
+    staging = tmp_path / "out" / "staging"
+    staging.mkdir(parents=True)
+    (staging / "model_repository").mkdir()
+    (staging / "model_repository" / "x").write_text("x")
+    publish(staging, tmp_path / "out", key, {"plan": raw})
+    result = runner.invoke(app, ["build", "--plan", str(write(tmp_path, raw)), "--out", str(tmp_path / "out"),
+                                 "--termination-log", str(tmp_path / "t")])
+    assert result.exit_code == 0, result.stdout
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["status"] == "cached"
+    assert summary["seconds"] < 1.0
+
+
+def test_a_missing_source_exits_3_naming_the_mount(tmp_path: Path):
+    plan = write(tmp_path, {"source": "pvc://models/sdxl", "backend": "onnxruntime"})
+    result = runner.invoke(app, ["build", "--plan", str(plan), "--out", str(tmp_path / "out"),
+                                 "--pvc-root", str(tmp_path / "mnt"), "--termination-log", str(tmp_path / "t")])
+    assert result.exit_code == 3
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["error"] == "SourceUnavailable"
+    assert str(tmp_path / "mnt" / "models" / "sdxl") in summary["message"]

@@ -1,0 +1,128 @@
+"""The build Job and its plan ConfigMap."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from diffusion_operator.api.resource import parse_spec
+from diffusion_operator.engines.plan import plan_for
+from diffusion_operator.render.defaults import RenderSettings
+from diffusion_operator.render.engine_job import build_engine_job, build_plan_config_map
+
+from engine_builder.plan import BuildPlan
+from tests.unit.api.spec_cases import MINIMAL, spec_with
+
+SETTINGS = RenderSettings()
+
+
+def render(spec_dict: dict[str, Any], settings: RenderSettings = SETTINGS) -> tuple[dict[str, Any], BuildPlan]:
+    spec = parse_spec(spec_dict)
+    plan = plan_for(spec, "10.13.3")
+    return build_engine_job("team-a", spec, plan, settings), plan
+
+
+def container(job: dict[str, Any]) -> dict[str, Any]:
+    (only,) = job["spec"]["template"]["spec"]["containers"]
+    return only
+
+
+def test_job_is_named_after_the_key_and_runs_the_builder_on_the_plan() -> None:
+    job, plan = render(MINIMAL)
+    assert job["metadata"]["name"] == f"engine-{plan.cache_key()}"
+    assert job["metadata"]["namespace"] == "team-a"
+    assert container(job)["command"] == ["engine-builder", "build", "--plan", "/plan/plan.json", "--out", "/cache"]
+    assert container(job)["image"] == SETTINGS.builder_image
+
+
+def test_job_runs_on_the_serving_gpu_pool() -> None:
+    job, _ = render(spec_with(serving__gpu={"type": "nvidia-h100-80gb", "count": 4}))
+    pod = job["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] == {"cloud.google.com/gke-accelerator": "nvidia-h100-80gb"}
+    assert {"key": "nvidia.com/gpu", "operator": "Equal", "value": "present", "effect": "NoSchedule"} in pod[
+        "tolerations"]
+    assert container(job)["resources"]["limits"] == {"nvidia.com/gpu": "1"}  # one GPU builds, whatever serves
+
+
+def test_deadline_backoff_and_failure_reporting() -> None:
+    job, _ = render(spec_with(engine__buildTimeout="1h30m"))
+    assert job["spec"]["activeDeadlineSeconds"] == 5400
+    assert job["spec"]["backoffLimit"] == 2
+    assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+    assert container(job)["terminationMessagePolicy"] == "FallbackToLogsOnError"
+    rules = job["spec"]["podFailurePolicy"]["rules"]
+    assert {"action": "FailJob", "onExitCodes": {"containerName": "builder", "operator": "In", "values": [2]}} in rules
+
+
+def test_default_build_timeout_is_two_hours() -> None:
+    job, _ = render(MINIMAL)
+    assert job["spec"]["activeDeadlineSeconds"] == 7200
+
+
+def test_restricted_security_and_service_account() -> None:
+    job, _ = render(MINIMAL)
+    pod = job["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "diffusion-engine-builder"
+    assert pod["automountServiceAccountToken"] is False
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    security = container(job)["securityContext"]
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"] == {"drop": ["ALL"]}
+
+
+def test_cache_claim_and_plan_are_mounted() -> None:
+    job, plan = render(MINIMAL)
+    pod = job["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["engine-cache"]["persistentVolumeClaim"] == {"claimName": "diffusion-engine-cache"}
+    assert volumes["plan"]["configMap"]["name"] == f"engine-{plan.cache_key()}-plan"
+    mounts = {m["name"]: m for m in container(job)["volumeMounts"]}
+    assert mounts["engine-cache"]["mountPath"] == "/cache" and not mounts["engine-cache"].get("readOnly")
+    assert mounts["plan"] == {"name": "plan", "mountPath": "/plan", "readOnly": True}
+
+
+def test_credentials_come_from_the_secret_by_reference_only() -> None:
+    job, _ = render(spec_with(model__credentialsSecretRef={"name": "hub-token", "key": "HF_TOKEN"}))
+    env = {e["name"]: e for e in container(job)["env"]}
+    assert env["MODEL_SOURCE_TOKEN"] == {
+        "name": "MODEL_SOURCE_TOKEN",
+        "valueFrom": {"secretKeyRef": {"name": "hub-token", "key": "HF_TOKEN"}},
+    }
+    assert all("value" not in e for e in container(job)["env"] if e["name"] == "MODEL_SOURCE_TOKEN")
+
+
+def test_no_credentials_no_secret_env() -> None:
+    job, _ = render(MINIMAL)
+    assert "MODEL_SOURCE_TOKEN" not in {e["name"] for e in container(job)["env"]}
+
+
+def test_pvc_sources_are_mounted_read_only_under_the_builders_pvc_root() -> None:
+    job, _ = render(spec_with(model__source="pvc://models/sdxl/base"))
+    env = {e["name"]: e.get("value") for e in container(job)["env"]}
+    assert env["PVC_ROOT"] == "/sources"
+    mounts = {m["name"]: m for m in container(job)["volumeMounts"]}
+    assert mounts["model-source"] == {"name": "model-source", "mountPath": "/sources/models", "readOnly": True}
+    volumes = {v["name"]: v for v in job["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["model-source"]["persistentVolumeClaim"] == {"claimName": "models", "readOnly": True}
+
+
+def test_spec_builder_image_wins_over_the_default() -> None:
+    job, _ = render(spec_with(engine__builderImage="ghcr.io/acme/builder:9"))
+    assert container(job)["image"] == "ghcr.io/acme/builder:9"
+
+
+def test_plan_config_map_holds_the_plan_the_builder_will_parse() -> None:
+    spec = parse_spec(spec_with(engine__precision="int8"))
+    plan = plan_for(spec, "10.13.3")
+    config_map = build_plan_config_map("team-a", plan)
+    assert config_map["metadata"]["name"] == f"engine-{plan.cache_key()}-plan"
+    assert config_map["immutable"] is True
+    assert BuildPlan.model_validate(json.loads(config_map["data"]["plan.json"])) == plan
+    assert build_plan_config_map("team-a", plan) == config_map  # byte-for-byte stable
+
+
+def test_job_labels_select_its_pods_by_engine_key() -> None:
+    job, plan = render(MINIMAL)
+    assert job["metadata"]["labels"]["diffusion.dev/engine-key"] == plan.cache_key()
+    assert job["spec"]["template"]["metadata"]["labels"] == job["metadata"]["labels"]
