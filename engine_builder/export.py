@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from numpy.typing import NDArray
 
 from engine_builder.components import COMPONENTS, ComponentName, ComponentSpec, Dims, component_spec, sample_inputs
@@ -36,8 +35,8 @@ class LoadedPipeline:
 
 def load_pipeline(directory: Path, dtype: str = "float32", device: str = "cpu") -> LoadedPipeline:
     """Load only the four exported components (tokenizers and scheduler are copied as files)."""
-    import torch
     import diffusers
+    import torch
     from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
     torch_dtype = getattr(torch, dtype)

@@ -14,6 +14,9 @@ of both encoders' hidden sizes, and ``projection_class_embeddings_input_dim`` is
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -142,14 +145,14 @@ def scheduler_config() -> dict[str, Any]:
 
 def build_tiny_pipeline() -> Any:
     """The tiny pipeline in memory (a ``StableDiffusionXLPipeline``), identical on every call."""
-    import torch
     import diffusers
+    import torch
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
 
     torch.manual_seed(SEED)
-    text_encoder = CLIPTextModel(CLIPTextConfig(**text_encoder_config(TEXT1_HIDDEN, TEXT1_HIDDEN)))
+    text_encoder: Any = CLIPTextModel(CLIPTextConfig(**text_encoder_config(TEXT1_HIDDEN, TEXT1_HIDDEN)))
     torch.manual_seed(SEED + 1)
-    text_encoder_2 = CLIPTextModelWithProjection(
+    text_encoder_2: Any = CLIPTextModelWithProjection(
         CLIPTextConfig(**text_encoder_config(TEXT2_HIDDEN, TEXT2_PROJECTION))
     )
     torch.manual_seed(SEED + 2)
@@ -158,8 +161,6 @@ def build_tiny_pipeline() -> Any:
     torch.manual_seed(SEED + 3)
     vae = models.AutoencoderKL(**vae_config())
     scheduler = models.EulerDiscreteScheduler(**scheduler_config())
-    import tempfile
-
     with tempfile.TemporaryDirectory() as tmp:
         write_tokenizer(Path(tmp))
         tokenizer = CLIPTokenizer.from_pretrained(tmp)
@@ -182,9 +183,6 @@ def materialize(directory: Path) -> Path:
     The directory is written next to its final place and renamed, so a killed writer never leaves a
     half-saved copy that a later build would trust.
     """
-    import os
-    import shutil
-
     target = directory / f"tiny-sdxl-v{TINY_VERSION}"
     if (target / "model_index.json").exists():
         return target

@@ -20,7 +20,8 @@ RESULTS = Path(__file__).resolve().parent.parent / "results"
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--traces", default=",".join(traces.TRACES), help="comma-separated trace names")
+    parser.add_argument("--traces", default=",".join([*traces.TRACES, *traces.OUTAGES]),
+                        help="comma-separated trace names")
     parser.add_argument("--node-provisioning", action="store_true",
                         help="new pods beyond the warm nodes wait 4-7 min for a GPU node")
     parser.add_argument("--seed", type=int, default=7)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
+from diffusion_operator.autoscaling import ScalingPolicy
 from diffusion_operator.autoscaling.capacity import replicas_for_queue_sla
 
 from bench.autoscaler.fleet import FleetSimulator, Scaler, SimResult
@@ -17,6 +18,7 @@ from bench.autoscaler.traces import Trace
 
 TRITON_CHART_TARGET_US = 50.0  # the k8s-onprem chart's value
 KEDA_PENDING_PER_REPLICA = 1.0  # ~ queue target (10 s) / service time (9 s)
+HOLD_S = 1200.0  # the spare-capacity variant: keep a peak's replicas for 20 min (a documented knob)
 
 
 @dataclass(frozen=True)
@@ -38,8 +40,13 @@ def scaler_factories() -> dict[str, ScalerFactory]:
     def behavior(config: FleetConfig) -> HpaBehavior:
         return HpaBehavior(config.min_replicas, config.max_replicas)
 
+    def holding(config: FleetConfig) -> ScalingPolicy:
+        policy = default_policy(config)
+        return replace(policy, scale_down=replace(policy.scale_down, stabilization_window_s=HOLD_S))
+
     return {
         "ours": lambda trace, config: OurScaler(default_policy(config)),
+        "ours (hold 20 min)": lambda trace, config: OurScaler(holding(config)),
         "hpa (chart 50us)": lambda trace, config: HpaScaler(TRITON_CHART_TARGET_US, behavior(config)),
         "hpa (target=SLA)": lambda trace, config: HpaScaler(config.sla_s * 1e6, behavior(config)),
         "keda (pending)": lambda trace, config: KedaScaler(KEDA_PENDING_PER_REPLICA, behavior(config)),
@@ -54,9 +61,9 @@ def initial_replicas(trace: Trace, config: FleetConfig) -> int:
     return min(max(needed, config.min_replicas), config.max_replicas)
 
 
-def run_one(trace: Trace, config: FleetConfig, name: str, factory: ScalerFactory,
-            outages: tuple[tuple[float, float], ...] = ()) -> tuple[Row, SimResult]:
-    sim = FleetSimulator(trace, config, factory(trace, config), initial_replicas(trace, config), outages=outages)
+def run_one(trace: Trace, config: FleetConfig, name: str, factory: ScalerFactory) -> tuple[Row, SimResult]:
+    sim = FleetSimulator(trace, config, factory(trace, config), initial_replicas(trace, config),
+                         outages=trace.outages)
     result = sim.run()
     waits = result.waits
     violations = int(np.sum(waits > config.sla_s))

@@ -20,6 +20,7 @@ class Trace:
     description: str
     intensity: FloatArray  # requests/s for each second [i, i+1)
     arrivals: FloatArray  # sorted arrival times in seconds
+    outages: tuple[tuple[float, float], ...] = ()  # windows when Prometheus cannot be queried
 
     @property
     def duration_s(self) -> float:
@@ -75,7 +76,17 @@ TRACES: dict[str, tuple[str, Callable[[np.random.Generator], FloatArray]]] = {
 }
 
 
+# Scenarios that replay a trace with a Prometheus outage: what each scaler does when the query fails.
+OUTAGES: dict[str, tuple[str, str, tuple[tuple[float, float], ...]]] = {
+    "slow_ramp+outage": ("slow_ramp", "the ramp with Prometheus down 10 min at 2 h", ((7200.0, 7800.0),)),
+}
+
+
 def build(name: str, seed: int = 7) -> Trace:
+    if name in OUTAGES:
+        base, description, outages = OUTAGES[name]
+        trace = build(base, seed)
+        return Trace(name, description, trace.intensity, trace.arrivals, outages)
     description, make = TRACES[name]
     rng = np.random.default_rng(seed)
     intensity = make(rng)

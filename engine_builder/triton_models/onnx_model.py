@@ -10,6 +10,7 @@ and is flattened here (the config declares the same ``reshape``).
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
@@ -17,7 +18,7 @@ import triton_python_backend_utils as pb_utils
 
 
 class TritonPythonModel:
-    def initialize(self, args):
+    def initialize(self, args: dict[str, str]) -> None:
         config = json.loads(args["model_config"])
         params = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
         version_dir = Path(args["model_repository"]) / args["model_version"]
@@ -29,16 +30,16 @@ class TritonPythonModel:
         self.ranks = {i.name: len(i.shape) for i in self.session.get_inputs()}
         self.outputs = [o.name for o in self.session.get_outputs()]
 
-    def _feeds(self, request):
+    def _feeds(self, request: Any) -> dict[str, np.ndarray[Any, Any]]:
         feeds = {}
         for name, rank in self.ranks.items():
             array = pb_utils.get_input_tensor_by_name(request, name).as_numpy()
             feeds[name] = array.reshape(array.shape[0]) if rank == 1 and array.ndim == 2 else array
         return feeds
 
-    def execute(self, requests):
-        responses = [None] * len(requests)
-        groups = {}
+    def execute(self, requests: list[Any]) -> list[Any]:
+        responses: list[Any] = [None] * len(requests)
+        groups: dict[tuple[Any, ...], list[tuple[int, dict[str, Any]]]] = {}
         for index, request in enumerate(requests):
             try:
                 feeds = self._feeds(request)

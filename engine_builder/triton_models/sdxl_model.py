@@ -12,7 +12,9 @@ Missing optional inputs fall back to SDXL_* environment variables, then built-in
 import os
 import random
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import triton_python_backend_utils as pb_utils
@@ -29,10 +31,10 @@ OUTPUTS = {
 TIMESTEP_AS_COLUMN = {"timestep"}
 
 
-def bls_component(name):
+def bls_component(name: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
     """A pipeline component that is a BLS request to the Triton model ``name``."""
 
-    def call(feeds):
+    def call(feeds: dict[str, Any]) -> dict[str, Any]:
         inputs = [pb_utils.Tensor(key, value.reshape(-1, 1) if key in TIMESTEP_AS_COLUMN else value)
                   for key, value in feeds.items()]
         response = pb_utils.InferenceRequest(model_name=name, requested_output_names=OUTPUTS[name],
@@ -44,7 +46,7 @@ def bls_component(name):
     return call
 
 
-def scalar(request, name):
+def scalar(request: Any, name: str) -> Any:
     tensor = pb_utils.get_input_tensor_by_name(request, name)
     if tensor is None:
         return None
@@ -53,16 +55,16 @@ def scalar(request, name):
 
 
 class TritonPythonModel:
-    def initialize(self, args):
+    def initialize(self, args: dict[str, str]) -> None:
         directory = Path(args["model_repository"]) / args["model_version"]
         self.defaults = defaults_from_env(os.environ)
         self.pipeline = SDXLPipeline(directory, {name: bls_component(name) for name in OUTPUTS})
         self.random = random.SystemRandom()
 
-    def execute(self, requests):
+    def execute(self, requests: list[Any]) -> list[Any]:
         return [self._one(request) for request in requests]
 
-    def _one(self, request):
+    def _one(self, request: Any) -> Any:
         names = ("prompt", "negative_prompt", "seed", "steps", "guidance_scale", "width", "height",
                  "scheduler", "upscale_factor")
         raw = {name: value for name in names if (value := scalar(request, name)) is not None}
@@ -81,7 +83,7 @@ class TritonPythonModel:
             pb_utils.Tensor("seed", np.array([parsed.seed], dtype=np.int64)),
         ])
 
-    def _upscale(self, image, factor):
+    def _upscale(self, image: Any, factor: int) -> Any:
         response = pb_utils.InferenceRequest(
             model_name="upscale", requested_output_names=["image"],
             inputs=[pb_utils.Tensor("image", image), pb_utils.Tensor("factor", np.array([factor], dtype=np.int32))],

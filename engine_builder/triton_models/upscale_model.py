@@ -6,13 +6,15 @@ ESRGAN engine with the same I/O) can replace it without touching the pipeline, a
 separately in Triton's per-model metrics.
 """
 
+from typing import Any
+
 import numpy as np
 import triton_python_backend_utils as pb_utils
 from PIL import Image
 
 
 class TritonPythonModel:
-    def execute(self, requests):
+    def execute(self, requests: list[Any]) -> list[Any]:
         responses = []
         for request in requests:
             image = pb_utils.get_input_tensor_by_name(request, "image").as_numpy()

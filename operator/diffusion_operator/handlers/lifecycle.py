@@ -153,8 +153,9 @@ def reconcile_service(runtime: Runtime, body: Mapping[str, Any]) -> Decision:
     if decision.serving_key is not None:
         current = max(obs.deployment.replicas, decision.status.desired_replicas or 0)
         apply_serving(gateway, body, service, runtime, decision, obs.service_monitor_supported, current)
-    if decision.status != service.status:
-        gateway.patch_status(API_VERSION, KIND, name, namespace, status_patch(decision.status))
+    patch = status_patch(decision.status, service.status)
+    if patch:
+        gateway.patch_status(API_VERSION, KIND, name, namespace, patch)
     for note in decision.events:
         kopf.event(_as_body(body), type=note.type, reason=note.reason, message=note.message)
     if decision.replicas is not None:

@@ -225,12 +225,20 @@ def transition_events(before: list[Condition], after: list[Condition]) -> list[E
     for cond in after:
         if cond.type not in EVENT_CONDITIONS:
             continue
-        before_status, before_reason = previous.get(cond.type, ("False", cond.reason))
+        if cond.type not in previous:  # first time: announce all but a healthy Degraded=False
+            if cond.type != ConditionType.DEGRADED or cond.status == "True":
+                notes.append(_note(cond))
+            continue
+        before_status, before_reason = previous[cond.type]
         flipped = before_status != cond.status
         # A new reason while still False is news for Ready/EngineReady (BuildPending -> BuildFailed);
         # for Degraded only a flip is.
         reason_news = cond.type != ConditionType.DEGRADED and before_reason != cond.reason
         if flipped or reason_news:
-            kind = "Warning" if cond.reason in WARNING_REASONS and cond.status != "True" else "Normal"
-            notes.append(EventNote(kind, cond.reason, f"{cond.type}={cond.status}: {cond.message}"[:1024]))
+            notes.append(_note(cond))
     return notes
+
+
+def _note(cond: Condition) -> EventNote:
+    kind = "Warning" if cond.reason in WARNING_REASONS and cond.status != "True" else "Normal"
+    return EventNote(kind, cond.reason, f"{cond.type}={cond.status}: {cond.message}"[:1024])
