@@ -148,6 +148,8 @@ class SDXLPipeline:
         self.vae_scaling_factor = float(settings["vae_scaling_factor"])
         self.force_zeros_for_empty_prompt = bool(settings["force_zeros_for_empty_prompt"])
         self.latent_channels = int(settings["latent_channels"])
+        #: float16 on the TensorRT path: the UNet's inputs must carry the engine's types.
+        self.unet_dtype = np.dtype(settings.get("float_dtype", "float32"))
         self.limits = Limits(**settings["limits"])
         self.scheduler_config = json.loads((directory / "scheduler" / "scheduler_config.json").read_text())
         self.tokenizers = [CLIPTokenizer.from_pretrained(directory / name) for name in ("tokenizer", "tokenizer_2")]
@@ -184,7 +186,8 @@ class SDXLPipeline:
             prompt_embeds = np.concatenate([negative, prompt_embeds])
             pooled = np.concatenate([negative_pooled, pooled])
         time_ids = np.array([[request.height, request.width, 0, 0, request.height, request.width]],
-                            dtype=np.float32).repeat(prompt_embeds.shape[0], axis=0)
+                            dtype=self.unet_dtype).repeat(prompt_embeds.shape[0], axis=0)
+        prompt_embeds, pooled = prompt_embeds.astype(self.unet_dtype), pooled.astype(self.unet_dtype)
 
         scheduler = self.scheduler(request.scheduler)
         scheduler.set_timesteps(request.steps)
@@ -195,16 +198,17 @@ class SDXLPipeline:
             model_input = torch.cat([latents] * 2) if guided else latents
             model_input = scheduler.scale_model_input(model_input, t)
             noise = self.components["unetxl"]({
-                "sample": model_input.numpy().astype(np.float32),
+                "sample": model_input.numpy().astype(self.unet_dtype),
                 "timestep": np.full((model_input.shape[0],), float(t), dtype=np.float32),
                 "encoder_hidden_states": prompt_embeds,
                 "text_embeds": pooled,
                 "time_ids": time_ids,
             })["latent"]
-            noise_pred = torch.from_numpy(noise)
+            noise_pred = torch.from_numpy(noise.astype(np.float32))
             if guided:
                 uncond, text = noise_pred.chunk(2)
                 noise_pred = uncond + request.guidance_scale * (text - uncond)
             latents = scheduler.step(noise_pred, t, latents, generator=generator, return_dict=False)[0]
-        images = self.components["vae"]({"latent": (latents / self.vae_scaling_factor).numpy()})["images"]
+        latent = (latents / self.vae_scaling_factor).numpy().astype(np.float32)
+        images = self.components["vae"]({"latent": latent})["images"]
         return to_uint8(images)

@@ -165,7 +165,7 @@ def io_mismatches(config: Any, io: dict[str, tuple[str, tuple[int | str, ...]]])
     return problems
 
 
-def pipeline_settings(plan: BuildPlan, source: Path, dims: Dims) -> dict[str, Any]:
+def pipeline_settings(plan: BuildPlan, source: Path, dims: Dims, float_dtype: str = "float32") -> dict[str, Any]:
     """What the BLS model needs besides tokenizers and scheduler: scales and accepted sizes."""
     vae = json.loads((source / "vae" / "config.json").read_text())
     index = json.loads((source / "model_index.json").read_text())
@@ -180,6 +180,7 @@ def pipeline_settings(plan: BuildPlan, source: Path, dims: Dims) -> dict[str, An
         "vae_scaling_factor": vae.get("scaling_factor", 0.13025),
         "force_zeros_for_empty_prompt": index.get("force_zeros_for_empty_prompt", True),
         "latent_channels": dims.latent_channels,
+        "float_dtype": float_dtype,
         "limits": {**limits, "default_width": largest.width, "default_height": largest.height},
     }
 
@@ -210,7 +211,8 @@ def write_repository(root: Path, plan: BuildPlan, source: Path, dims: Dims, floa
     shutil.copy2(PIPELINE_FILE, sdxl / "pipeline.py")
     for folder in ("tokenizer", "tokenizer_2", "scheduler"):
         shutil.copytree(source / folder, sdxl / folder, dirs_exist_ok=True)
-    (sdxl / "pipeline.json").write_text(json.dumps(pipeline_settings(plan, source, dims), indent=2, sort_keys=True))
+    settings = pipeline_settings(plan, source, dims, float_dtype)
+    (sdxl / "pipeline.json").write_text(json.dumps(settings, indent=2, sort_keys=True))
     configs.append((sdxl_config(plan), None))
 
     written = []

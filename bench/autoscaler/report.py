@@ -84,7 +84,9 @@ def plot(path: Path, traces: list[Trace], results: dict[tuple[str, str], SimResu
                 continue
             hours = [t / 3600 for t in result.timeline["t"]]
             style = {"oracle": "k--", "ours": "C0-"}.get(scaler, "-")
-            ax.plot(hours, result.timeline["spec"], style, label=scaler, linewidth=1.2 if scaler == "ours" else 0.8)
+            ours = scaler.startswith("ours") or scaler == ORACLE
+            ax.plot(hours, result.timeline["spec"], style, label=scaler, linewidth=1.3 if ours else 0.7,
+                    alpha=1.0 if ours else 0.55)
         load = ax.twinx()
         load.fill_between([i / 3600 for i in range(len(trace.intensity))], trace.intensity, color="0.85",
                           step="post", zorder=0)

@@ -21,7 +21,7 @@ from diffusion_operator.autoscaling.capacity import replicas_for_queue_sla
 
 from bench.autoscaler.fleet import ClusterView
 from bench.autoscaler.hpa import HpaBehavior, external_average_value_replicas, pods_metric_replicas
-from bench.autoscaler.model import FleetConfig
+from bench.autoscaler.model import NODE_PROVISIONING_S, FleetConfig
 from bench.autoscaler.traces import Trace
 
 RATE_WINDOW_S = 60.0
@@ -133,7 +133,9 @@ class OracleScaler:
             if key not in cache:
                 cache[key] = replicas_for_queue_sla(key, service, config.sla_s, 0.99, 0.1)
             schedule.append(max(config.min_replicas, cache[key]))
-        lead = math.ceil(config.cold_start_s + config.sync_interval_s + 10)
+        # Lead by the longest a new pod can take to serve: cold start, plus node provisioning if modelled.
+        provisioning = NODE_PROVISIONING_S[1] if config.node_provisioning else 0.0
+        lead = math.ceil(config.cold_start_s + provisioning + config.sync_interval_s + 10)
         return cls(schedule, lead)
 
     def __call__(self, view: ClusterView) -> int:

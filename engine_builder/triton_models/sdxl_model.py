@@ -41,9 +41,18 @@ def bls_component(name: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
                                              inputs=inputs).exec()
         if response.has_error():
             raise RuntimeError(f"{name}: {response.error().message()}")
-        return {key: pb_utils.get_output_tensor_by_name(response, key).as_numpy() for key in OUTPUTS[name]}
+        return {key: to_numpy(pb_utils.get_output_tensor_by_name(response, key)) for key in OUTPUTS[name]}
 
     return call
+
+
+def to_numpy(tensor: Any) -> Any:
+    """BLS outputs of GPU models (TensorRT) may live in device memory; bring them to the host."""
+    if tensor.is_cpu():
+        return tensor.as_numpy()
+    from torch.utils.dlpack import from_dlpack
+
+    return from_dlpack(tensor.to_dlpack()).cpu().numpy()
 
 
 def scalar(request: Any, name: str) -> Any:

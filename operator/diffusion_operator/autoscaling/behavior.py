@@ -27,7 +27,11 @@ def stabilize(raw: int, current: int, history: History, now: float, *, up: Direc
 
 
 def scale_up_limit(current: int, history: History, now: float, rules: DirectionRules) -> int | None:
-    """The most replicas allowed now, or None when no limit is configured."""
+    """The most replicas allowed now, or None when no limit is configured.
+
+    Never below ``current``: a limit may stop a scale-up but never turn it into a scale-down, even when
+    the recorded events do not add up (e.g. someone else changed the replicas in between).
+    """
     if not rules.limits:
         return None
     allowed = []
@@ -39,11 +43,11 @@ def scale_up_limit(current: int, history: History, now: float, rules: DirectionR
         else:
             assert limit.percent is not None
             allowed.append(math.ceil(start * (1 + limit.percent / 100)))
-    return max(allowed)
+    return max(current, *allowed)
 
 
 def scale_down_limit(current: int, history: History, now: float, rules: DirectionRules) -> int | None:
-    """The fewest replicas allowed now, or None when no limit is configured."""
+    """The fewest replicas allowed now, or None when no limit is configured; never above ``current``."""
     if not rules.limits:
         return None
     allowed = []
@@ -55,4 +59,4 @@ def scale_down_limit(current: int, history: History, now: float, rules: Directio
         else:
             assert limit.percent is not None
             allowed.append(math.floor(start * (1 - limit.percent / 100)))
-    return max(0, min(allowed))
+    return min(current, max(0, min(allowed)))

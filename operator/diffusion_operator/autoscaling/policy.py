@@ -55,7 +55,7 @@ DEFAULT_SCALE_UP = DirectionRules(
 # Scale down after 2 min, at most half the fleet per minute. The HPA waits 300 s because its ratio of
 # a lagging queue-time average cannot tell "the queue drained" from "the load left"; the capacity
 # estimate can, and every idle L4 minute is paid for. Tuned on bench/autoscaler: 180 s bought
-# ~0.03 pp SLA on the diurnal trace for 2-10 % more GPU-hours on every trace; 60 s lost 0.1 pp.
+# <= 0.08 pp SLA for 2-6 % more GPU-hours on three of four traces; 60 s lost 0.1 pp on the diurnal one.
 DEFAULT_SCALE_DOWN = DirectionRules(
     stabilization_window_s=120.0,
     limits=(RateLimit(period_s=60.0, percent=50.0), RateLimit(period_s=60.0, pods=1)),

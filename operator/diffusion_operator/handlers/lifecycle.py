@@ -7,6 +7,8 @@ and post an Event per condition transition. Repeating it after a crash is always
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import time
@@ -108,32 +110,45 @@ def hand_replicas_to_autoscaler(gateway: KubeGateway, deployment: dict[str, Any]
                        "spec": {"replicas": keep}}, field_manager=AUTOSCALER_FIELD_MANAGER)
 
 
-def apply_serving(gateway: KubeGateway, body: Mapping[str, Any], service: DiffusionService,
-                  runtime: Runtime, decision: Decision, monitor: bool, current_replicas: int) -> None:
+def serving_children(body: Mapping[str, Any], service: DiffusionService, runtime: Runtime, serving_key: str,
+                     monitor: bool, current_replicas: int) -> list[dict[str, Any]]:
+    """Deployment, Service, optional ServiceMonitor and PDB, owned by the service, with their hash."""
     meta = body["metadata"]
     name, namespace = meta["name"], meta["namespace"]
     owner = owner_reference(body)
-    ownership = replica_ownership(service.spec)
-    assert decision.serving_key is not None
-    deployment = build_deployment(name, namespace, service.spec, cache_key=decision.serving_key,
-                                  replicas=ownership.rendered_replicas, settings=runtime.render_settings)
-    _with_owner(deployment, owner)
-    if ownership.owner == "autoscaler":
-        hand_replicas_to_autoscaler(gateway, deployment, max(service.spec.autoscaling.min_replicas, 1))
-    gateway.apply(deployment, field_manager=OPERATOR_FIELD_MANAGER)
-    gateway.apply(_with_owner(build_service(name, namespace), owner), field_manager=OPERATOR_FIELD_MANAGER)
+    replicas = replica_ownership(service.spec).rendered_replicas
+    children = [build_deployment(name, namespace, service.spec, cache_key=serving_key, replicas=replicas,
+                                 settings=runtime.render_settings), build_service(name, namespace)]
     if monitor:
-        gateway.apply(_with_owner(build_service_monitor(name, namespace, runtime.render_settings), owner),
-                      field_manager=OPERATOR_FIELD_MANAGER)
+        children.append(build_service_monitor(name, namespace, runtime.render_settings))
     pdb = build_pod_disruption_budget(name, namespace, current_replicas)
     if pdb is not None and needs_disruption_budget(current_replicas):
-        gateway.apply(_with_owner(pdb, owner), field_manager=OPERATOR_FIELD_MANAGER)
-    else:
-        gateway.delete("policy/v1", "PodDisruptionBudget", names.pod_disruption_budget_name(name), namespace)
+        children.append(pdb)
+    for child in children:
+        _with_owner(child, owner)
+    digest = hashlib.sha256(json.dumps(children, sort_keys=True).encode()).hexdigest()[:16]
+    children[0]["metadata"].setdefault("annotations", {})[names.APPLIED_HASH_ANNOTATION] = digest
+    return children
 
 
-def reconcile_service(runtime: Runtime, body: Mapping[str, Any]) -> Decision:
-    """Observe -> decide -> apply -> report, for one DiffusionService body."""
+def apply_serving(gateway: KubeGateway, service: DiffusionService, children: list[dict[str, Any]]) -> None:
+    deployment = children[0]
+    if replica_ownership(service.spec).owner == "autoscaler":
+        hand_replicas_to_autoscaler(gateway, deployment, max(service.spec.autoscaling.min_replicas, 1))
+    for child in children:
+        gateway.apply(child, field_manager=OPERATOR_FIELD_MANAGER)
+    if not any(child["kind"] == "PodDisruptionBudget" for child in children):
+        meta = deployment["metadata"]
+        gateway.delete("policy/v1", "PodDisruptionBudget", names.pod_disruption_budget_name(meta["name"]),
+                       meta["namespace"])
+
+
+def reconcile_service(runtime: Runtime, body: Mapping[str, Any], *, force: bool = False) -> Decision:
+    """Observe -> decide -> apply -> report, for one DiffusionService body.
+
+    Serving children are re-applied only when what would be applied changed (a hash on the Deployment)
+    or ``force`` is set (spec events and the resync timer), which keeps child events cheap at scale.
+    """
     gateway, config = runtime.gateway, runtime.config
     meta = body["metadata"]
     name, namespace = meta["name"], meta["namespace"]
@@ -152,7 +167,11 @@ def reconcile_service(runtime: Runtime, body: Mapping[str, Any]) -> Decision:
         adopt_engine_build(gateway, body, plan)
     if decision.serving_key is not None:
         current = max(obs.deployment.replicas, decision.status.desired_replicas or 0)
-        apply_serving(gateway, body, service, runtime, decision, obs.service_monitor_supported, current)
+        children = serving_children(body, service, runtime, decision.serving_key,
+                                    obs.service_monitor_supported, current)
+        digest = children[0]["metadata"]["annotations"][names.APPLIED_HASH_ANNOTATION]
+        if force or digest != obs.deployment.applied_hash:
+            apply_serving(gateway, service, children)
     patch = status_patch(decision.status, service.status)
     if patch:
         gateway.patch_status(API_VERSION, KIND, name, namespace, patch)
@@ -163,18 +182,18 @@ def reconcile_service(runtime: Runtime, body: Mapping[str, Any]) -> Decision:
     return decision
 
 
-def run_reconcile(runtime: Runtime, body: Mapping[str, Any]) -> None:
+def run_reconcile(runtime: Runtime, body: Mapping[str, Any], *, force: bool) -> None:
     """``reconcile_service`` under the service's lock, with errors turned into status and retries."""
     started = time.monotonic()
     meta = body["metadata"]
     with runtime.lock_for(meta["uid"]):
-        # Re-read under the lock: the body kopf handed us may predate a status the other path wrote.
+        # Read under the lock: the body we were handed may predate a status another path just wrote.
         fresh = runtime.gateway.get(API_VERSION, KIND, meta["name"], meta["namespace"])
-        if fresh is None or fresh["metadata"].get("uid") != meta["uid"]:
+        if fresh is None or fresh["metadata"].get("uid") != meta["uid"] or fresh["metadata"].get("deletionTimestamp"):
             return
         body = fresh
         try:
-            reconcile_service(runtime, body)
+            reconcile_service(runtime, body, force=force)
         except ValidationError as err:
             # The API server's schema and CEL rules should make this impossible; if an object predates
             # them, say so on the object instead of crash-looping.
@@ -193,14 +212,14 @@ def run_reconcile(runtime: Runtime, body: Mapping[str, Any]) -> None:
 @kopf.on.create(GROUP, VERSION, PLURAL)
 @kopf.on.update(GROUP, VERSION, PLURAL)
 def on_service_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    run_reconcile(memo.runtime, body)
+    run_reconcile(memo.runtime, body, force=True)
 
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=_CONFIG.resync_interval_seconds,
             initial_delay=_CONFIG.resync_interval_seconds, idle=None)
 def resync(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """The level-based safety net: catches anything an event missed (e.g. during an outage)."""
-    run_reconcile(memo.runtime, body)
+    run_reconcile(memo.runtime, body, force=True)
 
 
 def reconcile_owners(runtime: Runtime, child: Mapping[str, Any]) -> None:
@@ -209,12 +228,9 @@ def reconcile_owners(runtime: Runtime, child: Mapping[str, Any]) -> None:
     for ref in child["metadata"].get("ownerReferences") or []:
         if ref.get("kind") != KIND or not str(ref.get("apiVersion", "")).startswith(GROUP):
             continue
-        owner = runtime.gateway.get(API_VERSION, KIND, ref["name"], namespace)
-        if owner is None or owner["metadata"].get("uid") != ref.get("uid") \
-                or owner["metadata"].get("deletionTimestamp"):
-            continue
+        owner = {"metadata": {"name": ref["name"], "namespace": namespace, "uid": ref.get("uid")}}
         try:
-            run_reconcile(runtime, owner)
+            run_reconcile(runtime, owner, force=False)
         except (kopf.TemporaryError, kopf.PermanentError) as err:
             log.warning("reconcile of %s/%s after a child event failed: %s", namespace, ref["name"], err)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from diffusion_operator.k8s.gateway import KubeGateway
 from diffusion_operator.reconcile.observation import (
@@ -16,14 +17,23 @@ from diffusion_operator.render import names
 SERVICE_MONITOR = ("monitoring.coreos.com/v1", "ServiceMonitor")
 
 
-def observe_job(gateway: KubeGateway, namespace: str, cache_key: str) -> JobState:
+def _pods_matter(deployment: dict[str, Any] | None) -> bool:
+    """Pods are read only to explain unready replicas; a fully ready Deployment needs no pod list."""
+    if deployment is None:
+        return False
+    want = (deployment.get("spec") or {}).get("replicas")
+    status = deployment.get("status") or {}
+    return not (want is not None and status.get("readyReplicas", 0) == want == status.get("replicas", 0))
+
+
+def observe_job(gateway: KubeGateway, namespace: str, cache_key: str) -> tuple[JobState, list[dict[str, Any]]]:
     name = names.engine_job_name(cache_key)
     job = gateway.get("batch/v1", "Job", name, namespace)
     pods = gateway.pods_of(namespace, f"batch.kubernetes.io/job-name={name}") if job else []
-    return job_state(name, job, pods)
+    return job_state(name, job, pods), pods
 
 
-def secret_problem(gateway: KubeGateway, namespace: str, job: JobState) -> str | None:
+def secret_problem(job: JobState, pods: list[dict[str, Any]]) -> str | None:
     """A build pod stuck because the referenced Secret (or key) is missing.
 
     The operator never reads Secrets (least privilege): the kubelet's CreateContainerConfigError on
@@ -31,7 +41,7 @@ def secret_problem(gateway: KubeGateway, namespace: str, job: JobState) -> str |
     """
     if job.phase not in ("Pending", "Running"):
         return None
-    for pod in gateway.pods_of(namespace, f"batch.kubernetes.io/job-name={job.name}"):
+    for pod in pods:
         for status in (pod.get("status") or {}).get("containerStatuses") or []:
             waiting = (status.get("state") or {}).get("waiting") or {}
             if waiting.get("reason") == "CreateContainerConfigError" and "secret" in (waiting.get("message") or ""):
@@ -40,19 +50,19 @@ def secret_problem(gateway: KubeGateway, namespace: str, job: JobState) -> str |
 
 
 def observe(gateway: KubeGateway, namespace: str, service: str, cache_key: str) -> Observation:
-    desired = observe_job(gateway, namespace, cache_key)
+    desired, build_pods = observe_job(gateway, namespace, cache_key)
     name = names.deployment_name(service)
     deployment = gateway.get("apps/v1", "Deployment", name, namespace)
-    pods = gateway.pods_of(namespace, names.selector_string(service)) if deployment else []
-    state = deployment_state(name, deployment, pods, names.ENGINE_KEY_ANNOTATION)
+    pods = gateway.pods_of(namespace, names.selector_string(service)) if _pods_matter(deployment) else []
+    state = deployment_state(name, deployment, pods, names.ENGINE_KEY_ANNOTATION, names.APPLIED_HASH_ANNOTATION)
     serving_job = None
     if state.serving_key and state.serving_key != cache_key:
-        serving_job = observe_job(gateway, namespace, state.serving_key)
+        serving_job, _ = observe_job(gateway, namespace, state.serving_key)
     return Observation(
         desired_job=desired,
         serving_job=serving_job,
         deployment=state,
-        secret_missing=secret_problem(gateway, namespace, desired),
+        secret_missing=secret_problem(desired, build_pods),
         service_monitor_supported=gateway.serves(*SERVICE_MONITOR),
         now=datetime.now(UTC),
     )

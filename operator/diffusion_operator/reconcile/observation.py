@@ -46,6 +46,8 @@ class DeploymentState:
     progress_deadline_exceeded: bool = False
     #: Why pods are not ready, e.g. "ImagePullBackOff: ..." or "CrashLoopBackOff: ..." (from pods).
     pod_problem: str | None = None
+    #: The operator's hash of the manifest it last applied (skip no-op writes).
+    applied_hash: str | None = None
 
 
 @dataclass(frozen=True)
@@ -137,7 +139,7 @@ def pod_problem(pods: list[dict[str, Any]]) -> str | None:
 
 
 def deployment_state(name: str, deployment: dict[str, Any] | None, pods: list[dict[str, Any]],
-                     key_annotation: str) -> DeploymentState:
+                     key_annotation: str, hash_annotation: str = "") -> DeploymentState:
     if deployment is None:
         return DeploymentState(name=name, exists=False)
     spec = deployment.get("spec") or {}
@@ -166,4 +168,5 @@ def deployment_state(name: str, deployment: dict[str, Any] | None, pods: list[di
         rollout_complete=observed and updated == want and replicas == want and available_replicas == want,
         progress_deadline_exceeded=bool(progressing and progressing.get("reason") == "ProgressDeadlineExceeded"),
         pod_problem=pod_problem(pods),
+        applied_hash=((deployment.get("metadata") or {}).get("annotations") or {}).get(hash_annotation),
     )

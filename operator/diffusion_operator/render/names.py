@@ -23,6 +23,8 @@ SERVICE_LABEL = "diffusion.dev/service"
 ENGINE_KEY_LABEL = "diffusion.dev/engine-key"
 #: On the pod template: a different engine key is a different template, so a key switch rolls out.
 ENGINE_KEY_ANNOTATION = "diffusion.dev/engine-key"
+#: On serving children: a hash of what the operator last applied, so unchanged children are not re-sent.
+APPLIED_HASH_ANNOTATION = "diffusion.dev/applied-hash"
 
 MANAGED_BY = "diffusion-operator"
 TRITON = "triton"

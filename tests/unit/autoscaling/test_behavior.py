@@ -65,3 +65,12 @@ def test_scale_down_limit_counts_removals_in_the_period() -> None:
 def test_no_limits_means_no_limit() -> None:
     assert scale_up_limit(3, History(), NOW, DirectionRules(0.0)) is None
     assert scale_down_limit(3, History(), NOW, DirectionRules(0.0)) is None
+
+
+def test_limits_never_reverse_the_direction_when_history_disagrees_with_current() -> None:
+    # 10 pods "added" this period but only 1 exists (someone scaled by hand): hold, do not shrink.
+    added = History(scale_events=(ScaleEvent(NOW, 10),))
+    assert scale_up_limit(1, added, NOW, UP) == 1
+    removed = History(scale_events=(ScaleEvent(NOW, -10),))
+    one_pod = DirectionRules(0.0, (RateLimit(60.0, pods=1),))
+    assert scale_down_limit(2, removed, NOW, one_pod) == 2  # the period started at 12: floor 11, capped at 2
