@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import platform
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -32,6 +33,8 @@ class BuildOptions:
 
     pvc_root: Path | None = None
     hf_cache: Path | None = None
+    #: Where scratch files go (default: TMPDIR); the build Job points TMPDIR at an emptyDir.
+    scratch: Path | None = None
     extra_manifest: dict[str, Any] = field(default_factory=dict)
 
 
@@ -70,7 +73,10 @@ def build(plan: BuildPlan, out: Path, options: BuildOptions | None = None) -> di
     staging = partial_dir(out, key, os.getpid())
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
-    work = work_dir(out, key, os.getpid())
+    # Scratch (source copies, raw ONNX) lives on local disk, not on the shared cache volume.
+    scratch = options.scratch or Path(tempfile.gettempdir())
+    sweep_partials(scratch, key)
+    work = work_dir(scratch, key, os.getpid())
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir()
     try:

@@ -51,12 +51,14 @@ def load_plan(path: Path) -> BuildPlan:
 
 
 def emit(result: dict[str, Any], termination_log: Path) -> None:
-    """Print the summary line and, in a pod, leave it as the termination message."""
+    """Print the summary line and, in a pod, leave it as the termination message.
+
+    Only an existing writable file is written: the kubelet creates it in pods, and a developer
+    running as root must not get a stray file in /dev.
+    """
     line = json.dumps(result, sort_keys=True)
     typer.echo(line)
-    if (termination_log.parent.is_dir() and os.access(termination_log.parent, os.W_OK)) or (
-        termination_log.exists() and os.access(termination_log, os.W_OK)
-    ):
+    if termination_log.is_file() and os.access(termination_log, os.W_OK):
         try:
             termination_log.write_text(line[:TERMINATION_LIMIT])
         except OSError:
@@ -108,6 +110,11 @@ def build(
         emit({"status": "failed", "error": err.kind, "message": str(err)[:2000],
               "seconds": round(time.monotonic() - started, 3)}, termination_log)
         raise typer.Exit(err.exit_code) from err
+    except Exception as err:  # a bug or an unexpected library error: still leave a summary
+        logging.getLogger("engine_builder").exception("unexpected failure")
+        emit({"status": "failed", "error": BuildError.kind, "message": f"{type(err).__name__}: {err}"[:2000],
+              "seconds": round(time.monotonic() - started, 3)}, termination_log)
+        raise typer.Exit(BuildError.exit_code) from err
     emit(result, termination_log)
 
 

@@ -12,10 +12,11 @@ from pathlib import Path
 from bench.autoscaler import traces
 from bench.autoscaler.fleet import SimResult
 from bench.autoscaler.model import FleetConfig
-from bench.autoscaler.report import goals, markdown, plot, write_json
+from bench.autoscaler.report import goals, markdown, plot, update_docs, write_json
 from bench.autoscaler.run import Row, run_one, scaler_factories
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "autoscaling.md"
 
 
 def main() -> None:
@@ -52,6 +53,9 @@ def main() -> None:
                 "traces": [t.name for t in chosen]}
     write_json(args.out / f"autoscaler{suffix}.json", rows, checks, settings)
     plot(args.out / f"autoscaler{suffix}.png", chosen, results)
+    everything = args.traces == parser.get_default("traces")
+    if everything and not args.node_provisioning and args.seed == 7 and args.out == RESULTS:
+        update_docs(DOCS, rows, checks)
     print(table)
     print(f"({time.monotonic() - started:.0f} s; results in {args.out})")
 

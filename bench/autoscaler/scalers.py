@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from diffusion_operator.autoscaling import History, Observation, ScalingPolicy, decide
+from diffusion_operator.autoscaling import History, MetricsFailure, Observation, ScalingPolicy, decide
 from diffusion_operator.autoscaling.capacity import replicas_for_queue_sla
 
 from bench.autoscaler.fleet import ClusterView
@@ -24,8 +24,9 @@ from bench.autoscaler.hpa import HpaBehavior, external_average_value_replicas, p
 from bench.autoscaler.model import NODE_PROVISIONING_S, FleetConfig
 from bench.autoscaler.traces import Trace
 
+# The operator's query window (SignalQueries.for_scope's default): rates and deriv(pending) share it.
 RATE_WINDOW_S = 60.0
-PENDING_DERIV_WINDOW_S = 45.0
+PENDING_DERIV_WINDOW_S = RATE_WINDOW_S
 EPSILON = 1e-9
 
 
@@ -43,8 +44,6 @@ def observe(view: ClusterView) -> Observation:
     """Evaluate the operator's PromQL signals against the scraped samples (see metrics.promql)."""
     prom, now = view.prometheus, view.now
     if not prom.reachable(now):
-        from diffusion_operator.autoscaling import MetricsFailure
-
         return Observation.failed(MetricsFailure.UNREACHABLE, "connection refused", view.spec_replicas,
                                   view.ready_replicas)
     success = prom.increase("success", now, RATE_WINDOW_S)
@@ -55,8 +54,6 @@ def observe(view: ClusterView) -> Observation:
     pending = prom.latest("pending", now)
     growth = prom.deriv("pending", now, PENDING_DERIV_WINDOW_S)
     if success is None or queue_us is None or pending is None:
-        from diffusion_operator.autoscaling import MetricsFailure
-
         return Observation.failed(MetricsFailure.EMPTY_RESULT, "no samples in window", view.spec_replicas,
                                   view.ready_replicas)
     completions = max(success, EPSILON)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import logging
 import os
+import secrets
 from typing import Annotated
 
 import typer
@@ -30,21 +30,18 @@ def run(
     from diffusion_operator import handlers, telemetry
 
     _ = handlers  # importing registers the handlers with kopf
-    level = logging.DEBUG if verbose else logging.INFO
-    if log_format == "json":
-        telemetry.configure_json_logging(level)
-    else:
-        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    if peering:
-        os.environ["DIFFUSION_PEERING_NAME"] = peering
-        os.environ["DIFFUSION_PEERING_MANDATORY"] = "true"
+    # kopf's JSON format carries the object (namespace/name) of each handler's log lines; it is
+    # installed on the root logger, so the operator's own loggers share it.
+    kopf.configure(verbose=verbose, log_format=kopf.LogFormat.JSON if log_format == "json" else kopf.LogFormat.FULL)
     telemetry.serve_metrics(metrics_port)
-    kopf.configure(verbose=verbose, log_format=kopf.LogFormat.JSON if log_format == "json" else kopf.LogFormat.PLAIN)
     kopf.run(
         clusterwide=not namespace,
         namespaces=namespace or [],
         standalone=peering is None,
         peering_name=peering,
+        # Two replicas with peering: the higher priority acts, the other stands by. kopf freezes *all*
+        # operators of equal priority, so each replica draws its own unless one is configured.
+        priority=int(os.environ.get("DIFFUSION_PEERING_PRIORITY") or secrets.randbelow(10**6) + 1),
         liveness_endpoint=liveness or None,
     )
 

@@ -1,4 +1,4 @@
-"""The operator's own Prometheus metrics and JSON logging.
+"""The operator's own Prometheus metrics.
 
 Metric names are part of the product's interface: the Grafana dashboards and alert rules query
 them, so they are defined once here and never renamed lightly.
@@ -6,11 +6,7 @@ them, so they are defined once here and never renamed lightly.
 
 from __future__ import annotations
 
-import logging
-import sys
-
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
-from pythonjsonlogger.json import JsonFormatter
 
 RECONCILE_SECONDS = Histogram(
     "diffusion_operator_reconcile_duration_seconds",
@@ -56,13 +52,3 @@ def serve_metrics(port: int) -> None:
     """Expose /metrics on ``port`` (0 disables it, e.g. for several operators in one test)."""
     if port:
         start_http_server(port)
-
-
-def configure_json_logging(level: int = logging.INFO) -> None:
-    """One JSON object per line: what log pipelines (Loki, Cloud Logging) parse without rules."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s",
-                                       rename_fields={"levelname": "level", "asctime": "time"}))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)

@@ -20,17 +20,17 @@ OPERATOR_ENV = {"DIFFUSION_BUILD_BACKEND": "onnxruntime", "DIFFUSION_RESYNC_INTE
 
 @pytest.fixture(scope="session")
 def crds(kube: KubeClient) -> None:
-    for path in sorted(CRD_DIR.glob("*.yaml")):
-        crd = yaml.safe_load(path.read_text())
+    for crd in (doc for path in sorted(CRD_DIR.glob("*.yaml")) for doc in yaml.safe_load_all(path.read_text())):
         kube.apply(crd, field_manager="e2e")
         kube.wait_for("apiextensions.k8s.io/v1", "CustomResourceDefinition", crd["metadata"]["name"], None,
                       lambda c: condition(c, "Established") == "True", what="Established")
     kube.dynamic.resources.invalidate_cache()
 
 
-def start_operator(cluster: Cluster, namespace: str, name: str = "operator", **env: str) -> OperatorProcess:
+def start_operator(cluster: Cluster, namespace: str, name: str = "operator", args: tuple[str, ...] = (),
+                   **env: str) -> OperatorProcess:
     process = OperatorProcess(cluster.state_dir, cluster.kubeconfig, name=f"{name}-{namespace}",
-                              env={**OPERATOR_ENV, **env}, extra_args=[f"--namespace={namespace}"])
+                              env={**OPERATOR_ENV, **env}, extra_args=[f"--namespace={namespace}", *args])
     process.start()
     return process
 

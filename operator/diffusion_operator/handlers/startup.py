@@ -40,13 +40,9 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     # Our handlers are idempotent reconciles: retry failures with backoff rather than giving up.
     settings.execution.max_workers = 16
     settings.posting.level = logging.INFO
-    # Two replicas with peering: the higher priority one acts, the other waits (HA without
-    # double actions). Priority is per pod so a rolling update hands over cleanly.
-    settings.peering.priority = int(os.environ.get("DIFFUSION_PEERING_PRIORITY", "0"))
-    settings.peering.clusterwide = os.environ.get("DIFFUSION_PEERING_CLUSTERWIDE", "true") == "true"
-    settings.peering.name = os.environ.get("DIFFUSION_PEERING_NAME", "diffusion-operator")
-    settings.peering.mandatory = os.environ.get("DIFFUSION_PEERING_MANDATORY", "false") == "true"
-    settings.peering.standalone = not settings.peering.mandatory
+    # Peering name, scope and priority come from `diffusion-operator run` (kopf.run).
+    # How long a silent peer counts as alive: the standby's takeover time after the active one dies.
+    settings.peering.lifetime = int(os.environ.get("DIFFUSION_PEERING_LIFETIME", "60"))
 
     operator_config = OperatorConfig.from_env(dict(os.environ))
     memo.runtime = Runtime(gateway=KubeGateway(api_client()), config=operator_config)

@@ -162,3 +162,35 @@ def test_kubectl_get_shows_the_printer_columns(cluster, kube: KubeClient, namesp
     header, row = out.splitlines()[:2]
     assert header.split() == ["NAME", "PHASE", "READY", "QUEUE", "GPU", "AGE"]
     assert row.split()[:4] == ["sdxl", "Ready", "1/1", "nvidia-l4"]
+
+
+def test_two_peered_operators_never_both_act(cluster, kube: KubeClient, namespace: str, crds: None):
+    """kopf peering: the higher-priority replica reconciles, the other stands by until it is gone."""
+    from tests.e2e.conftest import start_operator
+
+    kube.apply({"apiVersion": "kopf.dev/v1", "kind": "KopfPeering",
+                "metadata": {"name": "diffusion-operator", "namespace": namespace}}, field_manager="e2e")
+    peering = ("--peering=diffusion-operator",)
+    active = start_operator(cluster, namespace, name="active", args=peering,
+                            DIFFUSION_PEERING_PRIORITY="200", DIFFUSION_PEERING_LIFETIME="30")
+    standby = start_operator(cluster, namespace, name="standby", args=peering,
+                             DIFFUSION_PEERING_PRIORITY="100", DIFFUSION_PEERING_LIFETIME="30")
+    try:
+        kube.create(service("sdxl", namespace))
+        kube.wait_for(API, "DiffusionService", "sdxl", namespace, phase_is("Ready"), timeout=90, what="Ready")
+        assert "on_service_changed" in active.log()
+        assert "on_service_changed" not in standby.log()
+
+        active.kill()  # the standby takes over once the active one's peering record expires
+        kube.resource(API, "DiffusionService").patch(
+            name="sdxl", namespace=namespace, content_type="application/merge-patch+json",
+            body={"spec": {"replicas": 2}})
+        kube.wait_for("apps/v1", "Deployment", "sdxl", namespace, lambda d: d.spec.replicas == 2,
+                      timeout=90, what="the standby to act")
+        deadline = time.monotonic() + 10  # its log line follows the apply by a moment
+        while "on_service_changed" not in standby.log() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert "on_service_changed" in standby.log()
+    finally:
+        standby.stop()
+        active.stop()

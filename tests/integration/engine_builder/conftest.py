@@ -40,6 +40,8 @@ def code_hash() -> str:
 
 
 def run_cli(plan: Path, out: Path, *extra: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """The CLI as a subprocess; the termination log is pre-created as the kubelet does in a pod."""
+    (out.parent / "termination-log").write_text("")
     return subprocess.run(
         [sys.executable, "-m", "engine_builder.cli", "build", "--plan", str(plan), "--out", str(out),
          "--termination-log", str(out.parent / "termination-log"), *extra],
@@ -99,6 +101,11 @@ def stub_python_env() -> dict[str, str]:
         "PATH": f"{venv / 'bin'}:{os.environ.get('PATH', '')}",
         "PYTHONPATH": os.pathsep.join([str(install.site_packages), str(ROOT)]),
     }
+
+
+@pytest.fixture(scope="session", name="stub_env")
+def stub_env_fixture() -> dict[str, str]:
+    return stub_python_env()
 
 
 @pytest.fixture(scope="module")

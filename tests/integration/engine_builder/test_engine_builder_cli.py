@@ -60,10 +60,13 @@ def test_a_killed_build_never_leaves_a_directory_that_looks_complete(tmp_path: P
     # its own cache key (max_batch_size differs), so it is never a cache hit
     plan.write_text(json.dumps({**json.loads(built_tiny.plan_path.read_text()), "max_batch_size": 3}))
     out = tmp_path / "cache"
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
     process = subprocess.Popen(
         [sys.executable, "-m", "engine_builder.cli", "build", "--plan", str(plan), "--out", str(out),
          "--termination-log", str(tmp_path / "termination-log")],
         cwd=Path(__file__).resolve().parents[3], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "TMPDIR": str(scratch)},
     )
     assert process.stderr is not None
     deadline = time.monotonic() + 300
@@ -77,6 +80,8 @@ def test_a_killed_build_never_leaves_a_directory_that_looks_complete(tmp_path: P
     partials = list(out.glob(f"{PARTIAL_PREFIX}{key}-*"))
     assert len(partials) == 1 and not (partials[0] / MANIFEST).exists()
     assert not is_complete(partials[0], key)
-    assert partials[0] in sweep_partials(out, key)
-    assert not partials[0].exists()
-    assert sorted(p.name for p in out.iterdir()) == [], "scratch and partial dirs are swept"
+    assert sweep_partials(out, key) == partials
+    assert list(out.iterdir()) == []
+    work = scratch / f".work-{key}-{process.pid}"  # torch leaves its own caches in TMPDIR too
+    assert work.is_dir()
+    assert sweep_partials(scratch, key) == [work], "the next build sweeps the dead build's scratch too"

@@ -117,3 +117,15 @@ def test_concurrent_requests_share_unet_executions(triton):
     assert requests == 4 * 6
     assert executions < requests, "no two UNet steps of concurrent pipelines were batched together"
     assert inferences == 2 * requests  # classifier-free guidance: every step carries 2 samples
+
+
+def test_serving_defaults_come_from_the_environment_without_a_rebuild(triton, triton_factory, built_tiny, stub_env):
+    """SDXL_* env vars change the defaults of the same published repository (no new cache key)."""
+    env = {**stub_env, "SDXL_DEFAULT_STEPS": "2", "SDXL_DEFAULT_GUIDANCE_SCALE": "3.0",
+           "SDXL_DEFAULT_SCHEDULER": "ddim", "SDXL_UPSCALE_FACTOR": "2"}
+    configured = triton_factory(built_tiny.repository, env=env)
+    got = request_image(configured, "a boat", seed=4, width=64, height=64)
+    explicit = request_image(triton, "a boat", seed=4, width=64, height=64, steps=2, guidance_scale=3.0,
+                             scheduler="ddim", upscale_factor=2)
+    assert got.shape == (128, 128, 3)
+    np.testing.assert_array_equal(got, explicit)

@@ -69,8 +69,8 @@ def test_a_backlog_adds_replicas_to_work_it_off() -> None:
     base = dict(queue_latency_s=0.5, arrival_rate=0.5, service_time_s=9.0)
     calm = decide(seen(5, pending_requests=0, **base), POLICY, History(), NOW)
     backlog = decide(seen(5, pending_requests=30, **base), POLICY, History(), NOW)
-    # 30 pending x 9 s / 5 ready = 54 s of wait: add 30 x 9 / 60 s drain = 5 replicas.
-    assert backlog.replicas == calm.replicas + 5
+    # 30 pending x 9 s / 5 ready = 54 s of wait: add 30 x 9 s / 30 s drain = 9 replicas.
+    assert backlog.replicas == calm.replicas + 9
 
 
 def test_lagging_average_latency_without_a_backlog_does_not_scale_up() -> None:

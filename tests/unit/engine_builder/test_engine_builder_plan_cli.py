@@ -44,6 +44,7 @@ def test_a_plan_that_is_not_json_says_so(tmp_path: Path):
 
 def test_the_cli_exits_2_and_prints_a_failed_summary_for_a_bad_plan(tmp_path: Path):
     termination = tmp_path / "termination-log"
+    termination.write_text("")  # the kubelet creates it in a pod; absent files are never created
     result = runner.invoke(app, ["build", "--plan", str(write(tmp_path, {"source": "builtin://tiny-sdxl",
                                                                           "max_batch_size": 99})),
                                  "--out", str(tmp_path / "out"), "--termination-log", str(termination)])
@@ -94,3 +95,25 @@ def test_a_missing_source_exits_3_naming_the_mount(tmp_path: Path):
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["error"] == "SourceUnavailable"
     assert str(tmp_path / "mnt" / "models" / "sdxl") in summary["message"]
+
+
+def test_no_termination_log_is_created_where_none_exists(tmp_path: Path):
+    termination = tmp_path / "termination-log"
+    result = runner.invoke(app, ["build", "--plan", str(write(tmp_path, {})), "--out", str(tmp_path / "out"),
+                                 "--termination-log", str(termination)])
+    assert result.exit_code == 2
+    assert not termination.exists()
+
+
+def test_an_unexpected_failure_still_prints_a_summary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    import engine_builder.build
+
+    def explode(*args: object, **kwargs: object) -> None:
+        raise ZeroDivisionError("boom")
+
+    monkeypatch.setattr(engine_builder.build, "build", explode)
+    result = runner.invoke(app, ["build", "--plan", str(write(tmp_path, {"source": "builtin://tiny-sdxl"})),
+                                 "--out", str(tmp_path / "out"), "--termination-log", str(tmp_path / "t")])
+    assert result.exit_code == 1
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary == {**summary, "status": "failed", "error": "BuildFailed", "message": "ZeroDivisionError: boom"}
