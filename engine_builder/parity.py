@@ -8,6 +8,7 @@ shape failure).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ from numpy.typing import NDArray
 from engine_builder.components import ComponentSpec, sample_inputs
 from engine_builder.errors import ParityError
 
+#: A component under test: feeds by NVIDIA name in, outputs by name out (ORT session or TensorRT engine).
+Runner = Callable[[dict[str, NDArray[Any]]], dict[str, NDArray[Any]]]
 ATOL = {"float32": 1e-4, "float16": 1e-2}
 RTOL = {"float32": 1e-3, "float16": 1e-2}
 
@@ -61,27 +64,39 @@ def ort_session(path: Path, threads: int = 0) -> Any:
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
+def ort_runner(path: Path) -> Runner:
+    session = ort_session(path)
+    names = [o.name for o in session.get_outputs()]
+
+    def run(feeds: dict[str, NDArray[Any]]) -> dict[str, NDArray[Any]]:
+        return dict(zip(names, session.run(names, feeds), strict=True))
+
+    return run
+
+
 def check_parity(
-    module: Any, spec: ComponentSpec, onnx_path: Path, shapes: list[tuple[int, int, int]],
-    float_dtype: str = "float32",
+    module: Any, spec: ComponentSpec, candidate: Path | Runner, shapes: list[tuple[int, int, int]],
+    float_dtype: str = "float32", label: str = "ORT",
 ) -> list[ParityResult]:
-    """Run ORT and torch at every shape; raise :class:`ParityError` on the first failure."""
+    """Run ``candidate`` (an ONNX path, run with ORT, or a runner) and torch at every shape.
+
+    Raises :class:`ParityError` on the first shape that fails or exceeds the tolerance.
+    """
     from engine_builder.export import torch_run
 
-    session = ort_session(onnx_path)
+    run = ort_runner(candidate) if isinstance(candidate, Path) else candidate
     results = []
     for index, shape in enumerate(shapes):
         feeds = sample_inputs(spec, *shape, seed=index + 1)
         expected = torch_run(module, spec, feeds)
         try:
-            outputs = session.run([t.name for t in spec.outputs], feeds)
-        except Exception as err:  # onnxruntime raises its own Fail/InvalidArgument types
-            raise ParityError(f"{spec.name}: ONNX Runtime failed at (batch, h, w)={shape}: {err}") from err
-        actual = {t.name: o for t, o in zip(spec.outputs, outputs, strict=True)}
+            actual = run(feeds)
+        except Exception as err:  # onnxruntime / TensorRT raise their own exception types
+            raise ParityError(f"{spec.name}: {label} failed at (batch, h, w)={shape}: {err}") from err
         result = compare(spec.name, shape, expected, actual, float_dtype)
         if not result.ok:
             raise ParityError(
-                f"{spec.name}: ORT vs torch max error {result.max_abs_error:.3g} > {result.bound:.3g} "
+                f"{spec.name}: {label} vs torch max error {result.max_abs_error:.3g} > {result.bound:.3g} "
                 f"at (batch, latent h, latent w)={shape}"
             )
         results.append(result)

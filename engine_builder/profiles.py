@@ -53,11 +53,24 @@ def profile_shapes(spec: ComponentSpec, lr: LatentRange) -> dict[str, ShapeTripl
 def parity_shapes(lr: LatentRange) -> list[tuple[int, int, int]]:
     """(batch, latent_h, latent_w) to compare ORT with torch at.
 
-    The smallest size at batch 1; an odd, non-square latent below it (the up-sample trap: sizes that
-    are not multiples of the UNet's up-factor must still work); and batch 2 at the largest size so a
-    wrong batch axis shows. Batch stays <= 2 to keep CPU parity time bounded for real SDXL.
+    The smallest size at batch 1; an odd latent (the up-sample trap: sizes that are not multiples of
+    the UNet's up-factor must still work), inside the range when the plan spans one, else just below
+    it (ONNX is fully dynamic, so ORT can still check it); and batch 2 at the largest size so a wrong
+    batch axis shows. Batch stays <= 2 to keep CPU parity time bounded for real SDXL.
     """
-    h, w = lr.min_hw
-    odd = (h - 1 if h % 2 == 0 else h, w - 3 if w % 2 == 0 else w - 2)
-    shapes = [(1, h, w), (1, *odd), (min(2, lr.max_batch), *lr.max_hw)]
+    odd = (odd_latent(lr.min_hw[0], lr.max_hw[0]), odd_latent(lr.min_hw[1], lr.max_hw[1]))
+    shapes = [(1, *lr.min_hw), (1, *odd), (min(2, lr.max_batch), *lr.max_hw)]
     return list(dict.fromkeys(shapes))
+
+
+def odd_latent(low: int, high: int) -> int:
+    """The first odd size in [low, high], else low - 1 (low is even then)."""
+    return next((size for size in range(low, high + 1) if size % 2), low - 1)
+
+
+def within(lr: LatentRange, shapes: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    """Only the shapes a TensorRT engine with this profile accepts."""
+    return [
+        (b, h, w) for b, h, w in shapes
+        if lr.min_batch <= b <= lr.max_batch and lr.min_hw[0] <= h <= lr.max_hw[0] and lr.min_hw[1] <= w <= lr.max_hw[1]
+    ]

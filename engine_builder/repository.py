@@ -198,7 +198,7 @@ def write_repository(root: Path, plan: BuildPlan, source: Path, dims: Dims, floa
             shutil.move(str(artefacts[name]), version / "model.onnx")
             configs.append((component_config(spec, plan), version / "model.onnx"))
         else:
-            for filename in {f for by_cc in engines.files.values() for f in by_cc.values() if f.startswith(name)}:
+            for filename in sorted(set(engines.files[name].values())):
                 shutil.move(str(artefacts[name] / filename), version / filename)
             configs.append((component_config(spec, plan, engines), None))
     upscale = root / "upscale" / "1"

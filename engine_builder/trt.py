@@ -19,6 +19,7 @@ from typing import Any
 
 from engine_builder.components import ComponentSpec
 from engine_builder.errors import TensorRTUnavailableError
+from engine_builder.parity import ParityResult, check_parity
 from engine_builder.plan import NO_TENSORRT, BuildPlan
 from engine_builder.profiles import LatentRange, profile_shapes
 
@@ -129,6 +130,19 @@ def require_tensorrt(plan: BuildPlan) -> str:
         raise TensorRTUnavailableError("cannot build TensorRT engines: " + "; ".join(problems))
     assert version is not None
     return version
+
+
+def engine_parity(path: Path, module: Any, spec: ComponentSpec, shapes: list[tuple[int, int, int]],
+                  float_dtype: str) -> list[ParityResult]:
+    """Compare a built engine with torch (polygraphy ``TrtRunner``: numpy in, numpy out)."""
+    from polygraphy.backend.common import BytesFromPath
+    from polygraphy.backend.trt import EngineFromBytes, TrtRunner
+
+    with TrtRunner(EngineFromBytes(BytesFromPath(str(path)))) as runner:
+        def run(feeds: dict[str, Any]) -> dict[str, Any]:
+            return dict(runner.infer(feed_dict=feeds))
+
+        return check_parity(module, spec, run, shapes, float_dtype, label="TensorRT")
 
 
 def build_engine(onnx_path: Path, spec: ComponentSpec, plan: BuildPlan, lr: LatentRange, destination: Path) -> Path:

@@ -137,6 +137,30 @@ class KubeClient:
         )
 
 
+def service_account_kubeconfig(kube: KubeClient, namespace: str, name: str, path: Path,
+                               seconds: int = 3600) -> Path:
+    """A kubeconfig that authenticates as a ServiceAccount (a bound token from the TokenRequest API).
+
+    This is how tests run the operator *as* the chart's identity: what its RBAC denies, it is denied.
+    """
+    token = kube.core.create_namespaced_service_account_token(
+        name, namespace, client.AuthenticationV1TokenRequest(
+            spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=seconds))
+    ).status.token
+    ca = kube.api_client.configuration.ssl_ca_cert
+    config = {
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": [{"name": "testbed", "cluster": {"server": kube.api_client.configuration.host,
+                                                     "certificate-authority": ca}}],
+        "users": [{"name": name, "user": {"token": token}}],
+        "contexts": [{"name": name, "context": {"cluster": "testbed", "user": name, "namespace": namespace}}],
+        "current-context": name,
+    }
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    path.chmod(0o600)
+    return path
+
+
 def condition(obj: Any, type_: str) -> str | None:
     """The status ("True"/"False"/"Unknown") of condition ``type_`` on an object, or None."""
     for c in (obj.to_dict().get("status") or {}).get("conditions") or []:

@@ -49,8 +49,9 @@ def versions() -> dict[str, str]:
 
 
 def binary(name: str) -> Path:
-    version = versions()[PINNED_BY[name]]
-    path = bin_cache() / f"{name}-{version}" / name
+    pins = versions()
+    version = pins[PINNED_BY[name]]
+    path = bin_cache() / f"{name}-{version}-r{pins.get('BUILD_RECIPE', '1')}" / name
     if not path.exists():
         raise BinaryMissingError(
             f"{name} {version} is not built yet ({path} is missing): run `make binaries` "

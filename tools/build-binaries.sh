@@ -13,9 +13,22 @@ CACHE=${DIFFUSION_BIN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/diffusion-operator/
 mkdir -p "$CACHE"
 export GOFLAGS="-buildvcs=false -trimpath" CGO_ENABLED=0
 
+# Kubernetes binaries report their version from these variables (as hack/lib/version.sh sets them);
+# without them they say v0.0.0-master and Helm's kubeVersion checks fail.
+kube_version_ldflags() {
+  local v=${KUBERNETES_VERSION#v} flags="" pkg
+  local major=${v%%.*} rest=${v#*.}
+  local minor=${rest%%.*}
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    flags+=" -X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor"
+    flags+=" -X $pkg.gitTreeState=clean -X $pkg.gitCommit=module-proxy -X $pkg.buildDate=1970-01-01T00:00:00Z"
+  done
+  echo "$flags"
+}
+
 build() {  # build NAME VERSION DIR-OR-PACKAGE [go install]
   local name=$1 version=$2 target=$3 mode=${4:-build}
-  local out="$CACHE/$name-$version/$name"
+  local out="$CACHE/$name-$version-r$BUILD_RECIPE/$name"
   if [[ -x "$out" ]]; then return 0; fi
   local started=$SECONDS tmp
   tmp=$(mktemp -d "$CACHE/.build-$name.XXXX")
@@ -24,7 +37,9 @@ build() {  # build NAME VERSION DIR-OR-PACKAGE [go install]
     GOBIN="$tmp" go install -ldflags="-s -w" "$target@$version"
     mv "$tmp/$(basename "$target")" "$tmp/$name.bin"
   else
-    (cd "$here/gobin/${target%%:*}" && go build -ldflags="-s -w" -o "$tmp/$name.bin" "${target#*:}")
+    local ldflags="-s -w"
+    [[ ${target%%:*} == kubernetes ]] && ldflags+=$(kube_version_ldflags)
+    (cd "$here/gobin/${target%%:*}" && go build -ldflags="$ldflags" -o "$tmp/$name.bin" "${target#*:}")
   fi
   mkdir -p "$(dirname "$out")"
   mv "$tmp/$name.bin" "$out"   # rename is atomic: a killed build never leaves a half binary

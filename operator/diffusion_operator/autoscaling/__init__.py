@@ -1,7 +1,8 @@
 """SLA autoscaling core: observation -> decision. Pure; ``now`` and history are arguments.
 
-The kopf timer calls :func:`decide` with an :class:`Observation` built by ``metrics.observe`` and the
-:class:`History` it keeps in status, then writes ``decision.replicas`` and ``decision.history``.
+The kopf timer calls :func:`decide` with an :class:`Observation` built by ``metrics.observe``, the
+policy from ``autoscaling.from_spec.policy_from_spec`` and the :class:`History` it keeps in status,
+then writes ``decision.replicas`` and ``decision.history``.
 """
 
 from diffusion_operator.autoscaling.decision import ConditionHint, Decision, decide, estimate_demand

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from diffusion_operator import telemetry
 from diffusion_operator.api import API_VERSION, GROUP, KIND, PLURAL, VERSION
+from diffusion_operator.api.conditions import Reason
 from diffusion_operator.api.resource import DiffusionService, status_patch
 from diffusion_operator.api.status import Endpoints
 from diffusion_operator.config import OperatorConfig
@@ -29,6 +30,7 @@ from diffusion_operator.handlers.runtime import Runtime
 from diffusion_operator.k8s.gateway import KubeError, KubeGateway
 from diffusion_operator.k8s.observe import observe
 from diffusion_operator.reconcile.decide import Decision, decide
+from diffusion_operator.reconcile.observation import JobState
 from diffusion_operator.render import names
 from diffusion_operator.render.accounts import build_builder_service_account
 from diffusion_operator.render.deployment import build_deployment
@@ -143,6 +145,18 @@ def apply_serving(gateway: KubeGateway, service: DiffusionService, children: lis
                        meta["namespace"])
 
 
+def record_build_outcome(namespace: str, decision: Decision, job: JobState) -> None:
+    """Count build results as each service sees them finish (a shared build counts once per user)."""
+    reasons = {note.reason for note in decision.events}
+    if Reason.ENGINE_BUILT in reasons:
+        telemetry.ENGINE_BUILDS.labels(namespace, "succeeded").inc()
+        if job.started_at and job.completed_at:
+            seconds = (job.completed_at - job.started_at).total_seconds()
+            telemetry.ENGINE_BUILD_SECONDS.labels(namespace).observe(seconds)
+    if reasons & {Reason.BUILD_FAILED, Reason.BUILD_TIMED_OUT}:
+        telemetry.ENGINE_BUILDS.labels(namespace, "failed").inc()
+
+
 def reconcile_service(runtime: Runtime, body: Mapping[str, Any], *, force: bool = False) -> Decision:
     """Observe -> decide -> apply -> report, for one DiffusionService body.
 
@@ -177,6 +191,7 @@ def reconcile_service(runtime: Runtime, body: Mapping[str, Any], *, force: bool 
         gateway.patch_status(API_VERSION, KIND, name, namespace, patch)
     for note in decision.events:
         kopf.event(_as_body(body), type=note.type, reason=note.reason, message=note.message)
+    record_build_outcome(namespace, decision, obs.desired_job)
     if decision.replicas is not None:
         telemetry.DESIRED_REPLICAS.labels(namespace, name).set(decision.replicas)
     return decision

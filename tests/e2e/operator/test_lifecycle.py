@@ -194,3 +194,21 @@ def test_two_peered_operators_never_both_act(cluster, kube: KubeClient, namespac
     finally:
         standby.stop()
         active.stop()
+
+
+def test_the_operator_exports_its_own_metrics(kube: KubeClient, namespace: str, operator: OperatorProcess):
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    kube.create(service("sdxl", namespace))
+    kube.wait_for(API, "DiffusionService", "sdxl", namespace, phase_is("Ready"), timeout=90, what="Ready")
+    with urllib.request.urlopen(operator.metrics_url, timeout=5) as resp:
+        families = {f.name: f for f in text_string_to_metric_families(resp.read().decode())}
+    reconciles = families["diffusion_operator_reconcile_duration_seconds"]
+    ok = [s for s in reconciles.samples if s.name.endswith("_count") and s.labels.get("outcome") == "ok"]
+    assert ok and ok[0].value >= 2
+    builds = families["diffusion_operator_engine_builds"]
+    assert any(s.labels == {"namespace": namespace, "result": "started"} and s.value == 1 for s in builds.samples)
+    desired = families["diffusion_operator_desired_replicas"]
+    assert any(s.labels == {"namespace": namespace, "service": "sdxl"} and s.value == 1 for s in desired.samples)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -68,6 +69,9 @@ class Built:
 @pytest.fixture(scope="session")
 def built_tiny() -> Built:
     base = cache_root() / "engine-builder-tests" / code_hash()
+    for stale in base.parent.glob("*"):  # builds of older code versions are never used again
+        if stale != base and stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
     base.mkdir(parents=True, exist_ok=True)
     plan_path = base / "plan.json"
     plan_path.write_text(json.dumps(PLAN))

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
-from engine_builder.components import Dims, component_spec
+from engine_builder import tiny
+from engine_builder.components import COMPONENTS, Dims, component_spec
 from engine_builder.errors import RepositoryError
 from engine_builder.plan import BuildPlan
 from engine_builder.repository import (
+    PIPELINE_FILE,
     Engines,
     component_config,
     io_mismatches,
@@ -15,7 +20,9 @@ from engine_builder.repository import (
     render,
     sdxl_config,
     upscale_config,
+    write_repository,
 )
+from engine_builder.trt import engine_filename
 
 PLAN = BuildPlan(source="builtin://tiny-sdxl", backend="onnxruntime", max_batch_size=4)
 UNET_ONNX_IO = {
@@ -96,3 +103,44 @@ def test_an_unknown_field_fails_at_render_time_not_in_a_serving_pod():
 def test_text_that_is_not_a_model_config_fails_to_parse():
     with pytest.raises(RepositoryError, match="does not parse"):
         parse('name: "x" backend: python')
+
+
+def fake_source(root: Path) -> Path:
+    """What write_repository reads from a source: tokenizers, scheduler, VAE config, model index."""
+    for name in ("tokenizer", "tokenizer_2"):
+        tiny.write_tokenizer(root / name)
+    (root / "scheduler").mkdir()
+    (root / "scheduler" / "scheduler_config.json").write_text(json.dumps(tiny.scheduler_config()))
+    (root / "vae").mkdir()
+    (root / "vae" / "config.json").write_text(json.dumps({"scaling_factor": 0.13025}))
+    (root / "model_index.json").write_text(json.dumps({"force_zeros_for_empty_prompt": True}))
+    return root
+
+
+def test_the_gpu_repository_holds_one_engine_per_component_and_fp16_pipeline_settings(tmp_path: Path):
+    plan = BuildPlan(source="builtin://tiny-sdxl", max_batch_size=2, tensorrt_version="10.8",
+                     resolutions=({"width": 768, "height": 1024}, {"width": 1024, "height": 1024}))  # type: ignore[arg-type]
+    files, artefacts = {}, {}
+    for name in COMPONENTS:
+        filename = engine_filename(name, "10.8", 8.9)
+        (tmp_path / "engines" / name).mkdir(parents=True)
+        (tmp_path / "engines" / name / filename).write_bytes(b"engine")
+        files[name] = {"8.9": filename}
+        artefacts[name] = tmp_path / "engines" / name
+    root = tmp_path / "repo"
+    written = write_repository(root, plan, fake_source(tmp_path / "src"), Dims(), "float16", artefacts,  # type: ignore[arg-type]
+                               Engines(files))  # type: ignore[arg-type]
+    assert sorted(p.parent.name for p in written) == ["clip", "clip2", "sdxl", "unetxl", "upscale", "vae"]
+    assert sorted(p.name for p in (root / "clip" / "1").iterdir()) == ["clip.trt10.8.sm89.plan"]
+    assert sorted(p.name for p in (root / "clip2" / "1").iterdir()) == ["clip2.trt10.8.sm89.plan"]
+    unet = parse((root / "unetxl" / "config.pbtxt").read_text())
+    assert unet.platform == "tensorrt_plan" and unet.default_model_filename == "unetxl.trt10.8.sm89.plan"
+    from tritonclient.grpc import model_config_pb2
+
+    assert {t.name: t.data_type for t in unet.input}["sample"] == model_config_pb2.TYPE_FP16
+    settings = json.loads((root / "sdxl" / "1" / "pipeline.json").read_text())
+    assert settings["float_dtype"] == "float16"
+    assert settings["limits"] == {"min_width": 768, "max_width": 1024, "min_height": 1024, "max_height": 1024,
+                                  "default_width": 1024, "default_height": 1024}
+    assert (root / "sdxl" / "1" / "pipeline.py").read_text() == PIPELINE_FILE.read_text()
+    assert (root / "sdxl" / "1" / "tokenizer" / "vocab.json").exists()

@@ -132,3 +132,18 @@ def test_an_fsspec_source_copies_only_the_pipeline_files(tmp_path: Path):
 def test_an_unknown_builtin_model_is_rejected(tmp_path: Path):
     with pytest.raises(SourceError, match="unknown builtin"):
         resolve_source("builtin://huge-sdxl", tmp_path)
+
+
+def test_the_hub_token_comes_from_the_env_var_the_plan_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from engine_builder import sources
+
+    seen = {}
+
+    def fake_fetch(repo: str, revision: str | None, token: str | None, cache: Path | None) -> Path:
+        seen.update(repo=repo, revision=revision, token=token)
+        return fake_sdxl(tmp_path / "snapshot")
+
+    monkeypatch.setattr(sources, "fetch_hf", fake_fetch)
+    monkeypatch.setenv("MY_HF_TOKEN", "hf_secret")
+    resolve_source("hf://org/sdxl@v1", tmp_path, token_env="MY_HF_TOKEN")
+    assert seen == {"repo": "org/sdxl", "revision": "v1", "token": "hf_secret"}

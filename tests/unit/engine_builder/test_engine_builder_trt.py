@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from engine_builder.components import Dims, component_spec
@@ -96,25 +94,18 @@ def test_require_tensorrt_raises_a_clear_error_here():
         require_tensorrt(PLAN)
 
 
-@pytest.mark.gpu
-def test_a_real_fp16_engine_builds_for_the_tiny_vae(tmp_path: Path):  # pragma: no cover - needs a GPU
-    import tensorrt
-
-    from engine_builder.export import export_component, load_pipeline
-    from engine_builder.tiny import materialize
-    from engine_builder.trt import build_engine
-
-    plan = BuildPlan(source="builtin://tiny-sdxl", resolutions=({"width": 256, "height": 256},),  # type: ignore[arg-type]
-                     max_batch_size=2, tensorrt_version=tensorrt.__version__,
-                     compute_capability=float("{}.{}".format(*__import__("torch").cuda.get_device_capability())))
-    loaded = load_pipeline(materialize(tmp_path), "float16", "cuda")
-    spec = export_component(loaded, "vae", tmp_path / "vae.onnx", (31, 31))
-    engine = build_engine(tmp_path / "vae.onnx", spec, plan, latent_range(plan), tmp_path / "vae.plan")
-    assert engine.stat().st_size > 0
-
-
 def test_parity_shapes_include_an_odd_latent_and_stay_small():
     shapes = parity_shapes(latent_range(PLAN))
     assert (1, 128, 96) in shapes
     assert any(h % 2 and w % 2 for _, h, w in shapes)
     assert max(b for b, _, _ in shapes) <= 2
+
+
+def test_a_single_resolution_plan_checks_an_odd_latent_just_below_its_profile_and_engines_skip_it():
+    from engine_builder.profiles import odd_latent, within
+
+    lr = latent_range(BuildPlan(source="builtin://tiny-sdxl", resolutions=({"width": 1024, "height": 1024},)))  # type: ignore[arg-type]
+    shapes = parity_shapes(lr)
+    assert shapes == [(1, 128, 128), (1, 127, 127), (2, 128, 128)]
+    assert within(lr, shapes) == [(1, 128, 128), (2, 128, 128)]
+    assert odd_latent(96, 128) == 97 and odd_latent(97, 97) == 97 and odd_latent(128, 128) == 127

@@ -1,0 +1,89 @@
+{{/* Names and labels for every resource of the chart; nothing else builds a name. */}}
+
+{{- define "diffusion-operator.name" -}}
+{{- .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "diffusion-operator.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "diffusion-operator.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "diffusion-operator.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "diffusion-operator.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "diffusion-operator.labels" -}}
+helm.sh/chart: {{ include "diffusion-operator.chart" . }}
+{{ include "diffusion-operator.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/component: operator
+{{- end -}}
+
+{{- define "diffusion-operator.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "diffusion-operator.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "diffusion-operator.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+
+{{/* kopf peering is on whenever more than one replica runs. */}}
+{{- define "diffusion-operator.peering" -}}
+{{- if gt (int .Values.replicaCount) 1 -}}true{{- end -}}
+{{- end -}}
+
+{{/* The operator's permissions: one list shared by the ClusterRole and the namespaced Roles. */}}
+{{- define "diffusion-operator.rules" -}}
+# DiffusionServices: watch them, record kopf's progress annotations, write status.
+- apiGroups: ["diffusion.dev"]
+  resources: ["diffusionservices"]
+  verbs: ["get", "list", "watch", "patch"]
+- apiGroups: ["diffusion.dev"]
+  resources: ["diffusionservices/status"]
+  verbs: ["get", "patch"]
+# Engine builds: shared Jobs, their plan ConfigMaps, the namespace's cache claim, the builder identity.
+- apiGroups: ["batch"]
+  resources: ["jobs"]
+  verbs: ["get", "list", "watch", "create", "patch"]
+- apiGroups: [""]
+  resources: ["configmaps", "persistentvolumeclaims", "serviceaccounts", "services"]
+  verbs: ["get", "create", "patch"]
+# Build and Triton pods are read to explain failures (termination messages, image pulls); never changed.
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["list"]
+# Serving: the Triton Deployment (and its /scale for the autoscaler), PDB, ServiceMonitor.
+- apiGroups: ["apps"]
+  resources: ["deployments"]
+  verbs: ["get", "list", "watch", "create", "patch"]
+- apiGroups: ["policy"]
+  resources: ["poddisruptionbudgets"]
+  verbs: ["get", "create", "patch", "delete"]
+- apiGroups: ["monitoring.coreos.com"]
+  resources: ["servicemonitors"]
+  verbs: ["get", "create", "patch"]
+# Events for every condition transition.
+- apiGroups: ["", "events.k8s.io"]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+{{- if include "diffusion-operator.peering" . }}
+# HA: kopf peering records.
+- apiGroups: ["kopf.dev"]
+  resources: ["kopfpeerings", "clusterkopfpeerings"]
+  verbs: ["get", "list", "watch", "patch"]
+{{- end }}
+{{- end -}}

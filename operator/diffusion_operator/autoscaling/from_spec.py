@@ -1,0 +1,35 @@
+"""Map ``spec.autoscaling`` (the API model) onto the decision's ScalingPolicy.
+
+The API mirrors the HPA's ``behavior`` blocks; this is the only place that knows both shapes, so the
+kopf timer does not translate field by field. Settings the CRD does not expose (fallback, scale-to-zero
+timing, the queueing model's knobs) keep the policy's defaults.
+"""
+
+from __future__ import annotations
+
+from diffusion_operator.api.durations import parse_duration
+from diffusion_operator.api.spec_autoscaling import AutoscalingSpec, ScaleDownBehaviour, ScaleUpBehaviour
+from diffusion_operator.autoscaling.policy import DirectionRules, RateLimit, ScalingPolicy
+
+
+def direction_rules(behaviour: ScaleUpBehaviour | ScaleDownBehaviour) -> DirectionRules:
+    limits = tuple(
+        RateLimit(float(p.period_seconds), pods=p.value) if p.type == "Pods"
+        else RateLimit(float(p.period_seconds), percent=float(p.value))
+        for p in behaviour.policies
+    )
+    return DirectionRules(float(behaviour.stabilization_window_seconds), limits)
+
+
+def policy_from_spec(spec: AutoscalingSpec, *, expected_service_time_s: float | None = None) -> ScalingPolicy:
+    """The policy for an enabled ``spec.autoscaling``; ``expected_service_time_s`` comes from the engine plan."""
+    if spec.max_replicas is None or spec.queue_latency_target is None:
+        raise ValueError("autoscaling needs maxReplicas and queueLatencyTarget")
+    return ScalingPolicy(
+        min_replicas=spec.min_replicas,
+        max_replicas=spec.max_replicas,
+        queue_latency_target_s=parse_duration(spec.queue_latency_target).total_seconds(),
+        scale_up=direction_rules(spec.scale_up),
+        scale_down=direction_rules(spec.scale_down),
+        expected_service_time_s=expected_service_time_s,
+    )

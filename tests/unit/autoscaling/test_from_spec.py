@@ -1,0 +1,34 @@
+"""spec.autoscaling maps onto the decision's policy, and the API's defaults are the policy's defaults."""
+
+from __future__ import annotations
+
+import pytest
+from diffusion_operator.api.spec_autoscaling import AutoscalingSpec
+from diffusion_operator.autoscaling.from_spec import policy_from_spec
+from diffusion_operator.autoscaling.policy import DEFAULT_SCALE_DOWN, DEFAULT_SCALE_UP, RateLimit
+
+
+def test_the_api_defaults_are_the_tuned_policy_defaults() -> None:
+    spec = AutoscalingSpec.model_validate({"enabled": True, "maxReplicas": 8, "queueLatencyTarget": "500ms"})
+    policy = policy_from_spec(spec, expected_service_time_s=9.0)
+    assert policy.scale_up == DEFAULT_SCALE_UP
+    assert policy.scale_down == DEFAULT_SCALE_DOWN
+    assert (policy.min_replicas, policy.max_replicas, policy.queue_latency_target_s) == (1, 8, 0.5)
+    assert policy.expected_service_time_s == 9.0
+
+
+def test_custom_behaviour_is_carried_over() -> None:
+    spec = AutoscalingSpec.model_validate({
+        "enabled": True, "minReplicas": 0, "maxReplicas": 20, "queueLatencyTarget": "10s",
+        "scaleDown": {"stabilizationWindowSeconds": 300,
+                      "policies": [{"type": "Pods", "value": 2, "periodSeconds": 30}]},
+    })
+    policy = policy_from_spec(spec)
+    assert policy.allows_zero
+    assert policy.scale_down.stabilization_window_s == 300.0
+    assert policy.scale_down.limits == (RateLimit(30.0, pods=2),)
+
+
+def test_a_disabled_spec_without_targets_is_rejected() -> None:
+    with pytest.raises(ValueError):
+        policy_from_spec(AutoscalingSpec())
