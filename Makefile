@@ -11,8 +11,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: help setup venv system-deps binaries test lint typecheck contracts pytest unit \
-        integration e2e demo demo-down bench lock clean
+.PHONY: help setup venv system-deps binaries test lint typecheck contracts generated pytest unit \
+        integration e2e demo demo-down bench generate lock clean
 
 help:
 	@echo "make demo   - run the main job on the embedded local test bed"
@@ -53,7 +53,14 @@ contracts: venv
 pytest: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test: setup lint typecheck contracts pytest
+# Generated artefacts (CRDs, chart CRDs, install.yaml, dashboards, alert rules) match their sources.
+generated: setup
+	$(PY) tools/generate.py --check
+
+generate: setup
+	$(PY) tools/generate.py
+
+test: setup lint typecheck contracts generated pytest
 
 unit: venv
 	$(PY) -m pytest -m unit $(PYTEST_ARGS)
@@ -63,6 +70,10 @@ integration: setup
 
 e2e: setup
 	$(PY) -m pytest -m e2e $(PYTEST_ARGS)
+
+bench: setup
+	$(PY) -m bench.testbed_start
+	$(PY) -m bench.operator_scale
 
 demo: setup
 	$(VENV)/bin/testbed demo $(DEMO_ARGS)

@@ -40,6 +40,8 @@ PLAN = BuildPlan.model_validate({
     "resolutions": [{"width": 256, "height": 256}], "max_batch_size": 2,
 })
 SIZE = 64
+#: Warm-up requests per side: Triton spreads requests over the BLS instances (2 here).
+WARMUP = 4
 
 
 COMPONENTS = ("clip", "clip2", "unetxl", "vae")
@@ -105,15 +107,9 @@ def triton_request(client: Any, steps: int, seed: int) -> np.ndarray:
     return image
 
 
-def timed_pair(first: Callable[[int], Any], second: Callable[[int], Any], requests: int,
-               warmup: int = 4) -> tuple[list[float], list[float]]:
-    """Alternate the two sides request by request so load from other processes hits both alike.
-
-    Warm-up covers every BLS instance (Triton spreads requests over them; each imports lazily).
-    """
-    for seed in range(warmup):
-        first(seed)
-        second(seed)
+def timed_pair(first: Callable[[int], Any], second: Callable[[int], Any],
+               requests: int) -> tuple[list[float], list[float]]:
+    """Alternate the two sides request by request so load from other processes hits both alike."""
     samples: tuple[list[float], list[float]] = ([], [])
     for seed in range(requests):
         for fn, into in ((first, samples[0]), (second, samples[1])):
@@ -157,13 +153,14 @@ def main() -> None:
                     return triton_request(client, steps, seed)
 
                 np.testing.assert_array_equal(run_local(7), run_triton(7))  # same computation on both sides
+                for seed in range(WARMUP):  # every BLS instance imports lazily on its first request
+                    run_local(seed)
+                    run_triton(seed)
                 COMPONENT_MS.clear()
                 compute_before = component_compute_ms(client)
                 in_proc, served = timed_pair(run_local, run_triton, args.requests)
-                # Warm-up calls are in both counters' deltas too: divide by all requests made.
-                made = args.requests + 4
-                local_components = sum(COMPONENT_MS) / made
-                served_components = (component_compute_ms(client) - compute_before) / made
+                local_components = sum(COMPONENT_MS) / args.requests
+                served_components = (component_compute_ms(client) - compute_before) / args.requests
                 calls = 2 + steps + 1
                 local_rest = statistics.mean(in_proc) - local_components
                 served_rest = statistics.mean(served) - served_components

@@ -212,3 +212,48 @@ def test_the_operator_exports_its_own_metrics(kube: KubeClient, namespace: str, 
     assert any(s.labels == {"namespace": namespace, "result": "started"} and s.value == 1 for s in builds.samples)
     desired = families["diffusion_operator_desired_replicas"]
     assert any(s.labels == {"namespace": namespace, "service": "sdxl"} and s.value == 1 for s in desired.samples)
+
+
+def test_a_serving_only_change_rolls_the_deployment_without_a_rebuild(kube: KubeClient, namespace: str,
+                                                                      operator: OperatorProcess):
+    kube.create(service("sdxl", namespace))
+    kube.wait_for(API, "DiffusionService", "sdxl", namespace, phase_is("Ready"), timeout=90, what="Ready")
+    before = kube.get("apps/v1", "Deployment", "sdxl", namespace)
+    kube.resource(API, "DiffusionService").patch(
+        name="sdxl", namespace=namespace, content_type="application/merge-patch+json",
+        body={"spec": {"pipeline": {"steps": 12, "scheduler": "ddim"}}})
+
+    def env(d) -> dict:
+        return {e.name: e.value for e in d.spec.template.spec.containers[0].env}
+
+    after = kube.wait_for("apps/v1", "Deployment", "sdxl", namespace,
+                          lambda d: env(d).get("SDXL_DEFAULT_STEPS") == "12", timeout=30, what="new pipeline env")
+    assert env(after)["SDXL_DEFAULT_SCHEDULER"] == "ddim"
+    assert after.metadata.generation > before.metadata.generation
+    assert len(jobs(kube, namespace)) == 1, "pipeline settings must never rebuild engines"
+
+
+def test_more_than_one_replica_gets_a_disruption_budget_and_one_replica_does_not(
+        kube: KubeClient, namespace: str, operator: OperatorProcess):
+    kube.create(service("sdxl", namespace, replicas=2))
+    kube.wait_for(API, "DiffusionService", "sdxl", namespace,
+                  lambda o: phase_is("Ready")(o) and o.to_dict()["status"]["readyReplicas"] == 2,
+                  timeout=90, what="2 ready")
+    pdb = kube.wait_for("policy/v1", "PodDisruptionBudget", "sdxl", namespace, lambda p: True, timeout=30)
+    assert pdb.metadata.ownerReferences[0].name == "sdxl"
+    kube.resource(API, "DiffusionService").patch(
+        name="sdxl", namespace=namespace, content_type="application/merge-patch+json", body={"spec": {"replicas": 1}})
+    kube.wait_gone("policy/v1", "PodDisruptionBudget", "sdxl", namespace, timeout=30)
+
+
+def test_kubectl_scale_drives_the_replicas_through_the_scale_subresource(
+        cluster, kube: KubeClient, namespace: str, kubectl_binary: str, operator: OperatorProcess):
+    kube.create(service("sdxl", namespace))
+    kube.wait_for(API, "DiffusionService", "sdxl", namespace, phase_is("Ready"), timeout=90, what="Ready")
+    subprocess.run([kubectl_binary, "--kubeconfig", str(cluster.kubeconfig), "-n", namespace, "scale",
+                    "dfs/sdxl", "--replicas=3"], capture_output=True, text=True, timeout=30, check=True)
+    obj = kube.wait_for(API, "DiffusionService", "sdxl", namespace,
+                        lambda o: (o.to_dict().get("status") or {}).get("replicas") == 3, timeout=60,
+                        what="3 replicas in status")
+    assert kube.get("apps/v1", "Deployment", "sdxl", namespace).spec.replicas == 3
+    assert obj.to_dict()["status"]["selector"] == "app.kubernetes.io/instance=sdxl,app.kubernetes.io/name=triton"
