@@ -41,7 +41,7 @@ lint: venv
 # The pure core: deciders and builders with no I/O, held to mypy --strict.
 STRICT_CORE := $(wildcard operator/diffusion_operator/api operator/diffusion_operator/engines \
 	operator/diffusion_operator/render operator/diffusion_operator/autoscaling \
-	operator/diffusion_operator/metrics engine_builder/plan.py)
+	operator/diffusion_operator/metrics operator/diffusion_operator/reconcile engine_builder)
 
 typecheck: venv
 	$(PY) -m mypy
@@ -74,6 +74,9 @@ e2e: setup
 bench: setup
 	$(PY) -m bench.testbed_start
 	$(PY) -m bench.operator_scale
+	$(PY) -m bench.autoscaler
+	$(PY) -m bench.autoscaler --node-provisioning
+	$(PY) bench/engine_builder/triton_overhead.py
 
 demo: setup
 	$(VENV)/bin/testbed demo $(DEMO_ARGS)

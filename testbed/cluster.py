@@ -8,8 +8,8 @@ etcd -> apiserver -> (controller-manager, scheduler, kwok) -> node pools.
 from __future__ import annotations
 
 import json
-import sys
 import ssl
+import sys
 import time
 import urllib.request
 from collections.abc import Sequence
@@ -304,7 +304,6 @@ class Cluster:
     def apply_pools(self, pools: Sequence[NodePool]) -> None:
         """Create the default StorageClass and the pools' Nodes (server-side apply: re-running is harmless)."""
         from testbed.kube import KubeClient
-
         from testbed.provisioner import STORAGE_CLASS
 
         client = KubeClient(self.kubeconfig)

@@ -7,9 +7,9 @@ explicit kubeconfig path: several clusters in one process, no hidden global.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import tempfile
-import datetime as dt
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -143,10 +143,11 @@ def service_account_kubeconfig(kube: KubeClient, namespace: str, name: str, path
 
     This is how tests run the operator *as* the chart's identity: what its RBAC denies, it is denied.
     """
-    token = kube.core.create_namespaced_service_account_token(
-        name, namespace, client.AuthenticationV1TokenRequest(
-            spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=seconds))
-    ).status.token
+    request = client.AuthenticationV1TokenRequest(
+        spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=seconds))
+    status = kube.core.create_namespaced_service_account_token(name, namespace, request).status
+    assert status is not None, "the TokenRequest API returned no token"
+    token = status.token
     ca = kube.api_client.configuration.ssl_ca_cert
     config = {
         "apiVersion": "v1", "kind": "Config",

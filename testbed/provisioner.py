@@ -71,10 +71,10 @@ def run(kube: KubeClient) -> None:
                     provision(kube, kube.api_client.sanitize_for_serialization(event["object"]))
             # PVs of deleted claims are released and cleaned by the reclaim policy's deleter, which
             # does not exist for hostPath here: delete them ourselves.
-            for pv in kube.core.list_persistent_volume().items:
+            for pv in kube.items("v1", "PersistentVolume"):
                 if pv.status.phase == "Released" and (pv.metadata.annotations or {}).get(
                         "pv.kubernetes.io/provisioned-by") == PROVISIONER:
-                    kube.core.delete_persistent_volume(pv.metadata.name)
+                    kube.delete("v1", "PersistentVolume", pv.metadata.name)
         except Exception:  # a test-bed helper must outlive an apiserver restart
             log.exception("provisioner watch failed; retrying")
             time.sleep(1)

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 import urllib.request
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from testbed.paths import cache_root
+from testbed.paths import REPO_ROOT, cache_root
 from testbed.processes import ManagedProcess, free_port
 
 #: Triton's Python backend allocates this much shared memory per model instance to start with;
@@ -65,6 +66,33 @@ def triton_install() -> TritonInstall:
         libs=site / "nvidia_pytriton.libs",
         site_packages=site,
     )
+
+
+def stub_python_env() -> dict[str, str]:
+    """Environment that makes Triton's Python stub run a standard library matching the libpython it links.
+
+    The stub embeds Debian's libpython3.11 (3.11.2) and takes ``sys.prefix`` from the ``python3`` first on
+    PATH. When that is another 3.11 build (pyenv's 3.11.7 here), C modules such as ``_ssl`` fail to load
+    (undefined symbol ``_PyModule_Add``) and anything importing huggingface_hub breaks. A venv of the
+    system python whose .pth adds this venv's site-packages fixes both sides. Built once, cached.
+    """
+    system = Path("/usr/bin/python3.11")
+    if not system.exists():
+        return {}
+    version = subprocess.run([str(system), "-c", "import sys; print(sys.version.split()[0])"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    if version == sys.version.split()[0]:
+        return {}
+    venv = cache_root() / f"triton-stub-python-{version}"
+    if not (venv / "bin" / "python3").exists():
+        subprocess.run([str(system), "-m", "venv", "--without-pip", str(venv)], check=True)
+    site = next(p for p in sys.path if p.endswith("site-packages") and Path(p).is_dir())
+    (venv / "lib" / "python3.11" / "site-packages" / "diffusion-venv.pth").write_text(site + "\n")
+    install = triton_install()
+    return {
+        "PATH": f"{venv / 'bin'}:{os.environ.get('PATH', '')}",
+        "PYTHONPATH": os.pathsep.join([str(install.site_packages), str(REPO_ROOT)]),
+    }
 
 
 class TritonServer:
@@ -123,6 +151,9 @@ class TritonServer:
                 "LD_LIBRARY_PATH": f"{install.libs}:{os.environ.get('LD_LIBRARY_PATH', '')}",
                 "PYTHONPATH": os.pathsep.join([str(install.site_packages), *sys.path[1:]]),
                 "PATH": f"{venv_bin}:{os.environ.get('PATH', '')}",
+                # Intra-op threads: one per server by default, so tests on 2 cores do not oversubscribe.
+                "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
+                **stub_python_env(),
                 **(env or {}),
             },
         )

@@ -26,6 +26,12 @@ class OperatorConfig(BaseModel):
     cache_size: str = "200Gi"
     #: How often the autoscaler re-decides for each autoscaled service (HPA's sync period is 15 s).
     autoscale_interval_seconds: float = Field(default=15.0, gt=0)
+    #: Rate window of the queue-latency signal; short enough to react, long enough to hold a few requests.
+    metrics_window_seconds: int = Field(default=60, ge=5)
+    #: Give up on a Prometheus query after this long (the tick holds replicas and counts a failure).
+    prometheus_timeout_seconds: float = Field(default=5.0, gt=0)
+    #: The Triton model whose queue is the SLA: the BLS pipeline `sdxl` (the UNet's queue is batching).
+    queue_model: str = Field(default="sdxl", min_length=1)
     #: Level-based safety net: every service is reconciled at least this often even with no events.
     resync_interval_seconds: float = Field(default=300.0, gt=0)
     metrics_port: int = Field(default=8080, ge=0, le=65535)

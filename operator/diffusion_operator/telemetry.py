@@ -36,6 +36,14 @@ SCALE_DECISIONS = Counter(
 DESIRED_REPLICAS = Gauge(
     "diffusion_operator_desired_replicas", "Replicas the operator wants per service.", ["namespace", "service"]
 )
+READY_REPLICAS = Gauge(
+    "diffusion_operator_ready_replicas", "Triton pods ready per service.", ["namespace", "service"]
+)
+SERVICE_PHASE = Gauge(
+    "diffusion_operator_service_phase",
+    "1 for the phase each service is in (Pending, Building, Deploying, Ready, Degraded, Failed), else 0.",
+    ["namespace", "service", "phase"],
+)
 OBSERVED_QUEUE_SECONDS = Gauge(
     "diffusion_operator_observed_queue_latency_seconds",
     "Queue latency the autoscaler last observed per service.",
@@ -52,3 +60,16 @@ def serve_metrics(port: int) -> None:
     """Expose /metrics on ``port`` (0 disables it, e.g. for several operators in one test)."""
     if port:
         start_http_server(port)
+
+
+PHASES = ("Pending", "Building", "Deploying", "Ready", "Degraded", "Failed")
+
+
+def record_service(namespace: str, service: str, *, phase: str | None, desired: int | None, ready: int | None) -> None:
+    """The per-service gauges dashboards and alerts read (written after every reconcile)."""
+    for candidate in PHASES:
+        SERVICE_PHASE.labels(namespace, service, candidate).set(1 if candidate == phase else 0)
+    if desired is not None:
+        DESIRED_REPLICAS.labels(namespace, service).set(desired)
+    if ready is not None:
+        READY_REPLICAS.labels(namespace, service).set(ready)

@@ -3,6 +3,6 @@
 Importing this package registers every handler with kopf's default registry.
 """
 
-from diffusion_operator.handlers import lifecycle, startup
+from diffusion_operator.handlers import autoscale, lifecycle, startup
 
-__all__ = ["lifecycle", "startup"]
+__all__ = ["autoscale", "lifecycle", "startup"]

@@ -192,8 +192,9 @@ def reconcile_service(runtime: Runtime, body: Mapping[str, Any], *, force: bool 
     for note in decision.events:
         kopf.event(_as_body(body), type=note.type, reason=note.reason, message=note.message)
     record_build_outcome(namespace, decision, obs.desired_job)
-    if decision.replicas is not None:
-        telemetry.DESIRED_REPLICAS.labels(namespace, name).set(decision.replicas)
+    status = decision.status
+    telemetry.record_service(namespace, name, phase=status.phase, desired=status.desired_replicas,
+                             ready=status.ready_replicas)
     return decision
 
 

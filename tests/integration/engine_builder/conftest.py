@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -21,7 +20,7 @@ from typing import Any
 import pytest
 
 from testbed.paths import cache_root
-from testbed.triton import TritonServer, triton_install
+from testbed.triton import TritonServer, stub_python_env
 
 ROOT = Path(__file__).resolve().parents[3]
 PLAN = {
@@ -78,33 +77,6 @@ def built_tiny() -> Built:
     result = run_cli(plan_path, base / "cache")
     assert result.returncode == 0, result.stderr[-4000:]
     return Built(plan_path, base / "cache", json.loads(result.stdout.strip().splitlines()[-1]), result)
-
-
-def stub_python_env() -> dict[str, str]:
-    """Environment that makes Triton's Python stub run a stdlib matching the libpython it links.
-
-    The stub embeds Debian's libpython3.11 (3.11.2) and takes ``sys.prefix`` from the ``python3``
-    first on PATH. When that is another 3.11 build (pyenv 3.11.7 here), C modules such as ``_ssl``
-    fail to load (undefined symbol ``_PyModule_Add``) and anything importing huggingface_hub breaks.
-    A venv of the system python whose .pth adds this venv's site-packages fixes both sides.
-    """
-    system = Path("/usr/bin/python3.11")
-    if not system.exists():
-        return {}
-    version = subprocess.run([str(system), "-c", "import sys; print(sys.version.split()[0])"],
-                             capture_output=True, text=True, check=True).stdout.strip()
-    if version == sys.version.split()[0]:
-        return {}
-    venv = cache_root() / f"triton-stub-python-{version}"
-    if not (venv / "bin" / "python3").exists():
-        subprocess.run([str(system), "-m", "venv", "--without-pip", str(venv)], check=True)
-    site = next(p for p in sys.path if p.endswith("site-packages") and Path(p).is_dir())
-    (venv / "lib" / "python3.11" / "site-packages" / "diffusion-venv.pth").write_text(site + "\n")
-    install = triton_install()
-    return {
-        "PATH": f"{venv / 'bin'}:{os.environ.get('PATH', '')}",
-        "PYTHONPATH": os.pathsep.join([str(install.site_packages), str(ROOT)]),
-    }
 
 
 @pytest.fixture(scope="session", name="stub_env")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-
 from diffusion_operator.api.conditions import Reason
 from diffusion_operator.api.resource import DiffusionService
 from diffusion_operator.api.status import Endpoints
