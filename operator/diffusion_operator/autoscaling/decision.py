@@ -158,7 +158,8 @@ def _scale(observation: Observation, policy: ScalingPolicy, history: History, no
     clamp_reason = None
     if clamped != demand.replicas:
         clamp_reason = reasons.AT_MAX_REPLICAS if clamped == upper else reasons.AT_MIN_REPLICAS
-    waiting = observation.starting_replicas > 0 and clamped < current <= upper
+    started_long_ago = history.last_scale_time is not None and now - history.last_scale_time > policy.startup_timeout_s
+    waiting = observation.starting_replicas > 0 and clamped < current <= upper and not started_long_ago
     if waiting:
         clamped = current
 

@@ -96,6 +96,10 @@ class ScalingPolicy:
     # activator; go to zero after this long with no arrivals and nothing pending.
     activation_pending_requests: float = 0.0
     scale_to_zero_after_s: float = 600.0
+    # Scale-down waits for replicas that are still starting (they will add capacity), but not forever:
+    # a pod that cannot be scheduled (no GPU left) or never loads its engines would otherwise pin the
+    # fleet at its peak. 15 min covers GKE GPU node provisioning (4-7 min) plus an SDXL engine load.
+    startup_timeout_s: float = 900.0
 
     def __post_init__(self) -> None:
         if self.min_replicas < 0 or self.max_replicas < max(1, self.min_replicas):
@@ -112,6 +116,8 @@ class ScalingPolicy:
             raise ValueError("failure_threshold must be >= 1")
         if self.fallback is FallbackMode.FIXED and self.fallback_replicas is None:
             raise ValueError("fallback Fixed needs fallback_replicas")
+        if self.startup_timeout_s <= 0:
+            raise ValueError("startup_timeout_s must be positive")
         if self.expected_service_time_s is not None and self.expected_service_time_s <= 0:
             raise ValueError("expected_service_time_s must be positive")
 

@@ -134,6 +134,15 @@ def test_starting_replicas_block_a_scale_down() -> None:
     assert (decision.replicas, decision.reason) == (10, reasons.WAITING_FOR_STARTING_REPLICAS)
 
 
+def test_replicas_that_never_start_stop_blocking_a_scale_down_after_the_startup_timeout() -> None:
+    # The last scale-up was 20 minutes ago; 4 pods are still not ready (no GPU left to schedule them).
+    history = History(last_scale_time=NOW - 1200.0)
+    decision = decide(seen(10, ready=6, queue_latency_s=0.0, pending_requests=0, arrival_rate=0.2,
+                           service_time_s=9.0), POLICY, history, NOW)
+    assert decision.reason != reasons.WAITING_FOR_STARTING_REPLICAS
+    assert decision.replicas < 10
+
+
 def test_starting_replicas_are_not_added_twice() -> None:
     # 5 ready at twice the target latency need 10; 5 more are already starting.
     decision = decide(seen(10, ready=5, queue_latency_s=20.0), POLICY, History(), NOW)

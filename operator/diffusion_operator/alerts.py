@@ -1,0 +1,127 @@
+"""Prometheus alert rules for every DiffusionService, built from the same PromQL as the autoscaler.
+
+A rule cannot be scoped to one service, so each Triton expression is promql's own builder over
+:func:`operator_promql.fleet_scope` (every service of the queueing model) with its aggregations
+grouped ``by (namespace, diffusion_dev_service)`` (:func:`operator_promql.per_service`): one alert
+series per service, each with the value a single-service query would give.
+
+Two files come out (``make generate``): a plain rules file for promtool and for a Prometheus without
+the Prometheus Operator, and the rule groups the chart's PrometheusRule embeds, where the SLA alerts'
+``for:`` is a placeholder the template fills from ``prometheusRule.slaBreachFor``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+import yaml
+
+from diffusion_operator.config import OperatorConfig
+from diffusion_operator.metrics import operator_promql as op
+from diffusion_operator.metrics import promql
+
+REPO: Final = Path(__file__).resolve().parents[2]
+PLAIN_RULES: Final = REPO / "manifests" / "prometheus" / "alerts.yaml"
+CHART_RULES: Final = REPO / "charts" / "diffusion-operator" / "files" / "alerts.yaml"
+GROUP: Final = "diffusion-operator.rules"
+#: The chart replaces this with ``.Values.prometheusRule.slaBreachFor``.
+SLA_FOR_PLACEHOLDER: Final = "__SLA_BREACH_FOR__"
+#: The plain file's (and the chart's default) sustain period of an SLA breach.
+DEFAULT_SLA_FOR: Final = "5m"
+#: The autoscaler's window and queueing model: the alert sees the latency the scaler acted on.
+WINDOW_S: Final = int(OperatorConfig.model_fields["metrics_window_seconds"].default)
+QUEUE_MODEL: Final = str(OperatorConfig.model_fields["queue_model"].default)
+#: Each alert's meaning and action, in the repository (no public URL is assumed).
+RUNBOOK: Final = "docs/observability.md"
+SERVICE_JOIN: Final = f"on ({', '.join(op.SERVICE_LABELS)})"
+
+
+@dataclass(frozen=True)
+class Alert:
+    name: str
+    expr: str
+    for_: str
+    severity: str
+    summary: str
+    description: str
+    sla: bool = False
+    labels: dict[str, str] = field(default_factory=dict)
+
+    def rule(self, sla_for: str) -> dict[str, object]:
+        anchor = self.name.lower()
+        return {
+            "alert": self.name,
+            "expr": self.expr,
+            "for": sla_for if self.sla else self.for_,
+            "labels": {"severity": self.severity, **self.labels},
+            "annotations": {"summary": self.summary, "description": self.description,
+                            "runbook": f"{RUNBOOK}#{anchor}"},
+        }
+
+
+def queue_latency_by_service(model: str = QUEUE_MODEL, window_s: int = WINDOW_S) -> str:
+    """Every service's queue latency: :func:`promql.queue_latency_seconds`, grouped per service."""
+    return op.per_service(promql.queue_latency_seconds(op.fleet_scope(model), window_s))
+
+
+def sla_breach(model: str = QUEUE_MODEL, window_s: int = WINDOW_S) -> str:
+    """Services whose queue latency is above their queueLatencyTarget (value: the latency)."""
+    return f"({queue_latency_by_service(model, window_s)}) > {SERVICE_JOIN} {op.queue_latency_targets()}"
+
+
+def at_max_and_breaching(model: str = QUEUE_MODEL, window_s: int = WINDOW_S) -> str:
+    return f"({sla_breach(model, window_s)}) and {SERVICE_JOIN} ({op.at_max_replicas()})"
+
+
+def metrics_missing(model: str = QUEUE_MODEL) -> str:
+    """Ready services with ready pods but no pending-count series: the autoscaler is flying blind."""
+    pending = op.per_service(promql.pending_requests(op.fleet_scope(model)))
+    return f"({op.ready_with_replicas()}) unless {SERVICE_JOIN} ({pending})"
+
+
+def alerts(model: str = QUEUE_MODEL) -> list[Alert]:
+    """The rules; ``model`` is the operator's queueModel (change both together)."""
+    service = "{{ $labels.namespace }}/{{ $labels.diffusion_dev_service }}"
+    return [
+        Alert("DiffusionSLABreach", sla_breach(model), DEFAULT_SLA_FOR, "warning",
+              f"{service}: queue latency above its SLA target",
+              f"Requests of {service} waited {{{{ $value | humanizeDuration }}}} on average in Triton's queue "
+              "(model " + model + "), above the service's queueLatencyTarget.",
+              sla=True),
+        Alert("DiffusionSLABreachAtMaxReplicas", at_max_and_breaching(model), DEFAULT_SLA_FOR, "critical",
+              f"{service}: SLA breached at maxReplicas",
+              f"{service} misses its queue-latency target and the autoscaler is clamped at maxReplicas "
+              "(AtMaxReplicas): more load than the fleet may serve.",
+              sla=True),
+        Alert("DiffusionMetricsMissing", metrics_missing(model), "10m", "warning",
+              f"{service}: Triton metrics missing",
+              f"{service} is Ready with ready pods but Prometheus has no nv_inference_pending_request_count "
+              f"for model {model}: the autoscaler holds its replicas (MetricsUnavailable)."),
+        Alert("DiffusionEngineBuildFailing", op.failed_engine_builds(), "0m", "warning",
+              "{{ $labels.namespace }}: engine builds failing",
+              "An engine build Job failed in namespace {{ $labels.namespace }} in the last 30 minutes."),
+        Alert("DiffusionOperatorDown", op.operator_down(), "5m", "critical",
+              "diffusion-operator is down",
+              "No diffusion-operator replica has answered Prometheus for 5 minutes: nothing reconciles or "
+              "autoscales DiffusionServices."),
+    ]
+
+
+def rule_groups(sla_for: str, model: str = QUEUE_MODEL) -> dict[str, object]:
+    return {"groups": [{"name": GROUP, "rules": [alert.rule(sla_for) for alert in alerts(model)]}]}
+
+
+def render_yaml(document: dict[str, object], header: str = "") -> str:
+    body = yaml.safe_dump(document, sort_keys=False, width=100_000, default_flow_style=False)
+    return header + body
+
+
+def generated_files() -> dict[Path, str]:
+    note = "# Generated by `make generate` from diffusion_operator.alerts. Do not edit.\n"
+    return {
+        PLAIN_RULES: render_yaml(rule_groups(DEFAULT_SLA_FOR), note),
+        CHART_RULES: render_yaml(rule_groups(SLA_FOR_PLACEHOLDER),
+                           note + "# The PrometheusRule template sets the SLA alerts' `for:` (slaBreachFor).\n"),
+    }

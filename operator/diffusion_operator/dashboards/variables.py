@@ -1,0 +1,58 @@
+"""The dashboards' variables: which Prometheus, which service, which model queues, what a GPU costs."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from grafana_foundation_sdk.builders import dashboard
+from grafana_foundation_sdk.models import dashboard as dashboard_models
+
+from diffusion_operator.config import OperatorConfig
+from diffusion_operator.dashboards.defaults import DATASOURCE
+from diffusion_operator.metrics import operator_promql
+
+#: The model whose queue is the SLA, as the operator defaults it (the BLS pipeline).
+DEFAULT_MODEL: Final = str(OperatorConfig.model_fields["queue_model"].default)
+#: On-demand price of one NVIDIA L4 (GCP g2-standard GPU share, 2025); edit it on the dashboard.
+DEFAULT_GPU_PRICE_PER_HOUR: Final = "0.70"
+
+_ON_TIME_RANGE: Final = dashboard_models.VariableRefresh.ON_TIME_RANGE_CHANGED
+_ALPHABETICAL: Final = dashboard_models.VariableSort.ALPHABETICAL_ASC
+
+
+def datasource() -> dashboard.DatasourceVariable:
+    return dashboard.DatasourceVariable("datasource").label("Prometheus").type("prometheus")
+
+
+def _query(name: str, label: str, query: str) -> dashboard.QueryVariable:
+    return (dashboard.QueryVariable(name).label(label).datasource(DATASOURCE).query(query)
+            .refresh(_ON_TIME_RANGE).sort(_ALPHABETICAL))
+
+
+def namespace() -> dashboard.QueryVariable:
+    return _query("namespace", "Namespace", operator_promql.label_values("diffusion_operator_service_phase",
+                                                                         "namespace"))
+
+
+def service() -> dashboard.QueryVariable:
+    query = operator_promql.label_values("diffusion_operator_service_phase", "service", namespace="$namespace")
+    return _query("service", "DiffusionService", query)
+
+
+def model() -> dashboard.QueryVariable:
+    query = operator_promql.label_values("nv_inference_request_success", "model", namespace="$namespace",
+                                         diffusion_dev_service="$service")
+    current = dashboard_models.VariableOption(selected=True, text=DEFAULT_MODEL, value=DEFAULT_MODEL)
+    return _query("model", "Queueing model", query).current(current).description(
+        "The Triton model whose queue is the SLA (the operator's queueModel; an ensemble's own queue is ~0)."
+    )
+
+
+def gpu_price_per_hour() -> dashboard.TextBoxVariable:
+    return (dashboard.TextBoxVariable("gpu_price_per_hour").label("GPU $/h")
+            .default_value(DEFAULT_GPU_PRICE_PER_HOUR)
+            .description("Price of one GPU-hour; one Triton pod uses one GPU. 0.70 is an L4 on demand."))
+
+
+def service_variables() -> list[dashboard.DatasourceVariable | dashboard.QueryVariable | dashboard.TextBoxVariable]:
+    return [datasource(), namespace(), service(), model(), gpu_price_per_hour()]

@@ -1,0 +1,225 @@
+"""Every dashboard query runs against real Prometheus scraping real Triton under load, and returns data.
+
+One scenario for the module: Triton serves the ``echo`` model (20 ms per batch, dynamic batching) to
+16 closed-loop clients for ~25 s, so requests queue; the operator's own metrics are served from this
+process by prometheus_client, set as the operator sets them; Prometheus scrapes both every second and
+evaluates the alert rules (generated for model ``echo``). While the load runs, every panel's and
+annotation's query from the committed JSON, with its variables filled in, is executed once.
+
+``UPDATE_DASHBOARD_PREVIEW=1`` also writes the preview PNG to docs/images/ from this run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import tritonclient.http as httpclient
+from diffusion_operator import alerts, telemetry
+from diffusion_operator.autoscaling import reasons
+from diffusion_operator.dashboards import generate, preview, queries
+from prometheus_client import start_http_server
+
+from testbed.processes import free_port
+from testbed.prometheus import Prometheus, static_scrape
+from testbed.triton import TritonServer
+
+REPO = Path(__file__).resolve().parents[3]
+MODELS = REPO / "tests" / "integration" / "testbed" / "models"
+PREVIEW = REPO / "docs" / "images" / "dashboard-preview.png"
+NAMESPACE, SERVICE, MODEL = "obs-test", "sdxl-demo", "echo"
+VARIABLES = {"namespace": NAMESPACE, "service": SERVICE, "model": MODEL, "gpu_price_per_hour": "0.70",
+             "datasource": "prometheus"}
+CLIENTS = 16
+LOAD_S = 25
+TARGET_S = 0.002  # far below what 16 clients on a 20 ms model wait, so the SLA is breached
+
+#: Queries that are empty here by construction, each with its reason; the test asserts they are
+#: still empty, so the list cannot go stale silently.
+EXPECTED_EMPTY = {
+    "DCGM_FI_DEV_GPU_UTIL": "no GPU and no NVIDIA DCGM exporter on a CPU test machine",
+    "nv_gpu_utilization": "Triton exports GPU metrics only with a GPU (the test bed runs --allow-gpu-metrics=false)",
+}
+
+
+@dataclass
+class Scenario:
+    prometheus: Prometheus
+    results: dict[str, list[dict[str, Any]]]
+    at: float
+    start: float
+
+
+def _load(url: str, stop: threading.Event) -> None:
+    client = httpclient.InferenceServerClient(url)
+    data = np.ones((1, 16), dtype=np.float32)
+    request = httpclient.InferInput("INPUT", list(data.shape), "FP32")
+    request.set_data_from_numpy(data)
+    while not stop.is_set():
+        client.infer(MODEL, [request])
+
+
+def _operator_heartbeat(stop: threading.Event) -> None:
+    """What the operator would record each sync while it scales this service up and hits its maximum."""
+    cycle = [("up", reasons.SCALED_UP), ("hold", reasons.AT_MAX_REPLICAS), ("hold", reasons.WITHIN_TOLERANCE)]
+    tick = 0
+    while not stop.wait(1.0):
+        direction, reason = cycle[tick % len(cycle)]
+        telemetry.SCALE_DECISIONS.labels(NAMESPACE, SERVICE, direction, reason).inc()
+        telemetry.record_service(NAMESPACE, SERVICE, phase="Ready", desired=3 if tick < 8 else 4, ready=2)
+        telemetry.OBSERVED_QUEUE_SECONDS.labels(NAMESPACE, SERVICE).set(0.02 + 0.001 * tick)
+        telemetry.RECONCILE_SECONDS.labels("ok").observe(0.03 + 0.01 * (tick % 5))
+        if tick % 4 == 0:
+            telemetry.RECONCILE_ERRORS.labels("HTTP409").inc()
+            telemetry.ENGINE_BUILDS.labels(NAMESPACE, "started").inc()
+            telemetry.ENGINE_BUILDS.labels(NAMESPACE, "succeeded").inc()
+            telemetry.ENGINE_BUILD_SECONDS.labels(NAMESPACE).observe(400 + 100 * tick)
+        if tick % 6 == 3:
+            telemetry.ENGINE_BUILDS.labels(NAMESPACE, "failed").inc()
+        tick += 1
+
+
+def _instant(prometheus: Prometheus, expr: str, at: float) -> list[dict[str, Any]]:
+    params = urllib.parse.urlencode({"query": expr, "time": at})
+    with urllib.request.urlopen(f"{prometheus.url}/api/v1/query?{params}", timeout=10) as response:
+        payload = json.loads(response.read())
+    assert payload["status"] == "success", payload
+    return list(payload["data"]["result"])
+
+
+def _dashboards() -> dict[str, dict[str, Any]]:
+    return {path.name: json.loads(text) for path, text in generate.generated_files().items()}
+
+
+def _all_queries() -> list[queries.PanelQuery]:
+    found = []
+    for board in _dashboards().values():
+        found += queries.panel_queries(board) + queries.annotation_queries(board)
+    return found
+
+
+@pytest.fixture(scope="module")
+def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
+    tmp = tmp_path_factory.mktemp("observability")
+    rules = tmp / "alerts.yaml"
+    rules.write_text(alerts.render_yaml(alerts.rule_groups("5m", model=MODEL)))
+    # Counters exist at 0 before the first scrape, as a long-running operator's would.
+    for result in ("started", "succeeded", "failed"):
+        telemetry.ENGINE_BUILDS.labels(NAMESPACE, result)
+    telemetry.QUEUE_TARGET_SECONDS.labels(NAMESPACE, SERVICE).set(TARGET_S)
+    telemetry.record_service(NAMESPACE, SERVICE, phase="Ready", desired=2, ready=1)
+    operator_port = free_port()
+    server, _ = start_http_server(operator_port, addr="127.0.0.1")
+    triton = TritonServer(tmp, MODELS)
+    prometheus = Prometheus(tmp)
+    stop = threading.Event()
+    workers: list[threading.Thread] = []
+    try:
+        triton.start()
+        prometheus.start([
+            static_scrape("triton", [triton.metrics_url.removeprefix("http://").removesuffix("/metrics")],
+                          {"namespace": NAMESPACE, "pod": f"{SERVICE}-6b7c9d-x2k4q",
+                           "diffusion_dev_service": SERVICE}),
+            # No namespace/service target labels: like a ServiceMonitor with honorLabels, the
+            # operator's own namespace/service labels reach Prometheus unchanged.
+            static_scrape("diffusion-operator", [f"127.0.0.1:{operator_port}"]),
+        ], rule_files=[rules])
+        start = time.time()
+        workers = [threading.Thread(target=_load, args=(triton.http_url, stop)) for _ in range(CLIENTS)]
+        workers.append(threading.Thread(target=_operator_heartbeat, args=(stop,)))
+        for worker in workers:
+            worker.start()
+        time.sleep(LOAD_S)
+        at = time.time()
+        results = {q.expr: _instant(prometheus, queries.substitute(q.expr, VARIABLES), at) for q in _all_queries()}
+        for name, expr in _alert_checks().items():
+            results[name] = _instant(prometheus, expr, at)
+        yield Scenario(prometheus, results, at, start)
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join(timeout=30)
+        prometheus.stop()
+        triton.stop()
+        server.shutdown()
+
+
+def _alert_checks() -> dict[str, str]:
+    return {
+        "fleet queue latency": alerts.queue_latency_by_service(MODEL),
+        "ALERTS": "ALERTS",
+    }
+
+
+def _finite(series: list[dict[str, Any]]) -> list[float]:
+    return [float(s["value"][1]) for s in series if math.isfinite(float(s["value"][1]))]
+
+
+@pytest.mark.timeout(300)
+def test_every_dashboard_query_returns_data_under_load(scenario: Scenario) -> None:
+    empty = []
+    for query in _all_queries():
+        if any(metric in query.expr for metric in EXPECTED_EMPTY):
+            continue
+        if not _finite(scenario.results[query.expr]):
+            empty.append(f"{query.panel} [{query.ref_id}]: {query.expr} -> {scenario.results[query.expr]}")
+    assert not empty, "queries without a finite sample:\n" + "\n".join(empty)
+
+
+def test_expected_empty_queries_are_empty_for_their_stated_reason(scenario: Scenario) -> None:
+    listed = [q for q in _all_queries() if any(metric in q.expr for metric in EXPECTED_EMPTY)]
+    assert {metric for q in listed for metric in EXPECTED_EMPTY if metric in q.expr} == set(EXPECTED_EMPTY)
+    for query in listed:
+        assert scenario.results[query.expr] == [], f"{query.expr} has data now: drop it from EXPECTED_EMPTY"
+
+
+def test_the_load_breaches_the_sla_and_batches(scenario: Scenario) -> None:
+    by_panel = {(q.panel, q.ref_id): _finite(scenario.results[q.expr]) for q in _all_queries()}
+    latency = by_panel[("Queue latency vs SLA target", "A")][0]
+    target = by_panel[("Queue latency vs SLA target", "C")][0]
+    assert target == pytest.approx(TARGET_S)
+    assert latency > target, "16 clients on a 20 ms model must queue"
+    assert by_panel[("Batch size", "A")][0] > 1.5, "dynamic batching should batch under this load"
+    images = by_panel[("Images per second", "A")][0]
+    cost = by_panel[("Cost per image", "A")][0]
+    assert cost == pytest.approx(0.70 * 2 / 3600 / images, rel=0.05)
+
+
+def test_per_service_alert_expression_equals_the_dashboards_single_service_value(scenario: Scenario) -> None:
+    fleet = scenario.results["fleet queue latency"]
+    assert [s["metric"] for s in fleet] == [{"namespace": NAMESPACE, "diffusion_dev_service": SERVICE}]
+    dashboard = next(q for q in _all_queries() if q.panel == "Queue latency vs SLA target" and q.ref_id == "A")
+    single = _finite(scenario.results[dashboard.expr])[0]
+    assert float(fleet[0]["value"][1]) == pytest.approx(single, rel=1e-9)
+
+
+def test_alert_rules_see_the_breach_and_nothing_else(scenario: Scenario) -> None:
+    active = {(s["metric"]["alertname"], s["metric"]["alertstate"]) for s in scenario.results["ALERTS"]}
+    services = {s["metric"].get("diffusion_dev_service") for s in scenario.results["ALERTS"]
+                if s["metric"]["alertname"].startswith("DiffusionSLABreach")}
+    # `for: 5m` keeps the SLA alerts pending in a 25 s run; the build alert has no `for`.
+    assert active == {("DiffusionSLABreach", "pending"), ("DiffusionSLABreachAtMaxReplicas", "pending"),
+                      ("DiffusionEngineBuildFailing", "firing")}
+    assert services == {SERVICE}
+
+
+def test_preview_png_is_drawn_from_the_run(scenario: Scenario, tmp_path: Path) -> None:
+    panels = preview.fetch(scenario.prometheus.url, VARIABLES, scenario.start, scenario.at, step=1.0)
+    assert set(panels) == set(preview.KEY_PANELS)
+    assert all(series for _, series in panels.values()), {k: len(v[1]) for k, v in panels.items()}
+    out = PREVIEW if os.environ.get("UPDATE_DASHBOARD_PREVIEW") == "1" else tmp_path / "preview.png"
+    preview.render(panels, out, f"{preview.main.TITLE}: {NAMESPACE}/{SERVICE} (echo model, CPU Triton, {CLIENTS} "
+                                f"clients)")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert out.stat().st_size < 300_000
