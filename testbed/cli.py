@@ -14,6 +14,7 @@ from testbed import paths
 from testbed.cluster import Cluster
 from testbed.pools import DEFAULT_POOLS, EXTRA_POOLS
 from testbed.processes import ProcessStartError
+from testbed.prometheus import PrometheusMissingError
 
 app = typer.Typer(help="Local Kubernetes test bed: upstream control plane + kwok GPU node pools.",
                   no_args_is_help=True)
@@ -31,13 +32,16 @@ def up(
             raise typer.BadParameter(f"unknown pool {name!r}; known: {', '.join(EXTRA_POOLS)}", param_hint="--pool")
         pools.append(EXTRA_POOLS[name])
     started = time.monotonic()
+    cluster = Cluster()
     try:
-        state = Cluster().up(pools)
-    except (ProcessStartError, paths.BinaryMissingError) as err:
+        state = cluster.up(pools)
+        prometheus_url = cluster.start_prometheus()
+    except (ProcessStartError, paths.BinaryMissingError, PrometheusMissingError) as err:
         console.print(f"[red]test bed failed to start:[/red] {err}")
         raise typer.Exit(1) from err
     console.print(f"test bed ready in {time.monotonic() - started:.1f}s: {state.server}")
     console.print(f"export KUBECONFIG={state.kubeconfig}")
+    console.print(f"export PROMETHEUS_URL={prometheus_url}   # scrapes {cluster.targets_dir}/*.json")
 
 
 @app.command()
@@ -54,6 +58,9 @@ def status() -> None:
     table = Table("component", "running", "pid")
     for name, alive in cluster.running().items():
         table.add_row(name, "yes" if alive else "no", str(cluster.process(name).pid() or "-"))
+    prometheus = cluster.prometheus()
+    table.add_row("prometheus", "yes" if prometheus.process.alive() else "no",
+                  str(prometheus.process.pid() or "-"))
     console.print(table)
     if not cluster.healthy():
         console.print("cluster: [yellow]not running[/yellow] (testbed up)")

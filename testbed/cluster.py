@@ -22,6 +22,7 @@ from testbed import paths
 from testbed.pki import Pki, ensure_pki
 from testbed.pools import DEFAULT_POOLS, NodePool, node_manifest
 from testbed.processes import ManagedProcess, free_port
+from testbed.prometheus import Prometheus, file_scrape
 
 #: Pod lifecycles (including fake failing images) the fake kubelets play; see the file's header.
 KWOK_STAGES = Path(__file__).parent / "kwok-stages.yaml"
@@ -156,7 +157,32 @@ class Cluster:
         _state_file(self.state_dir).write_text(json.dumps(asdict(self.state), indent=2))
         return self.state
 
+    # -- the test bed's Prometheus --------------------------------------------------------------
+    @property
+    def targets_dir(self) -> Path:
+        """Drop ``<name>.json`` file_sd files here to have the test bed's Prometheus scrape them."""
+        return self.state_dir / "scrape-targets"
+
+    def prometheus(self) -> Prometheus:
+        return Prometheus(self.state_dir, name="prometheus", port=self._prometheus_port())
+
+    def _prometheus_port(self) -> int | None:
+        url = self.state_dir / "prometheus.url"
+        return int(url.read_text().rsplit(":", 1)[1]) if url.exists() else None
+
+    def start_prometheus(self) -> str:
+        """Prometheus scraping whatever ``targets_dir`` lists (idempotent); returns its URL."""
+        prom = self.prometheus()
+        if prom.process.alive():
+            return prom.url
+        self.targets_dir.mkdir(parents=True, exist_ok=True)
+        url = prom.start([file_scrape("triton", self.targets_dir)])
+        (self.state_dir / "prometheus.url").write_text(url)
+        return url
+
     def down(self) -> None:
+        self.prometheus().stop()
+        (self.state_dir / "prometheus.url").unlink(missing_ok=True)
         for name in reversed(COMPONENTS):
             self.process(name).stop()
         _state_file(self.state_dir).unlink(missing_ok=True)

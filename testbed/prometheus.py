@@ -34,6 +34,29 @@ def prometheus_binary() -> Path:
     return Path(found)
 
 
+def file_scrape(job: str, directory: Path, interval: str = "1s") -> dict[str, Any]:
+    """A scrape job whose targets are JSON files in ``directory`` (Prometheus re-reads them live).
+
+    The test bed's own Prometheus uses this so the demo and tests can add a Triton process as "a
+    service's pod" by writing one file, with the labels a ServiceMonitor would give it.
+    """
+    return {
+        "job_name": job,
+        "scrape_interval": interval,
+        "file_sd_configs": [{"files": [str(directory / "*.json")], "refresh_interval": "1s"}],
+    }
+
+
+def write_targets(directory: Path, name: str, targets: list[str], labels: dict[str, str]) -> Path:
+    """Publish scrape targets for a :func:`file_scrape` job (atomically: Prometheus may read any time)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps([{"targets": targets, "labels": labels}]))
+    os.replace(tmp, path)
+    return path
+
+
 def static_scrape(job: str, targets: list[str], labels: dict[str, str] | None = None,
                   interval: str = "1s") -> dict[str, Any]:
     """One scrape job; ``labels`` become target labels (e.g. namespace/pod, as Kubernetes SD would)."""

@@ -29,6 +29,8 @@ import tritonclient.http as httpclient
 from diffusion_operator import alerts, telemetry
 from diffusion_operator.autoscaling import reasons
 from diffusion_operator.dashboards import generate, preview, queries
+from diffusion_operator.metrics import promql
+from diffusion_operator.metrics.promql import TritonScope
 from prometheus_client import start_http_server
 
 from testbed.processes import free_port
@@ -70,15 +72,21 @@ def _load(url: str, stop: threading.Event) -> None:
         client.infer(MODEL, [request])
 
 
-def _operator_heartbeat(stop: threading.Event) -> None:
-    """What the operator would record each sync while it scales this service up and hits its maximum."""
+def _operator_heartbeat(prometheus: Prometheus, stop: threading.Event) -> None:
+    """What the operator would record each sync while it scales this service up and hits its maximum.
+
+    The latency "seen by the autoscaler" is read from Prometheus with the autoscaler's own query.
+    """
+    seen = promql.queue_latency_seconds(TritonScope(NAMESPACE, SERVICE, MODEL), alerts.WINDOW_S)
     cycle = [("up", reasons.SCALED_UP), ("hold", reasons.AT_MAX_REPLICAS), ("hold", reasons.WITHIN_TOLERANCE)]
     tick = 0
     while not stop.wait(1.0):
         direction, reason = cycle[tick % len(cycle)]
         telemetry.SCALE_DECISIONS.labels(NAMESPACE, SERVICE, direction, reason).inc()
         telemetry.record_service(NAMESPACE, SERVICE, phase="Ready", desired=3 if tick < 8 else 4, ready=2)
-        telemetry.OBSERVED_QUEUE_SECONDS.labels(NAMESPACE, SERVICE).set(0.02 + 0.001 * tick)
+        latest = _finite(prometheus.query(seen))
+        if latest:
+            telemetry.OBSERVED_QUEUE_SECONDS.labels(NAMESPACE, SERVICE).set(latest[0])
         telemetry.RECONCILE_SECONDS.labels("ok").observe(0.03 + 0.01 * (tick % 5))
         if tick % 4 == 0:
             telemetry.RECONCILE_ERRORS.labels("HTTP409").inc()
@@ -137,7 +145,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
         ], rule_files=[rules])
         start = time.time()
         workers = [threading.Thread(target=_load, args=(triton.http_url, stop)) for _ in range(CLIENTS)]
-        workers.append(threading.Thread(target=_operator_heartbeat, args=(stop,)))
+        workers.append(threading.Thread(target=_operator_heartbeat, args=(prometheus, stop)))
         for worker in workers:
             worker.start()
         time.sleep(LOAD_S)

@@ -1,0 +1,64 @@
+"""What one image request is, and the checks the client makes before sending it.
+
+The server validates too (``engine_builder.pipeline.resolve_request``); checking the same bounds
+here turns a typo into an instant, local one-line error instead of a round trip and a 500.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from diffusion_operator.client.errors import UsageError
+
+#: The pipeline's bounds (``engine_builder.pipeline.Limits`` / ``MAX_STEPS``); TensorRT profiles
+#: of a real deployment may be narrower, which the server then reports.
+MIN_SIDE = 64
+MAX_SIDE = 1536
+SIDE_MULTIPLE = 8
+MAX_SEED = 2**63 - 1
+_SIZE = re.compile(r"^\s*(\d+)\s*[xX×]\s*(\d+)\s*$")
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"1024x768"`` -> ``(1024, 768)`` (width, height); sides are multiples of 8 in 64..1536.
+
+    SDXL's VAE downsamples by 8, so any other side cannot be encoded into a latent.
+    """
+    match = _SIZE.match(text)
+    if match is None:
+        raise UsageError(f"size {text!r}: expected WIDTHxHEIGHT, e.g. 1024x1024")
+    width, height = int(match.group(1)), int(match.group(2))
+    for name, side in (("width", width), ("height", height)):
+        if side % SIDE_MULTIPLE:
+            raise UsageError(f"size {text!r}: {name} {side} is not a multiple of {SIDE_MULTIPLE}")
+        if not MIN_SIDE <= side <= MAX_SIDE:
+            raise UsageError(f"size {text!r}: {name} {side} is outside {MIN_SIDE}..{MAX_SIDE}")
+    return width, height
+
+
+@dataclass(frozen=True)
+class ImageRequest:
+    """One ``sdxl`` request; ``None`` leaves the input out so the server's default applies."""
+
+    prompt: str
+    negative_prompt: str | None = None
+    seed: int | None = None
+    steps: int | None = None
+    width: int | None = None
+    height: int | None = None
+    guidance_scale: float | None = None
+    scheduler: str | None = None
+
+    def validated(self) -> ImageRequest:
+        """Self, after the checks that must happen before encoding.
+
+        Steps, guidance and scheduler are the serving pods' business (their bounds and defaults are
+        serving settings), so the server judges them and the CLI reports its verdict (exit 5).
+        The seed is checked here because it must fit the INT64 tensor it travels in.
+        """
+        if not self.prompt.strip():
+            raise UsageError("prompt: must not be empty")
+        if self.seed is not None and not 0 <= self.seed <= MAX_SEED:
+            raise UsageError(f"seed: {self.seed} must be in 0..2**63-1")
+        return self

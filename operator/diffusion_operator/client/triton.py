@@ -1,0 +1,187 @@
+"""The Triton edge: the only module that imports ``tritonclient``.
+
+Every tritonclient failure becomes a typed ``ClientError`` here: a refused connection or an unknown
+host is "unreachable" (exit 3), an answer that refuses the request is "rejected" (exit 5). Both
+protocols are wrapped behind the same two calls, so the rest of the client never branches on them.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from diffusion_operator.client.errors import EndpointUnreachableError, ServerRejectedError
+from diffusion_operator.client.request import ImageRequest
+
+Protocol = Literal["http", "grpc"]
+#: The BLS pipeline model the engine builder publishes (engine_builder/README.md, "The sdxl model").
+MODEL = "sdxl"
+#: Long enough for a 1024² SDXL image on an L4 behind a queue; short enough to notice a hung server.
+DEFAULT_TIMEOUT_S = 300.0
+#: Liveness probes fail fast: an unreachable endpoint should be reported in seconds, not minutes.
+PROBE_TIMEOUT_S = 5.0
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """``host:port`` of Triton's HTTP or gRPC port (no scheme: tritonclient takes bare addresses)."""
+
+    address: str
+    protocol: Protocol = "http"
+
+    @staticmethod
+    def parse(url: str, protocol: Protocol = "http") -> Endpoint:
+        """Accepts ``host:port``, ``http://host:port`` or ``grpc://host:port``; a scheme wins over ``protocol``."""
+        text = url.strip().rstrip("/")
+        for scheme in ("http", "grpc"):
+            if text.startswith(f"{scheme}://"):
+                return Endpoint(text.removeprefix(f"{scheme}://"), scheme)  # type: ignore[arg-type]
+        if text.startswith("https://"):
+            return Endpoint(text.removeprefix("https://"), "http")
+        return Endpoint(text, protocol)
+
+
+@dataclass(frozen=True)
+class Generated:
+    image: NDArray[np.uint8]
+    seed: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class ModelStatistics:
+    """Cumulative counters of one model (Triton's statistics API); subtract two to get a window."""
+
+    success_count: int
+    queue_ns: int
+    request_ns: int
+
+    def minus(self, earlier: ModelStatistics) -> ModelStatistics:
+        return ModelStatistics(self.success_count - earlier.success_count, self.queue_ns - earlier.queue_ns,
+                               self.request_ns - earlier.request_ns)
+
+    @property
+    def queue_share(self) -> float | None:
+        """Queue time / total request time: how much of the latency was waiting, not computing."""
+        return self.queue_ns / self.request_ns if self.request_ns > 0 else None
+
+
+def _module(protocol: Protocol) -> Any:
+    if protocol == "grpc":
+        import tritonclient.grpc as grpcclient
+
+        return grpcclient
+    import tritonclient.http as httpclient
+
+    return httpclient
+
+
+def _message(err: BaseException) -> str:
+    text = err.message() if hasattr(err, "message") and callable(err.message) else str(err)
+    return " ".join(str(text).split())[:300]
+
+
+class TritonClient:
+    """One connection to one Triton; not thread-safe (the load test makes one per worker thread)."""
+
+    def __init__(self, endpoint: Endpoint, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+        self.endpoint = endpoint
+        self.timeout_s = timeout_s
+        self._lib = _module(endpoint.protocol)
+        try:
+            if endpoint.protocol == "grpc":
+                self._client = self._lib.InferenceServerClient(endpoint.address)
+            else:
+                self._client = self._lib.InferenceServerClient(
+                    endpoint.address, connection_timeout=PROBE_TIMEOUT_S, network_timeout=timeout_s)
+        except Exception as err:  # malformed address: tritonclient raises plain exceptions here
+            raise EndpointUnreachableError(f"{endpoint.address}: {_message(err)}") from err
+
+    def check_ready(self) -> None:
+        """Raise ``EndpointUnreachableError`` unless the server is live and the ``sdxl`` model ready."""
+        where = f"{self.endpoint.protocol}://{self.endpoint.address}"
+        try:
+            if self.endpoint.protocol == "grpc":
+                ready = self._client.is_model_ready(MODEL, client_timeout=PROBE_TIMEOUT_S)
+            else:
+                ready = self._client.is_model_ready(MODEL)
+        except Exception as err:
+            raise EndpointUnreachableError(f"no Triton answers at {where}: {_message(err)}") from err
+        if not ready:
+            raise EndpointUnreachableError(f"Triton at {where} answers, but model {MODEL!r} is not ready")
+
+    def generate(self, request: ImageRequest) -> Generated:
+        """Send one request; a refusal or pipeline failure raises ``ServerRejectedError``."""
+        inputs = [self._tensor(name, value) for name, value in _named_inputs(request)]
+        started = time.monotonic()
+        try:
+            if self.endpoint.protocol == "grpc":
+                result = self._client.infer(MODEL, inputs, client_timeout=self.timeout_s)
+            else:
+                result = self._client.infer(MODEL, inputs)
+        except self._lib.InferenceServerException as err:
+            if _is_connection_failure(err):
+                raise EndpointUnreachableError(f"lost Triton at {self.endpoint.address}: {_message(err)}") from err
+            raise ServerRejectedError(f"server rejected the request: {_message(err)}") from err
+        except OSError as err:
+            raise EndpointUnreachableError(f"lost Triton at {self.endpoint.address}: {_message(err)}") from err
+        seconds = time.monotonic() - started
+        image = np.asarray(result.as_numpy("image"), dtype=np.uint8)
+        seed = int(np.asarray(result.as_numpy("seed")).reshape(-1)[0])
+        return Generated(image=image, seed=seed, seconds=seconds)
+
+    def statistics(self, model: str = MODEL) -> ModelStatistics:
+        """Cumulative success/queue/request counters of ``model`` from Triton's statistics extension."""
+        try:
+            if self.endpoint.protocol == "grpc":
+                raw = self._client.get_inference_statistics(model, as_json=True)
+            else:
+                raw = self._client.get_inference_statistics(model)
+        except Exception as err:
+            raise EndpointUnreachableError(f"statistics of {model!r}: {_message(err)}") from err
+        return parse_statistics(raw)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _tensor(self, name: str, value: NDArray[Any]) -> Any:
+        datatype = {np.dtype(object): "BYTES", np.dtype(np.int32): "INT32", np.dtype(np.int64): "INT64",
+                    np.dtype(np.float32): "FP32"}[value.dtype]
+        tensor = self._lib.InferInput(name, list(value.shape), datatype)
+        tensor.set_data_from_numpy(value)
+        return tensor
+
+
+def _named_inputs(request: ImageRequest) -> list[tuple[str, NDArray[Any]]]:
+    """The ``sdxl`` model's inputs, each shape [1]; unset optionals stay out so server defaults apply."""
+    inputs: list[tuple[str, NDArray[Any]]] = [("prompt", np.array([request.prompt.encode()], dtype=object))]
+    if request.negative_prompt is not None:
+        inputs.append(("negative_prompt", np.array([request.negative_prompt.encode()], dtype=object)))
+    if request.scheduler is not None:
+        inputs.append(("scheduler", np.array([request.scheduler.encode()], dtype=object)))
+    for name, value, dtype in (("seed", request.seed, np.int64), ("steps", request.steps, np.int32),
+                               ("width", request.width, np.int32), ("height", request.height, np.int32),
+                               ("guidance_scale", request.guidance_scale, np.float32)):
+        if value is not None:
+            inputs.append((name, np.array([value], dtype=dtype)))
+    return inputs
+
+
+def _is_connection_failure(err: Any) -> bool:
+    status = str(err.status() if callable(getattr(err, "status", None)) else "")
+    return "UNAVAILABLE" in status or "DEADLINE_EXCEEDED" in status
+
+
+def parse_statistics(raw: dict[str, Any]) -> ModelStatistics:
+    """Sum the versions of the model in a statistics answer (HTTP JSON or gRPC-as-JSON)."""
+    success = queue = request = 0
+    for model in raw.get("model_stats", []):
+        stats = model.get("inference_stats", {})
+        success += int(stats.get("success", {}).get("count", 0))
+        request += int(stats.get("success", {}).get("ns", 0))
+        queue += int(stats.get("queue", {}).get("ns", 0))
+    return ModelStatistics(success_count=success, queue_ns=queue, request_ns=request)
