@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -98,15 +99,31 @@ def env(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
             print(f"export {key}={value}")
 
 
-
 @app.command()
 def demo(
-    keep: Annotated[bool, typer.Option(help="leave the test bed running (make demo-down stops it)")] = False,
+    keep: Annotated[bool, typer.Option(help="leave everything running (make demo-down stops it)")] = False,
+    ci: Annotated[bool, typer.Option("--ci", envvar="CI", help="shorter load and windows, same path (CI=1)")] = False,
+    down_only: Annotated[bool, typer.Option("--down", help="stop what `demo --keep` left running, and the cluster")]
+    = False,
+    out: Annotated[Path, typer.Option(help="where the image and demo-summary.json go")] = Path("out"),
 ) -> None:
-    """Bring the test bed up, show what is there, and take it down again unless --keep."""
-    up(pool=None)
-    status()
-    if keep:
-        console.print("left running: `make demo-down` stops it")
-    else:
-        down()
+    """The main job: sample -> engine -> Triton -> image -> load -> scale up and down; see testbed/demo.py."""
+    from testbed.demo import DemoOptions, print_summary, run_demo, stop_demo_processes
+
+    if down_only:
+        stopped = stop_demo_processes(Cluster().state_dir)
+        Cluster().down()
+        console.print(f"stopped {', '.join(stopped) or 'no demo processes'} and the test bed")
+        return
+    options = DemoOptions(keep=keep, ci=ci, out_dir=out)
+    try:
+        report = run_demo(options, console)
+    except (ProcessStartError, paths.BinaryMissingError, RuntimeError, AssertionError) as err:
+        console.print(f"[red]demo failed:[/red] {err}")
+        raise typer.Exit(1) from err
+    print_summary(report, options, console)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "demo-summary.json").write_text(json.dumps(report.to_json(), indent=2) + "\n")
+    if not (report.image and report.scaled_up):
+        console.print("[red]demo incomplete:[/red] " + ("no image" if not report.image else "no scale-up seen"))
+        raise typer.Exit(1)

@@ -17,7 +17,7 @@ MIN_SIDE = 64
 MAX_SIDE = 1536
 SIDE_MULTIPLE = 8
 MAX_SEED = 2**63 - 1
-_SIZE = re.compile(r"^\s*(\d+)\s*[xX×]\s*(\d+)\s*$")
+_SIZE = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
 
 
 def parse_size(text: str) -> tuple[int, int]:

@@ -74,7 +74,8 @@ def render(panels: dict[str, tuple[str, Series]], out: Path, title: str) -> None
             axis.text(0.5, 0.5, "no data", ha="center", va="center", transform=axis.transAxes)
         axis.set_xlabel("seconds", fontsize=8)
         axis.tick_params(labelsize=8)
-        axis.set_ylim(bottom=0)  # the panels set min: 0 too
+        top = max((max(values) for _, _, values in series), default=0.0)
+        axis.set_ylim(0, top * 1.15 or 1.0)  # the panels set min: 0 too; headroom keeps flat lines visible
         axis.grid(alpha=0.3)
         if series:
             axis.legend(fontsize=7, loc="upper left")

@@ -64,7 +64,9 @@ def test_the_chart_installs_and_its_operator_reconciles_under_the_charts_rbac(
         kube.create(service("sdxl", namespace))
         kube.wait_for(API, "DiffusionService", "sdxl", namespace, phase_is("Ready"), timeout=120, what="Ready")
         assert kube.get("apps/v1", "Deployment", "sdxl", namespace) is not None
-        assert "Forbidden" not in operator.log()
+        # (Other tests' namespaces may be terminating while this cluster-wide operator watches them; only
+        # an RBAC denial of the chart's identity matters here.)
+        assert 'forbidden: User "system:serviceaccount' not in operator.log()
     finally:
         operator.stop()
 

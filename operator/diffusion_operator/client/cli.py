@@ -1,0 +1,286 @@
+"""``diffusion``: generate, loadtest, plan, status. Exit codes are in ``errors`` and docs/cli.md.
+
+Results go to stdout, spinners and progress bars to stderr, so ``diffusion plan --json | jq`` works.
+Every user mistake or remote failure is a ``ClientError`` printed as one ``error:`` line.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, Literal, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from diffusion_operator.client import planner
+from diffusion_operator.client.endpoints import endpoint_from_status, parse_resolve
+from diffusion_operator.client.errors import ClientError, LoadTestFailedError, UsageError
+from diffusion_operator.client.generate import generate_png
+from diffusion_operator.client.request import ImageRequest, parse_size
+from diffusion_operator.client.stats import Summary
+from diffusion_operator.client.status_rows import COLUMNS, conditions_lines, row
+from diffusion_operator.client.traces import arrival_schedule
+from diffusion_operator.client.triton import DEFAULT_TIMEOUT_S, Endpoint
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Talk to Stable Diffusion XL served by diffusion-operator (Triton).")
+out = Console()
+err_console = Console(stderr=True)
+P = ParamSpec("P")
+R = TypeVar("R")
+
+ProtocolOption = Annotated[Literal["http", "grpc"], typer.Option(help="Triton protocol")]
+UrlOption = Annotated[str | None, typer.Option("--url", help="Triton address HOST:PORT (instead of --service)")]
+ServiceOption = Annotated[str | None, typer.Option("--service", "-s", help="DiffusionService to send to")]
+NamespaceOption = Annotated[str | None, typer.Option("--namespace", "-n",
+                                                     help="namespace (default: the kubeconfig context's)")]
+ResolveOption = Annotated[list[str] | None, typer.Option(
+    "--resolve", help="HOST:PORT=ADDR:PORT: reach an in-cluster endpoint through ADDR:PORT (repeatable)")]
+KubeconfigOption = Annotated[str | None, typer.Option(help="kubeconfig file (default: $KUBECONFIG)")]
+
+
+def user_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn a ``ClientError`` into its one-line message and documented exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except ClientError as err:
+            err_console.print(f"[red]error:[/red] {err}", highlight=False, soft_wrap=True)
+            raise typer.Exit(err.exit_code) from None
+
+    return wrapper
+
+
+def parse_seconds(text: str, what: str) -> float:
+    """``500ms``, ``2s``, ``1m30s`` (Go durations, as in the CRD) or a plain number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        from diffusion_operator.api.durations import parse_duration
+
+        try:
+            value = parse_duration(text).total_seconds()
+        except Exception as err:
+            raise UsageError(f"{what}: {text!r} is not a duration (e.g. 500ms, 2s, 1m)") from err
+    if not math.isfinite(value) or value <= 0:
+        raise UsageError(f"{what}: {text!r} must be > 0")
+    return value
+
+
+def resolve_endpoint(url: str | None, service: str | None, namespace: str | None, protocol: Literal["http", "grpc"],
+                     resolve: list[str] | None, kubeconfig: str | None) -> Endpoint:
+    """``--url`` as given, or the endpoint a DiffusionService publishes in its status."""
+    if (url is None) == (service is None):
+        raise UsageError("give exactly one of --url HOST:PORT or --service NAME")
+    if url is not None:
+        return Endpoint.parse(url, protocol)
+    from diffusion_operator.client.cluster import Cluster
+
+    assert service is not None
+    cluster = Cluster(kubeconfig)
+    obj = cluster.get(service, namespace or cluster.default_namespace)
+    return endpoint_from_status(obj.get("status"), protocol, service, parse_resolve(resolve or []))
+
+
+def image_request(prompt: str, negative: str | None, seed: int | None, steps: int | None,
+                  size: str | None) -> ImageRequest:
+    width, height = parse_size(size) if size else (None, None)
+    return ImageRequest(prompt=prompt, negative_prompt=negative, seed=seed, steps=steps,
+                        width=width, height=height).validated()
+
+
+@app.command()
+@user_errors
+def generate(
+    prompt: Annotated[str, typer.Argument(help="what to draw")],
+    negative: Annotated[str | None, typer.Option("--negative", help="negative prompt")] = None,
+    seed: Annotated[int | None, typer.Option(help="seed (default: the server picks and reports one)")] = None,
+    steps: Annotated[int | None, typer.Option(help="denoising steps (default: the service's)")] = None,
+    size: Annotated[str | None, typer.Option(help="WIDTHxHEIGHT, multiples of 8 (default: 1024x1024)")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="PNG (default diffusion-<seed>.png)")] = None,
+    service: ServiceOption = None,
+    namespace: NamespaceOption = None,
+    url: UrlOption = None,
+    protocol: ProtocolOption = "http",
+    resolve: ResolveOption = None,
+    kubeconfig: KubeconfigOption = None,
+    timeout: Annotated[float, typer.Option(help="seconds to wait for the image")] = DEFAULT_TIMEOUT_S,
+) -> None:
+    """Generate one image and write it as a PNG with the prompt and seed in its metadata."""
+    request = image_request(prompt, negative, seed, steps, size)
+    endpoint = resolve_endpoint(url, service, namespace, protocol, resolve, kubeconfig)
+    with err_console.status(f"generating at {endpoint.protocol}://{endpoint.address} ..."):
+        image = generate_png(endpoint, request, output, timeout_s=timeout)
+    out.print(f"wrote {image.path} ({image.width}x{image.height}, seed {image.seed}) in {image.seconds:.2f}s",
+              highlight=False)
+
+
+def summary_table(summary: Summary) -> Table:
+    def seconds(value: float | None) -> str:
+        return "-" if value is None else f"{value:.3f}s"
+
+    def share(value: float | None) -> str:
+        return "-" if value is None else f"{100 * value:.1f}%"
+
+    table = Table("metric", "value", title="load test")
+    table.add_row("requests (ok / errors)", f"{summary.requests} ({summary.succeeded} / {summary.errors})")
+    table.add_row("latency p50 / p95 / p99", " / ".join(seconds(v) for v in (summary.p50_s, summary.p95_s,
+                                                                               summary.p99_s)))
+    table.add_row("images/s", f"{summary.images_per_s:.2f}")
+    table.add_row("queue share (Triton: queue / request time)", share(summary.queue_share))
+    if summary.sla_s is not None:
+        table.add_row(f"within SLA {summary.sla_s:g}s", share(summary.within_sla))
+    for example in summary.error_examples:
+        table.add_row("error", example)
+    return table
+
+
+@app.command()
+@user_errors
+def loadtest(
+    rate: Annotated[float, typer.Option(help="requests per second (peak of the trace)")],
+    duration: Annotated[str, typer.Option(help="how long to send, e.g. 60 or 2m")],
+    trace: Annotated[str, typer.Option(help="constant, step, diurnal, poisson or file:PATH")] = "constant",
+    concurrency: Annotated[int, typer.Option(help="connections in flight at most (not a rate limit)")] = 16,
+    sla: Annotated[str | None, typer.Option(help="latency SLA, e.g. 2s: report the share within it")] = None,
+    min_sla_share: Annotated[float | None, typer.Option(help="exit 6 when fewer requests met the SLA")] = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="save summary and samples here")] = None,
+    plot: Annotated[Path | None, typer.Option(help="save a latency-over-time PNG here")] = None,
+    prompt: Annotated[str, typer.Option(help="prompt of every request")] = "a lighthouse at dusk, oil painting",
+    steps: Annotated[int | None, typer.Option(help="steps per image (default: the service's)")] = None,
+    size: Annotated[str | None, typer.Option(help="WIDTHxHEIGHT (default: the service's)")] = None,
+    seed: Annotated[int, typer.Option(help="seed of the first request (and of the poisson trace)")] = 0,
+    service: ServiceOption = None,
+    namespace: NamespaceOption = None,
+    url: UrlOption = None,
+    protocol: ProtocolOption = "http",
+    resolve: ResolveOption = None,
+    kubeconfig: KubeconfigOption = None,
+) -> None:
+    """Send an open-loop load (arrivals on the trace's schedule) and report latency and SLA share."""
+    from diffusion_operator.client.loadtest import run_load
+
+    duration_s = parse_seconds(duration, "duration")
+    sla_s = parse_seconds(sla, "sla") if sla is not None else None
+    arrivals = arrival_schedule(trace, rate, duration_s, seed)
+    base = image_request(prompt, None, seed, steps, size)
+    endpoint = resolve_endpoint(url, service, namespace, protocol, resolve, kubeconfig)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err_console, transient=True) as progress:
+        task = progress.add_task(f"{trace} {rate:g}/s for {duration_s:g}s", total=len(arrivals))
+        result = run_load(endpoint, base, arrivals, concurrency=concurrency, sla_s=sla_s,
+                          on_done=lambda _: progress.advance(task))
+    out.print(summary_table(result.summary))
+    if json_path is not None:
+        payload: dict[str, Any] = {
+            "endpoint": f"{endpoint.protocol}://{endpoint.address}", "trace": trace, "rate": rate,
+            "duration_s": duration_s, "concurrency": concurrency, "summary": result.summary.to_json(),
+            "samples": [{"scheduled_s": s.scheduled_s, "sent_s": s.sent_s, "latency_s": s.latency_s,
+                         "ok": s.ok, "error": s.error} for s in result.samples],
+        }
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+        out.print(f"saved {json_path}", highlight=False)
+    if plot is not None:
+        from diffusion_operator.client.plot import plot_latency
+
+        plot_latency(result.samples, plot, sla_s=sla_s, title=f"{trace} load, {rate:g}/s peak")
+        out.print(f"saved {plot}", highlight=False)
+    if result.summary.requests and result.summary.succeeded == 0:
+        raise LoadTestFailedError(f"all {result.summary.requests} requests failed")
+    if min_sla_share is not None and (result.summary.within_sla or 0.0) < min_sla_share:
+        raise LoadTestFailedError(f"{100 * (result.summary.within_sla or 0):.1f}% within the SLA, "
+                                  f"below --min-sla-share {100 * min_sla_share:.1f}%")
+
+
+@app.command(name="plan")
+@user_errors
+def plan_command(
+    rate: Annotated[float, typer.Option(help="peak images per second")],
+    sla: Annotated[str, typer.Option(help="queue-wait target (the CRD's queueLatencyTarget), e.g. 2s")],
+    gpu: Annotated[str, typer.Option(help="GPU type, e.g. nvidia-l4, nvidia-h100-80gb")] = "nvidia-l4",
+    price: Annotated[float | None, typer.Option(help="$ per GPU-hour (your price; none is assumed)")] = None,
+    service_time: Annotated[float | None, typer.Option(help="measured s/image (overrides the anchor)")] = None,
+    steps: Annotated[int, typer.Option(help="steps per image (scales the anchor)")] = planner.ANCHOR_STEPS,
+    size: Annotated[str, typer.Option(help="WIDTHxHEIGHT (scales the anchor)")] = "1024x1024",
+    quantile: Annotated[float, typer.Option(help="share of requests that must meet the SLA")] = 0.95,
+    min_rate: Annotated[float | None, typer.Option(help="quietest images/s (default: a quarter of --rate)")] = None,
+    headroom: Annotated[float, typer.Option(help="extra max replicas over the peak's need")] = planner.DEFAULT_HEADROOM,
+    as_json: Annotated[bool, typer.Option("--json", help="print the plan as JSON")] = False,
+) -> None:
+    """Recommend min/max replicas for a peak rate and a queue SLA; GPU-hours and $ per 1,000 images."""
+    width, height = parse_size(size)
+    time_source = planner.service_time_for(gpu, service_time, steps, width, height)
+    given = planner.PlanInput(rate=rate, sla_s=parse_seconds(sla, "sla"), gpu=gpu, service_time=time_source,
+                              quantile=quantile, min_rate=min_rate, headroom=headroom, price_per_hour=price)
+    result = planner.plan(given)
+    if as_json:
+        out.print_json(json.dumps({"input": {**given.__dict__, "service_time": time_source.__dict__},
+                                   "plan": result.__dict__}, default=str))
+        return
+    table = Table("", "value", title=f"plan: {rate:g} images/s peak, {given.quantile:.0%} wait <= {given.sla_s:g}s "
+                  f"on {gpu}")
+    table.add_row("service time / image", f"{time_source.seconds:.3f}s ({time_source.source})")
+    table.add_row("replicas needed at peak", str(result.replicas_at_peak))
+    table.add_row("recommended minReplicas / maxReplicas", f"{result.min_replicas} / {result.max_replicas}")
+    table.add_row("utilization at peak", f"{result.utilization_at_peak:.0%}")
+    table.add_row("SLA attainment at peak (needed / max)",
+                  f"{result.attainment_at_peak:.2%} / {result.attainment_with_max:.2%}")
+    table.add_row("mean queue wait at peak", f"{result.mean_wait_at_peak_s:.3f}s")
+    table.add_row("GPU-hours per 1,000 images (at peak / fully busy)",
+                  f"{result.gpu_hours_per_1000_at_peak:.2f} / {result.gpu_hours_per_1000_floor:.2f}")
+    dollars = ("-  (pass --price $/GPU-hour)" if result.dollars_per_1000_at_peak is None else
+               f"${result.dollars_per_1000_at_peak:.2f} / ${result.dollars_per_1000_floor or 0:.2f}")
+    table.add_row("$ per 1,000 images (at peak / fully busy)", dollars)
+    out.print(table)
+    if not time_source.measured:
+        err_console.print("note: the service time is an estimate; measure yours with `diffusion loadtest` and "
+                          "pass --service-time", highlight=False)
+
+
+@app.command()
+@user_errors
+def status(
+    name: Annotated[str | None, typer.Argument(help="one DiffusionService (default: all in the namespace)")] = None,
+    namespace: NamespaceOption = None,
+    all_namespaces: Annotated[bool, typer.Option("--all-namespaces", "-A", help="every namespace")] = False,
+    kubeconfig: KubeconfigOption = None,
+) -> None:
+    """A table of DiffusionServices: phase, engine, replicas ready/desired, queue vs SLA, age."""
+    from diffusion_operator.client.cluster import Cluster
+
+    cluster = Cluster(kubeconfig)
+    ns = None if all_namespaces else (namespace or cluster.default_namespace)
+    if name is not None:
+        if ns is None:
+            raise UsageError("a NAME needs a namespace: drop -A or pass -n")
+        objects = [cluster.get(name, ns)]
+    else:
+        objects = cluster.list(ns)
+    if not objects:
+        out.print(f"no DiffusionServices in {'any namespace' if ns is None else f'namespace {ns}'}",
+                  highlight=False)
+        return
+    table = Table(*COLUMNS)
+    for obj in objects:
+        table.add_row(*row(obj))
+    out.print(table)
+    if name is not None:
+        for line in conditions_lines(objects[0]):
+            out.print(f"  {line}", highlight=False)
+        endpoints = (objects[0].get("status") or {}).get("endpoints") or {}
+        for key in ("http", "grpc"):
+            if endpoints.get(key):
+                out.print(f"  endpoint {key}: {endpoints[key]}", highlight=False)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,96 @@
+"""The open-loop load generator: sends on the trace's schedule, whatever the server's pace.
+
+A scheduler thread releases each request at its planned time into a pool of ``concurrency``
+connections; when all are busy the request waits for one, and that wait counts in its latency
+(``stats.Sample`` measures from the scheduled time). ``concurrency`` bounds sockets and threads, not
+the arrival rate: an overloaded server shows up as growing latency, as it would for real users.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from diffusion_operator.client.errors import ClientError, UsageError
+from diffusion_operator.client.request import ImageRequest
+from diffusion_operator.client.stats import Sample, Summary, summarize
+from diffusion_operator.client.triton import Endpoint, ModelStatistics, TritonClient
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    samples: list[Sample]
+    summary: Summary
+    statistics: ModelStatistics | None
+
+
+def request_for(base: ImageRequest, index: int) -> ImageRequest:
+    """The ``index``-th request: the base with its own seed, so no two requests are identical."""
+    seed = (base.seed or 0) + index
+    return dataclasses.replace(base, seed=seed)
+
+
+def run_load(endpoint: Endpoint, base: ImageRequest, arrivals: Sequence[float], *, concurrency: int,
+             sla_s: float | None = None, on_done: Callable[[Sample], None] | None = None,
+             stop: threading.Event | None = None, timeout_s: float = 300.0) -> LoadResult:
+    """Send ``len(arrivals)`` requests at ``arrivals`` (seconds from now); return samples and summary.
+
+    ``stop`` ends the test early (requests not yet sent are dropped, not counted). The queue share
+    comes from Triton's own counters, read before and after, so it covers exactly this test's
+    window (and other clients' requests in it: a shared server is measured as it is).
+    """
+    if concurrency < 1:
+        raise UsageError(f"concurrency: {concurrency} must be >= 1")
+    probe = TritonClient(endpoint, timeout_s=timeout_s)
+    probe.check_ready()
+    before = _statistics(probe)
+    local = threading.local()
+    samples: list[Sample] = []
+    lock = threading.Lock()
+    started = time.monotonic()
+
+    def one(index: int, scheduled: float) -> None:
+        sent = time.monotonic() - started
+        error: str | None = None
+        try:
+            client = getattr(local, "client", None)
+            if client is None:
+                client = local.client = TritonClient(endpoint, timeout_s=timeout_s)
+            client.generate(request_for(base, index))
+        except ClientError as err:
+            error = str(err)
+        except Exception as err:  # a worker must never die silently: record it as a failed request
+            error = f"{type(err).__name__}: {err}"
+        sample = Sample(scheduled, sent, time.monotonic() - started, error is None, error)
+        with lock:
+            samples.append(sample)
+        if on_done is not None:
+            on_done(sample)
+
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="load") as pool:
+        for index, at in enumerate(arrivals):
+            delay = started + at - time.monotonic()
+            if stop is not None and stop.wait(max(0.0, delay)):
+                break
+            if stop is None and delay > 0:
+                time.sleep(delay)
+            pool.submit(one, index, at)
+    wall = time.monotonic() - started
+    after = _statistics(probe)
+    probe.close()
+    window = after.minus(before) if after is not None and before is not None else None
+    ordered = sorted(samples, key=lambda s: s.scheduled_s)
+    summary = summarize(ordered, sla_s, window.queue_share if window else None, wall)
+    return LoadResult(ordered, summary, window)
+
+
+def _statistics(client: TritonClient) -> ModelStatistics | None:
+    """Counters, or ``None`` where the statistics extension is off (the test still runs)."""
+    try:
+        return client.statistics()
+    except ClientError:
+        return None
