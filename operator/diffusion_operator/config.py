@@ -6,6 +6,7 @@ cluster-wide default here, so the chart's values are the one place a platform te
 
 from __future__ import annotations
 
+import json
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -35,14 +36,21 @@ class OperatorConfig(BaseModel):
     #: Level-based safety net: every service is reconciled at least this often even with no events.
     resync_interval_seconds: float = Field(default=300.0, gt=0)
     metrics_port: int = Field(default=8080, ge=0, le=65535)
+    #: GPU type -> node labels selecting it (JSON in DIFFUSION_GPU_NODE_LABELS); empty: GKE's labels.
+    gpu_node_labels: dict[str, dict[str, str]] = Field(default_factory=dict)
+    #: Tolerations for GPU pods (JSON in DIFFUSION_GPU_TOLERATIONS); unset: GKE's GPU taint.
+    gpu_tolerations: list[dict[str, str]] | None = None
 
     @classmethod
     def from_env(cls, environ: dict[str, str]) -> OperatorConfig:
         """``DIFFUSION_<FIELD>`` variables, e.g. DIFFUSION_PROMETHEUS_URL; unknown ones are ignored."""
         prefix = "DIFFUSION_"
-        values = {
+        values: dict[str, object] = {
             key[len(prefix):].lower(): value
             for key, value in environ.items()
             if key.startswith(prefix) and key[len(prefix):].lower() in cls.model_fields
         }
+        for structured in ("gpu_node_labels", "gpu_tolerations"):  # maps and lists arrive as JSON
+            if isinstance(values.get(structured), str):
+                values[structured] = json.loads(str(values[structured]))
         return cls.model_validate(values)

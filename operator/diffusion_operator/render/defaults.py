@@ -6,6 +6,7 @@ an argument, so tests can render with any settings and no builder reads the envi
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from diffusion_operator.render.names import ENGINE_BUILDER_SERVICE_ACCOUNT
@@ -35,3 +36,8 @@ class RenderSettings:
     #: Python-backend tensors travel through /dev/shm; 1024² SDXL tensors need more than the 64 MiB default.
     shm_size: str = "4Gi"
     metrics_interval: str = "15s"
+    #: Per GPU type, the node labels that select it, replacing GKE's accelerator label (EKS, AKS and
+    #: on-prem clusters label GPU nodes differently, e.g. nvidia.com/gpu.product from GPU discovery).
+    gpu_node_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    #: Tolerations for GPU pods, replacing GKE's nvidia.com/gpu=present:NoSchedule when set.
+    gpu_tolerations: tuple[Mapping[str, str], ...] | None = None

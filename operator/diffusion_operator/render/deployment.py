@@ -129,7 +129,8 @@ def build_deployment(
         "terminationGracePeriodSeconds": settings.termination_grace_seconds,
         "securityContext": restricted_pod_security(settings.run_as_user),
         **gpu_scheduling(
-            serving.gpu.type, extra_node_selector=serving.node_selector, extra_tolerations=serving.tolerations
+            serving.gpu.type, extra_node_selector=serving.node_selector, extra_tolerations=serving.tolerations,
+            node_labels=settings.gpu_node_labels, gpu_tolerations=settings.gpu_tolerations,
         ),
         "containers": [container],
         "volumes": [cache_volume(), shared_memory_volume(settings.shm_size)],

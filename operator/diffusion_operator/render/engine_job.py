@@ -119,7 +119,8 @@ def build_engine_job(
         "serviceAccountName": settings.builder_service_account,
         "automountServiceAccountToken": False,  # the builder never talks to the API server
         "securityContext": restricted_pod_security(settings.run_as_user),
-        **gpu_scheduling(plan.gpu_type),
+        **gpu_scheduling(plan.gpu_type, node_labels=settings.gpu_node_labels,
+                         gpu_tolerations=settings.gpu_tolerations),
         "containers": [container],
         "volumes": volumes,
     }

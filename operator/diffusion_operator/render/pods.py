@@ -18,14 +18,20 @@ def gpu_scheduling(
     *,
     extra_node_selector: Mapping[str, str] | None = None,
     extra_tolerations: Sequence[Toleration] | None = None,
+    node_labels: Mapping[str, Mapping[str, str]] | None = None,
+    gpu_tolerations: Sequence[Mapping[str, str]] | None = None,
 ) -> dict[str, Any]:
-    """``nodeSelector`` and ``tolerations`` of a pod that must land on ``gpu_type`` nodes."""
+    """``nodeSelector`` and ``tolerations`` of a pod that must land on ``gpu_type`` nodes.
+
+    ``node_labels``/``gpu_tolerations`` are the operator's cluster-specific overrides (chart values
+    ``gpuNodeLabels``/``gpuTolerations``); without them the GKE catalogue's labels and taint apply.
+    """
     gpu = gpu_model(gpu_type)
-    tolerations = gpu.tolerations + [
-        t.model_dump(by_alias=True, exclude_none=True) for t in extra_tolerations or ()
-    ]
+    selector = dict((node_labels or {}).get(gpu_type) or gpu.node_selector)
+    base = [dict(t) for t in gpu_tolerations] if gpu_tolerations is not None else gpu.tolerations
+    tolerations = base + [t.model_dump(by_alias=True, exclude_none=True) for t in extra_tolerations or ()]
     return {
-        "nodeSelector": {**dict(extra_node_selector or {}), **gpu.node_selector},
+        "nodeSelector": {**dict(extra_node_selector or {}), **selector},
         "tolerations": tolerations,
     }
 

@@ -79,3 +79,14 @@ def test_the_rbac_never_grants_secrets_or_wildcards(helm_binary: str):
     for rule in rules:
         assert "secrets" not in rule["resources"]
         assert "*" not in rule["verbs"] and "*" not in rule["resources"]
+
+
+def test_gpu_node_labels_and_tolerations_reach_the_operator_config(helm_binary: str):
+    from diffusion_operator.config import OperatorConfig
+
+    docs = render(helm_binary, "--set-json", 'gpuNodeLabels={"nvidia-l4": {"nvidia.com/gpu.product": "NVIDIA-L4"}}',
+                  "--set-json", 'gpuTolerations=[{"key": "gpu", "operator": "Exists"}]')
+    data = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("-config"))["data"]
+    config = OperatorConfig.from_env(data)
+    assert config.gpu_node_labels == {"nvidia-l4": {"nvidia.com/gpu.product": "NVIDIA-L4"}}
+    assert config.gpu_tolerations == [{"key": "gpu", "operator": "Exists"}]
