@@ -35,7 +35,7 @@ from testbed.kube import KubeClient, condition
 from testbed.operator_process import OperatorProcess
 from testbed.paths import REPO_ROOT, cache_root
 from testbed.processes import ManagedProcess
-from testbed.prometheus import Prometheus, static_scrape
+from testbed.prometheus import write_targets
 from testbed.triton import TritonServer
 
 API = "diffusion.dev/v1alpha1"
@@ -44,14 +44,16 @@ CRD_DIR = REPO_ROOT / "manifests" / "crds"
 FIELD_MANAGER = "testbed-demo"
 #: Every process the demo starts is named with this prefix in the state dir's pids/ folder.
 PROCESS_PREFIX = "demo-"
-PROCESSES = ("demo-triton", "demo-operator", "demo-prometheus")
+PROCESSES = ("demo-triton", "demo-operator")
+#: The file_sd targets file that makes the test bed's Prometheus scrape the demo's Triton.
+TARGETS_NAME = "demo-triton"
 #: Engine builds for the demo, keyed by cache key (a second run with the same plan is a cache hit).
 ENGINE_CACHE = "demo-engines"
 #: Small images keep a request ~0.1-0.3 s on 2 shared CPU cores; the pipeline is the real one.
 IMAGE_SIZE = 128
 IMAGE_STEPS = 2
 #: Offered load relative to the measured capacity: over 1 so a queue builds, low enough to drain fast.
-OVERLOAD = 1.6
+OVERLOAD = 1.25
 MAX_RATE = 30.0
 
 
@@ -119,7 +121,11 @@ class Stages:
 
 
 def stop_demo_processes(state_dir: Path) -> list[str]:
-    """Stop every ``demo-*`` process recorded in ``state_dir`` (what ``--keep`` left running)."""
+    """Stop every ``demo-*`` process recorded in ``state_dir`` (what ``--keep`` left running).
+
+    The test bed's Prometheus is the cluster's, not the demo's: only the demo's scrape target goes.
+    """
+    (state_dir / "scrape-targets" / f"{TARGETS_NAME}.json").unlink(missing_ok=True)
     stopped = []
     pids = state_dir / "pids"
     names = sorted(p.stem for p in pids.glob(f"{PROCESS_PREFIX}*.pid")) if pids.is_dir() else []
@@ -283,12 +289,12 @@ class Demo:
         self.stages = Stages(console, self.report)
         self.cluster = Cluster(options.state_dir)
         self.ns = options.namespace
-        self.prometheus = Prometheus(self.cluster.state_dir, name="demo-prometheus")
         self.kube: KubeClient | None = None
         self.service: dict[str, Any] = {}
         self.triton: TritonServer | None = None
         self.repository: Path | None = None
         self.pod = ""
+        self.started_prometheus = False
 
     def _kube(self) -> KubeClient:
         assert self.kube is not None, "the test bed is not up yet"
@@ -310,7 +316,8 @@ class Demo:
             notes.append(f"apiserver {state.server}, {len(l4)} kwok L4 nodes")
             self.report.kubeconfig = str(self.cluster.kubeconfig)
         with self.stages.step("prometheus + operator") as notes:
-            url = self.report.prometheus_url = self.prometheus.start([])
+            self.started_prometheus = not self.cluster.prometheus().process.alive()
+            url = self.report.prometheus_url = self.cluster.start_prometheus()
             operator = OperatorProcess(
                 self.cluster.state_dir, self.cluster.kubeconfig, name="demo-operator",
                 env={"DIFFUSION_BUILD_BACKEND": "onnxruntime", "DIFFUSION_PROMETHEUS_URL": url,
@@ -319,7 +326,8 @@ class Demo:
                 extra_args=[f"--namespace={self.ns}"])
             fresh_namespace(kube, self.ns)
             operator.start()
-            notes.append(f"prometheus {url}; operator (a process) watches namespace {self.ns}, autoscales every 2s")
+            notes.append(f"test bed's prometheus {url}; operator (a process) watches namespace {self.ns}, "
+                         "autoscales every 2s")
 
     def apply_sample(self) -> tuple[str, str]:
         """Apply the sample; return the Job's plan (plan.json text) and its ConfigMap's name."""
@@ -393,16 +401,18 @@ class Demo:
     def scrape_as_pod(self) -> None:
         """From now on Prometheus scrapes the real Triton with the kwok pod's labels (as a ServiceMonitor would)."""
         assert self.triton is not None
-        self.prometheus.reload([static_scrape(
-            "triton", [self.triton.metrics_url.removeprefix("http://").removesuffix("/metrics")],
-            {"namespace": self.ns, "pod": self.pod, "diffusion_dev_service": self.name})])
+        write_targets(self.cluster.targets_dir, TARGETS_NAME,
+                      [self.triton.metrics_url.removeprefix("http://").removesuffix("/metrics")],
+                      {"namespace": self.ns, "pod": self.pod, "diffusion_dev_service": self.name})
 
     def teardown(self, cluster_was_running: bool) -> None:
         with self.console.status("stopping what the demo started ..."):
             stop_demo_processes(self.cluster.state_dir)
-            if cluster_was_running:  # someone else's cluster: remove only the demo's namespace
+            if cluster_was_running:  # someone else's cluster: remove only what the demo added
                 with contextlib.suppress(Exception):
                     KubeClient(self.cluster.kubeconfig).delete("v1", "Namespace", self.ns)
+                if self.started_prometheus:
+                    self.cluster.prometheus().stop()
             else:
                 self.cluster.down()
 

@@ -87,6 +87,49 @@ class PrometheusSpec(ApiModel):
     )
 
 
+class FallbackSpec(ApiModel):
+    """What to do when Prometheus cannot be read (KEDA's ``fallback``): never guess downwards."""
+
+    model_config = ConfigDict(
+        json_schema_extra=cel.validations(
+            cel.rule(
+                "!has(self.mode) || self.mode != 'Fixed' || has(self.replicas)",
+                "replicas is required when mode is Fixed",
+                field_path=".replicas",
+                reason="FieldValueRequired",
+            ),
+        )
+    )
+
+    failure_threshold: int = Field(
+        default=3, ge=1, le=100, description="Failed metric reads in a row before the Fallback condition is set."
+    )
+    mode: Literal["Hold", "Fixed"] = Field(
+        default="Hold",
+        description="Hold keeps the current replicas; Fixed raises them to `replicas` (never lowers them).",
+    )
+    replicas: int | None = Field(default=None, ge=1, le=1000, description="Replicas for mode Fixed.")
+
+
+class ActivationSpec(ApiModel):
+    """How a service scaled to zero wakes up: Triton exports nothing while no pod runs, so the signal
+    must come from what sits in front of it (an ingress, gateway or queue)."""
+
+    query: str = Field(
+        min_length=1,
+        max_length=4096,
+        description="PromQL returning the number of requests waiting for this service in front of Triton.",
+    )
+    pending_threshold: float = Field(
+        default=0.0, ge=0, description="Wake when the query returns more than this many pending requests."
+    )
+    scale_to_zero_after: Duration = Field(
+        default="10m",
+        description="Scale to zero after this long with no request arriving.",
+        json_schema_extra=cel.validations(cel.positive_duration("scaleToZeroAfter")),
+    )
+
+
 class AutoscalingSpec(ApiModel):
     """Scale on the time requests wait in Triton's queue, against an SLA target."""
 
@@ -110,6 +153,13 @@ class AutoscalingSpec(ApiModel):
                 "!has(self.enabled) || !self.enabled || has(self.queueLatencyTarget)",
                 "queueLatencyTarget is required when autoscaling is enabled",
                 field_path=".queueLatencyTarget",
+                reason="FieldValueRequired",
+            ),
+            cel.rule(
+                "!has(self.enabled) || !self.enabled || !has(self.minReplicas) || self.minReplicas > 0"
+                " || has(self.activation)",
+                "minReplicas 0 needs activation (a query that sees requests while no Triton pod runs)",
+                field_path=".activation",
                 reason="FieldValueRequired",
             ),
         )
@@ -138,6 +188,14 @@ class AutoscalingSpec(ApiModel):
         description="Scale-down behaviour.",
         json_schema_extra={"default": {}},
     )
+    fallback: FallbackSpec = Field(
+        default_factory=FallbackSpec,
+        description="What to do while Prometheus cannot be read.",
+        json_schema_extra={"default": {}},
+    )
+    activation: ActivationSpec | None = Field(
+        default=None, description="Scale to zero and back (needed when minReplicas is 0)."
+    )
 
     @model_validator(mode="after")
     def _mirror_cel(self) -> AutoscalingSpec:
@@ -147,6 +205,10 @@ class AutoscalingSpec(ApiModel):
             raise ValueError("maxReplicas is required when autoscaling is enabled")
         if self.enabled and self.queue_latency_target is None:
             raise ValueError("queueLatencyTarget is required when autoscaling is enabled")
+        if self.enabled and self.min_replicas == 0 and self.activation is None:
+            raise ValueError("minReplicas 0 needs activation (a query that sees requests while no Triton pod runs)")
+        if self.fallback.mode == "Fixed" and self.fallback.replicas is None:
+            raise ValueError("fallback.replicas is required when fallback.mode is Fixed")
         if self.queue_latency_target is not None and parse_duration(self.queue_latency_target) <= timedelta(0):
             raise ValueError("queueLatencyTarget must be a duration above zero")
         return self

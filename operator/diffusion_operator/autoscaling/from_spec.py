@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from diffusion_operator.api.durations import parse_duration
 from diffusion_operator.api.spec_autoscaling import AutoscalingSpec, ScaleDownBehaviour, ScaleUpBehaviour
-from diffusion_operator.autoscaling.policy import DirectionRules, RateLimit, ScalingPolicy
+from diffusion_operator.autoscaling.policy import DirectionRules, FallbackMode, RateLimit, ScalingPolicy
 
 
 def direction_rules(behaviour: ScaleUpBehaviour | ScaleDownBehaviour) -> DirectionRules:
@@ -32,4 +32,17 @@ def policy_from_spec(spec: AutoscalingSpec, *, expected_service_time_s: float | 
         scale_up=direction_rules(spec.scale_up),
         scale_down=direction_rules(spec.scale_down),
         expected_service_time_s=expected_service_time_s,
+        failure_threshold=spec.fallback.failure_threshold,
+        fallback=FallbackMode(spec.fallback.mode),
+        fallback_replicas=spec.fallback.replicas,
+        **_activation(spec),
     )
+
+
+def _activation(spec: AutoscalingSpec) -> dict[str, float]:
+    if spec.activation is None:
+        return {}
+    return {
+        "activation_pending_requests": spec.activation.pending_threshold,
+        "scale_to_zero_after_s": parse_duration(spec.activation.scale_to_zero_after).total_seconds(),
+    }

@@ -40,10 +40,9 @@ def autoscaling_enabled(spec: kopf.Spec, **_: Any) -> bool:
     return bool((spec.get("autoscaling") or {}).get("enabled"))
 
 
-async def read_signals(url: str, scope: TritonScope, current: int, ready: int, window_s: int) -> Any:
+async def read_signals(url: str, queries: SignalQueries, current: int, ready: int) -> Any:
     async with PrometheusClient(url, timeout_s=_CONFIG.prometheus_timeout_seconds) as client:
-        return await observe(client, SignalQueries.for_scope(scope, window_s), current_replicas=current,
-                             ready_replicas=ready)
+        return await observe(client, queries, current_replicas=current, ready_replicas=ready)
 
 
 def autoscale_once(runtime: Runtime, meta: dict[str, Any]) -> Decision | None:
@@ -65,7 +64,9 @@ def autoscale_once(runtime: Runtime, meta: dict[str, Any]) -> Decision | None:
         ready = int((deployment.get("status") or {}).get("readyReplicas") or 0)
         scope = TritonScope(namespace=namespace, service=name, model=config.queue_model)
         url = spec.prometheus.url if spec.prometheus else config.prometheus_url
-        observation = asyncio.run(read_signals(url, scope, current, ready, config.metrics_window_seconds))
+        queries = SignalQueries.for_scope(scope, config.metrics_window_seconds,
+                                          activation_query=spec.activation.query if spec.activation else None)
+        observation = asyncio.run(read_signals(url, queries, current, ready))
         now = datetime.now(UTC)
         policy = policy_from_spec(spec)
         history = History.from_dict(service.status.autoscaling.history.model_dump(by_alias=True)

@@ -57,8 +57,7 @@ def test_the_operator_scales_triton_up_on_a_queue_breach_and_back_down_after_the
                               "autoscaling": {"enabled": True, "minReplicas": 1, "maxReplicas": 3,  # 3 L4 GPUs
                                               "queueLatencyTarget": "100ms",
                                               "prometheus": {"url": prometheus.url},
-                                              "scaleDown": {"stabilizationWindowSeconds": 15,
-                                                            "periodSeconds": 5}}}})
+                                              "scaleDown": {"stabilizationWindowSeconds": 15}}}})
         kube.wait_for(API, "DiffusionService", "sdxl", namespace, phase_is("Ready"), timeout=90, what="Ready")
         assert kube.get("apps/v1", "Deployment", "sdxl", namespace).spec.replicas == 1
 

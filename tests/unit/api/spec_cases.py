@@ -59,7 +59,9 @@ VALID_SPECS: dict[str, dict[str, Any]] = {
     ),
     "fp8-on-l40s": spec_with(engine__precision="fp8", serving__gpu={"type": "nvidia-l40s", "count": 2}),
     "autoscaled": spec_with(autoscaling=AUTOSCALED),
-    "scale-to-zero": spec_with(autoscaling={**AUTOSCALED, "minReplicas": 0}),
+    "scale-to-zero": spec_with(autoscaling={**AUTOSCALED, "minReplicas": 0, "activation": {
+        "query": 'sum(gateway_pending_requests{service="sdxl"})', "scaleToZeroAfter": "15m"}}),
+    "fallback-fixed": spec_with(autoscaling={**AUTOSCALED, "fallback": {"mode": "Fixed", "replicas": 4}}),
     "manual-zero-replicas": spec_with(replicas=0),
     "many-resolutions": spec_with(
         engine__resolutions=[
@@ -161,6 +163,16 @@ INVALID_SPECS: list[Invalid] = [
     Invalid("scale-down-window-too-long",
             spec_with(autoscaling={"scaleDown": {"stabilizationWindowSeconds": 7200}}),
             "spec.autoscaling.scaleDown.stabilizationWindowSeconds"),
+    Invalid("scale-to-zero-without-activation", spec_with(autoscaling={**AUTOSCALED, "minReplicas": 0}),
+            "spec.autoscaling.activation"),
+    Invalid("fixed-fallback-without-replicas",
+            spec_with(autoscaling={**AUTOSCALED, "fallback": {"mode": "Fixed"}}),
+            "spec.autoscaling.fallback.replicas"),
+    Invalid("fallback-threshold-zero", spec_with(autoscaling={**AUTOSCALED, "fallback": {"failureThreshold": 0}}),
+            "spec.autoscaling.fallback.failureThreshold"),
+    Invalid("activation-without-query",
+            spec_with(autoscaling={**AUTOSCALED, "minReplicas": 0, "activation": {"pendingThreshold": 1}}),
+            "spec.autoscaling.activation.query"),
     Invalid("unknown-engine-field", spec_with(engine__fp8=True), "spec.engine.fp8", unknown=True),
     Invalid("misspelt-replicas", spec_with(replica=2), "spec.replica", unknown=True),
     Invalid("unknown-gpu-field", spec_with(serving__gpu={"type": "nvidia-l4", "memory": "24Gi"}),

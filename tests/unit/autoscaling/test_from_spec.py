@@ -20,11 +20,15 @@ def test_the_api_defaults_are_the_tuned_policy_defaults() -> None:
 def test_custom_behaviour_is_carried_over() -> None:
     spec = AutoscalingSpec.model_validate({
         "enabled": True, "minReplicas": 0, "maxReplicas": 20, "queueLatencyTarget": "10s",
+        "activation": {"query": "sum(gateway_pending)", "pendingThreshold": 2, "scaleToZeroAfter": "15m"},
+        "fallback": {"failureThreshold": 5, "mode": "Fixed", "replicas": 6},
         "scaleDown": {"stabilizationWindowSeconds": 300,
                       "policies": [{"type": "Pods", "value": 2, "periodSeconds": 30}]},
     })
     policy = policy_from_spec(spec)
     assert policy.allows_zero
+    assert (policy.activation_pending_requests, policy.scale_to_zero_after_s) == (2.0, 900.0)
+    assert (policy.failure_threshold, policy.fallback.value, policy.fallback_replicas) == (5, "Fixed", 6)
     assert policy.scale_down.stabilization_window_s == 300.0
     assert policy.scale_down.limits == (RateLimit(30.0, pods=2),)
 

@@ -122,7 +122,8 @@ def test_manual_replicas_come_from_the_spec_and_autoscaled_ones_are_left_to_the_
 
 
 def test_scaled_to_zero_is_not_available_but_says_why():
-    auto = svc(autoscaling={"enabled": True, "minReplicas": 0, "maxReplicas": 4, "queueLatencyTarget": "1s"})
+    auto = svc(autoscaling={"enabled": True, "minReplicas": 0, "maxReplicas": 4, "queueLatencyTarget": "1s",
+                            "activation": {"query": "sum(gateway_pending)"}})
     zero = DeploymentState(name="s", exists=True, serving_key=KEY, spec_replicas=0, rollout_complete=True)
     decision = run(auto, job("Succeeded"), zero)
     assert conditions(decision)["Available"] == ("False", Reason.SCALED_TO_ZERO)
