@@ -12,9 +12,7 @@ per request beyond the components' own time.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,7 +31,7 @@ from engine_builder.parity import ort_session  # noqa: E402
 from engine_builder.pipeline import Defaults, Limits, SDXLPipeline, resolve_request  # noqa: E402
 from engine_builder.plan import BuildPlan  # noqa: E402
 from testbed.paths import cache_root  # noqa: E402
-from testbed.triton import TritonServer, triton_install  # noqa: E402
+from testbed.triton import TritonServer, stub_python_env  # noqa: E402
 
 PLAN = BuildPlan.model_validate({
     "source": "builtin://tiny-sdxl", "backend": "onnxruntime",
@@ -72,24 +70,6 @@ def component_compute_ms(client: Any) -> float:
         stats = client.get_inference_statistics(name, as_json=True)["model_stats"][0]
         total_ns += int(stats["inference_stats"]["compute_infer"].get("ns", 0))
     return total_ns / 1e6
-
-
-def stub_env() -> dict[str, str]:
-    """Same fix as tests/integration/engine_builder/conftest.py: a stdlib matching the stub's libpython."""
-    system = Path("/usr/bin/python3.11")
-    if not system.exists():
-        return {}
-    version = subprocess.run([str(system), "-c", "import sys; print(sys.version.split()[0])"],
-                             capture_output=True, text=True, check=True).stdout.strip()
-    if version == sys.version.split()[0]:
-        return {}
-    venv = cache_root() / f"triton-stub-python-{version}"
-    if not (venv / "bin" / "python3").exists():
-        subprocess.run([str(system), "-m", "venv", "--without-pip", str(venv)], check=True)
-    site = next(p for p in sys.path if p.endswith("site-packages") and Path(p).is_dir())
-    (venv / "lib" / "python3.11" / "site-packages" / "diffusion-venv.pth").write_text(site + "\n")
-    return {"PATH": f"{venv / 'bin'}:{os.environ.get('PATH', '')}",
-            "PYTHONPATH": os.pathsep.join([str(triton_install().site_packages), str(ROOT)])}
 
 
 def triton_request(client: Any, steps: int, seed: int) -> np.ndarray:
@@ -139,7 +119,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as state:
         server = TritonServer(Path(state), repository, name="bench-triton")
-        server.start(env=stub_env(), timeout=180)
+        server.start(env=stub_python_env(), timeout=180)
         try:
             client = grpcclient.InferenceServerClient(server.grpc_url)
             rows = []

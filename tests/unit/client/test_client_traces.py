@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ def test_a_constant_trace_sends_evenly_spaced_requests_centred_in_their_slots():
     arrivals = arrival_schedule("constant", rate=4, duration_s=2)
     assert len(arrivals) == 8
     assert arrivals[0] == pytest.approx(0.125, abs=1e-3)
-    gaps = [b - a for a, b in zip(arrivals, arrivals[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
     assert all(gap == pytest.approx(0.25, abs=1e-3) for gap in gaps)
 
 
