@@ -35,7 +35,7 @@ from testbed.pools import DEFAULT_POOLS, NodePool
 API = "diffusion.dev/v1alpha1"
 CRD = Path(__file__).resolve().parents[1] / "manifests" / "crds" / "diffusion.dev_diffusionservices.yaml"
 #: A pool as big as the scale run needs: 8 L4 per node, like GKE's g2-standard-96.
-BENCH_POOL = NodePool("l4-bench-pool", nodes=140, cpu="96", memory="384Gi", accelerator="nvidia-l4",
+BENCH_POOL = NodePool("l4-bench-pool", nodes=150, cpu="96", memory="384Gi", accelerator="nvidia-l4",
                       gpu_product="NVIDIA-L4", gpus_per_node=8)
 
 
@@ -91,6 +91,9 @@ def latency_run(kube: KubeClient, count: int) -> list[float]:
             raise RuntimeError(f"no Deployment for {name} within 30 s")
         latencies.append(seen[name] - created)
     stop.set()
+    # Free the latency run's GPUs (the garbage collector removes its Deployments and pods).
+    kube.delete("v1", "Namespace", namespace)
+    kube.wait_gone("v1", "Namespace", namespace, None, timeout=300)
     return latencies
 
 

@@ -118,9 +118,14 @@ def demo(
     options = DemoOptions(keep=keep, ci=ci, out_dir=out)
     try:
         report = run_demo(options, console)
-    except (ProcessStartError, paths.BinaryMissingError, RuntimeError, AssertionError) as err:
-        console.print(f"[red]demo failed:[/red] {err}")
-        raise typer.Exit(1) from err
+    except KeyboardInterrupt:
+        console.print("[yellow]demo interrupted[/yellow] (what it started has been stopped unless --keep)")
+        raise typer.Exit(130) from None
+    except Exception as err:  # a demo is a show, not a debugger: one line, and where the logs are
+        message = " ".join(str(err).split())[:1500]
+        console.print(f"[red]demo failed:[/red] {type(err).__name__}: {message}", highlight=False)
+        console.print(f"logs: {Cluster().state_dir / 'logs'}", highlight=False)
+        raise typer.Exit(1) from None
     print_summary(report, options, console)
     out.mkdir(parents=True, exist_ok=True)
     (out / "demo-summary.json").write_text(json.dumps(report.to_json(), indent=2) + "\n")

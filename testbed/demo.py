@@ -34,7 +34,7 @@ from testbed.cluster import Cluster
 from testbed.kube import KubeClient, condition
 from testbed.operator_process import OperatorProcess
 from testbed.paths import REPO_ROOT, cache_root
-from testbed.processes import ManagedProcess
+from testbed.processes import ManagedProcess, ProcessStartError
 from testbed.prometheus import write_targets
 from testbed.triton import TritonServer
 
@@ -91,10 +91,16 @@ class DemoReport:
     load: dict[str, Any] = field(default_factory=dict)
     replicas_timeline: list[tuple[float, int]] = field(default_factory=list)
     decisions: list[str] = field(default_factory=list)
+    #: ``status.autoscaling.lastDecisionReason`` and the scaling conditions at the end (why it did what it did).
+    last_decision: str | None = None
+    scaling_conditions: list[str] = field(default_factory=list)
     scaled_up: bool = False
     scaled_down: bool = False
+    operator_restarts: int = 0
     kubeconfig: str | None = None
     prometheus_url: str | None = None
+    #: Process ids the demo started (so a test can check that they are gone afterwards).
+    pids: dict[str, int] = field(default_factory=dict)
     wall_s: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
@@ -237,34 +243,6 @@ def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 
     return False
 
 
-def measure_capacity(endpoint: Any, base: Any, requests: int, rounds: int = 2) -> float:
-    """Images per second this machine sustains: ``requests`` at once, closed loop; the last round is timed.
-
-    The first round warms every ``sdxl`` instance (its first request pays ~3 s of ONNX Runtime
-    set-up). The offered load is set from this, not from a constant, because 2 shared cores can be
-    3x slower while other work runs; a fixed rate would either not queue or queue for minutes.
-    """
-    from concurrent.futures import ThreadPoolExecutor
-
-    from diffusion_operator.client.loadtest import request_for
-    from diffusion_operator.client.triton import TritonClient
-
-    def one(index: int) -> None:
-        client = TritonClient(endpoint)
-        try:
-            client.generate(request_for(base, 1000 + index))
-        finally:
-            client.close()
-
-    seconds = 0.0
-    with ThreadPoolExecutor(max_workers=requests) as pool:
-        for round_ in range(rounds):
-            started = time.monotonic()
-            list(pool.map(one, range(round_ * requests, (round_ + 1) * requests)))
-            seconds = time.monotonic() - started
-    return requests / seconds
-
-
 def sdxl_instances(repository: Path) -> int:
     """Instances of the ``sdxl`` BLS model (= pipelines that run at once) from its config.pbtxt."""
     from google.protobuf import text_format
@@ -295,6 +273,7 @@ class Demo:
         self.repository: Path | None = None
         self.pod = ""
         self.started_prometheus = False
+        self.operator: OperatorProcess | None = None
 
     def _kube(self) -> KubeClient:
         assert self.kube is not None, "the test bed is not up yet"
@@ -308,7 +287,12 @@ class Demo:
 
     def start_stack(self, reused: bool) -> None:
         with self.stages.step("test bed", "reused the running cluster" if reused else "") as notes:
-            state = self.cluster.up()
+            try:
+                state = self.cluster.up()
+            except ProcessStartError as err:  # free_port() races other test beds on a busy box: retry once
+                notes.append(f"retried after: {str(err).splitlines()[0]}")
+                self.cluster.down()
+                state = self.cluster.up()
             self.kube = kube = KubeClient(self.cluster.kubeconfig)
             apply_crds(kube)
             l4 = [n for n in kube.items("v1", "Node")
@@ -318,7 +302,7 @@ class Demo:
         with self.stages.step("prometheus + operator") as notes:
             self.started_prometheus = not self.cluster.prometheus().process.alive()
             url = self.report.prometheus_url = self.cluster.start_prometheus()
-            operator = OperatorProcess(
+            self.operator = operator = OperatorProcess(
                 self.cluster.state_dir, self.cluster.kubeconfig, name="demo-operator",
                 env={"DIFFUSION_BUILD_BACKEND": "onnxruntime", "DIFFUSION_PROMETHEUS_URL": url,
                      "DIFFUSION_AUTOSCALE_INTERVAL_SECONDS": "2", "DIFFUSION_METRICS_WINDOW_SECONDS": "10",
@@ -326,6 +310,7 @@ class Demo:
                 extra_args=[f"--namespace={self.ns}"])
             fresh_namespace(kube, self.ns)
             operator.start()
+            self._remember(operator.process)
             notes.append(f"test bed's prometheus {url}; operator (a process) watches namespace {self.ns}, "
                          "autoscales every 2s")
 
@@ -352,13 +337,33 @@ class Demo:
                            f"{plan_map}) is built here instead, on CPU, by `engine-builder build`.", highlight=False)
         return plan_text, plan_map
 
+    def operator_alive(self) -> bool:
+        """True while the operator runs; if it has died, restart it once and say so.
+
+        On a busy 2-core box with 32768 pids, a stale pid file elsewhere has been seen to SIGTERM it.
+        A restart is safe by design: the autoscaler's history lives in the object's status.
+        """
+        if self.operator is None or self.operator.process.alive():
+            return True
+        self.console.print("  [yellow]note:[/yellow] the operator process exited "
+                           f"(see {self.operator.process.log_path}); restarting it", highlight=False)
+        self.operator.start()
+        self._remember(self.operator.process)
+        self.report.operator_restarts += 1
+        return self.operator.process.alive()
+
+    def _remember(self, process: ManagedProcess) -> None:
+        pid = process.pid()
+        if pid is not None:
+            self.report.pids[process.name] = pid
+
     def _job_node(self, job: str, timeout: float = 15) -> str:
         """The node the build Job's pod was scheduled to (the scheduler needs a moment)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for pod in self._kube().items("v1", "Pod", self.ns, label_selector=f"job-name={job}"):
-                if pod.spec.node_name:
-                    return str(pod.spec.node_name)
+                if pod.spec.nodeName:  # the dynamic client keeps the API's camelCase keys
+                    return str(pod.spec.nodeName)
             time.sleep(0.3)
         return "a kwok L4 node"
 
@@ -395,6 +400,7 @@ class Demo:
             assert self.repository is not None
             self.triton = triton = TritonServer(self.cluster.state_dir, self.repository, name="demo-triton")
             triton.start(timeout=180)
+            self._remember(triton.process)
             self.pod = pod
             notes.append(f"http {triton.http_url}, grpc {triton.grpc_url}")
 
@@ -440,6 +446,7 @@ def generate_and_load(demo: Demo) -> None:
     """Image through the CLI's code, calibrated open-loop load, then watch replicas go up and down."""
     from diffusion_operator.client.endpoints import endpoint_from_status
     from diffusion_operator.client.generate import generate_png
+    from diffusion_operator.client.loadtest import measure_capacity
     from diffusion_operator.client.request import ImageRequest
 
     options, report, stages, kube = demo.options, demo.report, demo.stages, demo._kube()
@@ -466,14 +473,20 @@ def generate_and_load(demo: Demo) -> None:
     with ReplicaWatch(kube, demo.name, demo.ns, time.monotonic()) as watch:
         load_until_scaled(demo, endpoint, base, rate, watch)
         with stages.step("scale up") as notes:
-            report.scaled_up = wait_until(lambda: watch.peak > 1, 30)
+            report.scaled_up = wait_until(lambda: demo.operator_alive() and watch.peak > 1, 30)
             notes.append(f"peak {watch.peak} replicas" if report.scaled_up else "[red]no scale-up seen[/red]")
         with stages.step("scale back down (load stopped)") as notes:
-            report.scaled_down = report.scaled_up and wait_until(lambda: watch.current == 1, options.scale_timeout_s)
+            report.scaled_down = report.scaled_up and wait_until(
+                lambda: demo.operator_alive() and watch.current == 1, options.scale_timeout_s)
             notes.append("back at 1 replica" if report.scaled_down else f"still {watch.current} replicas")
         report.replicas_timeline = list(watch.timeline)
     report.decisions = scale_events(kube, demo.ns, demo.name)
-    report.phase = (demo._get(API, "DiffusionService", demo.name).to_dict().get("status") or {}).get("phase")
+    status = demo._get(API, "DiffusionService", demo.name).to_dict().get("status") or {}
+    report.phase = status.get("phase")
+    report.last_decision = (status.get("autoscaling") or {}).get("lastDecisionReason")
+    report.scaling_conditions = [f"{c['type']}={c['status']} {c.get('reason', '')}: {c.get('message', '')}"
+                                 for c in status.get("conditions") or []
+                                 if c.get("type") in ("ScalingActive", "ScalingLimited", "Fallback")]
 
 
 def load_until_scaled(demo: Demo, endpoint: Any, base: Any, rate: float, watch: ReplicaWatch) -> None:
@@ -520,6 +533,10 @@ def print_summary(report: DemoReport, options: DemoOptions, console: Console) ->
     for line in report.decisions or ["(none)"]:
         decisions.add_row(line)
     console.print(decisions)
+    console.print(f"last decision: {report.last_decision or '-'}", highlight=False)
+    if not report.scaled_up:  # say what the autoscaler saw instead
+        for line in report.scaling_conditions:
+            console.print(f"  {line}", highlight=False)
     console.print("where to look next:")
     if options.keep:
         console.print(f"  export KUBECONFIG={report.kubeconfig}\n"

@@ -34,7 +34,8 @@ class OperatorConfig(BaseModel):
     #: The Triton model whose queue is the SLA: the BLS pipeline `sdxl` (the UNet's queue is batching).
     queue_model: str = Field(default="sdxl", min_length=1)
     #: Level-based safety net: every service is reconciled at least this often even with no events.
-    resync_interval_seconds: float = Field(default=300.0, gt=0)
+    #: 0 turns the timer off (each timer is a task per object: memory at thousands of services).
+    resync_interval_seconds: float = Field(default=300.0, ge=0)
     metrics_port: int = Field(default=8080, ge=0, le=65535)
     #: GPU type -> node labels selecting it (JSON in DIFFUSION_GPU_NODE_LABELS); empty: GKE's labels.
     gpu_node_labels: dict[str, dict[str, str]] = Field(default_factory=dict)

@@ -80,6 +80,7 @@ def resolve_endpoint(url: str | None, service: str | None, namespace: str | None
     """``--url`` as given, or the endpoint a DiffusionService publishes in its status."""
     if (url is None) == (service is None):
         raise UsageError("give exactly one of --url HOST:PORT or --service NAME")
+    mapping = parse_resolve(resolve or [])  # a typo is a usage error even before the cluster is asked
     if url is not None:
         return Endpoint.parse(url, protocol)
     from diffusion_operator.client.cluster import Cluster
@@ -87,7 +88,7 @@ def resolve_endpoint(url: str | None, service: str | None, namespace: str | None
     assert service is not None
     cluster = Cluster(kubeconfig)
     obj = cluster.get(service, namespace or cluster.default_namespace)
-    return endpoint_from_status(obj.get("status"), protocol, service, parse_resolve(resolve or []))
+    return endpoint_from_status(obj.get("status"), protocol, service, mapping)
 
 
 def image_request(prompt: str, negative: str | None, seed: int | None, steps: int | None,
@@ -228,19 +229,21 @@ def plan_command(
         return
     table = Table("", "value", title=f"plan: {rate:g} images/s peak, {given.quantile:.0%} wait <= {given.sla_s:g}s "
                   f"on {gpu}")
-    table.add_row("service time / image", f"{time_source.seconds:.3f}s ({time_source.source})")
+    table.add_row("service time / image", f"{time_source.seconds:.3f}s" + ("" if time_source.measured else
+                                                                          " (estimate)"))
     table.add_row("replicas needed at peak", str(result.replicas_at_peak))
-    table.add_row("recommended minReplicas / maxReplicas", f"{result.min_replicas} / {result.max_replicas}")
+    table.add_row("minReplicas / maxReplicas", f"{result.min_replicas} / {result.max_replicas}")
     table.add_row("utilization at peak", f"{result.utilization_at_peak:.0%}")
-    table.add_row("SLA attainment at peak (needed / max)",
+    table.add_row("SLA met at peak (needed / max)",
                   f"{result.attainment_at_peak:.2%} / {result.attainment_with_max:.2%}")
     table.add_row("mean queue wait at peak", f"{result.mean_wait_at_peak_s:.3f}s")
-    table.add_row("GPU-hours per 1,000 images (at peak / fully busy)",
+    table.add_row("GPU-h / 1k images (peak / busy)",
                   f"{result.gpu_hours_per_1000_at_peak:.2f} / {result.gpu_hours_per_1000_floor:.2f}")
-    dollars = ("-  (pass --price $/GPU-hour)" if result.dollars_per_1000_at_peak is None else
+    dollars = ("- (needs --price)" if result.dollars_per_1000_at_peak is None else
                f"${result.dollars_per_1000_at_peak:.2f} / ${result.dollars_per_1000_floor or 0:.2f}")
-    table.add_row("$ per 1,000 images (at peak / fully busy)", dollars)
+    table.add_row("$ / 1k images (peak / busy)", dollars)
     out.print(table)
+    out.print(f"service time source: {time_source.source}", highlight=False)
     if not time_source.measured:
         err_console.print("note: the service time is an estimate; measure yours with `diffusion loadtest` and "
                           "pass --service-time", highlight=False)

@@ -35,8 +35,9 @@ class Cluster:
         self.path = kubeconfig_path(kubeconfig)
         configuration = client.Configuration()
         try:
-            config.load_kube_config(config_file=self.path, client_configuration=configuration)
-            _, active = config.list_kube_config_contexts(config_file=self.path)
+            config.load_kube_config(config_file=self.path,  # type: ignore[no-untyped-call]
+                                    client_configuration=configuration)
+            _, active = config.list_kube_config_contexts(config_file=self.path)  # type: ignore[no-untyped-call]
         except Exception as err:  # missing file, bad YAML, no current context: all "no cluster"
             raise EndpointUnreachableError(f"kubeconfig {self.path}: {' '.join(str(err).split())[:200]}") from err
         configuration.retries = 0

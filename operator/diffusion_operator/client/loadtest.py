@@ -94,3 +94,29 @@ def _statistics(client: TritonClient) -> ModelStatistics | None:
         return client.statistics()
     except ClientError:
         return None
+
+
+def measure_capacity(endpoint: Endpoint, base: ImageRequest, concurrency: int, rounds: int = 2) -> float:
+    """Images per second a server sustains: ``concurrency`` requests at once (closed loop), last round timed.
+
+    Earlier rounds warm every model instance up (a fresh ONNX Runtime session pays seconds on its
+    first request). Used to set an open-loop rate relative to what the server can do, e.g. by the
+    demo, whose 2 shared CPU cores can be 3x slower while other work runs.
+    """
+    if concurrency < 1 or rounds < 1:
+        raise UsageError("concurrency and rounds must be >= 1")
+
+    def one(index: int) -> None:
+        client = TritonClient(endpoint)
+        try:
+            client.generate(request_for(base, 1000 + index))
+        finally:
+            client.close()
+
+    seconds = 0.0
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        for round_ in range(rounds):
+            started = time.monotonic()
+            list(pool.map(one, range(round_ * concurrency, (round_ + 1) * concurrency)))
+            seconds = time.monotonic() - started
+    return concurrency / seconds

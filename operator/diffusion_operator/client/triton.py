@@ -39,7 +39,7 @@ class Endpoint:
         text = url.strip().rstrip("/")
         for scheme in ("http", "grpc"):
             if text.startswith(f"{scheme}://"):
-                return Endpoint(text.removeprefix(f"{scheme}://"), scheme)  # type: ignore[arg-type]
+                return Endpoint(text.removeprefix(f"{scheme}://"), scheme)
         if text.startswith("https://"):
             return Endpoint(text.removeprefix("https://"), "http")
         return Endpoint(text, protocol)

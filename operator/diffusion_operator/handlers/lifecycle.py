@@ -27,6 +27,7 @@ from diffusion_operator.api.status import Endpoints
 from diffusion_operator.config import OperatorConfig
 from diffusion_operator.engines.plan import plan_for
 from diffusion_operator.handlers.runtime import Runtime
+from diffusion_operator.handlers.workqueue import OwnerKey
 from diffusion_operator.k8s.gateway import KubeError, KubeGateway
 from diffusion_operator.k8s.observe import observe
 from diffusion_operator.reconcile.decide import Decision, decide
@@ -231,24 +232,32 @@ def on_service_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     run_reconcile(memo.runtime, body, force=True)
 
 
-@kopf.timer(GROUP, VERSION, PLURAL, interval=_CONFIG.resync_interval_seconds,
-            initial_delay=_CONFIG.resync_interval_seconds, idle=None)
+def _resync_enabled(**_: Any) -> bool:
+    return _CONFIG.resync_interval_seconds > 0
+
+
+@kopf.timer(GROUP, VERSION, PLURAL, interval=_CONFIG.resync_interval_seconds or 1.0,
+            initial_delay=_CONFIG.resync_interval_seconds, idle=None, when=_resync_enabled)
 def resync(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """The level-based safety net: catches anything an event missed (e.g. during an outage)."""
     run_reconcile(memo.runtime, body, force=True)
 
 
-def reconcile_owners(runtime: Runtime, child: Mapping[str, Any]) -> None:
-    """A child changed: reconcile every DiffusionService that owns it (several for a shared build)."""
+def owners_of(child: Mapping[str, Any]) -> list[OwnerKey]:
+    """The DiffusionServices that own a child (several for a shared build)."""
     namespace = child["metadata"]["namespace"]
-    for ref in child["metadata"].get("ownerReferences") or []:
-        if ref.get("kind") != KIND or not str(ref.get("apiVersion", "")).startswith(GROUP):
-            continue
-        owner = {"metadata": {"name": ref["name"], "namespace": namespace, "uid": ref.get("uid")}}
-        try:
-            run_reconcile(runtime, owner, force=False)
-        except (kopf.TemporaryError, kopf.PermanentError) as err:
-            log.warning("reconcile of %s/%s after a child event failed: %s", namespace, ref["name"], err)
+    return [OwnerKey(namespace, ref["name"], str(ref.get("uid")))
+            for ref in child["metadata"].get("ownerReferences") or []
+            if ref.get("kind") == KIND and str(ref.get("apiVersion", "")).startswith(GROUP)]
+
+
+def reconcile_owner(runtime: Runtime, key: OwnerKey) -> None:
+    """The dirty-queue worker's job: one reconcile of a service some child event marked."""
+    owner = {"metadata": {"name": key.name, "namespace": key.namespace, "uid": key.uid}}
+    try:
+        run_reconcile(runtime, owner, force=False)
+    except (kopf.TemporaryError, kopf.PermanentError) as err:
+        log.warning("reconcile of %s/%s after a child event failed: %s", key.namespace, key.name, err)
 
 
 _MANAGED = {names.MANAGED_BY_LABEL: names.MANAGED_BY}
@@ -256,6 +265,8 @@ _MANAGED = {names.MANAGED_BY_LABEL: names.MANAGED_BY}
 
 @kopf.on.event("batch", "v1", "jobs", labels=_MANAGED)
 @kopf.on.event("apps", "v1", "deployments", labels=_MANAGED)
-def on_child_event(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    """Job progress, Deployment rollouts, and deletions (a deleted child is re-created) alike."""
-    reconcile_owners(memo.runtime, body)
+async def on_child_event(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """Job progress, Deployment rollouts, and deletions (a deleted child is re-created) alike: mark the
+    owners dirty and return, so bursts coalesce into one reconcile per owner (handlers/workqueue.py)."""
+    for key in owners_of(body):
+        memo.dirty.mark(key)

@@ -10,7 +10,9 @@ import kopf
 from kubernetes import client, config
 
 from diffusion_operator.config import OperatorConfig
+from diffusion_operator.handlers import lifecycle
 from diffusion_operator.handlers.runtime import Runtime
+from diffusion_operator.handlers.workqueue import DirtyQueue
 from diffusion_operator.k8s.gateway import KubeGateway
 from diffusion_operator.render.replicas import OPERATOR_FIELD_MANAGER
 
@@ -23,8 +25,12 @@ def api_client() -> client.ApiClient:
     return config.new_client_from_config(config_file=os.environ.get("KUBECONFIG"))
 
 
+#: Reconciles of dirty owners in parallel (threads: the Kubernetes client is synchronous).
+CHILD_EVENT_WORKERS = 8
+
+
 @kopf.on.startup()
-def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     # Our status is ours: keep kopf's bookkeeping in annotations, not in .status, so the CRD's
     # status schema stays exactly what users see.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="diffusion.dev")
@@ -45,10 +51,19 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.peering.lifetime = int(os.environ.get("DIFFUSION_PEERING_LIFETIME", "60"))
 
     operator_config = OperatorConfig.from_env(dict(os.environ))
-    memo.runtime = Runtime(gateway=KubeGateway(api_client()), config=operator_config)
+    runtime = Runtime(gateway=KubeGateway(api_client()), config=operator_config)
+    memo.runtime = runtime
+    # Child events mark owners dirty; these workers reconcile each dirty owner once (see workqueue.py).
+    memo.dirty = DirtyQueue(lambda key: lifecycle.reconcile_owner(runtime, key), workers=CHILD_EVENT_WORKERS)
     logging.getLogger(__name__).info(
         "operator configured", extra={"field_manager": OPERATOR_FIELD_MANAGER, "config": operator_config.model_dump()}
     )
+
+
+@kopf.on.cleanup()
+async def stop_workers(memo: kopf.Memo, **_: Any) -> None:
+    if getattr(memo, "dirty", None) is not None:
+        await memo.dirty.stop()
 
 
 @kopf.on.login()

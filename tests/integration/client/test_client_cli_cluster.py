@@ -35,6 +35,12 @@ def ready_status(namespace: str, name: str) -> dict:
             "endpoints": {"http": f"http://{host}:8000", "grpc": f"{host}:8001"}}
 
 
+def table_rows(text: str) -> list[list[str]]:
+    """The body rows of a rich table as stripped cells."""
+    return [[cell.strip() for cell in line.strip().strip("│").split("│")]
+            for line in text.splitlines() if line.startswith("│")]
+
+
 @pytest.fixture
 def env(cluster: Cluster) -> dict[str, str]:
     return {"KUBECONFIG": str(cluster.kubeconfig)}
@@ -46,7 +52,7 @@ def test_status_lists_services_with_phase_engine_replicas_and_queue(
     service(kube, namespace, "fresh")
     result = diffusion("status", "-n", namespace, env=env)
     assert result.returncode == 0, result.stderr
-    lines = {line.split()[1]: line for line in result.stdout.splitlines() if namespace in line}
+    lines = {cells[1]: " ".join(cells) for cells in table_rows(result.stdout) if cells[0] == namespace}
     assert set(lines) == {"ready", "fresh"}
     for text in ("Ready", "Succeeded sdxl-0123456789abcdef", "1/2", "120ms/500ms"):
         assert text in lines["ready"]

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from diffusion_operator.client.errors import EXIT_REJECTED, EXIT_UNREACHABLE, EXIT_USAGE
 from diffusion_operator.client.png import read_png_metadata
 from PIL import Image
@@ -104,7 +105,7 @@ def test_plan_prints_replicas_and_costs_as_json(diffusion):
     assert result.returncode == 0, result.stderr
     plan = json.loads(result.stdout)["plan"]
     assert (plan["replicas_at_peak"], plan["min_replicas"], plan["max_replicas"]) == (4, 2, 5)
-    assert plan["dollars_per_1000_at_peak"] == round(plan["dollars_per_1000_at_peak"], 12) > 0
+    assert plan["dollars_per_1000_at_peak"] == pytest.approx(10 * 4 * 500 / 3600)  # 4 GPUs x 500 s x $10/h
 
 
 def test_plan_for_a_gpu_without_an_anchor_asks_for_a_measurement(diffusion):

@@ -1,0 +1,66 @@
+"""A de-duplicating work queue for child events (controller-runtime's workqueue, in asyncio).
+
+A burst of Job and Deployment events (a rollout, a thousand services created at once) must not turn
+into a thousand queued reconciles of the same service, nor hold thousands of event bodies in memory
+while worker threads are busy. Child events only *mark* their owner dirty here and return; a few
+workers reconcile each dirty owner once, however many events marked it meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import NamedTuple
+
+log = logging.getLogger(__name__)
+
+
+class OwnerKey(NamedTuple):
+    namespace: str
+    name: str
+    uid: str
+
+
+class DirtyQueue:
+    def __init__(self, reconcile: Callable[[OwnerKey], None], workers: int) -> None:
+        self._reconcile = reconcile
+        self._queue: asyncio.Queue[OwnerKey] = asyncio.Queue()
+        self._pending: set[OwnerKey] = set()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._workers = workers
+
+    def _start(self) -> None:
+        # Started lazily from inside a kopf handler: tasks copy the current context, and kopf's event
+        # poster lives in context variables that only handlers have (kopf.event needs them).
+        self._tasks = [asyncio.get_running_loop().create_task(self._work()) for _ in range(self._workers)]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def mark(self, key: OwnerKey) -> None:
+        """Ask for one reconcile of ``key``; a key already waiting is not queued twice."""
+        if not self._tasks:
+            self._start()
+        if key not in self._pending:
+            self._pending.add(key)
+            self._queue.put_nowait(key)
+
+    @property
+    def depth(self) -> int:
+        return len(self._pending)
+
+    async def _work(self) -> None:
+        while True:
+            key = await self._queue.get()
+            # Taken off the pending set *before* the reconcile: an event during it marks the key again,
+            # so nothing that happens while we work is lost.
+            self._pending.discard(key)
+            try:
+                await asyncio.to_thread(self._reconcile, key)
+            except Exception:  # one service's failure must not stop the workers
+                log.exception("reconcile of %s/%s failed", key.namespace, key.name)
+            finally:
+                self._queue.task_done()
