@@ -245,8 +245,8 @@ def plan_command(
     out.print(table)
     out.print(f"service time source: {time_source.source}", highlight=False)
     if not time_source.measured:
-        err_console.print("note: the service time is an estimate; measure yours with `diffusion loadtest` and "
-                          "pass --service-time", highlight=False)
+        err_console.print("note: the service time is an estimate. Measure yours: saturate one replica with "
+                          "`diffusion loadtest` and pass --service-time 1/(its images/s)", highlight=False)
 
 
 @app.command()

@@ -4,7 +4,8 @@ It reuses the autoscaler's queueing model (``autoscaling.capacity``: M/G/c, Erla
 Allen-Cunneen correction), so the plan and the running autoscaler disagree only where reality
 differs from the model, never because of two formulas. Service times are data with their source:
 measured anchors where a public figure exists, a labelled estimate where none does; ``--service-time``
-overrides them with your own measurement (``diffusion loadtest`` prints one).
+overrides them with your own measurement: replica-seconds per image, i.e. 1 / the images/s one
+replica sustains when saturated (``diffusion loadtest`` at a rate above its capacity shows that).
 """
 
 from __future__ import annotations

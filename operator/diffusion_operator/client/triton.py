@@ -14,7 +14,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from diffusion_operator.client.errors import EndpointUnreachableError, ServerRejectedError
+from diffusion_operator.client.errors import EndpointUnreachableError, ServerRejectedError, UsageError
 from diffusion_operator.client.request import ImageRequest
 
 Protocol = Literal["http", "grpc"]
@@ -40,8 +40,8 @@ class Endpoint:
         for scheme in ("http", "grpc"):
             if text.startswith(f"{scheme}://"):
                 return Endpoint(text.removeprefix(f"{scheme}://"), scheme)
-        if text.startswith("https://"):
-            return Endpoint(text.removeprefix("https://"), "http")
+        if "://" in text:  # https:// included: TLS to Triton is not wired in (in-cluster traffic is plain)
+            raise UsageError(f"url {url!r}: expected HOST:PORT, http://HOST:PORT or grpc://HOST:PORT")
         return Endpoint(text, protocol)
 
 

@@ -7,6 +7,7 @@ and post an Event per condition transition. Repeating it after a crash is always
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -252,12 +253,14 @@ def owners_of(child: Mapping[str, Any]) -> list[OwnerKey]:
 
 
 def reconcile_owner(runtime: Runtime, key: OwnerKey) -> None:
-    """The dirty-queue worker's job: one reconcile of a service some child event marked."""
+    """The dirty-queue worker's job: one reconcile of a service some child event marked.
+
+    Failures propagate: the queue retries the key with backoff (a permanent spec error is on the
+    object as an Event already and is not retried).
+    """
     owner = {"metadata": {"name": key.name, "namespace": key.namespace, "uid": key.uid}}
-    try:
+    with contextlib.suppress(kopf.PermanentError):
         run_reconcile(runtime, owner, force=False)
-    except (kopf.TemporaryError, kopf.PermanentError) as err:
-        log.warning("reconcile of %s/%s after a child event failed: %s", key.namespace, key.name, err)
 
 
 _MANAGED = {names.MANAGED_BY_LABEL: names.MANAGED_BY}

@@ -22,11 +22,22 @@ class OwnerKey(NamedTuple):
     uid: str
 
 
+#: Requeue delays after failed reconciles double from here, up to the cap (controller-runtime's shape).
+RETRY_BASE_SECONDS = 1.0
+RETRY_MAX_SECONDS = 60.0
+
+
+def retry_delay(failures: int) -> float:
+    """1 s, 2 s, 4 s ... capped: a broken service is retried, never hammered, never forgotten."""
+    return float(min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** max(0, failures - 1)))
+
+
 class DirtyQueue:
     def __init__(self, reconcile: Callable[[OwnerKey], None], workers: int) -> None:
         self._reconcile = reconcile
         self._queue: asyncio.Queue[OwnerKey] = asyncio.Queue()
         self._pending: set[OwnerKey] = set()
+        self._failures: dict[OwnerKey, int] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._workers = workers
 
@@ -60,7 +71,11 @@ class DirtyQueue:
             self._pending.discard(key)
             try:
                 await asyncio.to_thread(self._reconcile, key)
-            except Exception:  # one service's failure must not stop the workers
-                log.exception("reconcile of %s/%s failed", key.namespace, key.name)
+                self._failures.pop(key, None)
+            except Exception as err:  # one service's failure must not stop the workers
+                failures = self._failures[key] = self._failures.get(key, 0) + 1
+                delay = retry_delay(failures)
+                log.warning("reconcile of %s/%s failed (%s); retry in %.0fs", key.namespace, key.name, err, delay)
+                asyncio.get_running_loop().call_later(delay, self.mark, key)
             finally:
                 self._queue.task_done()

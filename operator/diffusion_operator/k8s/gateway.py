@@ -8,18 +8,14 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from kubernetes import client
 from kubernetes.dynamic import DynamicClient
-from kubernetes.dynamic.exceptions import (
-    ApiException,
-    ConflictError,
-    NotFoundError,
-    ResourceNotFoundError,
-)
+from kubernetes.dynamic.exceptions import ApiException, ConflictError, NotFoundError
 
 #: How long an answer to "is this API served?" (e.g. ServiceMonitor) is trusted.
 API_DISCOVERY_TTL_SECONDS = 60.0
@@ -56,9 +52,21 @@ class KubeGateway:
         cache = Path(tempfile.gettempdir()) / f"diffusion-operator-discovery-{os.getpid()}.json"
         self.dynamic = DynamicClient(api_client, cache_file=str(cache))
         self._served: dict[tuple[str, str], tuple[float, bool]] = {}
+        # The dynamic client's discovery is not thread-safe (its lazy cache is a dict filled on demand);
+        # handler threads resolve each kind once, under a lock, and keep it.
+        self._resources: dict[tuple[str, str], Any] = {}
+        self._discovery_lock = threading.Lock()
 
     def _resource(self, api_version: str, kind: str) -> Any:
-        return self.dynamic.resources.get(api_version=api_version, kind=kind)
+        key = (api_version, kind)
+        resource = self._resources.get(key)
+        if resource is None:
+            with self._discovery_lock:
+                resource = self._resources.get(key)
+                if resource is None:
+                    resource = self.dynamic.resources.get(api_version=api_version, kind=kind)
+                    self._resources[key] = resource
+        return resource
 
     def apply(self, manifest: dict[str, Any], *, field_manager: str) -> dict[str, Any]:
         """Server-side apply with conflicts forced: the operator is the declared owner of these fields."""
@@ -109,12 +117,16 @@ class KubeGateway:
         now = time.monotonic()
         if cached and now - cached[0] < API_DISCOVERY_TTL_SECONDS:
             return cached[1]
+        # Ask the group-version's discovery document directly: re-running the shared client's discovery
+        # from several threads is what breaks it, and a CRD installed later must still be noticed.
+        prefix = "/api/" if "/" not in api_version else "/apis/"
         try:
-            self.dynamic.resources.invalidate_cache() if cached else None
-            self._resource(api_version, kind)
-            served = True
-        except ResourceNotFoundError:
+            document = self.dynamic.request("GET", f"{prefix}{api_version}")
+            served = any(r.get("kind") == kind for r in document.to_dict().get("resources", []))
+        except NotFoundError:
             served = False
+        except ApiException as err:
+            raise _wrap(err, f"discover {api_version}") from err
         self._served[key] = (now, served)
         return served
 

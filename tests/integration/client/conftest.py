@@ -55,8 +55,27 @@ def tiny_repository() -> Path:
 def tiny_triton(tiny_repository: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonServer]:
     server = TritonServer(tmp_path_factory.mktemp("triton-client"), tiny_repository, name="triton-client")
     server.start(timeout=180)
+    warm_up(server)
     yield server
     server.stop()
+
+
+def warm_up(server: TritonServer) -> None:
+    """One request per ``sdxl`` instance at once: each pays its ONNX Runtime set-up (~3 s) here, not in a test."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from diffusion_operator.client.request import ImageRequest
+    from diffusion_operator.client.triton import Endpoint, TritonClient
+
+    def one(seed: int) -> None:
+        client = TritonClient(Endpoint(server.http_url))
+        try:
+            client.generate(ImageRequest(prompt="warm up", seed=seed, steps=1, width=64, height=64))
+        finally:
+            client.close()
+
+    with ThreadPoolExecutor(max_workers=PLAN["max_batch_size"]) as pool:
+        list(pool.map(one, range(PLAN["max_batch_size"])))
 
 
 @pytest.fixture(scope="session")

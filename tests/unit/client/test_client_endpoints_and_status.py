@@ -40,6 +40,11 @@ def test_a_url_may_carry_its_protocol_as_a_scheme(url: str, expected: Endpoint):
     assert Endpoint.parse(url) == expected
 
 
+def test_a_scheme_the_client_cannot_speak_is_a_usage_error():
+    with pytest.raises(UsageError, match="expected HOST:PORT"):
+        Endpoint.parse("https://triton.example.com:443")
+
+
 NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 
 

@@ -1,0 +1,49 @@
+"""The child-event work queue: bursts coalesce, failures are retried with backoff, nothing is lost."""
+
+from __future__ import annotations
+
+import asyncio
+
+from diffusion_operator.handlers import workqueue
+from diffusion_operator.handlers.workqueue import DirtyQueue, OwnerKey, retry_delay
+
+KEY = OwnerKey("ns", "svc", "uid-1")
+
+
+def test_retry_delays_double_and_are_capped():
+    assert [retry_delay(n) for n in (1, 2, 3, 4)] == [1.0, 2.0, 4.0, 8.0]
+    assert retry_delay(30) == workqueue.RETRY_MAX_SECONDS
+
+
+def test_a_burst_of_marks_for_one_owner_becomes_one_reconcile():
+    seen: list[OwnerKey] = []
+
+    async def scenario() -> None:
+        queue = DirtyQueue(seen.append, workers=2)
+        for _ in range(50):
+            queue.mark(KEY)
+        queue.mark(OwnerKey("ns", "other", "uid-2"))
+        await asyncio.sleep(0.2)
+        await queue.stop()
+
+    asyncio.run(scenario())
+    assert seen.count(KEY) == 1 and len(seen) == 2
+
+
+def test_a_failed_reconcile_is_retried_until_it_succeeds(monkeypatch):
+    monkeypatch.setattr(workqueue, "RETRY_BASE_SECONDS", 0.01)
+    attempts: list[OwnerKey] = []
+
+    def flaky(key: OwnerKey) -> None:
+        attempts.append(key)
+        if len(attempts) < 3:
+            raise RuntimeError("API server briefly unavailable")
+
+    async def scenario() -> None:
+        queue = DirtyQueue(flaky, workers=1)
+        queue.mark(KEY)
+        await asyncio.sleep(0.5)
+        await queue.stop()
+
+    asyncio.run(scenario())
+    assert len(attempts) == 3
