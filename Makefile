@@ -42,7 +42,8 @@ lint: venv
 STRICT_CORE := $(wildcard operator/diffusion_operator/api operator/diffusion_operator/engines \
 	operator/diffusion_operator/render operator/diffusion_operator/autoscaling \
 	operator/diffusion_operator/metrics operator/diffusion_operator/reconcile engine_builder \
-	operator/diffusion_operator/dashboards operator/diffusion_operator/alerts.py)
+	operator/diffusion_operator/dashboards operator/diffusion_operator/alerts.py \
+	operator/diffusion_operator/client)
 
 typecheck: venv
 	$(PY) -m mypy

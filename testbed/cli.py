@@ -47,8 +47,12 @@ def up(
 
 @app.command()
 def down() -> None:
-    """Stop every component and forget the cluster's data."""
-    Cluster().down()
+    """Stop every component (and what `demo --keep` left running) and forget the cluster's data."""
+    from testbed.demo import stop_demo_processes
+
+    cluster = Cluster()
+    stop_demo_processes(cluster.state_dir)
+    cluster.down()
     console.print("test bed stopped")
 
 

@@ -30,6 +30,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _start_time(pid: int) -> str:
+    """Field 22 of /proc/<pid>/stat: when the process started, in clock ticks since boot. With the pid
+    it identifies one process for good, so a stop never signals an unrelated process that reused it."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return "gone"
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
 def log_tail(path: Path, lines: int = 40) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -73,14 +83,19 @@ class ManagedProcess:
                 cwd=cwd,
                 start_new_session=True,
             )
-        self.pid_path.write_text(str(proc.pid))
+        self.pid_path.write_text(f"{proc.pid} {_start_time(proc.pid)}")
         return proc.pid
 
     def pid(self) -> int | None:
+        """The recorded pid, only if that pid is still the process we started (pids get reused)."""
         try:
-            return int(self.pid_path.read_text())
-        except (FileNotFoundError, ValueError):
+            recorded = self.pid_path.read_text().split()
+            pid = int(recorded[0])
+        except (FileNotFoundError, ValueError, IndexError):
             return None
+        if len(recorded) > 1 and _start_time(pid) != recorded[1]:
+            return None
+        return pid
 
     def alive(self) -> bool:
         pid = self.pid()
