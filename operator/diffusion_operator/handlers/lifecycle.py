@@ -135,13 +135,14 @@ def serving_children(body: Mapping[str, Any], service: DiffusionService, runtime
     return children
 
 
-def apply_serving(gateway: KubeGateway, service: DiffusionService, children: list[dict[str, Any]]) -> None:
+def apply_serving(gateway: KubeGateway, service: DiffusionService, children: list[dict[str, Any]], *,
+                  pdb_may_exist: bool) -> None:
     deployment = children[0]
     if replica_ownership(service.spec).owner == "autoscaler":
         hand_replicas_to_autoscaler(gateway, deployment, max(service.spec.autoscaling.min_replicas, 1))
     for child in children:
         gateway.apply(child, field_manager=OPERATOR_FIELD_MANAGER)
-    if not any(child["kind"] == "PodDisruptionBudget" for child in children):
+    if pdb_may_exist and not any(child["kind"] == "PodDisruptionBudget" for child in children):
         meta = deployment["metadata"]
         gateway.delete("policy/v1", "PodDisruptionBudget", names.pod_disruption_budget_name(meta["name"]),
                        meta["namespace"])
@@ -171,7 +172,9 @@ def reconcile_service(runtime: Runtime, body: Mapping[str, Any], *, force: bool 
     service = DiffusionService.model_validate(dict(body))
     plan = plan_for(service.spec, config.tensorrt_version, config.build_backend)
     key = plan.cache_key()
-    obs = observe(gateway, namespace, name, key)
+    known = service.status.engine
+    obs = observe(gateway, namespace, name, key,
+                  summary_known=bool(known and known.cache_key == key and known.state == "Succeeded"))
     decision = decide(
         service, obs, cache_key=key, selector=names.selector_string(name),
         endpoints=Endpoints(**endpoints(name, namespace)), now=datetime.now(UTC),
@@ -187,7 +190,9 @@ def reconcile_service(runtime: Runtime, body: Mapping[str, Any], *, force: bool 
                                     obs.service_monitor_supported, current)
         digest = children[0]["metadata"]["annotations"][names.APPLIED_HASH_ANNOTATION]
         if force or digest != obs.deployment.applied_hash:
-            apply_serving(gateway, service, children)
+            # A PDB exists only after more than one replica ran; a brand-new Deployment never had one.
+            had_many = obs.deployment.replicas > 1 or (service.status.desired_replicas or 0) > 1
+            apply_serving(gateway, service, children, pdb_may_exist=obs.deployment.exists and (had_many or force))
     patch = status_patch(decision.status, service.status)
     if patch:
         gateway.patch_status(API_VERSION, KIND, name, namespace, patch)
@@ -200,16 +205,18 @@ def reconcile_service(runtime: Runtime, body: Mapping[str, Any], *, force: bool 
     return decision
 
 
-def run_reconcile(runtime: Runtime, body: Mapping[str, Any], *, force: bool) -> None:
+def run_reconcile(runtime: Runtime, body: Mapping[str, Any], *, force: bool, reread: bool = True) -> None:
     """``reconcile_service`` under the service's lock, with errors turned into status and retries."""
     started = time.monotonic()
     meta = body["metadata"]
     with runtime.lock_for(meta["uid"]):
-        # Read under the lock: the body we were handed may predate a status another path just wrote.
-        fresh = runtime.gateway.get(API_VERSION, KIND, meta["name"], meta["namespace"])
-        if fresh is None or fresh["metadata"].get("uid") != meta["uid"] or fresh["metadata"].get("deletionTimestamp"):
-            return
-        body = fresh
+        if reread:
+            # The body we were handed may predate a status another path just wrote.
+            fresh = runtime.gateway.get(API_VERSION, KIND, meta["name"], meta["namespace"])
+            if fresh is None or fresh["metadata"].get("uid") != meta["uid"] \
+                    or fresh["metadata"].get("deletionTimestamp"):
+                return
+            body = fresh
         try:
             reconcile_service(runtime, body, force=force)
         except ValidationError as err:
@@ -229,8 +236,9 @@ def run_reconcile(runtime: Runtime, body: Mapping[str, Any], *, force: bool) -> 
 @kopf.on.resume(GROUP, VERSION, PLURAL)
 @kopf.on.create(GROUP, VERSION, PLURAL)
 @kopf.on.update(GROUP, VERSION, PLURAL)
-def on_service_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    run_reconcile(memo.runtime, body, force=True)
+def on_service_changed(body: kopf.Body, memo: kopf.Memo, reason: str, **_: Any) -> None:
+    # A just-created object has no status anyone could have written yet: no need to re-read it.
+    run_reconcile(memo.runtime, body, force=True, reread=reason != "create")
 
 
 def _resync_enabled(**_: Any) -> bool:

@@ -26,10 +26,19 @@ def _pods_matter(deployment: dict[str, Any] | None) -> bool:
     return not (want is not None and status.get("readyReplicas", 0) == want == status.get("replicas", 0))
 
 
-def observe_job(gateway: KubeGateway, namespace: str, cache_key: str) -> tuple[JobState, list[dict[str, Any]]]:
+def observe_job(gateway: KubeGateway, namespace: str, cache_key: str, *,
+                summary_known: bool = False) -> tuple[JobState, list[dict[str, Any]]]:
+    """The build Job and, when they can tell something new, its pods (termination message, stuck pods).
+
+    A finished build whose summary is already in the status needs no pod list: at a thousand services
+    every saved call is API-server time.
+    """
     name = names.engine_job_name(cache_key)
     job = gateway.get("batch/v1", "Job", name, namespace)
-    pods = gateway.pods_of(namespace, f"batch.kubernetes.io/job-name={name}") if job else []
+    finished = any(c.get("type") == "Complete" and c.get("status") == "True"
+                   for c in ((job or {}).get("status") or {}).get("conditions") or [])
+    need_pods = job is not None and not (finished and summary_known)
+    pods = gateway.pods_of(namespace, f"batch.kubernetes.io/job-name={name}") if need_pods else []
     return job_state(name, job, pods), pods
 
 
@@ -49,15 +58,16 @@ def secret_problem(job: JobState, pods: list[dict[str, Any]]) -> str | None:
     return None
 
 
-def observe(gateway: KubeGateway, namespace: str, service: str, cache_key: str) -> Observation:
-    desired, build_pods = observe_job(gateway, namespace, cache_key)
+def observe(gateway: KubeGateway, namespace: str, service: str, cache_key: str, *,
+            summary_known: bool = False) -> Observation:
+    desired, build_pods = observe_job(gateway, namespace, cache_key, summary_known=summary_known)
     name = names.deployment_name(service)
     deployment = gateway.get("apps/v1", "Deployment", name, namespace)
     pods = gateway.pods_of(namespace, names.selector_string(service)) if _pods_matter(deployment) else []
     state = deployment_state(name, deployment, pods, names.ENGINE_KEY_ANNOTATION, names.APPLIED_HASH_ANNOTATION)
     serving_job = None
     if state.serving_key and state.serving_key != cache_key:
-        serving_job, _ = observe_job(gateway, namespace, state.serving_key)
+        serving_job, _ = observe_job(gateway, namespace, state.serving_key, summary_known=True)
     return Observation(
         desired_job=desired,
         serving_job=serving_job,

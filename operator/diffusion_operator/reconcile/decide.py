@@ -173,7 +173,11 @@ def decide(
         put(ConditionType.READY, "False", available.reason, available.message)
     deployment = obs.deployment
 
-    summary = job.summary
+    summary = dict(job.summary)
+    if not summary and old.engine is not None and old.engine.cache_key == cache_key:
+        # The pods were not re-read (the summary was known): keep what the build reported.
+        summary = {"tensorrt_version": old.engine.tensorrt_version,
+                   "compute_capability": old.engine.compute_capability}
     engine = EngineStatus(
         cache_key=cache_key,
         serving_cache_key=serving_key,
@@ -183,7 +187,8 @@ def decide(
         completed_at=job.completed_at,
         tensorrt_version=_str_or_none(summary.get("tensorrt_version")),
         compute_capability=_str_or_none(summary.get("compute_capability")),
-        message=(job.message or engine_message)[:4096],
+        message=(job.message or (old.engine.message if old.engine and old.engine.cache_key == cache_key
+                                  and job.phase == "Succeeded" else None) or engine_message)[:4096],
     )
     status = old.model_copy(update={
         "conditions": conditions,
