@@ -94,6 +94,10 @@ def set_condition(
     Returns a new list in the original order (a new type is appended), so an unchanged result
     compares equal to the input and the caller can skip the status write.
     """
+    def condition(transition: datetime) -> Condition:
+        return Condition(type=type, status=status, reason=reason, message=message,
+                         last_transition_time=transition, observed_generation=observed_generation)
+
     updated: list[Condition] = []
     found = False
     for existing in conditions:
@@ -101,28 +105,9 @@ def set_condition(
             updated.append(existing)
             continue
         found = True
-        transition = existing.last_transition_time if existing.status == status else now
-        updated.append(
-            Condition(
-                type=type,
-                status=status,
-                reason=reason,
-                message=message,
-                last_transition_time=transition,
-                observed_generation=observed_generation,
-            )
-        )
+        updated.append(condition(existing.last_transition_time if existing.status == status else now))
     if not found:
-        updated.append(
-            Condition(
-                type=type,
-                status=status,
-                reason=reason,
-                message=message,
-                last_transition_time=now,
-                observed_generation=observed_generation,
-            )
-        )
+        updated.append(condition(now))
     return updated
 
 
