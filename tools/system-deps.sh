@@ -2,10 +2,13 @@
 # Debian packages the test bed needs, installed only when missing (so a warm run is instant):
 #   prometheus      - the real server the autoscaler and dashboards are tested against
 #   libpython3.11   - Triton's Python-backend stub links libpython3.11.so.1.0
+#   python3.11      - Debian's interpreter: the stub must import the stdlib that matches that libpython
+#                     (testbed/triton.py:stub_python_env)
 set -euo pipefail
 need=()
 command -v prometheus >/dev/null 2>&1 || [[ -x /usr/bin/prometheus ]] || need+=(prometheus)
 [[ -e /usr/lib/x86_64-linux-gnu/libpython3.11.so.1.0 ]] || need+=(libpython3.11)
+[[ -x /usr/bin/python3.11 ]] || need+=(python3.11)
 command -v promtool >/dev/null 2>&1 || [[ " ${need[*]} " == *" prometheus "* ]] || need+=(prometheus)
 if ((${#need[@]})); then
   echo "installing Debian packages: ${need[*]}" >&2
