@@ -21,13 +21,16 @@ import yaml
 from testbed import paths
 from testbed.pki import Pki, ensure_pki
 from testbed.pools import DEFAULT_POOLS, NodePool, node_manifest
-from testbed.processes import ManagedProcess, free_port
+from testbed.processes import ManagedProcess, ProcessStartError, free_port
 from testbed.prometheus import Prometheus, file_scrape
 
 #: Pod lifecycles (including fake failing images) the fake kubelets play; see the file's header.
 KWOK_STAGES = Path(__file__).parent / "kwok-stages.yaml"
 
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "provisioner")
+
+#: Starts tried before a failure is reported (a port race is the usual cause of a failed start).
+START_ATTEMPTS = 2
 
 #: The service CIDR only names virtual IPs for Services; nothing routes to it (no kube-proxy).
 SERVICE_CIDR = "10.96.0.0/16"
@@ -136,23 +139,32 @@ class Cluster:
             assert self.state is not None
             self.apply_pools(pools)
             return self.state
-        self.down()
         started = time.monotonic()
-        self.state = ClusterState(
-            state_dir=str(self.state_dir),
-            etcd_client_port=free_port(),
-            etcd_peer_port=free_port(),
-            apiserver_port=free_port(),
-            controller_manager_port=free_port(),
-            scheduler_port=free_port(),
-            kwok_port=free_port(),
-            started_at=time.time(),
-        )
-        write_kubeconfig(self.kubeconfig, self.state.server, self.pki)
-        self._start_etcd()
-        self._start_apiserver()
-        self._start_controllers()
+        for attempt in range(START_ATTEMPTS):
+            self.down()
+            self.state = ClusterState(
+                state_dir=str(self.state_dir),
+                etcd_client_port=free_port(),
+                etcd_peer_port=free_port(),
+                apiserver_port=free_port(),
+                controller_manager_port=free_port(),
+                scheduler_port=free_port(),
+                kwok_port=free_port(),
+                started_at=time.time(),
+            )
+            write_kubeconfig(self.kubeconfig, self.state.server, self.pki)
+            try:
+                self._start_etcd()
+                self._start_apiserver()
+                self._start_controllers()
+                break
+            except ProcessStartError:
+                # A free port can be taken by another process between our probe and the server's bind
+                # ("address already in use"): start again on fresh ports before giving up.
+                if attempt + 1 == START_ATTEMPTS:
+                    raise
         self.apply_pools(pools)
+        assert self.state is not None
         self.state.start_seconds = round(time.monotonic() - started, 2)
         _state_file(self.state_dir).write_text(json.dumps(asdict(self.state), indent=2))
         return self.state
