@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -23,8 +22,7 @@ from diffusion_operator.api.durations import parse_duration
 from diffusion_operator.api.resource import DiffusionService, status_patch
 from diffusion_operator.autoscaling import Decision, History, decide
 from diffusion_operator.autoscaling.from_spec import policy_from_spec
-from diffusion_operator.config import OperatorConfig
-from diffusion_operator.handlers.runtime import Runtime
+from diffusion_operator.handlers.runtime import CONFIG, Runtime
 from diffusion_operator.metrics.observe import SignalQueries, observe
 from diffusion_operator.metrics.prometheus_client import PrometheusClient
 from diffusion_operator.metrics.promql import TritonScope
@@ -33,7 +31,6 @@ from diffusion_operator.render import names
 from diffusion_operator.render.replicas import AUTOSCALER_FIELD_MANAGER
 
 log = logging.getLogger(__name__)
-_CONFIG = OperatorConfig.from_env(dict(os.environ))
 
 
 def autoscaling_enabled(spec: kopf.Spec, **_: Any) -> bool:
@@ -41,7 +38,7 @@ def autoscaling_enabled(spec: kopf.Spec, **_: Any) -> bool:
 
 
 async def read_signals(url: str, queries: SignalQueries, current: int, ready: int) -> Any:
-    async with PrometheusClient(url, timeout_s=_CONFIG.prometheus_timeout_seconds) as client:
+    async with PrometheusClient(url, timeout_s=CONFIG.prometheus_timeout_seconds) as client:
         return await observe(client, queries, current_replicas=current, ready_replicas=ready)
 
 
@@ -104,7 +101,7 @@ def record(namespace: str, service: str, decision: Decision, target_s: float) ->
     telemetry.DESIRED_REPLICAS.labels(namespace, service).set(decision.replicas)
 
 
-@kopf.timer(GROUP, VERSION, PLURAL, interval=_CONFIG.autoscale_interval_seconds, when=autoscaling_enabled,
+@kopf.timer(GROUP, VERSION, PLURAL, interval=CONFIG.autoscale_interval_seconds, when=autoscaling_enabled,
             idle=None, initial_delay=1)
 def autoscale(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     started = time.monotonic()

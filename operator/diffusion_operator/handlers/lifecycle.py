@@ -11,7 +11,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import os
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -25,9 +24,8 @@ from diffusion_operator.api import API_VERSION, GROUP, KIND, PLURAL, VERSION
 from diffusion_operator.api.conditions import Reason
 from diffusion_operator.api.resource import DiffusionService, status_patch
 from diffusion_operator.api.status import Endpoints
-from diffusion_operator.config import OperatorConfig
 from diffusion_operator.engines.plan import plan_for
-from diffusion_operator.handlers.runtime import Runtime
+from diffusion_operator.handlers.runtime import CONFIG, Runtime
 from diffusion_operator.handlers.workqueue import OwnerKey
 from diffusion_operator.k8s.gateway import KubeError, KubeGateway
 from diffusion_operator.k8s.observe import observe
@@ -53,7 +51,6 @@ from diffusion_operator.render.service import (
 from diffusion_operator.render.storage import build_engine_cache_claim
 
 log = logging.getLogger(__name__)
-_CONFIG = OperatorConfig.from_env(dict(os.environ))
 #: Back off this long after an API error before kopf retries the handler.
 RETRY_DELAY_SECONDS = 10
 
@@ -242,11 +239,11 @@ def on_service_changed(body: kopf.Body, memo: kopf.Memo, reason: str, **_: Any) 
 
 
 def _resync_enabled(**_: Any) -> bool:
-    return _CONFIG.resync_interval_seconds > 0
+    return CONFIG.resync_interval_seconds > 0
 
 
-@kopf.timer(GROUP, VERSION, PLURAL, interval=_CONFIG.resync_interval_seconds or 1.0,
-            initial_delay=_CONFIG.resync_interval_seconds, idle=None, when=_resync_enabled)
+@kopf.timer(GROUP, VERSION, PLURAL, interval=CONFIG.resync_interval_seconds or 1.0,
+            initial_delay=CONFIG.resync_interval_seconds, idle=None, when=_resync_enabled)
 def resync(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """The level-based safety net: catches anything an event missed (e.g. during an outage)."""
     run_reconcile(memo.runtime, body, force=True)

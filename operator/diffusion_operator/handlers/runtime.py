@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -9,6 +10,10 @@ from dataclasses import dataclass, field
 from diffusion_operator.config import OperatorConfig
 from diffusion_operator.k8s.gateway import KubeGateway
 from diffusion_operator.render.defaults import RenderSettings
+
+#: The operator's settings, read once: kopf's decorators need the timer intervals at import time, and
+#: every handler module and the startup handler must see the same values.
+CONFIG = OperatorConfig.from_env(dict(os.environ))
 
 
 @dataclass

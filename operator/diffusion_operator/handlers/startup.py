@@ -9,9 +9,8 @@ from typing import Any
 import kopf
 from kubernetes import client, config
 
-from diffusion_operator.config import OperatorConfig
 from diffusion_operator.handlers import lifecycle
-from diffusion_operator.handlers.runtime import Runtime
+from diffusion_operator.handlers.runtime import CONFIG, Runtime
 from diffusion_operator.handlers.workqueue import DirtyQueue
 from diffusion_operator.k8s.gateway import KubeGateway
 from diffusion_operator.render.replicas import OPERATOR_FIELD_MANAGER
@@ -50,7 +49,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     # How long a silent peer counts as alive: the standby's takeover time after the active one dies.
     settings.peering.lifetime = int(os.environ.get("DIFFUSION_PEERING_LIFETIME", "60"))
 
-    operator_config = OperatorConfig.from_env(dict(os.environ))
+    operator_config = CONFIG
     runtime = Runtime(gateway=KubeGateway(api_client()), config=operator_config)
     memo.runtime = runtime
     # Child events mark owners dirty; these workers reconcile each dirty owner once (see workqueue.py).
