@@ -22,6 +22,8 @@ class OperatorConfig(BaseModel):
     #: "tensorrt" on GPU clusters; "onnxruntime" builds CPU repositories (local demo, CI).
     build_backend: Literal["tensorrt", "onnxruntime"] = "tensorrt"
     prometheus_url: str = Field(default="http://prometheus-operated.monitoring.svc:9090")
+    #: Namespace Prometheus scrapes from: allowed to Triton's metrics port by a service's NetworkPolicy.
+    metrics_scraper_namespace: str = Field(default="monitoring", min_length=1, max_length=63)
     builder_service_account: str = "diffusion-engine-builder"
     cache_storage_class: str | None = None
     cache_size: str = "200Gi"
@@ -37,6 +39,8 @@ class OperatorConfig(BaseModel):
     #: 0 turns the timer off (each timer is a task per object: memory at thousands of services).
     resync_interval_seconds: float = Field(default=300.0, ge=0)
     metrics_port: int = Field(default=8080, ge=0, le=65535)
+    #: Undo a rollout whose new pods fail this long while old ones serve (reconcile/rollback.py); 0: never.
+    rollback_after_seconds: float = Field(default=120.0, ge=0)
     #: GPU type -> node labels selecting it (JSON in DIFFUSION_GPU_NODE_LABELS); empty: GKE's labels.
     gpu_node_labels: dict[str, dict[str, str]] = Field(default_factory=dict)
     #: Tolerations for GPU pods (JSON in DIFFUSION_GPU_TOLERATIONS); unset: GKE's GPU taint.

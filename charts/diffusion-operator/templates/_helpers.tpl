@@ -70,8 +70,16 @@ app.kubernetes.io/component: operator
 - apiGroups: ["apps"]
   resources: ["deployments"]
   verbs: ["get", "list", "watch", "create", "patch"]
+# A stuck rollout's ReplicaSets: the revision to restore (read only; the Deployment does the rest).
+- apiGroups: ["apps"]
+  resources: ["replicasets"]
+  verbs: ["list"]
 - apiGroups: ["policy"]
   resources: ["poddisruptionbudgets"]
+  verbs: ["get", "create", "patch", "delete"]
+# The optional NetworkPolicy in front of the Triton pods (spec.serving.networkPolicy; deleted when disabled).
+- apiGroups: ["networking.k8s.io"]
+  resources: ["networkpolicies"]
   verbs: ["get", "create", "patch", "delete"]
 - apiGroups: ["monitoring.coreos.com"]
   resources: ["servicemonitors"]

@@ -54,6 +54,7 @@ class Reason:
     RECONCILED = "Reconciled"
     SERVING = "Serving"
     RECONCILE_ERROR = "ReconcileError"
+    ROLLED_BACK = "RolledBack"
     INVALID_SPEC = "InvalidSpec"
     # ScalingActive, when the lifecycle handler records that autoscaling is off. The autoscaler's own
     # reasons (ScalingActive/ScalingLimited/Fallback) live in autoscaling/reasons.py: it owns them.

@@ -107,6 +107,20 @@ class AutoscalingStatus(StatusModel):
     )
 
 
+class RollbackStatus(StatusModel):
+    """A rollout the operator undid because its new pods could not run while the old ones served.
+
+    It holds for the spec generation it names: any spec edit tries again.
+    """
+
+    generation: int = Field(ge=0, description="metadata.generation whose rollout was undone.")
+    from_revision: int = Field(ge=0, description="Deployment revision that failed.")
+    to_revision: int = Field(ge=0, description="Deployment revision restored.")
+    cache_key: str | None = Field(default=None, max_length=64, description="Engine cache key restored.")
+    message: str = Field(default="", max_length=1024, description="What the failed revision's pods showed.")
+    time: datetime = Field(description="When the rollout was undone.")
+
+
 class DiffusionServiceStatus(StatusModel):
     """Observed state, written by the operator only."""
 
@@ -131,6 +145,9 @@ class DiffusionServiceStatus(StatusModel):
     engine: EngineStatus | None = Field(default=None, description="The engine build.")
     endpoints: Endpoints | None = Field(default=None, description="Where to send requests.")
     autoscaling: AutoscalingStatus | None = Field(default=None, description="Autoscaler observations.")
+    rollback: RollbackStatus | None = Field(
+        default=None, description="The last rollout undone because its pods could not run."
+    )
 
 
 def ready_text(ready_replicas: int, desired_replicas: int) -> str:

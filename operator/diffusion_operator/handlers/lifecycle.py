@@ -13,7 +13,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import kopf
@@ -35,6 +35,7 @@ from diffusion_operator.render import names
 from diffusion_operator.render.accounts import build_builder_service_account
 from diffusion_operator.render.deployment import build_deployment
 from diffusion_operator.render.engine_job import build_engine_job, build_plan_config_map
+from diffusion_operator.render.network_policy import build_network_policy
 from diffusion_operator.render.pods import owner_reference
 from diffusion_operator.render.replicas import (
     AUTOSCALER_FIELD_MANAGER,
@@ -113,7 +114,7 @@ def hand_replicas_to_autoscaler(gateway: KubeGateway, deployment: dict[str, Any]
 
 def serving_children(body: Mapping[str, Any], service: DiffusionService, runtime: Runtime, serving_key: str,
                      monitor: bool, current_replicas: int) -> list[dict[str, Any]]:
-    """Deployment, Service, optional ServiceMonitor and PDB, owned by the service, with their hash."""
+    """Deployment, Service, optional ServiceMonitor, PDB and NetworkPolicy, owned by the service, with their hash."""
     meta = body["metadata"]
     name, namespace = meta["name"], meta["namespace"]
     owner = owner_reference(body)
@@ -125,6 +126,9 @@ def serving_children(body: Mapping[str, Any], service: DiffusionService, runtime
     pdb = build_pod_disruption_budget(name, namespace, current_replicas)
     if pdb is not None and needs_disruption_budget(current_replicas):
         children.append(pdb)
+    policy = build_network_policy(name, namespace, service.spec.serving.network_policy, runtime.render_settings)
+    if policy is not None:
+        children.append(policy)
     for child in children:
         _with_owner(child, owner)
     digest = hashlib.sha256(json.dumps(children, sort_keys=True).encode()).hexdigest()[:16]
@@ -132,16 +136,32 @@ def serving_children(body: Mapping[str, Any], service: DiffusionService, runtime
     return children
 
 
+def with_template(deployment: dict[str, Any], template: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The Deployment with another pod template (a rollback), or None to leave the template alone."""
+    if template is None:
+        return None
+    return {**deployment, "spec": {**deployment["spec"], "template": template}}
+
+
 def apply_serving(gateway: KubeGateway, service: DiffusionService, children: list[dict[str, Any]], *,
-                  pdb_may_exist: bool) -> None:
+                  pdb_may_exist: bool, decision: Decision, network_policy_may_exist: bool = False) -> None:
+    """Apply the serving children; while a rollback holds, the Deployment keeps its restored template."""
     deployment = children[0]
     if replica_ownership(service.spec).owner == "autoscaler":
         hand_replicas_to_autoscaler(gateway, deployment, max(service.spec.autoscaling.min_replicas, 1))
+    if decision.hold_template:
+        children = children[1:]
+    elif (restored := with_template(deployment, decision.rollback_template)) is not None:
+        children = [restored, *children[1:]]
     for child in children:
         gateway.apply(child, field_manager=OPERATOR_FIELD_MANAGER)
     if pdb_may_exist and not any(child["kind"] == "PodDisruptionBudget" for child in children):
         meta = deployment["metadata"]
         gateway.delete("policy/v1", "PodDisruptionBudget", names.pod_disruption_budget_name(meta["name"]),
+                       meta["namespace"])
+    if network_policy_may_exist and not any(child["kind"] == "NetworkPolicy" for child in children):
+        meta = deployment["metadata"]
+        gateway.delete("networking.k8s.io/v1", "NetworkPolicy", names.network_policy_name(meta["name"]),
                        meta["namespace"])
 
 
@@ -175,6 +195,7 @@ def reconcile_service(runtime: Runtime, body: Mapping[str, Any], *, force: bool 
     decision = decide(
         service, obs, cache_key=key, selector=names.selector_string(name),
         endpoints=Endpoints(**endpoints(name, namespace)), now=datetime.now(UTC),
+        rollback_after=timedelta(seconds=config.rollback_after_seconds),
     )
     if decision.build_engine:
         telemetry.ENGINE_BUILDS.labels(namespace, "started").inc()
@@ -186,10 +207,11 @@ def reconcile_service(runtime: Runtime, body: Mapping[str, Any], *, force: bool 
         children = serving_children(body, service, runtime, decision.serving_key,
                                     obs.service_monitor_supported, current)
         digest = children[0]["metadata"]["annotations"][names.APPLIED_HASH_ANNOTATION]
-        if force or digest != obs.deployment.applied_hash:
+        if force or digest != obs.deployment.applied_hash or decision.rollback_template is not None:
             # A PDB exists only after more than one replica ran; a brand-new Deployment never had one.
             had_many = obs.deployment.replicas > 1 or (service.status.desired_replicas or 0) > 1
-            apply_serving(gateway, service, children, pdb_may_exist=obs.deployment.exists and (had_many or force))
+            apply_serving(gateway, service, children, pdb_may_exist=obs.deployment.exists and (had_many or force),
+                          decision=decision, network_policy_may_exist=obs.deployment.exists)
     patch = status_patch(decision.status, service.status)
     if patch:
         gateway.patch_status(API_VERSION, KIND, name, namespace, patch)

@@ -9,8 +9,10 @@ from diffusion_operator.k8s.gateway import KubeGateway
 from diffusion_operator.reconcile.observation import (
     JobState,
     Observation,
+    RolloutState,
     deployment_state,
     job_state,
+    rollout_state,
 )
 from diffusion_operator.render import names
 
@@ -65,6 +67,11 @@ def observe(gateway: KubeGateway, namespace: str, service: str, cache_key: str, 
     deployment = gateway.get("apps/v1", "Deployment", name, namespace)
     pods = gateway.pods_of(namespace, names.selector_string(service)) if _pods_matter(deployment) else []
     state = deployment_state(name, deployment, pods, names.ENGINE_KEY_ANNOTATION, names.APPLIED_HASH_ANNOTATION)
+    rollout: RolloutState | None = None
+    if deployment is not None and state.pod_problem and not state.rollout_complete:
+        # Only a stuck rollout needs its ReplicaSets: the failing revision and the one to fall back to.
+        replica_sets = gateway.list_objects("apps/v1", "ReplicaSet", namespace, names.selector_string(service))
+        rollout = rollout_state(deployment, replica_sets, pods, names.ENGINE_KEY_ANNOTATION)
     serving_job = None
     if state.serving_key and state.serving_key != cache_key:
         serving_job, _ = observe_job(gateway, namespace, state.serving_key, summary_known=True)
@@ -75,4 +82,5 @@ def observe(gateway: KubeGateway, namespace: str, service: str, cache_key: str, 
         secret_missing=secret_problem(desired, build_pods),
         service_monitor_supported=gateway.serves(*SERVICE_MONITOR),
         now=datetime.now(UTC),
+        rollout=rollout,
     )

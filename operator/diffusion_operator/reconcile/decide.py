@@ -10,7 +10,8 @@ has *succeeded*. While a new key builds (or if it fails) the old engines keep se
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from diffusion_operator.api.conditions import Condition, ConditionStatus, ConditionType, Reason, set_condition
 from diffusion_operator.api.resource import DiffusionService
@@ -18,16 +19,18 @@ from diffusion_operator.api.status import (
     DiffusionServiceStatus,
     Endpoints,
     EngineStatus,
+    RollbackStatus,
     derive_phase,
     ready_text,
 )
 from diffusion_operator.reconcile.observation import JobState, Observation
+from diffusion_operator.reconcile.rollback import DEFAULT_GRACE, active_rollback, new_rollback, rollback_target
 from diffusion_operator.render.replicas import replica_ownership
 
 #: Reasons that deserve a Warning Event rather than a Normal one.
 WARNING_REASONS = frozenset({
     Reason.BUILD_FAILED, Reason.BUILD_TIMED_OUT, Reason.SECRET_NOT_FOUND, Reason.SOURCE_UNREACHABLE,
-    Reason.IMAGE_PULL_FAILED, Reason.REPLICAS_UNAVAILABLE, Reason.RECONCILE_ERROR,
+    Reason.IMAGE_PULL_FAILED, Reason.REPLICAS_UNAVAILABLE, Reason.RECONCILE_ERROR, Reason.ROLLED_BACK,
 })
 
 
@@ -51,6 +54,10 @@ class Decision:
     replicas: int | None
     status: DiffusionServiceStatus
     events: list[EventNote] = field(default_factory=list)
+    #: Restore this pod template on the Deployment now (a stuck rollout is undone).
+    rollback_template: dict[str, Any] | None = None
+    #: A rollback holds for this generation: leave the Deployment's template as it is.
+    hold_template: bool = False
 
 
 def _engine_condition(job: JobState, secret_missing: str | None) -> tuple[ConditionStatus, str, str]:
@@ -146,9 +153,14 @@ def decide(
     selector: str,
     endpoints: Endpoints,
     now: datetime,
+    rollback_after: timedelta = DEFAULT_GRACE,
 ) -> Decision:
     generation = int(service.metadata.get("generation") or 0)
     old = service.status
+    rollback = active_rollback(old.rollback, generation)
+    target = rollback_target(obs.rollout, now, rollback_after) if rollback is None else None
+    if target is not None and obs.rollout is not None:
+        rollback = new_rollback(obs.rollout, target, generation, now)
     conditions: list[Condition] = list(old.conditions)
 
     def put(type_: str, status: ConditionStatus, reason: str, message: str) -> None:
@@ -161,11 +173,17 @@ def decide(
     put(ConditionType.ENGINE_READY, engine_status, engine_reason, engine_message)
 
     serving_key = serving_key_for(cache_key, obs)
+    if rollback is not None:
+        serving_key = rollback.cache_key if target is not None else obs.deployment.serving_key
     replicas = replica_ownership(service.spec).rendered_replicas
     desired_replicas = _desired_replicas(service, obs, replicas)
     put(ConditionType.AVAILABLE, *_available(obs, serving_key, desired_replicas))
     put(ConditionType.PROGRESSING, *_progressing(obs, cache_key, serving_key, engine_message))
-    put(ConditionType.DEGRADED, *_degraded(obs, cache_key, serving_key, engine_reason, engine_message))
+    if rollback is not None:
+        put(ConditionType.DEGRADED, "True", Reason.ROLLED_BACK,
+            f"{rollback.message}; edit the spec to try again")
+    else:
+        put(ConditionType.DEGRADED, *_degraded(obs, cache_key, serving_key, engine_reason, engine_message))
     available = next(c for c in conditions if c.type == ConditionType.AVAILABLE)
     if available.status == "True":
         put(ConditionType.READY, "True", Reason.SERVING, f"serving engine {serving_key}")
@@ -200,6 +218,7 @@ def decide(
         "ready": ready_text(deployment.ready_replicas, desired_replicas),
         "engine": engine,
         "endpoints": endpoints if serving_key is not None else None,
+        "rollback": rollback or old.rollback,
     })
     status = status.model_copy(update={"phase": derive_phase(status.conditions)})
     return Decision(
@@ -211,8 +230,18 @@ def decide(
         serving_key=serving_key,
         replicas=replicas,
         status=status,
-        events=transition_events(old.conditions, status.conditions),
+        events=_with_rollback_event(transition_events(old.conditions, status.conditions),
+                                    rollback if target is not None else None),
+        rollback_template=target.template if target is not None else None,
+        hold_template=rollback is not None and target is None,
     )
+
+
+def _with_rollback_event(events: list[EventNote], rollback: RollbackStatus | None) -> list[EventNote]:
+    """A rollback is always worth an Event, even when Degraded was already True (no flip to report)."""
+    if rollback is None or any(note.reason == Reason.ROLLED_BACK for note in events):
+        return events
+    return [*events, EventNote("Warning", Reason.ROLLED_BACK, rollback.message)]
 
 
 def _str_or_none(value: object) -> str | None:
@@ -245,5 +274,7 @@ def transition_events(before: list[Condition], after: list[Condition]) -> list[E
 
 
 def _note(cond: Condition) -> EventNote:
-    kind = "Warning" if cond.reason in WARNING_REASONS and cond.status != "True" else "Normal"
+    # Degraded is the one condition whose True is the bad news.
+    bad = cond.status == "True" if cond.type == ConditionType.DEGRADED else cond.status != "True"
+    kind = "Warning" if cond.reason in WARNING_REASONS and bad else "Normal"
     return EventNote(kind, cond.reason, f"{cond.type}={cond.status}: {cond.message}"[:1024])

@@ -51,6 +51,29 @@ class DeploymentState:
 
 
 @dataclass(frozen=True)
+class PreviousRevision:
+    """The ReplicaSet a stuck rollout would fall back to (what ``kubectl rollout undo`` restores)."""
+
+    revision: int
+    #: Its pod template, as the Deployment's template would carry it (no pod-template-hash label).
+    template: dict[str, Any]
+    serving_key: str | None
+    ready_replicas: int
+
+
+@dataclass(frozen=True)
+class RolloutState:
+    """An unfinished rollout: how the newest revision's pods fare, and what served before it."""
+
+    revision: int
+    #: Why pods of the newest revision cannot run (crash loop, image pull, unschedulable), if they cannot.
+    problem: str | None = None
+    #: When the oldest such pod was created: the problem has lasted at least since then.
+    problem_since: datetime | None = None
+    previous: PreviousRevision | None = None
+
+
+@dataclass(frozen=True)
 class Observation:
     desired_job: JobState
     #: The Job of the key the Deployment serves now, when that differs from the desired key.
@@ -59,6 +82,8 @@ class Observation:
     secret_missing: str | None = None
     service_monitor_supported: bool = False
     now: datetime | None = None
+    #: Set only while a rollout is unfinished (ReplicaSets are read only then).
+    rollout: RolloutState | None = None
 
 
 def _condition(obj: dict[str, Any], type_: str) -> dict[str, Any] | None:
@@ -169,4 +194,52 @@ def deployment_state(name: str, deployment: dict[str, Any] | None, pods: list[di
         progress_deadline_exceeded=bool(progressing and progressing.get("reason") == "ProgressDeadlineExceeded"),
         pod_problem=pod_problem(pods),
         applied_hash=((deployment.get("metadata") or {}).get("annotations") or {}).get(hash_annotation),
+    )
+
+
+REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
+POD_TEMPLATE_HASH = "pod-template-hash"
+
+
+def _revision(obj: dict[str, Any]) -> int:
+    value = ((obj.get("metadata") or {}).get("annotations") or {}).get(REVISION_ANNOTATION)
+    return int(value) if value is not None and str(value).isdigit() else 0
+
+
+def rollout_state(deployment: dict[str, Any], replica_sets: list[dict[str, Any]], pods: list[dict[str, Any]],
+                  key_annotation: str) -> RolloutState:
+    """The newest revision's pod problem (oldest first) and the revision to fall back to.
+
+    Only pods of the newest ReplicaSet count: the old ones serving fine must not hide a new pod that
+    crash-loops, and an old pod's problem is not the new revision's fault.
+    """
+    revision = _revision(deployment)
+    newest = next((rs for rs in replica_sets if _revision(rs) == revision), None)
+    new_hash = ((newest or {}).get("metadata") or {}).get("labels", {}).get(POD_TEMPLATE_HASH)
+    failing = sorted(
+        (pod for pod in pods
+         if new_hash and ((pod.get("metadata") or {}).get("labels") or {}).get(POD_TEMPLATE_HASH) == new_hash
+         and pod_problem([pod])),
+        key=lambda pod: str((pod.get("metadata") or {}).get("creationTimestamp") or ""),
+    )
+    older = [rs for rs in replica_sets if 0 < _revision(rs) < revision]
+    serving = [rs for rs in older if int((rs.get("status") or {}).get("readyReplicas") or 0) > 0]
+    previous = None
+    if older:
+        # The newest revision whose pods still serve (an intermediate revision may be broken too).
+        rs = max(serving or older, key=_revision)
+        template = json.loads(json.dumps((rs.get("spec") or {}).get("template") or {}))
+        labels = (template.get("metadata") or {}).get("labels") or {}
+        labels.pop(POD_TEMPLATE_HASH, None)
+        previous = PreviousRevision(
+            revision=_revision(rs),
+            template=template,
+            serving_key=((template.get("metadata") or {}).get("annotations") or {}).get(key_annotation),
+            ready_replicas=int((rs.get("status") or {}).get("readyReplicas") or 0),
+        )
+    return RolloutState(
+        revision=revision,
+        problem=pod_problem(failing[:1]) if failing else None,
+        problem_since=_as_datetime((failing[0].get("metadata") or {}).get("creationTimestamp")) if failing else None,
+        previous=previous,
     )
