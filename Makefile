@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
 .PHONY: help setup venv system-deps binaries test lint typecheck contracts generated pytest unit \
-        integration e2e demo demo-down bench generate lock clean
+        faults integration e2e demo demo-down bench generate lock clean
 
 help:
 	@echo "make demo   - run the main job on the embedded local test bed"
@@ -72,6 +72,10 @@ integration: setup
 
 e2e: setup
 	$(PY) -m pytest -m e2e $(PYTEST_ARGS)
+
+# The fault-injection suite alone (also part of `make test`); its figures land in bench/results/faults/.
+faults: setup
+	FAULTS_RESULTS=bench/results/faults $(PY) -m pytest tests/e2e/faults $(PYTEST_ARGS)
 
 bench: setup
 	$(PY) -m bench.testbed_start

@@ -75,10 +75,10 @@ class FaultyPrometheus:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            def do_GET(self) -> None:
                 self._reply(parse_qs(urlparse(self.path).query).get("query", [""])[0])
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 self._reply(parse_qs(self.rfile.read(length).decode()).get("query", [""])[0])
 
@@ -137,3 +137,35 @@ class Figures:
 @pytest.fixture
 def figures(tmp_path: Path) -> Figures:
     return Figures(Path(os.environ[RESULTS_ENV]) if os.environ.get(RESULTS_ENV) else tmp_path / "figures")
+
+
+#: What Triton would report under load and when idle, for one service (seconds, requests, requests/s).
+BUSY = {"queue_latency": 5.0, "pending": 40.0, "arrival_rate": 4.0, "service_time": 1.0, "batch_size": 1.0}
+IDLE = {"queue_latency": 0.0, "pending": 0.0, "arrival_rate": 0.05, "service_time": 1.0, "batch_size": 1.0}
+
+
+def signal_values(namespace: str, service: str, signals: dict[str, float]) -> dict[str, float]:
+    """Answers keyed by the exact PromQL the operator sends (its own query builder, default window)."""
+    from diffusion_operator.metrics.observe import SignalQueries
+    from diffusion_operator.metrics.promql import TritonScope
+
+    queries = SignalQueries.for_scope(TritonScope(namespace=namespace, service=service, model="sdxl"), 60)
+    return {getattr(queries, name): value for name, value in signals.items()}
+
+
+def autoscaled(name: str, namespace: str, prometheus_url: str, *, max_replicas: int = 4,
+               down_window_s: int = 0) -> dict[str, Any]:
+    """A service the operator autoscales from ``prometheus_url``, quick to scale both ways."""
+    from tests.e2e.operator.test_lifecycle import service
+
+    return service(name, namespace, autoscaling={
+        "enabled": True, "minReplicas": 1, "maxReplicas": max_replicas, "queueLatencyTarget": "1s",
+        "prometheus": {"url": prometheus_url},
+        "scaleDown": {"stabilizationWindowSeconds": down_window_s,
+                      "policies": [{"type": "Pods", "value": 4, "periodSeconds": 1}]},
+        "fallback": {"failureThreshold": 2},
+    })
+
+
+#: Operator settings for autoscaler fault cases: a tick a second, a 1 s Prometheus timeout.
+FAST_AUTOSCALER = {"DIFFUSION_AUTOSCALE_INTERVAL_SECONDS": "1", "DIFFUSION_PROMETHEUS_TIMEOUT_SECONDS": "1"}
