@@ -14,12 +14,20 @@ from pydantic.alias_generators import to_camel
 
 DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 SECRET_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"
+#: Kubernetes' quantity syntax without a sign: no resource amount here can be negative.
 QUANTITY_PATTERN = (
-    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+    r"^(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
 )
+#: Longer quantities are typos, and the bound keeps the cost of CEL rules over them small.
+QUANTITY_MAX_LENGTH = 64
+#: A container image reference; whitespace is never part of one (the Pod API rejects it at the ends).
+IMAGE_PATTERN = r"^\S+$"
+
 
 def _check_quantity(value: int | str) -> int | str:
-    if isinstance(value, str) and not re.fullmatch(QUANTITY_PATTERN, value):
+    if isinstance(value, int) and value < 0:
+        raise ValueError(f"{value} is negative; a quantity is 0 or more")
+    if isinstance(value, str) and (len(value) > QUANTITY_MAX_LENGTH or not re.fullmatch(QUANTITY_PATTERN, value)):
         raise ValueError(f"{value!r} is not a quantity like 4, 500m or 32Gi")
     return value
 
@@ -30,6 +38,8 @@ Quantity = Annotated[
     WithJsonSchema(
         {
             "anyOf": [{"type": "integer"}, {"type": "string"}],
+            "minimum": 0,
+            "maxLength": QUANTITY_MAX_LENGTH,
             "pattern": QUANTITY_PATTERN,
             "x-kubernetes-int-or-string": True,
         }

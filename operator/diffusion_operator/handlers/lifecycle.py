@@ -84,17 +84,27 @@ def apply_engine_build(gateway: KubeGateway, body: Mapping[str, Any], service: D
                   field_manager=manager)
 
 
-def adopt_engine_build(gateway: KubeGateway, body: Mapping[str, Any], plan: Any) -> None:
-    """Join the owners of a build another service started (metadata-only apply, own field manager)."""
+def adopt_engine_build(gateway: KubeGateway, body: Mapping[str, Any], plan: Any) -> bool:
+    """Join the owners of a build another service started (metadata-only apply, own field manager).
+
+    False when the build vanished since it was observed (its last owner was deleted and the garbage
+    collector took it): a metadata-only apply would then try to create an empty object (HTTP 422).
+    """
     namespace = body["metadata"]["namespace"]
     key = plan.cache_key()
     manager = shared_field_manager(body["metadata"]["uid"])
     for api_version, kind, name in (("batch/v1", "Job", names.engine_job_name(key)),
                                     ("v1", "ConfigMap", names.engine_plan_config_map_name(key))):
-        gateway.apply({"apiVersion": api_version, "kind": kind,
-                       "metadata": {"name": name, "namespace": namespace,
-                                    "ownerReferences": [owner_reference(body, controller=False)]}},
-                      field_manager=manager)
+        try:
+            gateway.apply({"apiVersion": api_version, "kind": kind,
+                           "metadata": {"name": name, "namespace": namespace,
+                                        "ownerReferences": [owner_reference(body, controller=False)]}},
+                          field_manager=manager)
+        except KubeError as err:
+            if err.status == 422 and gateway.get(api_version, kind, name, namespace) is None:
+                return False
+            raise
+    return True
 
 
 def hand_replicas_to_autoscaler(gateway: KubeGateway, deployment: dict[str, Any], initial: int) -> None:
@@ -200,8 +210,8 @@ def reconcile_service(runtime: Runtime, body: Mapping[str, Any], *, force: bool 
     if decision.build_engine:
         telemetry.ENGINE_BUILDS.labels(namespace, "started").inc()
         apply_engine_build(gateway, body, service, runtime, plan)
-    elif decision.adopt_build:
-        adopt_engine_build(gateway, body, plan)
+    elif decision.adopt_build and not adopt_engine_build(gateway, body, plan):
+        apply_engine_build(gateway, body, service, runtime, plan)  # the shared build vanished: start it anew
     if decision.serving_key is not None:
         current = max(obs.deployment.replicas, decision.status.desired_replicas or 0)
         children = serving_children(body, service, runtime, decision.serving_key,
@@ -245,6 +255,8 @@ def run_reconcile(runtime: Runtime, body: Mapping[str, Any], *, force: bool, rer
             kopf.event(_as_body(body), type="Warning", reason="InvalidSpec", message=str(err)[:1024])
             raise kopf.PermanentError(f"invalid spec: {err}") from err
         except KubeError as err:
+            if err.status == 404 and runtime.gateway.get(API_VERSION, KIND, meta["name"], meta["namespace"]) is None:
+                return  # deleted while we reconciled: its children go with it, and nothing is left to report on
             telemetry.RECONCILE_ERRORS.labels(f"HTTP{err.status}").inc()
             telemetry.RECONCILE_SECONDS.labels("error").observe(time.monotonic() - started)
             kopf.event(_as_body(body), type="Warning", reason="ReconcileError", message=str(err)[:1024])

@@ -36,6 +36,9 @@ class RenderSettings:
     #: Python-backend tensors travel through /dev/shm; 1024² SDXL tensors need more than the 64 MiB default.
     shm_size: str = "4Gi"
     metrics_interval: str = "15s"
+    #: Where Prometheus runs: the default peer allowed to scrape Triton's metrics port when a
+    #: service's NetworkPolicy names no metricsScrapers (the chart's defaults.metricsScraperNamespace).
+    metrics_scraper_namespace: str = "monitoring"
     #: Per GPU type, the node labels that select it, replacing GKE's accelerator label (EKS, AKS and
     #: on-prem clusters label GPU nodes differently, e.g. nvidia.com/gpu.product from GPU discovery).
     gpu_node_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)

@@ -77,6 +77,10 @@ def pod_disruption_budget_name(service: str) -> str:
     return fit(service)
 
 
+def network_policy_name(service: str) -> str:
+    return fit(service)
+
+
 def selector_labels(service: str) -> dict[str, str]:
     """The Deployment/Service/PDB selector; never includes the engine key, so it stays immutable."""
     return {NAME_LABEL: TRITON, INSTANCE_LABEL: label_value(service)}

@@ -17,6 +17,7 @@ from diffusion_operator.engines.plan import plan_for
 from diffusion_operator.render.defaults import RenderSettings
 from diffusion_operator.render.deployment import build_deployment
 from diffusion_operator.render.engine_job import build_engine_job, build_plan_config_map
+from diffusion_operator.render.network_policy import build_network_policy
 from diffusion_operator.render.service import build_pod_disruption_budget, build_service
 from diffusion_operator.render.storage import build_engine_cache_claim
 from kubernetes.dynamic.exceptions import ForbiddenError
@@ -70,7 +71,8 @@ def pod_from_template(template: dict[str, Any], namespace: str) -> dict[str, Any
             "spec": spec}
 
 
-@pytest.mark.parametrize("name", ["minimal", "full-serving", "s3-with-secret", "pvc-source", "autoscaled"])
+@pytest.mark.parametrize("name", ["minimal", "full-serving", "s3-with-secret", "pvc-source", "autoscaled",
+                                  "network-policy", "tolerate-everything-and-requests-within-limits"])
 def test_rendered_children_are_accepted(kube: KubeClient, restricted_namespace: str, name: str) -> None:
     spec = parse_spec(VALID_SPECS[name])
     plan = plan_for(spec, "10.13.3")
@@ -85,6 +87,8 @@ def test_rendered_children_are_accepted(kube: KubeClient, restricted_namespace: 
         build_service("sdxl", restricted_namespace),
         build_pod_disruption_budget("sdxl", restricted_namespace, 2),
     ]
+    if spec.serving.network_policy.enabled:
+        children.append(build_network_policy("sdxl", restricted_namespace, spec.serving.network_policy, SETTINGS))
     for child in children:
         assert child is not None
         dry_run(kube, child)

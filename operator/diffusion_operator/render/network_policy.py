@@ -1,0 +1,77 @@
+"""The optional NetworkPolicy in front of a service's Triton pods (``spec.serving.networkPolicy``).
+
+One ingress rule per port group: the inference ports (HTTP, gRPC) admit ``allowedClients``, the
+metrics port admits ``metricsScrapers`` or, when unset, every pod in the operator's configured
+Prometheus namespace. A group whose peer list is empty gets *no* rule: in a NetworkPolicy, a rule
+with an empty ``from`` admits every source, the opposite of what an empty list means here. With
+no rule at all the policy still selects the pods, so all ingress to them is denied.
+
+Egress is left alone (``policyTypes: [Ingress]``): Triton pods need no egress today, but a default
+deny there belongs to the platform's namespace policy, not to one service.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from diffusion_operator.api.spec_network_policy import LabelSelector, NetworkPolicyPeer, NetworkPolicySpec
+from diffusion_operator.render.defaults import RenderSettings
+from diffusion_operator.render.deployment import GRPC_PORT, HTTP_PORT, METRICS_PORT
+from diffusion_operator.render.names import network_policy_name, selector_labels, serving_labels
+
+API_VERSION = "networking.k8s.io/v1"
+#: The label the API server sets on every namespace (since 1.22): selects a namespace by name.
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+
+
+def _selector(selector: LabelSelector) -> dict[str, Any]:
+    return selector.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def _peer(peer: NetworkPolicyPeer) -> dict[str, Any]:
+    rendered: dict[str, Any] = {}
+    if peer.pod_selector is not None:
+        rendered["podSelector"] = _selector(peer.pod_selector)
+    if peer.namespace_selector is not None:
+        rendered["namespaceSelector"] = _selector(peer.namespace_selector)
+    return rendered
+
+
+def _ports(*ports: int) -> list[dict[str, Any]]:
+    return [{"protocol": "TCP", "port": port} for port in ports]
+
+
+def scraper_peers(policy: NetworkPolicySpec, settings: RenderSettings) -> list[dict[str, Any]]:
+    """The peers allowed to scrape metrics: the spec's list, or the configured Prometheus namespace."""
+    if policy.metrics_scrapers is not None:
+        return [_peer(peer) for peer in policy.metrics_scrapers]
+    return [{"namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: settings.metrics_scraper_namespace}}}]
+
+
+def _rules(clients: Sequence[dict[str, Any]], scrapers: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    rules = []
+    if clients:
+        rules.append({"from": list(clients), "ports": _ports(HTTP_PORT, GRPC_PORT)})
+    if scrapers:
+        rules.append({"from": list(scrapers), "ports": _ports(METRICS_PORT)})
+    return rules
+
+
+def build_network_policy(
+    name: str, namespace: str, policy: NetworkPolicySpec, settings: RenderSettings
+) -> dict[str, Any] | None:
+    """The NetworkPolicy for service ``name``; None when the spec does not enable one (delete it)."""
+    if not policy.enabled:
+        return None
+    clients = [_peer(peer) for peer in policy.allowed_clients]
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "NetworkPolicy",
+        "metadata": {"name": network_policy_name(name), "namespace": namespace, "labels": serving_labels(name)},
+        "spec": {
+            "podSelector": {"matchLabels": selector_labels(name)},
+            "policyTypes": ["Ingress"],
+            "ingress": _rules(clients, scraper_peers(policy, settings)),
+        },
+    }
