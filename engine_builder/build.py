@@ -17,9 +17,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from engine_builder.components import COMPONENTS, ComponentName, component_spec, export_latent_size
+from engine_builder.components import UNETS, ComponentName, component_spec, components_for, export_latent_size
 from engine_builder.plan import BuildPlan
-from engine_builder.profiles import latent_range, parity_shapes, within
+from engine_builder.profiles import LatentRange, latent_range, parity_shapes, within
 from engine_builder.progress import LOG, Progress
 from engine_builder.publish import is_complete, partial_dir, publish, sweep_partials, work_dir
 
@@ -93,9 +93,64 @@ def build(plan: BuildPlan, out: Path, options: BuildOptions | None = None) -> di
     return summary("built", plan, target, started, parity_max_error=manifest["parity_max_error"])
 
 
+@dataclass(frozen=True)
+class PhotoshootSources:
+    """Local directories of the photoshoot's extra sources (inpainting UNet, segmentation model)."""
+
+    inpaint: Path
+    segmenter: Path
+
+
+def resolve_photoshoot_sources(plan: BuildPlan, work: Path, options: BuildOptions) -> PhotoshootSources:
+    """Fetch the inpainting UNet and the segmenter, and run the segmenter once (it fails here, not in a pod)."""
+    from engine_builder.segmentation import check_segmenter, read_config, resolve_segmenter
+    from engine_builder.sources import resolve_unet_source
+
+    assert plan.inpaint_source is not None and plan.segmentation_source is not None  # the plan checks this
+    token_env = plan.credentials.env if plan.credentials else None
+    inpaint = resolve_unet_source(plan.inpaint_source, work / "inpaint", token_env=token_env,
+                                  pvc_root=options.pvc_root, hf_cache=options.hf_cache)
+    segmenter = resolve_segmenter(plan.segmentation_source, work / "segmenter", token_env=token_env,
+                                  pvc_root=options.pvc_root, hf_cache=options.hf_cache)
+    check_segmenter(segmenter, read_config(segmenter))
+    return PhotoshootSources(inpaint, segmenter)
+
+
+def _export(loaded: Any, components: tuple[ComponentName, ...], lr: LatentRange, work: Path, float_dtype: str,
+            progress: Progress) -> tuple[dict[ComponentName, Path], tuple[int, int]]:
+    """Export every component to ``work/onnx/<name>/model.onnx``; returns the paths and the UNet trace size."""
+    from engine_builder.export import export_component
+
+    trace_hw = (export_latent_size(lr.opt_hw[0], loaded.dims.unet_up_factor),
+                export_latent_size(lr.opt_hw[1], loaded.dims.unet_up_factor))
+    onnx_paths: dict[ComponentName, Path] = {}
+    for index, name in enumerate(components):
+        # Only the UNets have the up-sample trap; the VAE encoder's latent follows the image size.
+        hw = trace_hw if name in UNETS else lr.opt_hw
+        progress.report("export", index / len(components), f"component={name} latent={hw}")
+        onnx_paths[name] = work / "onnx" / name / "model.onnx"
+        export_component(loaded, name, onnx_paths[name], hw, float_dtype)
+    return onnx_paths, trace_hw
+
+
+def _calibrate(plan: BuildPlan, loaded: Any, lr: Any, progress: Progress) -> None:
+    """int8/fp8 (TensorRT only): ModelOpt calibrates the UNet so its export carries Q/DQ nodes."""
+    if plan.backend != "tensorrt" or plan.precision == "fp16":
+        return
+    from engine_builder.quantize import quantize_unet
+
+    progress.report("export", 0.0, f"calibrating unetxl for {plan.precision} latent={lr.opt_hw}")
+    quantize_unet(loaded, plan.precision, lr.opt_hw)
+
+
+def _parity_tolerance(plan: BuildPlan, name: str, float_dtype: str) -> str:
+    """The parity tolerance key: a quantized UNet's engine is held to the 8-bit bound (parity.py)."""
+    return plan.precision if name == "unetxl" and plan.precision != "fp16" else float_dtype
+
+
 def _build_into(plan: BuildPlan, staging: Path, work: Path, options: BuildOptions,
                 trt_version: str | None) -> dict[str, Any]:
-    from engine_builder.export import export_component, load_pipeline
+    from engine_builder.export import load_pipeline
     from engine_builder.parity import check_parity
     from engine_builder.repository import Engines, write_repository
     from engine_builder.sources import resolve_source
@@ -103,21 +158,21 @@ def _build_into(plan: BuildPlan, staging: Path, work: Path, options: BuildOption
     progress = Progress()
     gpu = plan.backend == "tensorrt"
     float_dtype = "float16" if gpu else "float32"
+    components = components_for(plan.pipelines)
+    photoshoot: PhotoshootSources | None = None
     with progress.stage("source"):
         token_env = plan.credentials.env if plan.credentials else None
         source = resolve_source(plan.source, work, token_env=token_env, pvc_root=options.pvc_root,
                                 hf_cache=options.hf_cache)
-        loaded = load_pipeline(source, float_dtype, "cuda" if gpu else "cpu")
+        if plan.serves("photoshoot"):
+            photoshoot = resolve_photoshoot_sources(plan, work, options)
+        loaded = load_pipeline(source, float_dtype, "cuda" if gpu else "cpu", components,
+                               photoshoot.inpaint if photoshoot else None)
 
     lr = latent_range(plan)
-    trace_hw = (export_latent_size(lr.opt_hw[0], loaded.dims.unet_up_factor),
-                export_latent_size(lr.opt_hw[1], loaded.dims.unet_up_factor))
-    onnx_paths: dict[ComponentName, Path] = {}
     with progress.stage("export"):
-        for index, name in enumerate(COMPONENTS):
-            progress.report("export", index / len(COMPONENTS), f"component={name} latent={trace_hw}")
-            onnx_paths[name] = work / "onnx" / name / "model.onnx"
-            export_component(loaded, name, onnx_paths[name], trace_hw, float_dtype)
+        _calibrate(plan, loaded, lr, progress)
+        onnx_paths, trace_hw = _export(loaded, components, lr, work, float_dtype, progress)
 
     dims = loaded.dims
     engines = None
@@ -126,8 +181,8 @@ def _build_into(plan: BuildPlan, staging: Path, work: Path, options: BuildOption
     shapes = parity_shapes(lr)
     if not gpu:
         with progress.stage("parity"):
-            for index, name in enumerate(COMPONENTS):
-                progress.report("parity", index / len(COMPONENTS), f"component={name} shapes={shapes}")
+            for index, name in enumerate(components):
+                progress.report("parity", index / len(components), f"component={name} shapes={shapes}")
                 spec = component_spec(name, dims, float_dtype)
                 results = check_parity(loaded.modules[name], spec, onnx_paths[name], shapes, float_dtype)
                 parity[name] = max(r.max_abs_error for r in results)
@@ -140,12 +195,13 @@ def _build_into(plan: BuildPlan, staging: Path, work: Path, options: BuildOption
         shapes = within(lr, shapes)
         files: dict[ComponentName, dict[str, str]] = {}
         with progress.stage("engines"):
-            for index, name in enumerate(COMPONENTS):
-                progress.report("engines", index / len(COMPONENTS), f"component={name}")
+            for index, name in enumerate(components):
+                progress.report("engines", index / len(components), f"component={name}")
                 filename = engine_filename(name, trt_version, plan.compute_capability)
                 spec = component_spec(name, dims, float_dtype)
                 engine = build_engine(onnx_paths[name], spec, plan, lr, work / "engines" / name / filename)
-                results = engine_parity(engine, loaded.modules[name], spec, shapes, float_dtype)
+                results = engine_parity(engine, loaded.modules[name], spec, shapes,
+                                        _parity_tolerance(plan, name, float_dtype))
                 parity[name] = max(r.max_abs_error for r in results)
                 files[name] = {f"{plan.compute_capability:.1f}": filename}
                 artefacts[name] = work / "engines" / name
@@ -153,7 +209,8 @@ def _build_into(plan: BuildPlan, staging: Path, work: Path, options: BuildOption
     del loaded  # free the torch weights before writing the repository
 
     with progress.stage("repository"):
-        write_repository(staging / "model_repository", plan, source, dims, float_dtype, artefacts, engines)
+        write_repository(staging / "model_repository", plan, source, dims, float_dtype, artefacts, engines,
+                         segmenter=photoshoot.segmenter if photoshoot else None)
     return {
         "plan": plan.model_dump(mode="json"),
         "backend": plan.backend,

@@ -1,4 +1,4 @@
-"""The four exported components as data: NVIDIA's tensor names, dtypes, dynamic axes and shapes.
+"""The exported components as data: NVIDIA's tensor names, dtypes, dynamic axes and shapes.
 
 One table serves export (names, dynamic axes), parity (sample inputs), TensorRT profiles and the
 Triton configs, so a tensor name is spelt in exactly one place. Names follow NVIDIA's TensorRT
@@ -8,6 +8,11 @@ denoising steps into one UNet execution.
 
 Everything here is pure: shapes are computed from :class:`Dims` (read from the model configs) and
 ``(batch, latent_h, latent_w)``.
+
+The photoshoot pipeline adds two: ``vae_encoder`` (image -> the mean and standard deviation of the
+latent distribution; the pipeline samples with its own seeded generator, exactly as diffusers does)
+and ``unetxl_inpaint``, SDXL's inpainting UNet, whose ``sample`` has 9 channels: latent + mask +
+masked-image latent.
 """
 
 from __future__ import annotations
@@ -18,8 +23,13 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-ComponentName = Literal["clip", "clip2", "unetxl", "vae"]
+ComponentName = Literal["clip", "clip2", "unetxl", "vae", "vae_encoder", "unetxl_inpaint"]
+#: The text-to-image components.
 COMPONENTS: tuple[ComponentName, ...] = ("clip", "clip2", "unetxl", "vae")
+#: The photoshoot (inpainting) pipeline's components; clip, clip2 and vae are shared with text-to-image.
+PHOTOSHOOT_COMPONENTS: tuple[ComponentName, ...] = ("clip", "clip2", "vae", "vae_encoder", "unetxl_inpaint")
+#: Components whose torch module is a UNet (traced at a latent size off the up-factor, batch 2B).
+UNETS: tuple[ComponentName, ...] = ("unetxl", "unetxl_inpaint")
 #: SDXL's VAE scale: one latent pixel per 8x8 image pixels.
 VAE_SCALE = 8
 
@@ -40,6 +50,20 @@ class Dims:
     @property
     def cross_attention(self) -> int:
         return self.text1_hidden + self.text2_hidden
+
+    @property
+    def inpaint_channels(self) -> int:
+        """The inpainting UNet's input: noisy latent + 1 mask channel + masked-image latent."""
+        return 2 * self.latent_channels + 1
+
+
+def components_for(pipelines: tuple[str, ...]) -> tuple[ComponentName, ...]:
+    """Every component the given pipelines need, each once, in build order."""
+    wanted: list[ComponentName] = []
+    for pipeline, names in (("text2image", COMPONENTS), ("photoshoot", PHOTOSHOOT_COMPONENTS)):
+        if pipeline in pipelines:
+            wanted.extend(name for name in names if name not in wanted)
+    return tuple(wanted)
 
 
 @dataclass(frozen=True)
@@ -92,12 +116,13 @@ def component_spec(name: ComponentName, dims: Dims, float_dtype: str = "float32"
             ),
             "B",
         )
-    if name == "unetxl":
+    if name in UNETS:
         latent = ("2B", dims.latent_channels, "H", "W")
+        channels = dims.inpaint_channels if name == "unetxl_inpaint" else dims.latent_channels
         return ComponentSpec(
             name,
             (
-                TensorSpec("sample", float_dtype, latent),
+                TensorSpec("sample", float_dtype, ("2B", channels, "H", "W")),
                 TensorSpec("timestep", "float32", ("2B",)),
                 TensorSpec("encoder_hidden_states", float_dtype, ("2B", tokens, dims.cross_attention)),
                 TensorSpec("text_embeds", float_dtype, ("2B", dims.text2_projection)),
@@ -106,9 +131,17 @@ def component_spec(name: ComponentName, dims: Dims, float_dtype: str = "float32"
             (TensorSpec("latent", float_dtype, latent),),
             "2B",
         )
+    latent_b = ("B", dims.latent_channels, "H", "W")
+    if name == "vae_encoder":
+        return ComponentSpec(
+            name,
+            (TensorSpec("images", "float32", ("B", 3, "8H", "8W")),),
+            (TensorSpec("latent_mean", "float32", latent_b), TensorSpec("latent_std", "float32", latent_b)),
+            "B",
+        )
     return ComponentSpec(
         name,
-        (TensorSpec("latent", "float32", ("B", dims.latent_channels, "H", "W")),),
+        (TensorSpec("latent", "float32", latent_b),),
         (TensorSpec("images", "float32", ("B", 3, "8H", "8W")),),
         "B",
     )
@@ -139,6 +172,8 @@ def sample_inputs(
             feeds[tensor.name] = rng.integers(0, 500, size=shape).astype(np.int32)
         elif tensor.name == "timestep":
             feeds[tensor.name] = rng.uniform(0, 999, size=shape).astype(np.float32)
+        elif tensor.name == "images":  # decoded pixels live in [-1, 1]
+            feeds[tensor.name] = rng.uniform(-1, 1, size=shape).astype(tensor.dtype)
         elif tensor.name == "time_ids":
             feeds[tensor.name] = np.tile(
                 np.array([8 * latent_h, 8 * latent_w, 0, 0, 8 * latent_h, 8 * latent_w], dtype=tensor.dtype),

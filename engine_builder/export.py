@@ -16,7 +16,15 @@ from typing import Any
 
 from numpy.typing import NDArray
 
-from engine_builder.components import COMPONENTS, ComponentName, ComponentSpec, Dims, component_spec, sample_inputs
+from engine_builder.components import (
+    COMPONENTS,
+    UNETS,
+    ComponentName,
+    ComponentSpec,
+    Dims,
+    component_spec,
+    sample_inputs,
+)
 from engine_builder.errors import ExportError
 
 OPSET = 19
@@ -33,8 +41,13 @@ class LoadedPipeline:
     dims: Dims
 
 
-def load_pipeline(directory: Path, dtype: str = "float32", device: str = "cpu") -> LoadedPipeline:
-    """Load only the four exported components (tokenizers and scheduler are copied as files)."""
+def load_pipeline(directory: Path, dtype: str = "float32", device: str = "cpu",
+                  components: tuple[ComponentName, ...] = COMPONENTS, inpaint: Path | None = None) -> LoadedPipeline:
+    """Load the components to export (tokenizers and scheduler are copied as files).
+
+    ``inpaint`` is the directory whose ``unet/`` is the SDXL inpainting UNet (photoshoot); the VAE
+    encoder is the same VAE's encoder half.
+    """
     import diffusers
     import torch
     from transformers import CLIPTextModel, CLIPTextModelWithProjection
@@ -65,11 +78,33 @@ def load_pipeline(directory: Path, dtype: str = "float32", device: str = "cpu") 
             f"unet: cross_attention_dim {unet.config.cross_attention_dim} != text encoder hidden sizes "
             f"{dims.text1_hidden} + {dims.text2_hidden}: the encoders do not belong to this UNet"
         )
-    modules = {
-        name: wrap(name, module).to(device).eval()
-        for name, module in zip(COMPONENTS, (text1, text2, unet, vae), strict=True)
-    }
+    torch_modules: dict[ComponentName, Any] = {"clip": text1, "clip2": text2, "unetxl": unet, "vae": vae,
+                                               "vae_encoder": vae}
+    if "unetxl_inpaint" in components:
+        torch_modules["unetxl_inpaint"] = load_inpaint_unet(inpaint, torch_dtype, dims)
+    modules = {name: wrap(name, torch_modules[name]).to(device).eval() for name in components}
     return LoadedPipeline(directory, modules, dims)
+
+
+def load_inpaint_unet(directory: Path | None, torch_dtype: Any, dims: Dims) -> Any:
+    """The inpainting UNet, checked to fit the base pipeline: 9 input channels, same conditioning."""
+    import diffusers
+
+    if directory is None:
+        raise ExportError("unetxl_inpaint: the photoshoot pipeline needs an inpainting UNet source")
+    models: Any = diffusers  # diffusers is untyped
+    try:
+        unet = models.UNet2DConditionModel.from_pretrained(directory / "unet", torch_dtype=torch_dtype)
+    except (OSError, ValueError) as err:
+        raise ExportError(f"loading the inpainting UNet from {directory / 'unet'} failed: {err}") from err
+    if unet.config.in_channels != dims.inpaint_channels:
+        raise ExportError(f"unetxl_inpaint: in_channels is {unet.config.in_channels}, an SDXL inpainting UNet has "
+                          f"{dims.inpaint_channels} (latent + mask + masked-image latent)")
+    if unet.config.cross_attention_dim != dims.cross_attention or unet.config.addition_embed_type != "text_time":
+        raise ExportError(f"unetxl_inpaint: cross_attention_dim {unet.config.cross_attention_dim} / "
+                          f"addition_embed_type {unet.config.addition_embed_type!r} do not fit the base "
+                          f"pipeline's text encoders ({dims.cross_attention}, 'text_time')")
+    return unet
 
 
 def wrap(name: ComponentName, module: Any) -> Any:
@@ -100,6 +135,21 @@ def wrap(name: ComponentName, module: Any) -> Any:
                                           return_dict=False)[0]
             return out
 
+    class VaeEncoder(torch.nn.Module):
+        """images in [-1, 1] -> (mean, std) of the latent distribution, before the scaling factor.
+
+        The pipeline draws the sample itself (``mean + std * randn``) from its seeded generator,
+        exactly as diffusers' ``latent_dist.sample(generator)`` does, so results match diffusers.
+        """
+
+        def __init__(self, vae: Any) -> None:
+            super().__init__()
+            self.vae = vae
+
+        def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            dist = self.vae.encode(images).latent_dist
+            return dist.mean, dist.std
+
     class VaeDecoder(torch.nn.Module):
         """Takes latents already divided by the VAE scaling factor, like NVIDIA's engine."""
 
@@ -113,7 +163,9 @@ def wrap(name: ComponentName, module: Any) -> Any:
 
     if name in ("clip", "clip2"):
         return TextEncoder(module, pooled=name == "clip2")
-    return UNet(module) if name == "unetxl" else VaeDecoder(module)
+    if name == "vae_encoder":
+        return VaeEncoder(module)
+    return UNet(module) if name in UNETS else VaeDecoder(module)
 
 
 def torch_run(module: Any, spec: ComponentSpec, feeds: dict[str, NDArray[Any]]) -> dict[str, NDArray[Any]]:
@@ -174,7 +226,10 @@ def optimize(model: Any) -> Any:
     graph = gs.import_onnx(model)
     graph.cleanup().toposort()
     model = gs.export_onnx(graph)
-    if model.ByteSize() < PROTOBUF_LIMIT:
+    # ORT cannot run TensorRT's fp8 Q/DQ ops (quantize.py): polygraphy's folding then falls back to
+    # writing scratch files into the working directory; TensorRT folds those graphs itself.
+    tensorrt_ops = any(node.domain == "trt" for node in model.graph.node)
+    if model.ByteSize() < PROTOBUF_LIMIT and not tensorrt_ops:
         model = fold_constants(model, allow_onnxruntime_shape_inference=True)
     graph = gs.import_onnx(model)
     graph.cleanup().toposort()

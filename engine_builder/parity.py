@@ -21,8 +21,11 @@ from engine_builder.errors import ParityError
 
 #: A component under test: feeds by NVIDIA name in, outputs by name out (ORT session or TensorRT engine).
 Runner = Callable[[dict[str, NDArray[Any]]], dict[str, NDArray[Any]]]
-ATOL = {"float32": 1e-4, "float16": 1e-2}
-RTOL = {"float32": 1e-3, "float16": 1e-2}
+#: int8/fp8: an 8-bit engine against ModelOpt's fake-quantized torch UNet; kernels round and fuse
+#: differently (ONNX Runtime's int8 vs torch measured 4.5 % of max|torch| on tiny-SDXL), while a wrong
+#: graph still shows O(1) errors. Not yet measured on TensorRT.
+ATOL = {"float32": 1e-4, "float16": 1e-2, "int8": 1e-2, "fp8": 1e-2}
+RTOL = {"float32": 1e-3, "float16": 1e-2, "int8": 1e-1, "fp8": 1e-1}
 
 
 @dataclass(frozen=True)

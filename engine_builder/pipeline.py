@@ -1,4 +1,5 @@
-"""The SDXL text-to-image loop over four component callables, shared by Triton's BLS model and benches.
+"""The SDXL text-to-image loop over four component callables, shared by Triton's BLS model, the
+in-process model (``SDXLPipeline.batch`` denoises requests together) and benches.
 
 This file is copied verbatim into the ``sdxl`` model of every published repository, so it imports
 nothing from ``engine_builder`` (only numpy, torch, diffusers' schedulers and transformers' tokenizer).
@@ -15,7 +16,7 @@ Serving defaults never come from the build plan: request input, else environment
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -132,6 +133,11 @@ def resolve_request(raw: Mapping[str, Any], defaults: Defaults, limits: Limits,
                    width, height, scheduler, factor)
 
 
+def batch_key(request: Request) -> tuple[Any, ...]:
+    """Requests with equal keys can be denoised as one batch (same timesteps, guidance and latent size)."""
+    return (request.steps, request.scheduler, request.guidance_scale, request.width, request.height)
+
+
 def to_uint8(images: NDArray[Any]) -> NDArray[np.uint8]:
     """VAE output [1,3,H,W] in [-1,1] -> [H,W,3] uint8, rounding like diffusers' ``numpy_to_pil``."""
     scaled = np.clip(images[0].astype(np.float32) / 2 + 0.5, 0.0, 1.0).transpose(1, 2, 0)
@@ -174,26 +180,48 @@ class SDXLPipeline:
 
     def __call__(self, request: Request) -> NDArray[np.uint8]:
         """The image as uint8 [height, width, 3] (before upscaling, which is its own model)."""
+        return self.batch([request])[0]
+
+    def guided_embeddings(self, request: Request) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any], NDArray[Any]]:
+        """(negative, positive) prompt embeddings and pooled embeddings, negatives zero or encoded."""
+        prompt_embeds, pooled = self.encode(request.prompt)
+        if request.negative_prompt is None and self.force_zeros_for_empty_prompt:
+            return np.zeros_like(prompt_embeds), prompt_embeds, np.zeros_like(pooled), pooled
+        negative, negative_pooled = self.encode(request.negative_prompt or "")
+        return negative, prompt_embeds, negative_pooled, pooled
+
+    def batch(self, requests: Sequence[Request]) -> list[NDArray[np.uint8]]:
+        """One image per request, denoised together: one UNet call per step for the whole batch.
+
+        The requests must agree on :func:`batch_key`. Each keeps its own seeded generator, so a
+        request's noise does not depend on its neighbours; a batch of one is exactly the old loop.
+        """
         import torch
 
-        prompt_embeds, pooled = self.encode(request.prompt)
-        guided = request.guidance_scale > 1.0
+        first = requests[0]
+        if any(batch_key(r) != batch_key(first) for r in requests):
+            raise ValueError("a batch needs the same steps, scheduler, guidance and size in every request")
+        guided = first.guidance_scale > 1.0
         if guided:
-            if request.negative_prompt is None and self.force_zeros_for_empty_prompt:
-                negative, negative_pooled = np.zeros_like(prompt_embeds), np.zeros_like(pooled)
-            else:
-                negative, negative_pooled = self.encode(request.negative_prompt or "")
-            prompt_embeds = np.concatenate([negative, prompt_embeds])
-            pooled = np.concatenate([negative_pooled, pooled])
-        time_ids = np.array([[request.height, request.width, 0, 0, request.height, request.width]],
+            parts = [self.guided_embeddings(r) for r in requests]
+            # diffusers' order: every negative first, then every positive (chunk(2) splits them).
+            prompt_embeds = np.concatenate([p[0] for p in parts] + [p[1] for p in parts])
+            pooled = np.concatenate([p[2] for p in parts] + [p[3] for p in parts])
+        else:
+            encoded = [self.encode(r.prompt) for r in requests]
+            prompt_embeds = np.concatenate([e[0] for e in encoded])
+            pooled = np.concatenate([e[1] for e in encoded])
+        time_ids = np.array([[first.height, first.width, 0, 0, first.height, first.width]],
                             dtype=self.unet_dtype).repeat(prompt_embeds.shape[0], axis=0)
         prompt_embeds, pooled = prompt_embeds.astype(self.unet_dtype), pooled.astype(self.unet_dtype)
 
-        scheduler = self.scheduler(request.scheduler)
-        scheduler.set_timesteps(request.steps)
-        generator = torch.Generator().manual_seed(request.seed)
-        shape = (1, self.latent_channels, request.height // 8, request.width // 8)
-        latents = torch.randn(shape, generator=generator, dtype=torch.float32) * scheduler.init_noise_sigma
+        scheduler = self.scheduler(first.scheduler)
+        scheduler.set_timesteps(first.steps)
+        generators = [torch.Generator().manual_seed(r.seed) for r in requests]
+        generator = generators[0] if len(generators) == 1 else generators
+        shape = (1, self.latent_channels, first.height // 8, first.width // 8)
+        latents = torch.cat([torch.randn(shape, generator=g, dtype=torch.float32) for g in generators])
+        latents = latents * scheduler.init_noise_sigma
         for t in scheduler.timesteps:
             model_input = torch.cat([latents] * 2) if guided else latents
             model_input = scheduler.scale_model_input(model_input, t)
@@ -207,8 +235,8 @@ class SDXLPipeline:
             noise_pred = torch.from_numpy(noise.astype(np.float32))
             if guided:
                 uncond, text = noise_pred.chunk(2)
-                noise_pred = uncond + request.guidance_scale * (text - uncond)
+                noise_pred = uncond + first.guidance_scale * (text - uncond)
             latents = scheduler.step(noise_pred, t, latents, generator=generator, return_dict=False)[0]
         latent = (latents / self.vae_scaling_factor).numpy().astype(np.float32)
         images = self.components["vae"]({"latent": latent})["images"]
-        return to_uint8(images)
+        return [to_uint8(images[index:index + 1]) for index in range(len(requests))]

@@ -1,9 +1,11 @@
 """The build plan: the one contract between the operator (who writes it) and the builder (who runs it).
 
 It holds only what changes the engines, so its cache key is content-addressed over exactly those
-inputs: model source and revision, precision, resolutions, max batch, TensorRT version and the GPU's
-compute capability. Pipeline settings (steps, guidance, scheduler, upscale factor) are request-time
-defaults of the serving pods and never trigger a rebuild.
+inputs: model source and revision, precision, resolutions, max batch, TensorRT version, the GPU's
+compute capability and which pipelines (text-to-image, product photoshoot) the repository serves,
+with the photoshoot's inpainting UNet and segmentation model sources. Pipeline settings (steps,
+guidance, scheduler, upscale factor) are request-time defaults of the serving pods and never
+trigger a rebuild.
 
 This module depends on pydantic alone, so the operator can import it without the ML stack.
 """
@@ -18,7 +20,25 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Precision = Literal["fp16", "int8", "fp8"]
+#: How the ``sdxl`` model runs the components (engine_builder/execution.py).
+ExecutionMode = Literal["bls", "in_process"]
+#: What the repository serves: ``text2image`` is the ``sdxl`` model, ``photoshoot`` is ``sdxl-photoshoot``.
+Pipeline = Literal["text2image", "photoshoot"]
+PIPELINES: tuple[Pipeline, ...] = ("text2image", "photoshoot")
+DEFAULT_PIPELINES: tuple[Pipeline, ...] = ("text2image",)
 SOURCE_PATTERN = r"^(hf://[\w.-]+/[\w.-]+(@[\w.-]+)?|pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?/.*|s3://[a-z0-9][a-z0-9.-]+(/.*)?|gs://[a-z0-9][a-z0-9._-]+(/.*)?|builtin://tiny-sdxl)$"
+#: The SDXL inpainting UNet (9 input channels): any SDXL source scheme, or the tiny builtin variant.
+INPAINT_SOURCE_PATTERN = SOURCE_PATTERN.replace("builtin://tiny-sdxl)$", "builtin://tiny-sdxl-inpaint)$")
+#: A foreground segmentation model: a directory with ``model.onnx`` + ``segmenter.json``, or the tiny one.
+SEGMENTATION_SOURCE_PATTERN = (
+    r"^(hf://[\w.-]+/[\w.-]+(@[\w.-]+)?|pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?/.*|builtin://tiny-segmenter)$"
+)
+#: Where the photoshoot's sources default to (the operator fills them into plans; see ``photoshoot_sources``).
+TINY_SOURCE = "builtin://tiny-sdxl"
+TINY_INPAINT_SOURCE = "builtin://tiny-sdxl-inpaint"
+TINY_SEGMENTATION_SOURCE = "builtin://tiny-segmenter"
+#: The public SDXL inpainting checkpoint (its UNet only; text encoders and VAE come from SDXL base).
+DEFAULT_INPAINT_SOURCE = "hf://diffusers/stable-diffusion-xl-1.0-inpainting-0.1"
 #: FP8 tensor cores exist from Ada (8.9) on; below that an fp8 plan cannot be built.
 FP8_MIN_COMPUTE_CAPABILITY = 8.9
 #: Plans without TensorRT (CPU path) record this as their TensorRT version.
@@ -56,6 +76,23 @@ class BuildPlan(BaseModel):
     tensorrt_version: str = Field(default=NO_TENSORRT, min_length=1)
     #: "tensorrt" builds engines on the GPU; "onnxruntime" is the CPU path (demo, CI).
     backend: Literal["tensorrt", "onnxruntime"] = "tensorrt"
+    #: "bls" calls one Triton model per component and step (the UNet batches steps across requests);
+    #: "in_process" runs whole pipelines in one batched model. Not an engine input, but it changes the
+    #: published repository, so it is keyed, except at the default (BLS caches keep their keys).
+    execution_mode: ExecutionMode = "bls"
+    #: Pipelines to export and serve; kept sorted so the order never changes the key.
+    pipelines: tuple[Pipeline, ...] = Field(default=DEFAULT_PIPELINES, min_length=1)
+    #: photoshoot only: where the SDXL inpainting UNet (``unet/`` of a diffusers pipeline) comes from.
+    inpaint_source: str | None = Field(default=None, pattern=INPAINT_SOURCE_PATTERN)
+    #: photoshoot only: the foreground segmentation (background removal) model.
+    segmentation_source: str | None = Field(default=None, pattern=SEGMENTATION_SOURCE_PATTERN)
+
+    @field_validator("pipelines")
+    @classmethod
+    def _unique_pipelines(cls, value: tuple[Pipeline, ...]) -> tuple[Pipeline, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"pipelines must be unique, got {list(value)}")
+        return tuple(p for p in PIPELINES if p in value)
 
     @field_validator("resolutions")
     @classmethod
@@ -69,7 +106,23 @@ class BuildPlan(BaseModel):
                 f"precision: fp8 needs compute capability >= {FP8_MIN_COMPUTE_CAPABILITY}, "
                 f"but {self.gpu_type} has {self.compute_capability}"
             )
+        photoshoot = "photoshoot" in self.pipelines
+        for name in ("inpaint_source", "segmentation_source"):
+            if photoshoot and getattr(self, name) is None:
+                raise ValueError(f"{name}: required when pipelines include photoshoot")
+            if not photoshoot and getattr(self, name) is not None:
+                raise ValueError(f"{name}: only used by the photoshoot pipeline, which is not in pipelines")
         return self
+
+    @model_validator(mode="after")
+    def _mode_fits_pipelines(self) -> BuildPlan:
+        if self.execution_mode == "in_process" and self.pipelines != DEFAULT_PIPELINES:
+            raise ValueError("execution_mode: in_process runs the text2image pipeline only (photoshoot calls "
+                             f"the component models), but pipelines are {list(self.pipelines)}")
+        return self
+
+    def serves(self, pipeline: Pipeline) -> bool:
+        return pipeline in self.pipelines
 
     @property
     def source_revision(self) -> str | None:
@@ -77,7 +130,16 @@ class BuildPlan(BaseModel):
         return match.group(1) if match else None
 
     def cache_key(self) -> str:
-        """sha256 over the engine-affecting fields; credentials never change what is built."""
-        material = self.model_dump(mode="json", exclude={"credentials", "gpu_type"})
+        """sha256 over the engine-affecting fields; credentials never change what is built.
+
+        A text-to-image-only plan hashes exactly as before pipelines existed, so upgrading the
+        operator does not rebuild every existing engine; any other choice of pipelines is in the key.
+        """
+        excluded = {"credentials", "gpu_type"}
+        if self.pipelines == DEFAULT_PIPELINES:
+            excluded |= {"pipelines", "inpaint_source", "segmentation_source"}
+        if self.execution_mode == "bls":
+            excluded.add("execution_mode")
+        material = self.model_dump(mode="json", exclude=excluded)
         digest = hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
         return f"sdxl-{digest[:16]}"

@@ -1,5 +1,8 @@
 """The Triton model repository: one model per component, ``upscale``, and the BLS pipeline ``sdxl``.
 
+The photoshoot pipeline's models (``sdxl-photoshoot`` and its stages) are written by
+``photoshoot_repository`` into the same repository; only the chosen pipelines' models are written.
+
 Configs are built as plain dicts by pure functions, turned into ``ModelConfig`` protobufs (so an
 unknown field or a wrong type fails here, not in a serving pod), rendered with ``text_format`` and
 parsed back from disk for validation. On the CPU path each component is a Python-backend model
@@ -15,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine_builder.components import COMPONENTS, ComponentName, ComponentSpec, Dims, component_spec
+from engine_builder.components import UNETS, ComponentName, ComponentSpec, Dims, component_spec, components_for
 from engine_builder.errors import RepositoryError
 from engine_builder.plan import BuildPlan
 from engine_builder.profiles import latent_range
@@ -60,14 +63,15 @@ def triton_tensor(axes: tuple[str | int, ...], name: str, dtype: str) -> dict[st
 
 
 def component_config(spec: ComponentSpec, plan: BuildPlan, engines: Engines | None = None) -> dict[str, Any]:
-    """One component model; the UNet batches up to 2x the plan's batch (guidance doubles it)."""
-    max_batch = plan.max_batch_size * (2 if spec.name == "unetxl" else 1)
+    """One component model; the UNets batch up to 2x the plan's batch (guidance doubles it)."""
+    unet = spec.name in UNETS
+    max_batch = plan.max_batch_size * (2 if unet else 1)
     config: dict[str, Any] = {
         "name": spec.name,
         "max_batch_size": max_batch,
         "input": [triton_tensor(t.axes, t.name, t.dtype) for t in spec.inputs],
         "output": [triton_tensor(t.axes, t.name, t.dtype) for t in spec.outputs],
-        "dynamic_batching": {"max_queue_delay_microseconds": UNET_QUEUE_DELAY_US if spec.name == "unetxl" else 0},
+        "dynamic_batching": {"max_queue_delay_microseconds": UNET_QUEUE_DELAY_US if unet else 0},
     }
     if engines is None:
         config["backend"] = "python"
@@ -83,6 +87,8 @@ def component_config(spec: ComponentSpec, plan: BuildPlan, engines: Engines | No
 
 def sdxl_config(plan: BuildPlan) -> dict[str, Any]:
     """The BLS model: one instance per concurrently batched pipeline (Python runs one request each)."""
+    from engine_builder.execution import mode_parameters
+
     return {
         "name": "sdxl",
         "backend": "python",
@@ -90,6 +96,7 @@ def sdxl_config(plan: BuildPlan) -> dict[str, Any]:
         "input": [tensor_entry(name, dtype, [1], optional) for name, (dtype, optional) in SDXL_INPUTS.items()],
         "output": [tensor_entry("image", "uint8", [-1, -1, 3]), tensor_entry("seed", "int64", [1])],
         "instance_group": [{"count": plan.max_batch_size, "kind": "KIND_CPU"}],
+        "parameters": mode_parameters(plan),
     }
 
 
@@ -185,11 +192,27 @@ def pipeline_settings(plan: BuildPlan, source: Path, dims: Dims, float_dtype: st
     }
 
 
+def write_pipeline_files(version: Path, plan: BuildPlan, source: Path, dims: Dims, float_dtype: str) -> None:
+    """What a BLS pipeline model reads at start: pipeline.py, tokenizers, scheduler, pipeline.json."""
+    version.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(PIPELINE_FILE, version / "pipeline.py")
+    for folder in ("tokenizer", "tokenizer_2", "scheduler"):
+        shutil.copytree(source / folder, version / folder, dirs_exist_ok=True)
+    settings = pipeline_settings(plan, source, dims, float_dtype)
+    (version / "pipeline.json").write_text(json.dumps(settings, indent=2, sort_keys=True))
+
+
 def write_repository(root: Path, plan: BuildPlan, source: Path, dims: Dims, float_dtype: str,
-                     artefacts: dict[ComponentName, Path], engines: Engines | None = None) -> list[Path]:
-    """Write every model; ``artefacts`` are ONNX files (CPU) or engine dirs (GPU). Returns configs."""
+                     artefacts: dict[ComponentName, Path], engines: Engines | None = None,
+                     segmenter: Path | None = None) -> list[Path]:
+    """Write every model; ``artefacts`` are ONNX files (CPU) or engine dirs (GPU). Returns configs.
+
+    ``segmenter`` is the resolved segmentation source (photoshoot only).
+    """
+    from engine_builder import execution
+
     configs: list[tuple[dict[str, Any], Path | None]] = []
-    for name in COMPONENTS:
+    for name in components_for(plan.pipelines) if execution.serves_components_as_models(plan) else ():
         spec = component_spec(name, dims, float_dtype)
         version = root / name / "1"
         version.mkdir(parents=True, exist_ok=True)
@@ -205,15 +228,20 @@ def write_repository(root: Path, plan: BuildPlan, source: Path, dims: Dims, floa
     upscale.mkdir(parents=True, exist_ok=True)
     shutil.copy2(MODELS_DIR / "upscale_model.py", upscale / "model.py")
     configs.append((upscale_config(), None))
-    sdxl = root / "sdxl" / "1"
-    sdxl.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(MODELS_DIR / "sdxl_model.py", sdxl / "model.py")
-    shutil.copy2(PIPELINE_FILE, sdxl / "pipeline.py")
-    for folder in ("tokenizer", "tokenizer_2", "scheduler"):
-        shutil.copytree(source / folder, sdxl / folder, dirs_exist_ok=True)
-    settings = pipeline_settings(plan, source, dims, float_dtype)
-    (sdxl / "pipeline.json").write_text(json.dumps(settings, indent=2, sort_keys=True))
-    configs.append((sdxl_config(plan), None))
+    if plan.serves("text2image"):
+        sdxl = root / "sdxl" / "1"
+        write_pipeline_files(sdxl, plan, source, dims, float_dtype)
+        shutil.copy2(MODELS_DIR / "sdxl_model.py", sdxl / "model.py")
+        configs.append((sdxl_config(plan), None))
+        if not execution.serves_components_as_models(plan):
+            files = engines.files if engines is not None else None
+            configs.append((execution.write_in_process_model(root, sdxl, plan, artefacts, files), None))
+    if plan.serves("photoshoot"):
+        from engine_builder.photoshoot_repository import write_photoshoot_models
+
+        if segmenter is None:
+            raise RepositoryError("photoshoot: no segmentation model was resolved")
+        configs.extend(write_photoshoot_models(root, plan, source, dims, float_dtype, segmenter))
 
     written = []
     for config, onnx_path in configs:

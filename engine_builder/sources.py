@@ -108,10 +108,11 @@ def check_sdxl_layout(directory: Path) -> None:
 
 
 def fetch_hf(repo_id: str, revision: str | None, token: str | None, cache_dir: Path | None,
-             endpoint: str | None = None) -> Path:
+             endpoint: str | None = None, allow_patterns: list[str] | None = None) -> Path:
     """Download (or reuse from cache) an SDXL snapshot; fall back to the local cache when offline.
 
-    ``endpoint`` overrides HF_ENDPOINT (a mirror, or a dead address in tests).
+    ``endpoint`` overrides HF_ENDPOINT (a mirror, or a dead address in tests); ``allow_patterns``
+    narrows the download (default: a whole SDXL pipeline).
     """
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import (
@@ -125,7 +126,7 @@ def fetch_hf(repo_id: str, revision: str | None, token: str | None, cache_dir: P
         "repo_id": repo_id,
         "revision": revision,
         "token": token,
-        "allow_patterns": HF_ALLOW_PATTERNS,
+        "allow_patterns": allow_patterns or HF_ALLOW_PATTERNS,
         "cache_dir": str(cache_dir) if cache_dir else None,
         "endpoint": endpoint,
         "etag_timeout": 5,
@@ -207,4 +208,37 @@ def resolve_source(
     else:
         directory = fetch_fsspec(uri, workdir / "source")
     check_sdxl_layout(directory)
+    return directory
+
+
+#: An inpainting source only contributes its UNet; nothing else of the checkpoint is downloaded.
+UNET_ALLOW_PATTERNS = [pattern for pattern in HF_ALLOW_PATTERNS if pattern.startswith("unet/")]
+
+
+def resolve_unet_source(uri: str, workdir: Path, *, token_env: str | None = None, pvc_root: Path | None = None,
+                        hf_cache: Path | None = None) -> Path:
+    """A directory whose ``unet/`` holds a diffusers UNet: the photoshoot's inpainting UNet.
+
+    ``builtin://tiny-sdxl-inpaint`` is the tiny variant; hub sources fetch only ``unet/*`` (the real
+    checkpoint, diffusers/stable-diffusion-xl-1.0-inpainting-0.1, shares SDXL base's text encoders
+    and VAE, which come from ``plan.source``).
+    """
+    spec = parse_source(uri)
+    if spec.scheme == "builtin":
+        if spec.location != "tiny-sdxl-inpaint":
+            raise SourceError(f"inpaint source: unknown builtin model {spec.location!r} (only tiny-sdxl-inpaint)")
+        from engine_builder.tiny import materialize_inpaint
+
+        directory = materialize_inpaint(workdir)
+    elif spec.scheme == "pvc":
+        directory = pvc_path(spec.location, pvc_root or Path(os.environ.get("PVC_ROOT", DEFAULT_PVC_ROOT)))
+    elif spec.scheme == "hf":
+        token = os.environ.get(token_env) if token_env else None
+        directory = fetch_hf(spec.location, spec.revision, token or None, hf_cache, allow_patterns=UNET_ALLOW_PATTERNS)
+    else:
+        directory = fetch_fsspec(uri, workdir / "source")
+    folder = directory / "unet"
+    weights = any((folder / name).is_file() for name in SDXL_COMPONENTS["unet"])
+    if not (folder / "config.json").is_file() or not weights:
+        raise SourceError(f"inpaint source: {uri} has no diffusers UNet (expected {folder}/config.json + weights)")
     return directory

@@ -9,6 +9,10 @@ bit-identical components, and the whole pipeline runs in well under a second at 
 The sizes follow the SDXL wiring rules (see FACTS.md): the UNet's ``cross_attention_dim`` is the sum
 of both encoders' hidden sizes, and ``projection_class_embeddings_input_dim`` is
 ``6 * addition_time_embed_dim + text_encoder_2.projection_dim``.
+
+``builtin://tiny-sdxl-inpaint`` is the matching inpainting UNet (same config, 9 input channels:
+latent + mask + masked-image latent, like diffusers/stable-diffusion-xl-1.0-inpainting-0.1), so it
+pairs with tiny-sdxl's text encoders and VAE exactly as the real checkpoint pairs with SDXL base.
 """
 
 from __future__ import annotations
@@ -109,6 +113,36 @@ def unet_config() -> dict[str, Any]:
         "projection_class_embeddings_input_dim": 6 * TIME_EMBED_DIM + TEXT2_PROJECTION,
         "norm_num_groups": 32,
     }
+
+
+def inpaint_unet_config() -> dict[str, Any]:
+    """The tiny UNet with SDXL inpainting's 9 input channels (4 latent + 1 mask + 4 masked latent)."""
+    return {**unet_config(), "in_channels": 9}
+
+
+def build_tiny_inpaint_unet() -> Any:
+    """The tiny inpainting UNet (``UNet2DConditionModel``), identical on every call."""
+    import diffusers
+    import torch
+
+    torch.manual_seed(SEED + 4)
+    models: Any = diffusers  # diffusers is untyped
+    return models.UNet2DConditionModel(**inpaint_unet_config()).eval()
+
+
+def materialize_inpaint(directory: Path) -> Path:
+    """A directory whose ``unet/`` is the tiny inpainting UNet (reused when complete, like :func:`materialize`)."""
+    target = directory / f"tiny-sdxl-inpaint-v{TINY_VERSION}"
+    if (target / "unet" / "config.json").exists():
+        return target
+    staging = directory / f".tiny-sdxl-inpaint-v{TINY_VERSION}-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    build_tiny_inpaint_unet().save_pretrained(staging / "unet", safe_serialization=True)
+    try:
+        os.replace(staging, target)
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
 
 
 def vae_config() -> dict[str, Any]:

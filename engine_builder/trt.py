@@ -7,8 +7,9 @@ plan's compute capability; without them :func:`require_tensorrt` raises
 :class:`TensorRTUnavailableError` naming what is missing. Nothing here ever fakes an engine.
 
 Precision follows TensorRT's strongly typed networks (TensorRT 11 removed the FP16/INT8/FP8 builder
-flags): the ONNX carries the types. fp16 engines come from fp16 ONNX exports; int8/fp8 need
-Q/DQ nodes inserted by NVIDIA ModelOpt first (:func:`quantization_mode`).
+flags): the ONNX carries the types. fp16 engines come from fp16 ONNX exports; int8/fp8 engines
+from a UNet export whose Q/DQ nodes NVIDIA ModelOpt inserted (engine_builder/quantize.py), so no
+precision flag is set for them either (:func:`quantization_mode` only records the mode).
 """
 
 from __future__ import annotations
@@ -152,11 +153,6 @@ def build_engine(onnx_path: Path, spec: ComponentSpec, plan: BuildPlan, lr: Late
     from polygraphy.backend.trt import engine_from_network, network_from_onnx_path, save_engine
 
     settings = builder_settings(plan)
-    if settings.quantization is not None:
-        raise TensorRTUnavailableError(
-            f"precision {plan.precision}: ModelOpt calibration of the UNet is not wired into this "
-            "builder yet; use precision fp16"
-        )
     flags = [trt.OnnxParserFlag.NATIVE_INSTANCENORM] if settings.native_instancenorm else []
     network = network_from_onnx_path(str(onnx_path), flags=flags, strongly_typed=settings.strongly_typed)
     engine = engine_from_network(network, config=create_config(settings, build_profile(spec, lr)))

@@ -5,10 +5,13 @@ INT32, ``guidance_scale`` FP32, ``width`` INT32, ``height`` INT32, ``scheduler``
 euler_a, ddim, dpmpp_2m), ``upscale_factor`` INT32 (1, 2, 4). Output ``image`` UINT8 [H, W, 3] (RGB,
 H/W multiplied by the upscale factor) and ``seed`` INT64 [1] (the seed used, random when not given).
 Missing optional inputs fall back to SDXL_* environment variables, then built-in defaults
-(see pipeline.py). The components are called through BLS, so every UNet step is a request to the
-``unetxl`` model, whose dynamic batcher merges steps of concurrent pipelines.
+(see pipeline.py). The model-config parameter ``EXECUTION_MODE`` (engine_builder/execution.py) says
+where the components run: ``bls`` (default) calls them through BLS, so every UNet step is a request to
+the ``unetxl`` model, whose dynamic batcher merges steps of concurrent pipelines; ``in_process`` sends
+the validated, seeded request to ``sdxl_inprocess``, which runs whole pipelines in one batched process.
 """
 
+import json
 import os
 import random
 import sys
@@ -20,7 +23,7 @@ import numpy as np
 import triton_python_backend_utils as pb_utils
 
 sys.path.insert(0, str(Path(__file__).parent))
-from pipeline import RequestError, SDXLPipeline, defaults_from_env, resolve_request
+from pipeline import Limits, Request, RequestError, SDXLPipeline, defaults_from_env, resolve_request
 
 OUTPUTS = {
     "clip": ["text_embeddings", "hidden_states"],
@@ -29,6 +32,7 @@ OUTPUTS = {
     "vae": ["images"],
 }
 TIMESTEP_AS_COLUMN = {"timestep"}
+IN_PROCESS_MODEL = "sdxl_inprocess"
 
 
 def bls_component(name: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
@@ -44,6 +48,24 @@ def bls_component(name: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
         return {key: to_numpy(pb_utils.get_output_tensor_by_name(response, key)) for key in OUTPUTS[name]}
 
     return call
+
+
+def in_process_pipeline(request: Request) -> Any:
+    """The image of one resolved request from ``sdxl_inprocess`` (one BLS call, batched there)."""
+    fields: dict[str, tuple[Any, Any]] = {
+        "prompt": (request.prompt.encode(), object), "seed": (request.seed, np.int64),
+        "steps": (request.steps, np.int32), "guidance_scale": (request.guidance_scale, np.float32),
+        "width": (request.width, np.int32), "height": (request.height, np.int32),
+        "scheduler": (request.scheduler.encode(), object),
+    }
+    if request.negative_prompt is not None:
+        fields["negative_prompt"] = (request.negative_prompt.encode(), object)
+    inputs = [pb_utils.Tensor(name, np.array([[value]], dtype=dtype)) for name, (value, dtype) in fields.items()]
+    response = pb_utils.InferenceRequest(model_name=IN_PROCESS_MODEL, requested_output_names=["image"],
+                                         inputs=inputs).exec()
+    if response.has_error():
+        raise RuntimeError(f"{IN_PROCESS_MODEL}: {response.error().message()}")
+    return pb_utils.get_output_tensor_by_name(response, "image").as_numpy()[0]
 
 
 def to_numpy(tensor: Any) -> Any:
@@ -66,9 +88,18 @@ def scalar(request: Any, name: str) -> Any:
 class TritonPythonModel:
     def initialize(self, args: dict[str, str]) -> None:
         directory = Path(args["model_repository"]) / args["model_version"]
+        parameters = json.loads(args["model_config"]).get("parameters", {})
+        mode = parameters.get("EXECUTION_MODE", {}).get("string_value", "bls")
         self.defaults = defaults_from_env(os.environ)
-        self.pipeline = SDXLPipeline(directory, {name: bls_component(name) for name in OUTPUTS})
         self.random = random.SystemRandom()
+        if mode == "bls":
+            pipeline = SDXLPipeline(directory, {name: bls_component(name) for name in OUTPUTS})
+            self.limits, self.generate = pipeline.limits, pipeline
+        elif mode == "in_process":  # no ML imports here: the weights live in sdxl_inprocess only
+            settings = json.loads((directory / "pipeline.json").read_text())
+            self.limits, self.generate = Limits(**settings["limits"]), in_process_pipeline
+        else:
+            raise ValueError(f"EXECUTION_MODE: {mode!r} is not one of 'bls', 'in_process'")
 
     def execute(self, requests: list[Any]) -> list[Any]:
         return [self._one(request) for request in requests]
@@ -78,9 +109,8 @@ class TritonPythonModel:
                  "scheduler", "upscale_factor")
         raw = {name: value for name in names if (value := scalar(request, name)) is not None}
         try:
-            parsed = resolve_request(raw, self.defaults, self.pipeline.limits,
-                                     lambda: self.random.randrange(2**31))
-            image = self.pipeline(parsed)
+            parsed = resolve_request(raw, self.defaults, self.limits, lambda: self.random.randrange(2**31))
+            image = self.generate(parsed)
             if parsed.upscale_factor > 1:
                 image = self._upscale(image, parsed.upscale_factor)
         except RequestError as err:

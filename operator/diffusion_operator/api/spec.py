@@ -17,12 +17,23 @@ from typing import Literal
 from pydantic import ConfigDict, Field, model_validator
 
 from diffusion_operator.api import cel
-from diffusion_operator.api.base import DNS_SUBDOMAIN_PATTERN, SECRET_KEY_PATTERN, ApiModel
+from diffusion_operator.api.base import DNS_SUBDOMAIN_PATTERN, IMAGE_PATTERN, SECRET_KEY_PATTERN, ApiModel
 from diffusion_operator.api.durations import Duration, parse_duration
 from diffusion_operator.api.gpus import fp8_capable_types
 from diffusion_operator.api.spec_autoscaling import AutoscalingSpec
 from diffusion_operator.api.spec_serving import ServingSpec
-from engine_builder.plan import FP8_MIN_COMPUTE_CAPABILITY, SOURCE_PATTERN, Precision
+from engine_builder.plan import (
+    DEFAULT_INPAINT_SOURCE,
+    DEFAULT_PIPELINES,
+    FP8_MIN_COMPUTE_CAPABILITY,
+    INPAINT_SOURCE_PATTERN,
+    SEGMENTATION_SOURCE_PATTERN,
+    SOURCE_PATTERN,
+    TINY_INPAINT_SOURCE,
+    TINY_SOURCE,
+    Pipeline,
+    Precision,
+)
 
 #: Used when neither ``spec.replicas`` nor the autoscaler says otherwise.
 DEFAULT_REPLICAS = 1
@@ -65,6 +76,25 @@ class ModelSpec(ApiModel):
         default=None,
         description="Secret key holding the credentials the engine builder needs to read the source.",
     )
+    inpaint_source: str | None = Field(
+        default=None,
+        max_length=1024,
+        pattern=INPAINT_SOURCE_PATTERN,
+        description=(
+            "photoshoot pipeline: where the SDXL inpainting UNet (unet/ of a diffusers pipeline, 9 input channels) "
+            f"comes from. Unset: {TINY_INPAINT_SOURCE} for {TINY_SOURCE}, else {DEFAULT_INPAINT_SOURCE}."
+        ),
+    )
+    segmentation_source: str | None = Field(
+        default=None,
+        max_length=1024,
+        pattern=SEGMENTATION_SOURCE_PATTERN,
+        description=(
+            "photoshoot pipeline: the foreground segmentation (background removal) model, a directory with "
+            "model.onnx and segmenter.json (pvc://, hf://), or builtin://tiny-segmenter. Required for the "
+            "photoshoot pipeline unless source is builtin://."
+        ),
+    )
 
 
 class Resolution(ApiModel):
@@ -102,7 +132,17 @@ class EngineSpec(ApiModel):
         default=None,
         min_length=1,
         max_length=512,
+        pattern=IMAGE_PATTERN,
         description="Engine builder image; unset means the operator's configured default.",
+    )
+    execution_mode: Literal["BLS", "InProcess"] = Field(
+        default="BLS",
+        description=(
+            "How the sdxl model runs the components. BLS: each component (and every UNet step) is its own "
+            "Triton model, so concurrent requests share UNet steps (best under load; ~2 ms per step). "
+            "InProcess: one batched model runs them all in-process (~5 ms per request whatever the step count; "
+            "text2image only)."
+        ),
     )
     build_timeout: Duration = Field(
         default="2h",
@@ -141,7 +181,7 @@ _FP8_TYPES = fp8_capable_types()
 
 
 class DiffusionServiceSpec(ApiModel):
-    """An SDXL text-to-image service: engines built for one GPU type, served by Triton, optionally autoscaled."""
+    """An SDXL service (text-to-image, product photoshoot): engines built for one GPU type, served by Triton."""
 
     model_config = ConfigDict(
         json_schema_extra=cel.validations(
@@ -151,6 +191,20 @@ class DiffusionServiceSpec(ApiModel):
                 f"precision fp8 needs a GPU with compute capability >= {FP8_MIN_COMPUTE_CAPABILITY} "
                 f"(serving.gpu.type one of {', '.join(_FP8_TYPES)})",
                 field_path=".engine.precision",
+                reason="FieldValueForbidden",
+            ),
+            cel.rule(
+                "!has(self.pipelines) || !('photoshoot' in self.pipelines) || has(self.model.segmentationSource)"
+                " || self.model.source.startsWith('builtin://')",
+                "the photoshoot pipeline needs model.segmentationSource (a background-removal ONNX model)",
+                field_path=".model.segmentationSource",
+                reason="FieldValueRequired",
+            ),
+            cel.rule(
+                "!has(self.engine) || !has(self.engine.executionMode) || self.engine.executionMode != 'InProcess'"
+                " || !has(self.pipelines) || !('photoshoot' in self.pipelines)",
+                "engine.executionMode InProcess serves text2image only; use BLS with the photoshoot pipeline",
+                field_path=".engine.executionMode",
                 reason="FieldValueForbidden",
             ),
             cel.rule(
@@ -179,6 +233,17 @@ class DiffusionServiceSpec(ApiModel):
         description="Request-time pipeline defaults.",
         json_schema_extra={"default": {}},
     )
+    pipelines: list[Pipeline] = Field(
+        default_factory=lambda: list(DEFAULT_PIPELINES),
+        min_length=1,
+        max_length=2,
+        description=(
+            "What the service serves, each a Triton model in the same repository: text2image (model sdxl) and "
+            "photoshoot (model sdxl-photoshoot: a product photo placed in an SDXL-inpainted scene). The builder "
+            "exports and Triton loads only these; changing them builds new engines."
+        ),
+        json_schema_extra={"default": list(DEFAULT_PIPELINES), "x-kubernetes-list-type": "set"},
+    )
     replicas: int | None = Field(
         default=None,
         ge=0,
@@ -200,4 +265,13 @@ class DiffusionServiceSpec(ApiModel):
             )
         if self.replicas is not None and self.autoscaling.enabled:
             raise ValueError("replicas must be unset when autoscaling.enabled is true")
+        if self.engine.execution_mode == "InProcess" and "photoshoot" in self.pipelines:
+            raise ValueError(
+                "engine.executionMode InProcess serves text2image only; use BLS with the photoshoot pipeline"
+            )
+        if len(set(self.pipelines)) != len(self.pipelines):
+            raise ValueError("pipelines must be unique")
+        if ("photoshoot" in self.pipelines and self.model.segmentation_source is None
+                and not self.model.source.startswith("builtin://")):
+            raise ValueError("the photoshoot pipeline needs model.segmentationSource (a background-removal ONNX model)")
         return self

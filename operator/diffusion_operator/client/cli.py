@@ -1,4 +1,4 @@
-"""``diffusion``: generate, loadtest, plan, status. Exit codes are in ``errors`` and docs/cli.md.
+"""``diffusion``: generate, photoshoot, loadtest, plan, status. Exit codes are in ``errors`` and docs/cli.md.
 
 Results go to stdout, spinners and progress bars to stderr, so ``diffusion plan --json | jq`` works.
 Every user mistake or remote failure is a ``ClientError`` printed as one ``error:`` line.
@@ -122,6 +122,43 @@ def generate(
         image = generate_png(endpoint, request, output, timeout_s=timeout)
     out.print(f"wrote {image.path} ({image.width}x{image.height}, seed {image.seed}) in {image.seconds:.2f}s",
               highlight=False)
+
+
+@app.command()
+@user_errors
+def photoshoot(
+    image: Annotated[Path, typer.Argument(help="product photo (PNG or JPEG), ideally on a plain background")],
+    prompt: Annotated[str, typer.Argument(help="the scene to place the product in")],
+    negative: Annotated[str | None, typer.Option("--negative", help="negative prompt")] = None,
+    seed: Annotated[int | None, typer.Option(help="seed (default: the server picks and reports one)")] = None,
+    steps: Annotated[int | None, typer.Option(help="denoising steps (default: the service's)")] = None,
+    size: Annotated[str | None, typer.Option(help="WIDTHxHEIGHT of SDXL's canvas, multiples of 8")] = None,
+    upscale: Annotated[int | None, typer.Option(help="1, 2 or 4: output = size x upscale")] = None,
+    product_scale: Annotated[float | None, typer.Option(
+        help="product's longer side / canvas's shorter side, 0.05..1 (default 0.6)")] = None,
+    placement: Annotated[str | None, typer.Option(help="center, bottom, top, left or right")] = None,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="PNG (default photoshoot-<seed>.png); mask: <name>.mask.png")] = None,
+    service: ServiceOption = None,
+    namespace: NamespaceOption = None,
+    url: UrlOption = None,
+    protocol: ProtocolOption = "http",
+    resolve: ResolveOption = None,
+    kubeconfig: KubeconfigOption = None,
+    timeout: Annotated[float, typer.Option(help="seconds to wait for the image")] = DEFAULT_TIMEOUT_S,
+) -> None:
+    """Put a product photo into a generated scene: the product's pixels stay, the background is SDXL's."""
+    from diffusion_operator.client.photoshoot import PhotoshootRequest, photoshoot_png, read_image
+
+    width, height = parse_size(size) if size else (None, None)
+    request = PhotoshootRequest(image=read_image(image), prompt=prompt, negative_prompt=negative, seed=seed,
+                                steps=steps, width=width, height=height, upscale_factor=upscale,
+                                product_scale=product_scale, placement=placement).validated()
+    endpoint = resolve_endpoint(url, service, namespace, protocol, resolve, kubeconfig)
+    with err_console.status(f"photographing at {endpoint.protocol}://{endpoint.address} ..."):
+        shot = photoshoot_png(endpoint, request, output, timeout_s=timeout)
+    out.print(f"wrote {shot.path} ({shot.width}x{shot.height}, seed {shot.seed}) and {shot.mask_path} "
+              f"in {shot.seconds:.2f}s", highlight=False)
 
 
 def summary_table(summary: Summary) -> Table:

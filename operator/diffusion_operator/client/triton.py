@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -17,9 +17,14 @@ from numpy.typing import NDArray
 from diffusion_operator.client.errors import EndpointUnreachableError, ServerRejectedError, UsageError
 from diffusion_operator.client.request import ImageRequest
 
+if TYPE_CHECKING:
+    from diffusion_operator.client.photoshoot import PhotoshootRequest
+
 Protocol = Literal["http", "grpc"]
 #: The BLS pipeline model the engine builder publishes (engine_builder/README.md, "The sdxl model").
 MODEL = "sdxl"
+#: The product-photo pipeline (engine_builder/README.md, "The sdxl-photoshoot model").
+PHOTOSHOOT_MODEL = "sdxl-photoshoot"
 #: Long enough for a 1024² SDXL image on an L4 behind a queue; short enough to notice a hung server.
 DEFAULT_TIMEOUT_S = 300.0
 #: Liveness probes fail fast: an unreachable endpoint should be reported in seconds, not minutes.
@@ -48,6 +53,16 @@ class Endpoint:
 @dataclass(frozen=True)
 class Generated:
     image: NDArray[np.uint8]
+    seed: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Photographed:
+    """What ``sdxl-photoshoot`` answers: the composed image and the product mask, both PNG bytes."""
+
+    image_png: bytes
+    mask_png: bytes
     seed: int
     seconds: float
 
@@ -101,38 +116,50 @@ class TritonClient:
         except Exception as err:  # malformed address: tritonclient raises plain exceptions here
             raise EndpointUnreachableError(f"{endpoint.address}: {_message(err)}") from err
 
-    def check_ready(self) -> None:
-        """Raise ``EndpointUnreachableError`` unless the server is live and the ``sdxl`` model ready."""
+    def check_ready(self, model: str = MODEL) -> None:
+        """Raise ``EndpointUnreachableError`` unless the server is live and ``model`` is ready."""
         where = f"{self.endpoint.protocol}://{self.endpoint.address}"
         try:
             if self.endpoint.protocol == "grpc":
-                ready = self._client.is_model_ready(MODEL, client_timeout=PROBE_TIMEOUT_S)
+                ready = self._client.is_model_ready(model, client_timeout=PROBE_TIMEOUT_S)
             else:
-                ready = self._client.is_model_ready(MODEL)
+                ready = self._client.is_model_ready(model)
         except Exception as err:
             raise EndpointUnreachableError(f"no Triton answers at {where}: {_message(err)}") from err
         if not ready:
-            raise EndpointUnreachableError(f"Triton at {where} answers, but model {MODEL!r} is not ready")
+            hint = " (is the photoshoot pipeline in spec.pipelines?)" if model == PHOTOSHOOT_MODEL else ""
+            raise EndpointUnreachableError(f"Triton at {where} answers, but model {model!r} is not ready{hint}")
 
-    def generate(self, request: ImageRequest) -> Generated:
-        """Send one request; a refusal or pipeline failure raises ``ServerRejectedError``."""
-        inputs = [self._tensor(name, value) for name, value in _named_inputs(request)]
+    def _infer(self, model: str, named: list[tuple[str, NDArray[Any]]]) -> tuple[Any, float]:
+        """One inference; a refusal or pipeline failure raises ``ServerRejectedError``."""
+        inputs = [self._tensor(name, value) for name, value in named]
         started = time.monotonic()
         try:
             if self.endpoint.protocol == "grpc":
-                result = self._client.infer(MODEL, inputs, client_timeout=self.timeout_s)
+                result = self._client.infer(model, inputs, client_timeout=self.timeout_s)
             else:
-                result = self._client.infer(MODEL, inputs)
+                result = self._client.infer(model, inputs)
         except self._lib.InferenceServerException as err:
             if _is_connection_failure(err):
                 raise EndpointUnreachableError(f"lost Triton at {self.endpoint.address}: {_message(err)}") from err
             raise ServerRejectedError(f"server rejected the request: {_message(err)}") from err
         except OSError as err:
             raise EndpointUnreachableError(f"lost Triton at {self.endpoint.address}: {_message(err)}") from err
-        seconds = time.monotonic() - started
+        return result, time.monotonic() - started
+
+    def generate(self, request: ImageRequest) -> Generated:
+        """Send one request; a refusal or pipeline failure raises ``ServerRejectedError``."""
+        result, seconds = self._infer(MODEL, _named_inputs(request))
         image = np.asarray(result.as_numpy("image"), dtype=np.uint8)
         seed = int(np.asarray(result.as_numpy("seed")).reshape(-1)[0])
         return Generated(image=image, seed=seed, seconds=seconds)
+
+    def photoshoot(self, request: PhotoshootRequest) -> Photographed:
+        """Send one product photo to ``sdxl-photoshoot``; refusals (a bad image...) raise ``ServerRejectedError``."""
+        result, seconds = self._infer(PHOTOSHOOT_MODEL, _photoshoot_inputs(request))
+        image, mask = (bytes(np.asarray(result.as_numpy(name)).reshape(-1)[0]) for name in ("image", "mask"))
+        seed = int(np.asarray(result.as_numpy("seed")).reshape(-1)[0])
+        return Photographed(image_png=image, mask_png=mask, seed=seed, seconds=seconds)
 
     def statistics(self, model: str = MODEL) -> ModelStatistics:
         """Cumulative success/queue/request counters of ``model`` from Triton's statistics extension."""
@@ -166,6 +193,21 @@ def _named_inputs(request: ImageRequest) -> list[tuple[str, NDArray[Any]]]:
     for name, value, dtype in (("seed", request.seed, np.int64), ("steps", request.steps, np.int32),
                                ("width", request.width, np.int32), ("height", request.height, np.int32),
                                ("guidance_scale", request.guidance_scale, np.float32)):
+        if value is not None:
+            inputs.append((name, np.array([value], dtype=dtype)))
+    return inputs
+
+
+def _photoshoot_inputs(request: PhotoshootRequest) -> list[tuple[str, NDArray[Any]]]:
+    """The ``sdxl-photoshoot`` model's inputs, each shape [1]; the photo travels as BYTES."""
+    inputs: list[tuple[str, NDArray[Any]]] = [("image", np.array([request.image], dtype=object))]
+    inputs += _named_inputs(ImageRequest(prompt=request.prompt, negative_prompt=request.negative_prompt,
+                                         seed=request.seed, steps=request.steps, width=request.width,
+                                         height=request.height))
+    if request.placement is not None:
+        inputs.append(("placement", np.array([request.placement.encode()], dtype=object)))
+    for name, value, dtype in (("upscale_factor", request.upscale_factor, np.int32),
+                               ("product_scale", request.product_scale, np.float32)):
         if value is not None:
             inputs.append((name, np.array([value], dtype=dtype)))
     return inputs

@@ -2,7 +2,9 @@
 
 The plan takes exactly the engine-affecting parts of the spec (model source, precision, resolutions,
 max batch) plus what the cluster decides (the GPU's compute capability from the catalogue and the
-TensorRT version of the builder image). Serving and pipeline settings never reach it, so editing them
+TensorRT version of the builder image), and which pipelines the repository serves with the photoshoot's
+resolved sources (defaults filled in here, so the key names what is really built). Serving and
+pipeline settings never reach it, so editing them
 can never trigger a rebuild, and two services with the same engine spec share one build.
 """
 
@@ -12,12 +14,36 @@ from typing import Literal
 
 from diffusion_operator.api.gpus import gpu_model
 from diffusion_operator.api.spec import DiffusionServiceSpec
-from engine_builder.plan import NO_TENSORRT, BuildPlan, CredentialsRef, Resolution
+from engine_builder.plan import (
+    DEFAULT_INPAINT_SOURCE,
+    NO_TENSORRT,
+    TINY_INPAINT_SOURCE,
+    TINY_SEGMENTATION_SOURCE,
+    TINY_SOURCE,
+    BuildPlan,
+    CredentialsRef,
+    Resolution,
+)
 
 Backend = Literal["tensorrt", "onnxruntime"]
 
 #: The env var the build Job fills from ``model.credentialsSecretRef``; the plan only names it.
 CREDENTIALS_ENV = CredentialsRef().env
+
+
+def photoshoot_sources(spec: DiffusionServiceSpec) -> tuple[str | None, str | None]:
+    """(inpaint, segmentation) sources of the photoshoot pipeline, defaults filled; (None, None) without it.
+
+    The tiny model pairs with the tiny variants; a real model with the public SDXL inpainting UNet.
+    There is no default real segmenter (the spec's CEL rule requires one): background removal
+    models differ in licence and preprocessing, so that choice is the user's.
+    """
+    if "photoshoot" not in spec.pipelines:
+        return None, None
+    tiny = spec.model.source == TINY_SOURCE
+    inpaint = spec.model.inpaint_source or (TINY_INPAINT_SOURCE if tiny else DEFAULT_INPAINT_SOURCE)
+    segmentation = spec.model.segmentation_source or (TINY_SEGMENTATION_SOURCE if tiny else None)
+    return inpaint, segmentation
 
 
 def plan_for(
@@ -30,6 +56,7 @@ def plan_for(
     TensorRT upgrade does not invalidate them.
     """
     gpu = gpu_model(spec.serving.gpu.type)
+    inpaint_source, segmentation_source = photoshoot_sources(spec)
     return BuildPlan(
         source=spec.model.source,
         credentials=CredentialsRef(env=CREDENTIALS_ENV) if spec.model.credentials_secret_ref else None,
@@ -40,6 +67,10 @@ def plan_for(
         compute_capability=gpu.compute_capability,
         tensorrt_version=builder_tensorrt_version if backend == "tensorrt" else NO_TENSORRT,
         backend=backend,
+        pipelines=tuple(spec.pipelines),
+        inpaint_source=inpaint_source,
+        segmentation_source=segmentation_source,
+        execution_mode="in_process" if spec.engine.execution_mode == "InProcess" else "bls",
     )
 
 

@@ -45,6 +45,13 @@ def source_claim(source: str) -> str | None:
     return source.removeprefix("pvc://").split("/", 1)[0]
 
 
+def source_claims(plan: BuildPlan) -> list[str]:
+    """Every claim the build reads from: the model's, then the photoshoot's inpainting and segmentation sources'."""
+    sources = (plan.source, plan.inpaint_source, plan.segmentation_source)
+    claims = (source_claim(source) for source in sources if source is not None)
+    return list(dict.fromkeys(claim for claim in claims if claim is not None))
+
+
 def plan_json(plan: BuildPlan) -> str:
     """The plan file's exact text (sorted keys: the same plan is byte-for-byte the same ConfigMap)."""
     return json.dumps(plan.model_dump(mode="json"), sort_keys=True, indent=2) + "\n"
@@ -96,11 +103,12 @@ def build_engine_job(
         {"name": "scratch", "emptyDir": {}},
         shared_memory_volume(settings.shm_size),
     ]
-    claim = source_claim(plan.source)
-    if claim is not None:
-        env.append({"name": "PVC_ROOT", "value": SOURCES_ROOT})
-        mounts.append({"name": "model-source", "mountPath": f"{SOURCES_ROOT}/{claim}", "readOnly": True})
-        volumes.append({"name": "model-source", "persistentVolumeClaim": {"claimName": claim, "readOnly": True}})
+    for index, claim in enumerate(source_claims(plan)):
+        if index == 0:
+            env.append({"name": "PVC_ROOT", "value": SOURCES_ROOT})
+        volume = "model-source" if index == 0 else f"model-source-{index}"
+        mounts.append({"name": volume, "mountPath": f"{SOURCES_ROOT}/{claim}", "readOnly": True})
+        volumes.append({"name": volume, "persistentVolumeClaim": {"claimName": claim, "readOnly": True}})
     container = {
         "name": BUILDER_CONTAINER,
         "image": spec.engine.builder_image or settings.builder_image,

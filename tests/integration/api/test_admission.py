@@ -97,6 +97,7 @@ def test_server_applies_defaults(custom: client.CustomObjectsApi, admission_name
     ]
     assert "replicas" not in spec
     assert "credentialsSecretRef" not in spec["model"]
+    assert spec["pipelines"] == ["text2image"]
 
 
 def test_server_fills_defaults_inside_partial_objects(custom: client.CustomObjectsApi,
