@@ -100,7 +100,7 @@ def plot(path: Path, traces: list[Trace], results: dict[tuple[str, str], SimResu
             if name != trace.name:
                 continue
             hours = [t / 3600 for t in result.timeline["t"]]
-            style = {"oracle": "k--", "ours": "C0-", "ours (hold 20 min)": "C9:", "hpa (chart 50us)": "C1-",
+            style = {"oracle": "k--", "ours": "C0-", "ours (no burst memory)": "C9:", "hpa (chart 50us)": "C1-",
                      "hpa (target=SLA)": "C2-", "keda (pending)": "C3-"}.get(scaler, "C7-")
             ours = scaler.startswith("ours") or scaler == ORACLE
             ax.plot(hours, result.timeline["spec"], style, label=scaler, linewidth=1.3 if ours else 0.7,

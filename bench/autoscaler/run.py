@@ -18,7 +18,6 @@ from bench.autoscaler.traces import Trace
 
 TRITON_CHART_TARGET_US = 50.0  # the k8s-onprem chart's value
 KEDA_PENDING_PER_REPLICA = 1.0  # ~ queue target (10 s) / service time (9 s)
-HOLD_S = 1200.0  # the spare-capacity variant: keep a peak's replicas for 20 min (a documented knob)
 
 
 @dataclass(frozen=True)
@@ -40,13 +39,13 @@ def scaler_factories() -> dict[str, ScalerFactory]:
     def behavior(config: FleetConfig) -> HpaBehavior:
         return HpaBehavior(config.min_replicas, config.max_replicas)
 
-    def holding(config: FleetConfig) -> ScalingPolicy:
-        policy = default_policy(config)
-        return replace(policy, scale_down=replace(policy.scale_down, stabilization_window_s=HOLD_S))
+    def reactive(config: FleetConfig) -> ScalingPolicy:
+        """The default policy with the burst memory off: what holding capacity between bursts buys."""
+        return replace(default_policy(config), burst_memory_s=0.0)
 
     return {
         "ours": lambda trace, config: OurScaler(default_policy(config)),
-        "ours (hold 20 min)": lambda trace, config: OurScaler(holding(config)),
+        "ours (no burst memory)": lambda trace, config: OurScaler(reactive(config)),
         "hpa (chart 50us)": lambda trace, config: HpaScaler(TRITON_CHART_TARGET_US, behavior(config)),
         "hpa (target=SLA)": lambda trace, config: HpaScaler(config.sla_s * 1e6, behavior(config)),
         "keda (pending)": lambda trace, config: KedaScaler(KEDA_PENDING_PER_REPLICA, behavior(config)),

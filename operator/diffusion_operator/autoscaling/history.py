@@ -2,7 +2,7 @@
 
 Times are seconds since the epoch (floats) supplied by the caller — the core never reads a clock.
 The dict form is small and JSON-able: lists of ``[time, replicas]`` pairs, pruned to the longest window
-or period the policy looks at.
+or period the policy looks at (older recommendations thinned to one a minute for the burst memory).
 """
 
 from __future__ import annotations
@@ -33,12 +33,25 @@ class History:
     consecutive_failures: int = 0
     idle_since: float | None = None
 
-    def pruned(self, now: float, horizon_s: float) -> History:
-        """Drop entries older than ``horizon_s`` (they can no longer influence a decision)."""
+    def pruned(self, now: float, horizon_s: float, memory_s: float = 0.0, bucket_s: float = 60.0) -> History:
+        """Drop entries older than ``horizon_s`` (they can no longer influence a decision).
+
+        Recommendations older than the horizon but within ``memory_s`` are kept thinned to the highest
+        one per ``bucket_s`` (the burst memory reads no more than that), so an hour of memory costs 60
+        entries, not 240, and the status stays far below its schema's list limit.
+        """
         oldest = now - horizon_s
+        remembered = now - memory_s
+        thinned: dict[int, Recommendation] = {}
+        for r in self.recommendations:
+            if remembered <= r.at < oldest:
+                bucket = int(r.at // bucket_s)
+                if bucket not in thinned or r.replicas > thinned[bucket].replicas:
+                    thinned[bucket] = r
+        recent = tuple(r for r in self.recommendations if r.at >= oldest)
         return replace(
             self,
-            recommendations=tuple(r for r in self.recommendations if r.at >= oldest),
+            recommendations=(*sorted(thinned.values(), key=lambda r: r.at), *recent),
             scale_events=tuple(e for e in self.scale_events if e.at >= oldest),
         )
 

@@ -234,8 +234,11 @@ def reconcile_service(runtime: Runtime, body: Mapping[str, Any], *, force: bool 
     return decision
 
 
-def run_reconcile(runtime: Runtime, body: Mapping[str, Any], *, force: bool, reread: bool = True) -> None:
-    """``reconcile_service`` under the service's lock, with errors turned into status and retries."""
+def run_reconcile(runtime: Runtime, body: Mapping[str, Any], *, force: bool, reread: bool = True) -> float | None:
+    """``reconcile_service`` under the service's lock, with errors turned into status and retries.
+
+    Returns the decision's ``requeue_after``: when to look again even if no event comes.
+    """
     started = time.monotonic()
     meta = body["metadata"]
     with runtime.lock_for(meta["uid"]):
@@ -244,10 +247,10 @@ def run_reconcile(runtime: Runtime, body: Mapping[str, Any], *, force: bool, rer
             fresh = runtime.gateway.get(API_VERSION, KIND, meta["name"], meta["namespace"])
             if fresh is None or fresh["metadata"].get("uid") != meta["uid"] \
                     or fresh["metadata"].get("deletionTimestamp"):
-                return
+                return None
             body = fresh
         try:
-            reconcile_service(runtime, body, force=force)
+            decision = reconcile_service(runtime, body, force=force)
         except ValidationError as err:
             # The API server's schema and CEL rules should make this impossible; if an object predates
             # them, say so on the object instead of crash-looping.
@@ -256,12 +259,21 @@ def run_reconcile(runtime: Runtime, body: Mapping[str, Any], *, force: bool, rer
             raise kopf.PermanentError(f"invalid spec: {err}") from err
         except KubeError as err:
             if err.status == 404 and runtime.gateway.get(API_VERSION, KIND, meta["name"], meta["namespace"]) is None:
-                return  # deleted while we reconciled: its children go with it, and nothing is left to report on
+                return None  # deleted while we reconciled: its children go with it, and nothing is left to report on
             telemetry.RECONCILE_ERRORS.labels(f"HTTP{err.status}").inc()
             telemetry.RECONCILE_SECONDS.labels("error").observe(time.monotonic() - started)
             kopf.event(_as_body(body), type="Warning", reason="ReconcileError", message=str(err)[:1024])
             raise kopf.TemporaryError(str(err), delay=RETRY_DELAY_SECONDS) from err
     telemetry.RECONCILE_SECONDS.labels("ok").observe(time.monotonic() - started)
+    return decision.requeue_after
+
+
+def requeue(memo: kopf.Memo, body: Mapping[str, Any], delay: float | None) -> None:
+    """Ask the work queue for another reconcile after ``delay`` (from kopf's own handlers)."""
+    dirty = getattr(memo, "dirty", None)
+    if delay is not None and dirty is not None:
+        meta = body["metadata"]
+        dirty.mark_later(OwnerKey(meta["namespace"], meta["name"], str(meta["uid"])), delay)
 
 
 @kopf.on.resume(GROUP, VERSION, PLURAL)
@@ -269,7 +281,7 @@ def run_reconcile(runtime: Runtime, body: Mapping[str, Any], *, force: bool, rer
 @kopf.on.update(GROUP, VERSION, PLURAL)
 def on_service_changed(body: kopf.Body, memo: kopf.Memo, reason: str, **_: Any) -> None:
     # A just-created object has no status anyone could have written yet: no need to re-read it.
-    run_reconcile(memo.runtime, body, force=True, reread=reason != "create")
+    requeue(memo, body, run_reconcile(memo.runtime, body, force=True, reread=reason != "create"))
 
 
 def _resync_enabled(**_: Any) -> bool:
@@ -280,7 +292,7 @@ def _resync_enabled(**_: Any) -> bool:
             initial_delay=CONFIG.resync_interval_seconds, idle=None, when=_resync_enabled)
 def resync(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """The level-based safety net: catches anything an event missed (e.g. during an outage)."""
-    run_reconcile(memo.runtime, body, force=True)
+    requeue(memo, body, run_reconcile(memo.runtime, body, force=True))
 
 
 def owners_of(child: Mapping[str, Any]) -> list[OwnerKey]:
@@ -291,7 +303,7 @@ def owners_of(child: Mapping[str, Any]) -> list[OwnerKey]:
             if ref.get("kind") == KIND and str(ref.get("apiVersion", "")).startswith(GROUP)]
 
 
-def reconcile_owner(runtime: Runtime, key: OwnerKey) -> None:
+def reconcile_owner(runtime: Runtime, key: OwnerKey) -> float | None:
     """The dirty-queue worker's job: one reconcile of a service some child event marked.
 
     Failures propagate: the queue retries the key with backoff (a permanent spec error is on the
@@ -299,7 +311,8 @@ def reconcile_owner(runtime: Runtime, key: OwnerKey) -> None:
     """
     owner = {"metadata": {"name": key.name, "namespace": key.namespace, "uid": key.uid}}
     with contextlib.suppress(kopf.PermanentError):
-        run_reconcile(runtime, owner, force=False)
+        return run_reconcile(runtime, owner, force=False)
+    return None
 
 
 _MANAGED = {names.MANAGED_BY_LABEL: names.MANAGED_BY}

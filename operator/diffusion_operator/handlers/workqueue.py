@@ -9,6 +9,7 @@ workers reconcile each dirty owner once, however many events marked it meanwhile
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import NamedTuple
@@ -33,8 +34,13 @@ def retry_delay(failures: int) -> float:
 
 
 class DirtyQueue:
-    def __init__(self, reconcile: Callable[[OwnerKey], None], workers: int) -> None:
+    """``reconcile(key)`` may return seconds after which the key wants another look (RequeueAfter)."""
+
+    def __init__(self, reconcile: Callable[[OwnerKey], float | None], workers: int) -> None:
         self._reconcile = reconcile
+        self._loop: asyncio.AbstractEventLoop | None = None
+        with contextlib.suppress(RuntimeError):  # created in kopf's startup handler, on its loop
+            self._loop = asyncio.get_running_loop()
         self._queue: asyncio.Queue[OwnerKey] = asyncio.Queue()
         self._pending: set[OwnerKey] = set()
         self._failures: dict[OwnerKey, int] = {}
@@ -44,7 +50,8 @@ class DirtyQueue:
     def _start(self) -> None:
         # Started lazily from inside a kopf handler: tasks copy the current context, and kopf's event
         # poster lives in context variables that only handlers have (kopf.event needs them).
-        self._tasks = [asyncio.get_running_loop().create_task(self._work()) for _ in range(self._workers)]
+        self._loop = asyncio.get_running_loop()
+        self._tasks = [self._loop.create_task(self._work()) for _ in range(self._workers)]
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -59,6 +66,13 @@ class DirtyQueue:
             self._pending.add(key)
             self._queue.put_nowait(key)
 
+    def mark_later(self, key: OwnerKey, delay: float) -> None:
+        """``mark`` after ``delay`` seconds; safe from any thread (kopf runs sync handlers in threads)."""
+        loop = self._loop
+        if loop is None:
+            return  # not created on a loop (tests): the resync timer is the fallback
+        loop.call_soon_threadsafe(loop.call_later, delay, self.mark, key)
+
     @property
     def depth(self) -> int:
         return len(self._pending)
@@ -70,8 +84,10 @@ class DirtyQueue:
             # so nothing that happens while we work is lost.
             self._pending.discard(key)
             try:
-                await asyncio.to_thread(self._reconcile, key)
+                again = await asyncio.to_thread(self._reconcile, key)
                 self._failures.pop(key, None)
+                if again is not None:
+                    asyncio.get_running_loop().call_later(again, self.mark, key)
             except Exception as err:  # one service's failure must not stop the workers
                 failures = self._failures[key] = self._failures.get(key, 0) + 1
                 delay = retry_delay(failures)

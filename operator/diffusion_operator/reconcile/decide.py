@@ -24,7 +24,13 @@ from diffusion_operator.api.status import (
     ready_text,
 )
 from diffusion_operator.reconcile.observation import JobState, Observation
-from diffusion_operator.reconcile.rollback import DEFAULT_GRACE, active_rollback, new_rollback, rollback_target
+from diffusion_operator.reconcile.rollback import (
+    DEFAULT_GRACE,
+    active_rollback,
+    new_rollback,
+    rollback_target,
+    seconds_until_rollback,
+)
 from diffusion_operator.render.replicas import replica_ownership
 
 #: Reasons that deserve a Warning Event rather than a Normal one.
@@ -58,6 +64,8 @@ class Decision:
     rollback_template: dict[str, Any] | None = None
     #: A rollback holds for this generation: leave the Deployment's template as it is.
     hold_template: bool = False
+    #: Reconcile again after this many seconds (a stuck rollout's grace ends then); None: on events only.
+    requeue_after: float | None = None
 
 
 def _engine_condition(job: JobState, secret_missing: str | None) -> tuple[ConditionStatus, str, str]:
@@ -234,6 +242,7 @@ def decide(
                                     rollback if target is not None else None),
         rollback_template=target.template if target is not None else None,
         hold_template=rollback is not None and target is None,
+        requeue_after=seconds_until_rollback(obs.rollout, now, rollback_after) if rollback is None else None,
     )
 
 

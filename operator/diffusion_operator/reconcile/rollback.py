@@ -43,3 +43,17 @@ def new_rollback(rollout: RolloutState, target: PreviousRevision, generation: in
                f"restored revision {target.revision}")
     return RollbackStatus(generation=generation, from_revision=rollout.revision, to_revision=target.revision,
                           cache_key=target.serving_key, message=message[:1024], time=now)
+
+
+def seconds_until_rollback(rollout: RolloutState | None, now: datetime, grace: timedelta) -> float | None:
+    """How long until a stuck rollout's grace runs out, so the shell can look again exactly then.
+
+    Pod status changes raise no Deployment event; without this the rollback would wait for the
+    slow resync timer instead of happening ``grace`` after the pods started failing.
+    """
+    if rollout is None or rollout.problem is None or rollout.problem_since is None or grace <= timedelta(0):
+        return None
+    if rollout.previous is None or rollout.previous.ready_replicas < 1:
+        return None
+    left = (grace - (now - rollout.problem_since)).total_seconds()
+    return left + 1.0 if left > 0 else None

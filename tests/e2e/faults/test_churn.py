@@ -3,7 +3,9 @@
 Expectation: no lost update (every surviving service's Deployment carries its *last* edit and its
 status observed its last generation), every deleted service's children are gone, and the operator's
 memory stays bounded. Services run at ``replicas: 0`` so the test bed's three fake GPUs are not the
-limit: what is measured is the operator and the API server, not the scheduler.
+limit: what is measured is the operator and the API server, not the scheduler. Like the scale
+benchmark, services spread over engine keys (20 here, 50 services each): one Job shared by all 1,000
+would carry 1,000 ownerReferences and field managers (see the README's known limits).
 ``FAULTS_CHURN_SERVICES`` overrides the count (default 1000).
 """
 
@@ -23,6 +25,7 @@ from tests.e2e.faults.conftest import Figures
 from tests.e2e.operator.test_lifecycle import API, service
 
 COUNT = int(os.environ.get("FAULTS_CHURN_SERVICES", "1000"))
+ENGINE_KEYS = 20
 #: Peak resident memory the operator may reach at this count (measured ~170 MB at 1000 Ready services).
 RSS_LIMIT_MB = 400
 
@@ -68,7 +71,9 @@ class Churn:
         self.resource = kube.resource(API, "DiffusionService")
 
     def create(self, name: str, steps: int) -> None:
-        self.kube.create(service(name, self.namespace, replicas=0, pipeline={"steps": steps}))
+        width = 512 + 48 * (int(name.rsplit("-", 1)[1]) % ENGINE_KEYS)  # the engine key this service shares
+        self.kube.create(service(name, self.namespace, replicas=0, pipeline={"steps": steps},
+                                 engine={"resolutions": [{"width": width, "height": 1024}]}))
         self.want[name] = steps
 
     def edit(self, name: str) -> None:
@@ -84,7 +89,7 @@ class Churn:
 
     def recreate(self, name: str) -> None:
         """Same name, new object: once the operator's finalizer has let the old one go."""
-        self.kube.wait_gone(API, "DiffusionService", name, self.namespace, timeout=300)
+        self.kube.wait_gone(API, "DiffusionService", name, self.namespace, timeout=600)
         self.create(name, 77)
 
     def problems(self) -> list[str]:

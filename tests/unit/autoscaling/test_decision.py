@@ -115,7 +115,7 @@ def test_scale_down_waits_for_the_stabilization_window() -> None:
 
 
 def test_scale_down_after_the_window_is_rate_limited_to_half() -> None:
-    history = History(recommendations=(Recommendation(NOW - 200, 10),))
+    history = History(recommendations=(Recommendation(NOW - 200, 10), Recommendation(NOW - 100, 4)))
     decision = decide(seen(10, queue_latency_s=0.0, pending_requests=0, arrival_rate=0.2, service_time_s=9.0),
                       POLICY, history, NOW)
     assert needed(0.2) < 5
@@ -123,9 +123,43 @@ def test_scale_down_after_the_window_is_rate_limited_to_half() -> None:
     assert condition(decision.conditions, reasons.SCALING_LIMITED) == (True, reasons.RATE_LIMITED)
 
 
+# The scaler has watched the down-stabilization window already (an empty history holds, see below).
+WATCHED = History(recommendations=(Recommendation(NOW - 60.0, 1),))
+
+
 def test_without_capacity_data_low_latency_scales_down_like_the_hpa() -> None:
-    decision = decide(seen(10, queue_latency_s=5.0), POLICY, History(), NOW)
+    decision = decide(seen(10, queue_latency_s=5.0), POLICY, WATCHED, NOW)
     assert (decision.replicas, decision.reason) == (5, reasons.SCALED_DOWN)
+
+
+@pytest.mark.parametrize(
+    ("history", "expected"),
+    [
+        (History(), (10, reasons.STABILIZING)),  # first evaluation: what we found counts as recommended
+        (WATCHED, (5, reasons.SCALED_DOWN)),  # a window already watched: scale down as usual
+    ],
+)
+def test_a_fresh_autoscaler_waits_a_stabilization_window_before_scaling_down(history: History,
+                                                                            expected: tuple[int, str]) -> None:
+    decision = decide(seen(10, queue_latency_s=5.0), POLICY, history, NOW)
+    assert (decision.replicas, decision.reason) == expected
+    if decision.replicas == 10:  # and only that long, evaluating every 15 s
+        for t in range(15, int(POLICY.scale_down.stabilization_window_s) + 30, 15):
+            decision = decide(seen(10, queue_latency_s=5.0), POLICY, decision.history, NOW + t)
+        assert decision.replicas == 5
+
+
+@pytest.mark.parametrize("away_s", [0.0, 60.0])
+def test_an_autoscaler_back_after_a_whole_window_away_waits_again(away_s: float) -> None:
+    # The last recommendation is older than the 120 s window: nothing says the load stayed low since.
+    last = NOW - POLICY.scale_down.stabilization_window_s - away_s - 1
+    decision = decide(seen(10, queue_latency_s=5.0), POLICY, History((Recommendation(last, 5),)), NOW)
+    assert (decision.replicas, decision.reason) == (10, reasons.STABILIZING)
+
+
+def test_an_empty_history_never_delays_a_scale_up() -> None:
+    decision = decide(seen(4, queue_latency_s=30.0), POLICY, History(), NOW)
+    assert decision.replicas == 12
 
 
 def test_starting_replicas_block_a_scale_down() -> None:
@@ -136,7 +170,7 @@ def test_starting_replicas_block_a_scale_down() -> None:
 
 def test_replicas_that_never_start_stop_blocking_a_scale_down_after_the_startup_timeout() -> None:
     # The last scale-up was 20 minutes ago; 4 pods are still not ready (no GPU left to schedule them).
-    history = History(last_scale_time=NOW - 1200.0)
+    history = replace(WATCHED, last_scale_time=NOW - 1200.0)
     decision = decide(seen(10, ready=6, queue_latency_s=0.0, pending_requests=0, arrival_rate=0.2,
                            service_time_s=9.0), POLICY, history, NOW)
     assert decision.reason != reasons.WAITING_FOR_STARTING_REPLICAS
@@ -277,6 +311,9 @@ def test_the_message_explains_the_numbers() -> None:
         dict(failure_threshold=0),
         dict(fallback=FallbackMode.FIXED),
         dict(target_quantile=1.0),
+        dict(burst_memory_s=-1.0),
+        dict(burst_growth=0.0),
+        dict(burst_hold_gaps=0.0),
     ],
 )
 def test_invalid_policies_are_rejected(kwargs: dict) -> None:

@@ -39,3 +39,22 @@ def test_a_scale_records_an_event_and_the_time_but_no_change_records_nothing() -
     scaled = History().with_scale(50.0, -2)
     assert scaled.scale_events == (ScaleEvent(50.0, -2),)
     assert scaled.last_scale_time == 50.0
+
+
+def test_pruning_thins_old_recommendations_to_the_highest_per_minute_for_the_burst_memory() -> None:
+    history = History(
+        recommendations=(
+            Recommendation(10.0, 3),
+            Recommendation(65.0, 9),
+            Recommendation(80.0, 4),
+            Recommendation(95.0, 6),
+            Recommendation(250.0, 4),
+            Recommendation(280.0, 5),
+        ),
+        scale_events=(ScaleEvent(65.0, 5),),
+    )
+    pruned = history.pruned(now=300.0, horizon_s=120.0, memory_s=250.0, bucket_s=60.0)
+    # 10 s is beyond the memory; 65-95 s is one minute (its highest kept); the window stays in full.
+    assert pruned.recommendations == (Recommendation(65.0, 9), Recommendation(250.0, 4), Recommendation(280.0, 5))
+    assert pruned.scale_events == ()  # rate limits need no memory beyond their periods
+    assert pruned.pruned(now=300.0, horizon_s=120.0, memory_s=250.0) == pruned  # thinning is idempotent

@@ -17,7 +17,7 @@ from diffusion_operator.reconcile.observation import (
     RolloutState,
     rollout_state,
 )
-from diffusion_operator.reconcile.rollback import rollback_target
+from diffusion_operator.reconcile.rollback import rollback_target, seconds_until_rollback
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 GRACE = timedelta(seconds=60)
@@ -149,3 +149,12 @@ def test_a_rollback_holds_for_its_generation_and_any_spec_edit_tries_again():
     assert not edited.hold_template and edited.rollback_template is None
     assert edited.serving_key == KEY
     assert conditions(edited)["Degraded"][1] != Reason.ROLLED_BACK
+
+
+def test_inside_the_grace_the_decision_asks_to_look_again_when_it_ends():
+    rollout = RolloutState(3, STUCK.pod_problem, NOW - timedelta(seconds=10), PREVIOUS)
+    assert seconds_until_rollback(rollout, NOW, GRACE) == pytest.approx(51.0)
+    assert run(service(), STUCK, rollout).requeue_after == pytest.approx(51.0)
+    assert seconds_until_rollback(RolloutState(3, None, None, PREVIOUS), NOW, GRACE) is None
+    done = run(service(), STUCK, RolloutState(3, STUCK.pod_problem, NOW - timedelta(minutes=5), PREVIOUS))
+    assert done.requeue_after is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 from diffusion_operator.handlers import workqueue
 from diffusion_operator.handlers.workqueue import DirtyQueue, OwnerKey, retry_delay
@@ -47,3 +48,33 @@ def test_a_failed_reconcile_is_retried_until_it_succeeds(monkeypatch):
 
     asyncio.run(scenario())
     assert len(attempts) == 3
+
+
+def test_a_reconcile_that_asks_for_a_requeue_runs_again_after_its_delay():
+    seen: list[float] = []
+
+    def wants_another_look(key: OwnerKey) -> float | None:
+        seen.append(time.monotonic())
+        return 0.2 if len(seen) == 1 else None
+
+    async def scenario() -> None:
+        queue = DirtyQueue(wants_another_look, workers=1)
+        queue.mark(KEY)
+        await asyncio.sleep(0.6)
+        await queue.stop()
+
+    asyncio.run(scenario())
+    assert len(seen) == 2 and seen[1] - seen[0] >= 0.2
+
+
+def test_mark_later_works_from_another_thread():
+    seen: list[OwnerKey] = []
+
+    async def scenario() -> None:
+        queue = DirtyQueue(seen.append, workers=1)
+        await asyncio.to_thread(queue.mark_later, KEY, 0.1)
+        await asyncio.sleep(0.4)
+        await queue.stop()
+
+    asyncio.run(scenario())
+    assert seen == [KEY]
