@@ -83,6 +83,7 @@ def test_server_applies_defaults(custom: client.CustomObjectsApi, admission_name
         "resolutions": [{"width": 1024, "height": 1024}],
         "maxBatchSize": 4,
         "buildTimeout": "2h",
+        "executionMode": "BLS",
     }
     assert spec["serving"]["gpu"] == {"type": "nvidia-l4", "count": 1}
     assert spec["serving"]["maxQueueDelay"] == "100ms"
