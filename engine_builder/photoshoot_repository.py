@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from engine_builder.components import Dims
-from engine_builder.plan import BuildPlan
+from engine_builder.plan import ENTRY_MODELS, BuildPlan
 from engine_builder.repository import MODELS_DIR, onnx_io, tensor_entry, write_pipeline_files
 from engine_builder.segmentation import CONFIG_FILE, MODEL_FILE, check_segmenter, read_config
 
-PHOTOSHOOT_MODEL = "sdxl-photoshoot"
+PHOTOSHOOT_MODEL = ENTRY_MODELS["photoshoot"]
 HERE = Path(__file__).parent
 #: Inputs of the ``sdxl-photoshoot`` model: name -> (type, optional). Same names and meaning as ``sdxl``'s.
 PHOTOSHOOT_INPUTS = {

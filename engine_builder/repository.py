@@ -20,7 +20,7 @@ from typing import Any
 
 from engine_builder.components import UNETS, ComponentName, ComponentSpec, Dims, component_spec, components_for
 from engine_builder.errors import RepositoryError
-from engine_builder.plan import BuildPlan
+from engine_builder.plan import ENTRY_MODELS, BuildPlan
 from engine_builder.profiles import latent_range
 
 TRITON_TYPES = {
@@ -90,7 +90,7 @@ def sdxl_config(plan: BuildPlan) -> dict[str, Any]:
     from engine_builder.execution import mode_parameters
 
     return {
-        "name": "sdxl",
+        "name": ENTRY_MODELS["text2image"],
         "backend": "python",
         "max_batch_size": 0,
         "input": [tensor_entry(name, dtype, [1], optional) for name, (dtype, optional) in SDXL_INPUTS.items()],
@@ -229,7 +229,7 @@ def write_repository(root: Path, plan: BuildPlan, source: Path, dims: Dims, floa
     shutil.copy2(MODELS_DIR / "upscale_model.py", upscale / "model.py")
     configs.append((upscale_config(), None))
     if plan.serves("text2image"):
-        sdxl = root / "sdxl" / "1"
+        sdxl = root / ENTRY_MODELS["text2image"] / "1"
         write_pipeline_files(sdxl, plan, source, dims, float_dtype)
         shutil.copy2(MODELS_DIR / "sdxl_model.py", sdxl / "model.py")
         configs.append((sdxl_config(plan), None))

@@ -113,9 +113,10 @@ class Prometheus:
         if pid is not None:
             os.kill(pid, signal.SIGHUP)
 
-    def query(self, promql: str) -> list[dict[str, Any]]:
-        """Instant query; returns the result vector (raises on an API error)."""
-        body = _get(f"{self.url}/api/v1/query?" + urllib.parse.urlencode({"query": promql}))
+    def query(self, promql: str, at: float | None = None) -> list[dict[str, Any]]:
+        """Instant query (now, or at ``at``); returns the result vector (raises on an API error)."""
+        params = {"query": promql, **({"time": f"{at:.3f}"} if at is not None else {})}
+        body = _get(f"{self.url}/api/v1/query?" + urllib.parse.urlencode(params))
         if body is None:
             raise RuntimeError("prometheus did not answer")
         payload = json.loads(body)

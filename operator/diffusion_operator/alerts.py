@@ -12,6 +12,7 @@ the Prometheus Operator, and the rule groups the chart's PrometheusRule embeds, 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -21,6 +22,7 @@ import yaml
 from diffusion_operator.config import OperatorConfig
 from diffusion_operator.metrics import operator_promql as op
 from diffusion_operator.metrics import promql
+from diffusion_operator.metrics.queue_models import ALL_QUEUE_MODELS
 
 REPO: Final = Path(__file__).resolve().parents[2]
 PLAIN_RULES: Final = REPO / "manifests" / "prometheus" / "alerts.yaml"
@@ -30,9 +32,10 @@ GROUP: Final = "diffusion-operator.rules"
 SLA_FOR_PLACEHOLDER: Final = "__SLA_BREACH_FOR__"
 #: The plain file's (and the chart's default) sustain period of an SLA breach.
 DEFAULT_SLA_FOR: Final = "5m"
-#: The autoscaler's window and queueing model: the alert sees the latency the scaler acted on.
+#: The autoscaler's window and queueing models: the alert sees the latency the scaler acted on.
 WINDOW_S: Final = int(OperatorConfig.model_fields["metrics_window_seconds"].default)
-QUEUE_MODEL: Final = str(OperatorConfig.model_fields["queue_model"].default)
+QUEUE_MODELS: Final = ALL_QUEUE_MODELS
+Models = str | Sequence[str]
 #: Each alert's meaning and action, in the repository (no public URL is assumed).
 RUNBOOK: Final = "docs/observability.md"
 SERVICE_JOIN: Final = f"on ({', '.join(op.SERVICE_LABELS)})"
@@ -61,34 +64,35 @@ class Alert:
         }
 
 
-def queue_latency_by_service(model: str = QUEUE_MODEL, window_s: int = WINDOW_S) -> str:
+def queue_latency_by_service(model: Models = QUEUE_MODELS, window_s: int = WINDOW_S) -> str:
     """Every service's queue latency: :func:`promql.queue_latency_seconds`, grouped per service."""
     return op.per_service(promql.queue_latency_seconds(op.fleet_scope(model), window_s))
 
 
-def sla_breach(model: str = QUEUE_MODEL, window_s: int = WINDOW_S) -> str:
+def sla_breach(model: Models = QUEUE_MODELS, window_s: int = WINDOW_S) -> str:
     """Services whose queue latency is above their queueLatencyTarget (value: the latency)."""
     return f"({queue_latency_by_service(model, window_s)}) > {SERVICE_JOIN} {op.queue_latency_targets()}"
 
 
-def at_max_and_breaching(model: str = QUEUE_MODEL, window_s: int = WINDOW_S) -> str:
+def at_max_and_breaching(model: Models = QUEUE_MODELS, window_s: int = WINDOW_S) -> str:
     return f"({sla_breach(model, window_s)}) and {SERVICE_JOIN} ({op.at_max_replicas()})"
 
 
-def metrics_missing(model: str = QUEUE_MODEL) -> str:
+def metrics_missing(model: Models = QUEUE_MODELS) -> str:
     """Ready services with ready pods but no pending-count series: the autoscaler is flying blind."""
     pending = op.per_service(promql.pending_requests(op.fleet_scope(model)))
     return f"({op.ready_with_replicas()}) unless {SERVICE_JOIN} ({pending})"
 
 
-def alerts(model: str = QUEUE_MODEL) -> list[Alert]:
-    """The rules; ``model`` is the operator's queueModel (change both together)."""
+def alerts(model: Models = QUEUE_MODELS) -> list[Alert]:
+    """The rules; ``model`` is every pipeline's entry model, or the operator's DIFFUSION_QUEUE_MODEL."""
     service = "{{ $labels.namespace }}/{{ $labels.diffusion_dev_service }}"
+    named = model if isinstance(model, str) else " or ".join(model)
     return [
         Alert("DiffusionSLABreach", sla_breach(model), DEFAULT_SLA_FOR, "warning",
               f"{service}: queue latency above its SLA target",
               f"Requests of {service} waited {{{{ $value | humanizeDuration }}}} on average in Triton's queue "
-              "(model " + model + "), above the service's queueLatencyTarget.",
+              "(model " + named + "), above the service's queueLatencyTarget.",
               sla=True),
         Alert("DiffusionSLABreachAtMaxReplicas", at_max_and_breaching(model), DEFAULT_SLA_FOR, "critical",
               f"{service}: SLA breached at maxReplicas",
@@ -98,7 +102,7 @@ def alerts(model: str = QUEUE_MODEL) -> list[Alert]:
         Alert("DiffusionMetricsMissing", metrics_missing(model), "10m", "warning",
               f"{service}: Triton metrics missing",
               f"{service} is Ready with ready pods but Prometheus has no nv_inference_pending_request_count "
-              f"for model {model}: the autoscaler holds its replicas (MetricsUnavailable)."),
+              f"for model {named}: the autoscaler holds its replicas (MetricsUnavailable)."),
         Alert("DiffusionEngineBuildFailing", op.failed_engine_builds(), "0m", "warning",
               "{{ $labels.namespace }}: engine builds failing",
               "An engine build Job failed in namespace {{ $labels.namespace }} in the last 30 minutes."),
@@ -109,7 +113,7 @@ def alerts(model: str = QUEUE_MODEL) -> list[Alert]:
     ]
 
 
-def rule_groups(sla_for: str, model: str = QUEUE_MODEL) -> dict[str, object]:
+def rule_groups(sla_for: str, model: Models = QUEUE_MODELS) -> dict[str, object]:
     return {"groups": [{"name": GROUP, "rules": [alert.rule(sla_for) for alert in alerts(model)]}]}
 
 

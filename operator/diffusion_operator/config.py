@@ -33,8 +33,9 @@ class OperatorConfig(BaseModel):
     metrics_window_seconds: int = Field(default=60, ge=5)
     #: Give up on a Prometheus query after this long (the tick holds replicas and counts a failure).
     prometheus_timeout_seconds: float = Field(default=5.0, gt=0)
-    #: The Triton model whose queue is the SLA: the BLS pipeline `sdxl` (the UNet's queue is batching).
-    queue_model: str = Field(default="sdxl", min_length=1)
+    #: Override of the Triton model whose queue is the SLA, for every service. Unset: each service's
+    #: entry models from its pipelines (metrics/queue_models.py), e.g. `sdxl` and `sdxl-photoshoot`.
+    queue_model: str | None = Field(default=None, min_length=1)
     #: Level-based safety net: every service is reconciled at least this often even with no events.
     #: 0 turns the timer off (each timer is a task per object: memory at thousands of services).
     resync_interval_seconds: float = Field(default=300.0, ge=0)

@@ -73,3 +73,15 @@ def record_service(namespace: str, service: str, *, phase: str | None, desired: 
         DESIRED_REPLICAS.labels(namespace, service).set(desired)
     if ready is not None:
         READY_REPLICAS.labels(namespace, service).set(ready)
+
+
+#: Every metric with a series per service: a deleted service's series must go with it, or dashboards
+#: list it forever and "Ready with no Triton metrics" alerts fire for a service that no longer exists.
+PER_SERVICE = (SCALE_DECISIONS, DESIRED_REPLICAS, READY_REPLICAS, SERVICE_PHASE, OBSERVED_QUEUE_SECONDS,
+               QUEUE_TARGET_SECONDS)
+
+
+def forget_service(namespace: str, service: str) -> None:
+    """Drop every series of a deleted service (counters too: a re-created service starts from 0)."""
+    for metric in PER_SERVICE:
+        metric.remove_by_labels({"namespace": namespace, "service": service})

@@ -19,7 +19,8 @@ from diffusion_operator.metrics.promql import TritonScope
 #: Every panel reads the Prometheus the ``datasource`` variable picks.
 DATASOURCE: Final = dashboard_models.DataSourceRef(type_val="prometheus", uid="${datasource}")
 #: The scopes the variables fill in: the builders render ``namespace="$namespace"`` and so on.
-TRITON: Final = TritonScope(namespace="$namespace", service="$service", model="$model")
+#: ``model=~"$model"``: the variable is multi-valued and "All" means every pipeline's entry model.
+TRITON: Final = TritonScope(namespace="$namespace", service="$service", model="$model", model_pattern=True)
 OPERATOR: Final = OperatorScope(namespace="$namespace", service="$service")
 NAMESPACE: Final = "$namespace"
 PRICE: Final = "$gpu_price_per_hour"

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from diffusion_operator.dashboards import assemble, main, queries
+from diffusion_operator.dashboards import variables as variables_module
 
 #: The panels drawn, in order (titles in the main dashboard).
 KEY_PANELS: Final = (
@@ -91,7 +92,8 @@ def main_cli() -> None:
     parser.add_argument("--prometheus", required=True)
     parser.add_argument("--namespace", required=True)
     parser.add_argument("--service", required=True)
-    parser.add_argument("--model", default="sdxl")
+    parser.add_argument("--model", default=variables_module.ALL_ENTRY_MODELS,
+                        help="the model variable: a model name, or a pattern (default: every entry model)")
     parser.add_argument("--gpu-price-per-hour", default="0.70")
     parser.add_argument("--minutes", type=float, default=10)
     parser.add_argument("--out", type=Path, default=Path("docs/images/dashboard-preview.png"))

@@ -7,12 +7,14 @@ from typing import Final
 from grafana_foundation_sdk.builders import dashboard
 from grafana_foundation_sdk.models import dashboard as dashboard_models
 
-from diffusion_operator.config import OperatorConfig
 from diffusion_operator.dashboards.defaults import DATASOURCE
 from diffusion_operator.metrics import operator_promql
+from diffusion_operator.metrics.promql import models_pattern
+from diffusion_operator.metrics.queue_models import ALL_QUEUE_MODELS
 
-#: The model whose queue is the SLA, as the operator defaults it (the BLS pipeline).
-DEFAULT_MODEL: Final = str(OperatorConfig.model_fields["queue_model"].default)
+#: "All" of the model variable: every pipeline's entry model, the queues the autoscaler watches. Not
+#: every model of the service: a component's queue (the UNet's batcher window) is not the SLA.
+ALL_ENTRY_MODELS: Final = models_pattern(ALL_QUEUE_MODELS)
 #: On-demand price of one NVIDIA L4 (GCP g2-standard GPU share, 2025); edit it on the dashboard.
 DEFAULT_GPU_PRICE_PER_HOUR: Final = "0.70"
 
@@ -42,10 +44,11 @@ def service() -> dashboard.QueryVariable:
 def model() -> dashboard.QueryVariable:
     query = operator_promql.label_values("nv_inference_request_success", "model", namespace="$namespace",
                                          diffusion_dev_service="$service")
-    current = dashboard_models.VariableOption(selected=True, text=DEFAULT_MODEL, value=DEFAULT_MODEL)
-    return _query("model", "Queueing model", query).current(current).description(
-        "The Triton model whose queue is the SLA (the operator's queueModel; an ensemble's own queue is ~0)."
-    )
+    current = dashboard_models.VariableOption(selected=True, text="All", value="$__all")
+    return (_query("model", "Queueing model", query).multi(True).include_all(True).all_value(ALL_ENTRY_MODELS)
+            .current(current).description(
+                "The Triton models whose queue is the SLA. All: the entry models (sdxl, sdxl-photoshoot), as "
+                "the autoscaler reads them; pick a component (e.g. unetxl) to see its own queue."))
 
 
 def gpu_price_per_hour() -> dashboard.TextBoxVariable:

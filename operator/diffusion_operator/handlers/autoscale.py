@@ -26,6 +26,7 @@ from diffusion_operator.handlers.runtime import CONFIG, Runtime
 from diffusion_operator.metrics.observe import SignalQueries, observe
 from diffusion_operator.metrics.prometheus_client import PrometheusClient
 from diffusion_operator.metrics.promql import TritonScope
+from diffusion_operator.metrics.queue_models import queue_models
 from diffusion_operator.reconcile.scaling_status import epoch, scaling_status
 from diffusion_operator.render import names
 from diffusion_operator.render.replicas import AUTOSCALER_FIELD_MANAGER
@@ -59,7 +60,8 @@ def autoscale_once(runtime: Runtime, meta: dict[str, Any]) -> Decision | None:
             return None  # nothing serves yet: the lifecycle reconcile creates it
         current = int((deployment.get("spec") or {}).get("replicas") or 0)
         ready = int((deployment.get("status") or {}).get("readyReplicas") or 0)
-        scope = TritonScope(namespace=namespace, service=name, model=config.queue_model)
+        models = queue_models(service.spec.pipelines, override=config.queue_model)
+        scope = TritonScope.of_models(namespace, name, models)
         url = spec.prometheus.url if spec.prometheus else config.prometheus_url
         queries = SignalQueries.for_scope(scope, config.metrics_window_seconds,
                                           activation_query=spec.activation.query if spec.activation else None)

@@ -318,6 +318,13 @@ def reconcile_owner(runtime: Runtime, key: OwnerKey) -> float | None:
 _MANAGED = {names.MANAGED_BY_LABEL: names.MANAGED_BY}
 
 
+@kopf.on.event(GROUP, VERSION, PLURAL)
+def on_service_event(type: str, body: kopf.Body, **_: Any) -> None:
+    """A deleted service's metrics go with it (a watch event: no finalizer is needed or added)."""
+    if type == "DELETED":
+        telemetry.forget_service(body["metadata"]["namespace"], body["metadata"]["name"])
+
+
 @kopf.on.event("batch", "v1", "jobs", labels=_MANAGED)
 @kopf.on.event("apps", "v1", "deployments", labels=_MANAGED)
 async def on_child_event(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:

@@ -17,6 +17,7 @@ The operator labels its metrics ``namespace``/``service``; Triton's carry ``name
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -149,18 +150,18 @@ def services_by_phase() -> str:
 # -- every service at once (alert rules) -------------------------------------------------------------
 @dataclass(frozen=True)
 class _FleetScope(TritonScope):
-    """Every namespace and service (``=~".+"``) of one queueing model."""
+    """Every namespace and service (``=~".+"``) of the queueing model(s)."""
 
     def matchers(self, *, with_model: bool = True) -> str:
         parts = [f"{self.namespace_label}=~{_quote(self.namespace)}", f"{self.service_label}=~{_quote(self.service)}"]
         if with_model:
-            parts.append(f"model={_quote(self.model)}")
+            parts.append(self.model_matcher())
         return "{" + ",".join(parts) + "}"
 
 
-def fleet_scope(model: str) -> TritonScope:
-    """A scope that every promql builder accepts and that selects all services of ``model``."""
-    return _FleetScope(namespace=".+", service=".+", model=model)
+def fleet_scope(models: str | Sequence[str]) -> TritonScope:
+    """A scope that every promql builder accepts and that selects all services of ``models``."""
+    return _FleetScope.of_models(".+", ".+", [models] if isinstance(models, str) else list(models))
 
 
 def per_service(expression: str) -> str:

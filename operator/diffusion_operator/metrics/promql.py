@@ -9,7 +9,9 @@ Aggregation rules (why the expressions look the way they do):
   never an average of per-pod ratios: a pod that served 1 request must not weigh as much as one that
   served 100. ``clamp_min`` keeps an idle window at 0 instead of NaN (0/0).
 * Queue time is read from the model that actually queues (the UNet/denoise model or the BLS model):
-  an ensemble's own queue counter stays ~0 (Triton docs; server#6494). The scope names that model.
+  an ensemble's own queue counter stays ~0 (Triton docs; server#6494). The scope names that model,
+  or several (a service serving two pipelines has two entry models): their sums then give the mean
+  wait of a request over both kinds, each request counted once, at the model it entered by.
 * Triton counters move when a request *completes* (server#5927): with multi-second SDXL requests a rate
   window lags. ``nv_inference_pending_request_count`` reacts at once and is the fast signal.
 * Triton has no arrival counter; arrivals = completions + failures + growth of the pending gauge.
@@ -20,8 +22,9 @@ Aggregation rules (why the expressions look the way they do):
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 # Convert Triton's microsecond counters to seconds once, in the query, so every consumer sees seconds.
 MICROSECONDS: Final = 1e6
@@ -29,6 +32,7 @@ MICROSECONDS: Final = 1e6
 EPSILON: Final = "1e-9"
 
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+_RE2_SPECIAL = re.compile(r"([.^$*+?()\[\]{}|\\])")
 
 
 def _quote(value: str) -> str:
@@ -43,7 +47,9 @@ class TritonScope:
     Assumes the ServiceMonitor copies the pod label ``diffusion.dev/service`` onto every sample as the
     target label ``diffusion_dev_service`` (``podTargetLabels``), and that Prometheus' Kubernetes SD
     adds ``namespace`` and ``pod``. If your Prometheus relabels differently, change ``service_label``
-    (or pass ``pod_regex`` to scope by pod name instead). ``model`` is the Triton model that queues.
+    (or pass ``pod_regex`` to scope by pod name instead). ``model`` is the Triton model that queues;
+    with ``model_pattern`` it is a regular expression (several models, or a Grafana multi-value
+    variable) matched with ``=~``. :meth:`of_models` builds either from a list of model names.
     """
 
     namespace: str
@@ -54,6 +60,19 @@ class TritonScope:
     pod_label: str = "pod"
     pod_regex: str | None = None
     extra_matchers: tuple[tuple[str, str], ...] = field(default=())
+    model_pattern: bool = False
+
+    @classmethod
+    def of_models(cls, namespace: str, service: str, models: Sequence[str], **labels: Any) -> TritonScope:
+        """One model matches exactly; several match as an anchored alternation of their literal names."""
+        if not models:
+            raise ValueError("at least one model is required")
+        if len(set(models)) == 1:
+            return cls(namespace, service, models[0], **labels)
+        return cls(namespace, service, models_pattern(models), model_pattern=True, **labels)
+
+    def model_matcher(self) -> str:
+        return f"model{'=~' if self.model_pattern else '='}{_quote(self.model)}"
 
     def __post_init__(self) -> None:
         for name in (self.service_label, self.namespace_label, self.pod_label,
@@ -69,9 +88,14 @@ class TritonScope:
         if self.pod_regex is not None:
             parts.append(f"{self.pod_label}=~{_quote(self.pod_regex)}")
         if with_model:
-            parts.append(f"model={_quote(self.model)}")
+            parts.append(self.model_matcher())
         parts.extend(f"{label}={_quote(value)}" for label, value in self.extra_matchers)
         return "{" + ",".join(parts) + "}"
+
+
+def models_pattern(models: Sequence[str]) -> str:
+    """``a|b``: an RE2 alternation (Prometheus anchors it) of literal model names, sorted for stable text."""
+    return "|".join(_RE2_SPECIAL.sub(r"\\\1", model) for model in sorted(set(models)))
 
 
 def window(seconds: int) -> str:

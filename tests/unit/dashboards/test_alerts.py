@@ -6,6 +6,7 @@ import yaml
 from diffusion_operator import alerts
 from diffusion_operator.metrics import operator_promql as op
 from diffusion_operator.metrics import promql
+from diffusion_operator.metrics.queue_models import ALL_QUEUE_MODELS
 
 NAMES = ["DiffusionSLABreach", "DiffusionSLABreachAtMaxReplicas", "DiffusionMetricsMissing",
          "DiffusionEngineBuildFailing", "DiffusionOperatorDown"]
@@ -21,13 +22,14 @@ def test_the_five_alerts_in_order() -> None:
 
 
 def test_sla_alerts_use_the_autoscalers_queue_latency_per_service() -> None:
-    latency = op.per_service(promql.queue_latency_seconds(op.fleet_scope("sdxl"), 60))
+    latency = op.per_service(promql.queue_latency_seconds(op.fleet_scope(ALL_QUEUE_MODELS), 60))
     by_name = {a.name: a for a in alerts.alerts()}
     assert by_name["DiffusionSLABreach"].expr == (
         f"({latency}) > on (namespace, diffusion_dev_service) {op.queue_latency_targets()}")
     assert by_name["DiffusionSLABreachAtMaxReplicas"].expr.startswith(f"({by_name['DiffusionSLABreach'].expr}) and ")
     assert op.at_max_replicas() in by_name["DiffusionSLABreachAtMaxReplicas"].expr
-    assert op.per_service(promql.pending_requests(op.fleet_scope("sdxl"))) in by_name["DiffusionMetricsMissing"].expr
+    pending = op.per_service(promql.pending_requests(op.fleet_scope(ALL_QUEUE_MODELS)))
+    assert pending in by_name["DiffusionMetricsMissing"].expr
     assert by_name["DiffusionEngineBuildFailing"].expr == op.failed_engine_builds()
     assert by_name["DiffusionOperatorDown"].expr == op.operator_down()
 

@@ -16,7 +16,7 @@ from diffusion_operator.metrics.promql import TritonScope
 from grafana_foundation_sdk.cog import plugins
 from grafana_foundation_sdk.models import dashboard as dashboard_models
 
-TRITON = TritonScope(namespace="$namespace", service="$service", model="$model")
+TRITON = TritonScope(namespace="$namespace", service="$service", model="$model", model_pattern=True)
 OPERATOR = OperatorScope(namespace="$namespace", service="$service")
 W = OperatorConfig().metrics_window_seconds  # the autoscaler's window
 
@@ -114,7 +114,13 @@ def test_main_dashboard_variables(boards: dict[str, dict[str, Any]]) -> None:
     variables = {v["name"]: v for v in board["templating"]["list"]}
     assert list(variables) == ["datasource", "namespace", "service", "model", "gpu_price_per_hour"]
     assert variables["datasource"]["type"] == "datasource" and variables["datasource"]["query"] == "prometheus"
-    assert variables["model"]["current"]["value"] == OperatorConfig().queue_model == "sdxl"
+    # Multi-valued; "All" is every entry model, the queues the autoscaler reads (not the components').
+    model = variables["model"]
+    assert model["multi"] is True and model["includeAll"] is True
+    assert model["current"]["value"] == "$__all" and model["allValue"] == "sdxl|sdxl-photoshoot"
+    exprs = [t["expr"] for p in board["panels"] if p["type"] != "row" for t in p["targets"]]
+    assert any('model=~"$model"' in expr for expr in exprs)
+    assert not any('model="$model"' in expr for expr in exprs)
     assert variables["gpu_price_per_hour"]["type"] == "textbox"
     assert variables["gpu_price_per_hour"]["query"] == "0.70"
     assert variables["service"]["query"] == op.label_values("diffusion_operator_service_phase", "service",
