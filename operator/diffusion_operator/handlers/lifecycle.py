@@ -29,8 +29,8 @@ from diffusion_operator.handlers.runtime import CONFIG, Runtime
 from diffusion_operator.handlers.workqueue import OwnerKey
 from diffusion_operator.k8s.gateway import KubeError, KubeGateway
 from diffusion_operator.k8s.observe import observe
-from diffusion_operator.reconcile.decide import Decision, decide
-from diffusion_operator.reconcile.observation import JobState
+from diffusion_operator.reconcile.decide import Decision, decide, joins_build_owners
+from diffusion_operator.reconcile.observation import JobState, job_state
 from diffusion_operator.render import names
 from diffusion_operator.render.accounts import build_builder_service_account
 from diffusion_operator.render.deployment import build_deployment
@@ -84,27 +84,52 @@ def apply_engine_build(gateway: KubeGateway, body: Mapping[str, Any], service: D
                   field_manager=manager)
 
 
-def adopt_engine_build(gateway: KubeGateway, body: Mapping[str, Any], plan: Any) -> bool:
+#: Tries to join a build's owners while other services change the Job under us (HTTP 409 each time).
+ADOPT_ATTEMPTS = 5
+
+
+def adopt_engine_build(gateway: KubeGateway, body: Mapping[str, Any], plan: Any, job: JobState) -> bool:
     """Join the owners of a build another service started (metadata-only apply, own field manager).
 
-    False when the build vanished since it was observed (its last owner was deleted and the garbage
-    collector took it): a metadata-only apply would then try to create an empty object (HTTP 422).
+    The apply carries the observed resourceVersion, so two services cannot both take the last owner
+    slot (``MAX_BUILD_OWNERS``): the loser re-reads the Job and asks ``joins_build_owners`` again, and
+    follows the build without owning it if the slots are gone. False when the build vanished since it
+    was observed (its last owner was deleted and the garbage collector took it): a metadata-only apply
+    would then try to create an empty object (HTTP 422).
     """
-    namespace = body["metadata"]["namespace"]
+    namespace, uid = body["metadata"]["namespace"], str(body["metadata"]["uid"])
     key = plan.cache_key()
-    manager = shared_field_manager(body["metadata"]["uid"])
-    for api_version, kind, name in (("batch/v1", "Job", names.engine_job_name(key)),
-                                    ("v1", "ConfigMap", names.engine_plan_config_map_name(key))):
+    manager = shared_field_manager(uid)
+    owner = [owner_reference(body, controller=False)]
+    for _ in range(ADOPT_ATTEMPTS):
+        if not joins_build_owners(job, uid):
+            return True
         try:
-            gateway.apply({"apiVersion": api_version, "kind": kind,
-                           "metadata": {"name": name, "namespace": namespace,
-                                        "ownerReferences": [owner_reference(body, controller=False)]}},
+            precondition = {"resourceVersion": job.resource_version} if job.resource_version else {}
+            gateway.apply({"apiVersion": "batch/v1", "kind": "Job",
+                           "metadata": {"name": job.name, "namespace": namespace, "ownerReferences": owner,
+                                        **precondition}},
                           field_manager=manager)
         except KubeError as err:
-            if err.status == 422 and gateway.get(api_version, kind, name, namespace) is None:
+            if err.status not in (404, 409, 422):
+                raise
+            fresh = gateway.get("batch/v1", "Job", job.name, namespace)
+            if fresh is None:
+                return False
+            job = job_state(job.name, fresh, [])
+            continue
+        try:
+            gateway.apply({"apiVersion": "v1", "kind": "ConfigMap",
+                           "metadata": {"name": names.engine_plan_config_map_name(key), "namespace": namespace,
+                                        "ownerReferences": owner}},
+                          field_manager=manager)
+        except KubeError as err:
+            if err.status == 422 and gateway.get("v1", "ConfigMap", names.engine_plan_config_map_name(key),
+                                                 namespace) is None:
                 return False
             raise
-    return True
+        return True
+    return True  # still contended after every attempt: follow for now, the next reconcile tries again
 
 
 def hand_replicas_to_autoscaler(gateway: KubeGateway, deployment: dict[str, Any], initial: int) -> None:
@@ -210,7 +235,7 @@ def reconcile_service(runtime: Runtime, body: Mapping[str, Any], *, force: bool 
     if decision.build_engine:
         telemetry.ENGINE_BUILDS.labels(namespace, "started").inc()
         apply_engine_build(gateway, body, service, runtime, plan)
-    elif decision.adopt_build and not adopt_engine_build(gateway, body, plan):
+    elif decision.adopt_build and not adopt_engine_build(gateway, body, plan, obs.desired_job):
         apply_engine_build(gateway, body, service, runtime, plan)  # the shared build vanished: start it anew
     if decision.serving_key is not None:
         current = max(obs.deployment.replicas, decision.status.desired_replicas or 0)
@@ -319,16 +344,42 @@ _MANAGED = {names.MANAGED_BY_LABEL: names.MANAGED_BY}
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
-def on_service_event(type: str, body: kopf.Body, **_: Any) -> None:
-    """A deleted service's metrics go with it (a watch event: no finalizer is needed or added)."""
+async def on_service_event(type: str, body: kopf.Body, **_: Any) -> None:
+    """A deleted service's metrics go with it (a watch event: no finalizer is needed or added).
+
+    async, like the index below: a sync handler would run on kopf's thread pool, queued behind the
+    reconciles, and a burst of events would hold every body in memory until a thread is free.
+    """
     if type == "DELETED":
         telemetry.forget_service(body["metadata"]["namespace"], body["metadata"]["name"])
 
 
+@kopf.index(GROUP, VERSION, PLURAL)
+async def services_by_engine_key(namespace: str | None, name: str, uid: str, status: kopf.Status,
+                           **_: Any) -> dict[tuple[str, str], OwnerKey] | None:
+    """Services by the engine key they last asked for: the users of a build, owners or followers."""
+    key = (status.get("engine") or {}).get("cacheKey")
+    return {(namespace, key): OwnerKey(namespace, name, uid)} if key and namespace else None
+
+
+def build_users(job: Mapping[str, Any], index: Mapping[tuple[str, str], Any]) -> set[OwnerKey]:
+    """A build Job's owners plus the services that follow it without owning it (``MAX_BUILD_OWNERS``)."""
+    meta = job["metadata"]
+    key = (meta.get("labels") or {}).get(names.ENGINE_KEY_LABEL)
+    followers = index.get((meta["namespace"], key), ()) if key else ()
+    return {*owners_of(job), *followers}
+
+
 @kopf.on.event("batch", "v1", "jobs", labels=_MANAGED)
+async def on_job_event(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+    """Build progress and deletions (a vanished build is re-created): mark every user of it dirty and
+    return, so bursts coalesce into one reconcile per service (handlers/workqueue.py)."""
+    for key in build_users(body, kwargs["services_by_engine_key"]):
+        memo.dirty.mark(key)
+
+
 @kopf.on.event("apps", "v1", "deployments", labels=_MANAGED)
 async def on_child_event(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    """Job progress, Deployment rollouts, and deletions (a deleted child is re-created) alike: mark the
-    owners dirty and return, so bursts coalesce into one reconcile per owner (handlers/workqueue.py)."""
+    """Deployment rollouts and deletions (a deleted child is re-created) alike: mark the owner dirty."""
     for key in owners_of(body):
         memo.dirty.mark(key)

@@ -33,6 +33,19 @@ from diffusion_operator.reconcile.rollback import (
 )
 from diffusion_operator.render.replicas import replica_ownership
 
+#: A shared build Job (and its plan ConfigMap) is owned by at most this many services. Every owner is
+#: an ownerReference and a server-side-apply field manager on the Job: at 1,000 services on one engine
+#: key its applies timed out (HTTP 504). More users *follow* the build without owning it (a Job event
+#: wakes them by engine key, handlers/lifecycle.py). Should every owner go while followers remain, the
+#: garbage collector takes the Job and the next follower re-creates it: a cache hit exits at once.
+MAX_BUILD_OWNERS = 16
+
+
+def joins_build_owners(job: JobState, uid: str) -> bool:
+    """Whether this service should add itself to the owners of an existing build Job."""
+    return job.phase != "Missing" and uid not in job.owner_uids and len(job.owner_uids) < MAX_BUILD_OWNERS
+
+
 #: Reasons that deserve a Warning Event rather than a Normal one.
 WARNING_REASONS = frozenset({
     Reason.BUILD_FAILED, Reason.BUILD_TIMED_OUT, Reason.SECRET_NOT_FOUND, Reason.SOURCE_UNREACHABLE,
@@ -232,9 +245,10 @@ def decide(
     return Decision(
         cache_key=cache_key,
         # An existing Job is never re-applied (its pod template is immutable, and a failed one stays for
-        # inspection until the spec, and so the key, changes): a new user of it only joins its owners.
+        # inspection until the spec, and so the key, changes): a new user of it only joins its owners,
+        # up to MAX_BUILD_OWNERS.
         build_engine=job.phase == "Missing",
-        adopt_build=job.phase != "Missing" and str(service.metadata.get("uid")) not in job.owner_uids,
+        adopt_build=joins_build_owners(job, str(service.metadata.get("uid"))),
         serving_key=serving_key,
         replicas=replicas,
         status=status,

@@ -30,6 +30,8 @@ class JobState:
     summary: dict[str, Any] = field(default_factory=dict)
     #: uids of the DiffusionServices that own this (shared) build.
     owner_uids: frozenset[str] = frozenset()
+    #: The Job's resourceVersion when observed: joining its owners is conditional on it (MAX_BUILD_OWNERS).
+    resource_version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -130,17 +132,22 @@ def job_state(name: str, job: dict[str, Any] | None, pods: list[dict[str, Any]])
     status = job.get("status") or {}
     summary, message = termination_summary(pods)
     started = _as_datetime(status.get("startTime"))
-    owners = frozenset(str(ref.get("uid")) for ref in (job.get("metadata") or {}).get("ownerReferences") or [])
+    meta = job.get("metadata") or {}
+    owners = frozenset(str(ref.get("uid")) for ref in meta.get("ownerReferences") or [])
+    version = meta.get("resourceVersion")
     if (done := _condition(job, "Complete")) is not None:
         return JobState(name, "Succeeded", started, _as_datetime(status.get("completionTime")
                                                               or done.get("lastTransitionTime")),
-                        summary=summary, message=message, owner_uids=owners)
+                        summary=summary, message=message, owner_uids=owners,
+                        resource_version=version)
     if (failed := _condition(job, "Failed")) is not None:
         return JobState(name, "Failed", started, _as_datetime(failed.get("lastTransitionTime")),
                         reason=failed.get("reason"),
-                        message=message or failed.get("message"), summary=summary, owner_uids=owners)
+                        message=message or failed.get("message"), summary=summary, owner_uids=owners,
+                        resource_version=version)
     phase: JobPhase = "Running" if status.get("active") else "Pending"
-    return JobState(name, phase, started, summary=summary, message=message, owner_uids=owners)
+    return JobState(name, phase, started, summary=summary, message=message, owner_uids=owners,
+                    resource_version=version)
 
 
 _POD_PROBLEMS = ("ImagePullBackOff", "ErrImagePull", "CrashLoopBackOff", "CreateContainerConfigError",

@@ -85,6 +85,57 @@ def test_two_services_with_the_same_engine_spec_share_one_build(kube: KubeClient
     kube.wait_gone("batch/v1", "Job", job.metadata.name, namespace)
 
 
+def engine_state_is(state: str):
+    return lambda obj: ((obj.to_dict().get("status") or {}).get("engine") or {}).get("state") == state
+
+
+def test_a_build_used_by_more_services_than_its_owner_slots_is_followed_and_survives_its_owners(
+        cluster, kube: KubeClient, namespace: str, crds: None):
+    """Owners are capped (MAX_BUILD_OWNERS); the rest follow the build, woken by the Job's events through
+    the engine-key index: the resync timer is off, so nothing else could wake them. When the owners are
+    deleted, either the garbage collector drops their references first and the followers take the
+    freed slots (the Job survives), or it takes the Job and a follower re-creates it: both end with the
+    build owned by followers only."""
+    from diffusion_operator.reconcile.decide import MAX_BUILD_OWNERS
+
+    from tests.e2e.conftest import start_operator
+
+    operator = start_operator(cluster, namespace, name="followers", DIFFUSION_RESYNC_INTERVAL_SECONDS="0")
+    names = [f"s-{i:02d}" for i in range(MAX_BUILD_OWNERS + 4)]
+    try:
+        kube.create(service(names[0], namespace, replicas=0))  # replicas 0: three fake GPUs are not the limit
+        kube.wait_for(API, "DiffusionService", names[0], namespace,
+                      lambda o: bool(((o.to_dict().get("status") or {}).get("engine") or {}).get("jobName")),
+                      timeout=60, what="a build Job")
+        for name in names[1:]:
+            kube.create(service(name, namespace, replicas=0))
+        for name in names:
+            kube.wait_for(API, "DiffusionService", name, namespace, engine_state_is("Succeeded"), timeout=120,
+                          what="engine Succeeded")
+        [job] = jobs(kube, namespace)
+        owners = {ref.name for ref in job.metadata.ownerReferences}
+        assert len(owners) == MAX_BUILD_OWNERS, owners
+        followers = set(names) - owners
+        for name in names:
+            assert kube.get(API, "DiffusionService", name, namespace).status.engine.jobName == job.metadata.name
+
+        for name in owners:
+            kube.delete(API, "DiffusionService", name, namespace)
+
+        def owned_by_followers(current) -> bool:  # type: ignore[no-untyped-def]
+            refs = {ref.name for ref in current.metadata.ownerReferences or []}
+            return bool(refs) and refs <= followers
+
+        kube.wait_for("batch/v1", "Job", job.metadata.name, namespace, owned_by_followers, timeout=120,
+                      what="owned by the followers after its owners went")
+        for name in followers:
+            kube.wait_for(API, "DiffusionService", name, namespace, engine_state_is("Succeeded"), timeout=90,
+                          what="engine Succeeded again")
+        assert "Traceback" not in operator.log()
+    finally:
+        operator.stop()
+
+
 def test_an_engine_edit_builds_anew_while_the_old_engine_keeps_serving(kube: KubeClient, namespace: str,
                                                                        operator: OperatorProcess):
     kube.create(service("sdxl", namespace))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import kopf
 from diffusion_operator import telemetry
 from diffusion_operator.handlers.lifecycle import on_service_event
@@ -27,7 +29,8 @@ def test_a_deleted_service_leaves_no_series_behind() -> None:
     assert _series("gone") == _series("stays") >= 11
 
     def event(kind: str) -> None:
-        on_service_event(type=kind, body=kopf.Body({"metadata": {"namespace": "forget-test", "name": "gone"}}))
+        body = kopf.Body({"metadata": {"namespace": "forget-test", "name": "gone"}})
+        asyncio.run(on_service_event(type=kind, body=body))
 
     event("MODIFIED")
     assert _series("gone") >= 11, "only a deletion forgets"

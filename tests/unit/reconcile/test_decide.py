@@ -8,7 +8,13 @@ import pytest
 from diffusion_operator.api.conditions import Reason
 from diffusion_operator.api.resource import DiffusionService
 from diffusion_operator.api.status import Endpoints
-from diffusion_operator.reconcile.decide import decide, serving_key_for, transition_events
+from diffusion_operator.reconcile.decide import (
+    MAX_BUILD_OWNERS,
+    decide,
+    joins_build_owners,
+    serving_key_for,
+    transition_events,
+)
 from diffusion_operator.reconcile.observation import DeploymentState, JobState, Observation
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -135,6 +141,16 @@ def test_an_existing_build_of_another_service_is_adopted_not_recreated():
     assert decision.build_engine is False and decision.adopt_build is True
     mine = job("Running", owner_uids=frozenset({"u1"}))
     assert run(svc(), mine, NO_DEPLOYMENT).adopt_build is False
+
+
+def test_a_build_with_its_owner_slots_full_is_followed_not_owned_and_not_recreated():
+    full = job("Running", owner_uids=frozenset(f"other-{i}" for i in range(MAX_BUILD_OWNERS)))
+    decision = run(svc(), full, NO_DEPLOYMENT)
+    assert decision.build_engine is False and decision.adopt_build is False
+    assert decision.status.engine.state == "Building"  # it still reports the build it follows
+    one_left = job("Succeeded", owner_uids=frozenset(f"other-{i}" for i in range(MAX_BUILD_OWNERS - 1)))
+    assert joins_build_owners(one_left, "u1") is True
+    assert joins_build_owners(job("Missing"), "u1") is False  # a missing build is created, not joined
 
 
 def test_the_serving_key_never_falls_back_to_a_failed_build():
