@@ -11,11 +11,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from diffusion_operator.api import cel
 from diffusion_operator.api.base import ApiModel
-from diffusion_operator.api.durations import Duration, parse_duration
+from diffusion_operator.api.durations import GO_DURATION_PATTERN, Duration, parse_duration
 
 
 class ScalingPolicy(ApiModel):
@@ -26,6 +26,9 @@ class ScalingPolicy(ApiModel):
     period_seconds: int = Field(ge=1, le=1800, description="Length of the period in seconds.")
 
 
+#: The burst memory's longest setting: its per-minute peaks (240 at 4h) plus a full 3600 s stabilization
+#: window of 15 s decisions (240) stay below the status history's 512 entries.
+MAX_BURST_MEMORY = "4h"
 _POLICIES_DOC = "Rate limits; the most permissive one applies (the HPA's selectPolicy Max)."
 
 
@@ -75,6 +78,27 @@ class ScaleDownBehaviour(ApiModel):
             "x-kubernetes-list-type": "atomic",
         },
     )
+    burst_memory: Duration = Field(
+        default="90m",
+        description=(
+            "How long recurring bursts are remembered. After two bursts within this time, scale-down stops "
+            "at what the latest burst needed (reason HoldingForBursts) until three average gaps between "
+            "bursts pass without one: capacity that stays costs GPU-hours but serves the next burst's first "
+            "requests, which a reactive scaler cannot (a cold start). 0s turns it off. At most 4h: the "
+            "remembered minutes live in status."
+        ),
+        json_schema_extra=cel.validations(cel.rule(
+            f"!self.matches(r'{GO_DURATION_PATTERN}') || duration(self) <= duration('{MAX_BURST_MEMORY}')",
+            f"burstMemory must be at most {MAX_BURST_MEMORY}, like 90m, 2h or 0s (off)",
+        )),
+    )
+
+    @field_validator("burst_memory")
+    @classmethod
+    def _burst_memory_fits_status(cls, value: str) -> str:
+        if parse_duration(value) > parse_duration(MAX_BURST_MEMORY):
+            raise ValueError(f"burstMemory must be at most {MAX_BURST_MEMORY}, like 90m, 2h or 0s (off)")
+        return value
 
 
 class PrometheusSpec(ApiModel):

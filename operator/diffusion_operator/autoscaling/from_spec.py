@@ -2,7 +2,7 @@
 
 The API mirrors the HPA's ``behavior`` blocks; this is the only place that knows both shapes, so the
 kopf timer does not translate field by field. Settings the CRD does not expose (fallback, scale-to-zero
-timing, the queueing model's knobs) keep the policy's defaults.
+timing, the queueing model's knobs, the burst detector's thresholds) keep the policy's defaults.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ def policy_from_spec(spec: AutoscalingSpec, *, expected_service_time_s: float | 
         failure_threshold=spec.fallback.failure_threshold,
         fallback=FallbackMode(spec.fallback.mode),
         fallback_replicas=spec.fallback.replicas,
+        burst_memory_s=parse_duration(spec.scale_down.burst_memory).total_seconds(),
         **_activation(spec),
     )
 

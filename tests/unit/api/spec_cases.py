@@ -103,6 +103,7 @@ VALID_SPECS: dict[str, dict[str, Any]] = {
         pipelines=["photoshoot"]),
     "photoshoot-real-base-default-inpaint": spec_with(model__segmentationSource="pvc://models/u2net",
                                                       pipelines=["photoshoot", "text2image"]),
+    "burst-memory-off": spec_with(autoscaling={**AUTOSCALED, "scaleDown": {"burstMemory": "0s"}}),
     "autoscaling-disabled-with-settings": spec_with(
         autoscaling={"enabled": False, "minReplicas": 2, "maxReplicas": 3,
                      "scaleDown": {"stabilizationWindowSeconds": 600,
@@ -213,6 +214,10 @@ INVALID_SPECS: list[Invalid] = [
             "spec.autoscaling.queueLatencyTarget"),
     Invalid("prometheus-url-not-http", spec_with(autoscaling={"prometheus": {"url": "prometheus:9090"}}),
             "spec.autoscaling.prometheus.url"),
+    Invalid("burst-memory-too-long", spec_with(autoscaling={"scaleDown": {"burstMemory": "5h"}}),
+            "spec.autoscaling.scaleDown.burstMemory"),
+    Invalid("burst-memory-not-a-duration", spec_with(autoscaling={"scaleDown": {"burstMemory": "90 minutes"}}),
+            "spec.autoscaling.scaleDown.burstMemory"),
     Invalid("scale-down-window-too-long",
             spec_with(autoscaling={"scaleDown": {"stabilizationWindowSeconds": 7200}}),
             "spec.autoscaling.scaleDown.stabilizationWindowSeconds"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from diffusion_operator.api.spec_autoscaling import AutoscalingSpec
 from diffusion_operator.autoscaling.from_spec import policy_from_spec
-from diffusion_operator.autoscaling.policy import DEFAULT_SCALE_DOWN, DEFAULT_SCALE_UP, RateLimit
+from diffusion_operator.autoscaling.policy import DEFAULT_SCALE_DOWN, DEFAULT_SCALE_UP, RateLimit, ScalingPolicy
 
 
 def test_the_api_defaults_are_the_tuned_policy_defaults() -> None:
@@ -15,6 +15,8 @@ def test_the_api_defaults_are_the_tuned_policy_defaults() -> None:
     assert policy.scale_down == DEFAULT_SCALE_DOWN
     assert (policy.min_replicas, policy.max_replicas, policy.queue_latency_target_s) == (1, 8, 0.5)
     assert policy.expected_service_time_s == 9.0
+    assert policy.burst_memory_s == ScalingPolicy(min_replicas=1, max_replicas=8,
+                                                  queue_latency_target_s=0.5).burst_memory_s == 5400.0
 
 
 def test_custom_behaviour_is_carried_over() -> None:
@@ -31,6 +33,18 @@ def test_custom_behaviour_is_carried_over() -> None:
     assert (policy.failure_threshold, policy.fallback.value, policy.fallback_replicas) == (5, "Fixed", 6)
     assert policy.scale_down.stabilization_window_s == 300.0
     assert policy.scale_down.limits == (RateLimit(30.0, pods=2),)
+
+
+@pytest.mark.parametrize(("memory", "seconds"), [("0s", 0.0), ("2h", 7200.0), ("4h", 14400.0)])
+def test_the_burst_memory_is_carried_over_and_0s_turns_it_off(memory: str, seconds: float) -> None:
+    spec = AutoscalingSpec.model_validate({"enabled": True, "maxReplicas": 8, "queueLatencyTarget": "10s",
+                                           "scaleDown": {"burstMemory": memory}})
+    assert policy_from_spec(spec).burst_memory_s == seconds
+
+
+def test_a_burst_memory_longer_than_the_status_can_hold_is_refused() -> None:
+    with pytest.raises(ValueError, match="burstMemory must be at most 4h"):
+        AutoscalingSpec.model_validate({"scaleDown": {"burstMemory": "4h1m"}})
 
 
 def test_a_disabled_spec_without_targets_is_rejected() -> None:
