@@ -95,6 +95,23 @@ class KubeClient:
                 lines.append(f"{e.type} {e.reason} {obj.kind}/{obj.name}: {e.message}")
         return lines
 
+    def wait_for_event(self, namespace: str, name: str, matches: Callable[[str], bool], *,
+                       timeout: float = 20, what: str = "event") -> list[str]:
+        """The object's events once one ``matches`` (a line of :meth:`events_for`).
+
+        The operator posts an Event after the status write that reports the same change, so a test
+        that has just seen the status must wait for the Event rather than read the list once.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            events = self.events_for(namespace, name)
+            if any(matches(line) for line in events):
+                return events
+            if time.monotonic() >= deadline:
+                raise WaitTimeoutError(f"timed out after {timeout:.0f}s waiting for {name}'s {what}\n"
+                                       + "\n".join(events[-20:]))
+            time.sleep(0.2)
+
     def describe(self, api_version: str, kind: str, name: str, namespace: str | None) -> str:
         """Object YAML plus its Events: what a person would look at when a wait fails."""
         obj = self.get(api_version, kind, name, namespace)

@@ -87,14 +87,14 @@ def test_the_operator_scales_triton_up_on_a_queue_breach_and_back_down_after_the
         assert obj["status"]["autoscaling"]["lastDecisionReason"]
         assert obj["status"]["autoscaling"]["observedQueueLatency"]
         assert condition(kube.get(API, "DiffusionService", "sdxl", namespace), "ScalingActive") == "True"
-        assert any("ScaledUp" in e for e in kube.events_for(namespace, "sdxl"))
+        kube.wait_for_event(namespace, "sdxl", lambda e: "ScaledUp" in e, what="ScaledUp")
 
         for worker in workers:
             worker.join(timeout=30)
         # Load gone: the queue drains, and after the 15 s stabilization window replicas come back to 1.
         kube.wait_for("apps/v1", "Deployment", "sdxl", namespace, lambda d: d.spec.replicas == 1,
                       timeout=150, what="scale back down to 1")
-        assert any("ScaledDown" in e for e in kube.events_for(namespace, "sdxl"))
+        kube.wait_for_event(namespace, "sdxl", lambda e: "ScaledDown" in e, what="ScaledDown")
         history = kube.get(API, "DiffusionService", "sdxl", namespace).to_dict()["status"]["autoscaling"]["history"]
         assert history["scaleEvents"], "scale events are remembered in status (restart-safe history)"
     finally:

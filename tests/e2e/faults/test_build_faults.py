@@ -62,8 +62,8 @@ def test_a_failing_build_is_retried_with_backoff_and_the_old_engine_keeps_servin
         assert len(created) == BACKOFF_LIMIT + 1, created
         gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(created)]
         assert gaps == sorted(gaps) and gaps[0] >= 5, f"retries without back-off: {gaps}"
-        events = kube.events_for(namespace, "sdxl")
-        assert any(e.startswith("Warning BuildFailed") for e in events), events
+        kube.wait_for_event(namespace, "sdxl", lambda e: e.startswith("Warning BuildFailed"),
+                            what="Warning BuildFailed")
         figures.record("build_faults", attempts=len(created), retry_gaps_s=gaps,
                        seconds_to_build_failed=round(failed_s, 2))
     finally:

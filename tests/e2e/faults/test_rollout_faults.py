@@ -70,8 +70,7 @@ def test_a_new_engine_whose_pods_crash_loop_is_rolled_back_and_the_service_stays
         obj = kube.get(API, "DiffusionService", "sdxl", namespace)
         assert condition(obj, "Ready") == "True"
         assert obj.to_dict()["status"]["engine"]["servingCacheKey"] == good_key
-        events = kube.events_for(namespace, "sdxl")
-        assert any(e.startswith("Warning RolledBack") for e in events), events
+        kube.wait_for_event(namespace, "sdxl", lambda e: e.startswith("Warning RolledBack"), what="Warning RolledBack")
 
         # The rollback holds: resyncs and child events do not re-apply the broken template.
         time.sleep(4)

@@ -474,8 +474,8 @@ def test_a_missing_credentials_secret_is_named_in_engine_ready(
     assert engine_ready["status"] == "False"
     assert '"nowhere"' in engine_ready["message"]
     assert condition(obj, "Ready") != "True"
-    events = kube.events_for(namespace, "sdxl")
-    assert any("Warning SecretNotFound" in e and "nowhere" in e for e in events), events
+    kube.wait_for_event(namespace, "sdxl", lambda e: "Warning SecretNotFound" in e and "nowhere" in e,
+                        what="Warning SecretNotFound")
 
 
 # -- (d) The optional NetworkPolicy ----------------------------------------------------------------

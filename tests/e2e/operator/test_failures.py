@@ -23,8 +23,8 @@ def test_a_failing_build_is_reported_with_the_builders_message(kube: KubeClient,
     assert status["phase"] == "Failed"
     assert condition(obj, "Ready") == "False"
     assert "model source unreachable" in status["engine"]["message"]
-    events = kube.events_for(namespace, "broken")
-    assert any(e.startswith("Warning BuildFailed") and "unreachable" in e for e in events), events
+    kube.wait_for_event(namespace, "broken", lambda e: e.startswith("Warning BuildFailed") and "unreachable" in e,
+                        what="Warning BuildFailed")
     assert operator.process.alive()
 
 

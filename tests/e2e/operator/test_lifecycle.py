@@ -51,8 +51,7 @@ def test_a_service_builds_its_engine_on_the_l4_pool_then_becomes_ready(kube: Kub
     deployment = kube.get("apps/v1", "Deployment", "sdxl", namespace)
     assert deployment.spec.template.metadata.annotations["diffusion.dev/engine-key"] == status["engine"]["cacheKey"]
     assert kube.get("v1", "Service", "sdxl", namespace) is not None
-    events = kube.events_for(namespace, "sdxl")
-    assert any("EngineBuilt" in e for e in events), events
+    events = kube.wait_for_event(namespace, "sdxl", lambda e: "EngineBuilt" in e, what="EngineBuilt")
     assert any("BuildPending" in e or "Building" in e for e in events), events
 
 
