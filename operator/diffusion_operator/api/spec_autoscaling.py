@@ -29,6 +29,7 @@ class ScalingPolicy(ApiModel):
 #: The burst memory's longest setting: its per-minute peaks (240 at 4h) plus a full 3600 s stabilization
 #: window of 15 s decisions (240) stay below the status history's 512 entries.
 MAX_BURST_MEMORY = "4h"
+_BURST_MEMORY_TOO_LONG = f"burstMemory must be at most {MAX_BURST_MEMORY}, like 90m, 2h or 0s (off)"
 _POLICIES_DOC = "Rate limits; the most permissive one applies (the HPA's selectPolicy Max)."
 
 
@@ -89,7 +90,7 @@ class ScaleDownBehaviour(ApiModel):
         ),
         json_schema_extra=cel.validations(cel.rule(
             f"!self.matches(r'{GO_DURATION_PATTERN}') || duration(self) <= duration('{MAX_BURST_MEMORY}')",
-            f"burstMemory must be at most {MAX_BURST_MEMORY}, like 90m, 2h or 0s (off)",
+            _BURST_MEMORY_TOO_LONG,
         )),
     )
 
@@ -97,7 +98,7 @@ class ScaleDownBehaviour(ApiModel):
     @classmethod
     def _burst_memory_fits_status(cls, value: str) -> str:
         if parse_duration(value) > parse_duration(MAX_BURST_MEMORY):
-            raise ValueError(f"burstMemory must be at most {MAX_BURST_MEMORY}, like 90m, 2h or 0s (off)")
+            raise ValueError(_BURST_MEMORY_TOO_LONG)
         return value
 
 

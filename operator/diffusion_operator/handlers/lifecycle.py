@@ -356,7 +356,7 @@ async def on_service_event(type: str, body: kopf.Body, **_: Any) -> None:
 
 @kopf.index(GROUP, VERSION, PLURAL)
 async def services_by_engine_key(namespace: str | None, name: str, uid: str, status: kopf.Status,
-                           **_: Any) -> dict[tuple[str, str], OwnerKey] | None:
+                                 **_: Any) -> dict[tuple[str, str], OwnerKey] | None:
     """Services by the engine key they last asked for: the users of a build, owners or followers."""
     key = (status.get("engine") or {}).get("cacheKey")
     return {(namespace, key): OwnerKey(namespace, name, uid)} if key and namespace else None

@@ -14,13 +14,12 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
-import tritonclient.http as httpclient
 from diffusion_operator.metrics import promql
 from diffusion_operator.metrics.promql import TritonScope
 from diffusion_operator.metrics.queue_models import queue_models
 
+from testbed.load import closed_loop
 from testbed.prometheus import static_scrape
 
 SLOW = Path(__file__).parent / "models" / "slow"
@@ -36,15 +35,6 @@ def repository(root: Path) -> Path:
     return root
 
 
-def load(url: str, model: str, stop: threading.Event) -> None:
-    client = httpclient.InferenceServerClient(url)
-    data = np.ones((1, 4), dtype=np.float32)
-    request = httpclient.InferInput("INPUT", list(data.shape), "FP32")
-    request.set_data_from_numpy(data)
-    while not stop.is_set():
-        client.infer(model, [request])
-
-
 def _value(prometheus, expr: str, at: float) -> float:  # type: ignore[no-untyped-def]
     (sample,) = prometheus.query(expr, at=at)
     return float(sample["value"][1])
@@ -58,8 +48,8 @@ def test_a_two_pipeline_service_reads_the_mean_wait_of_both_entry_models(  # typ
     prometheus = prometheus_factory([static_scrape("triton", [target], {"namespace": "shop", "pod": "shots-0",
                                                                          "diffusion_dev_service": "shots"})])
     stop = threading.Event()
-    workers = [threading.Thread(target=load, args=(triton.http_url, "sdxl-photoshoot", stop)) for _ in range(8)]
-    workers.append(threading.Thread(target=load, args=(triton.http_url, "sdxl", stop)))
+    workers = [threading.Thread(target=closed_loop, args=(triton.http_url, "sdxl-photoshoot", stop)) for _ in range(8)]
+    workers.append(threading.Thread(target=closed_loop, args=(triton.http_url, "sdxl", stop)))
     for worker in workers:
         worker.start()
     try:

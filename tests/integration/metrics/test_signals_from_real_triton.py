@@ -13,29 +13,18 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
-import tritonclient.http as httpclient
 from diffusion_operator.autoscaling import History, ScalingPolicy, decide, reasons
 from diffusion_operator.metrics.observe import SignalQueries, observe
 from diffusion_operator.metrics.prometheus_client import PrometheusClient
 from diffusion_operator.metrics.promql import TritonScope
 
+from testbed.load import closed_loop
 from testbed.prometheus import static_scrape
 
 MODELS = Path(__file__).parent / "models"
 CLIENTS = 8
 WINDOW_S = 10
-
-
-def load(url: str, stop: threading.Event, done: list[int]) -> None:
-    client = httpclient.InferenceServerClient(url)
-    data = np.ones((1, 4), dtype=np.float32)
-    request = httpclient.InferInput("INPUT", list(data.shape), "FP32")
-    request.set_data_from_numpy(data)
-    while not stop.is_set():
-        client.infer("slow", [request])
-        done.append(1)
 
 
 @pytest.mark.timeout(180)
@@ -45,7 +34,8 @@ def test_scaler_signals_from_a_loaded_triton(triton_factory, prometheus_factory)
     prometheus = prometheus_factory([static_scrape("triton", [target], {"namespace": "prod", "pod": "sdxl-0",
                                                                          "diffusion_dev_service": "sdxl"})])
     stop, done = threading.Event(), []
-    workers = [threading.Thread(target=load, args=(triton.http_url, stop, done)) for _ in range(CLIENTS)]
+    workers = [threading.Thread(target=closed_loop, args=(triton.http_url, "slow", stop),
+                                kwargs={"done": done}) for _ in range(CLIENTS)]
     started = time.monotonic()
     for worker in workers:
         worker.start()

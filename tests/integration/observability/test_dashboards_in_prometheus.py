@@ -23,9 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
-import tritonclient.http as httpclient
 from diffusion_operator import alerts, telemetry
 from diffusion_operator.autoscaling import reasons
 from diffusion_operator.dashboards import generate, preview, queries
@@ -33,6 +31,7 @@ from diffusion_operator.metrics import promql
 from diffusion_operator.metrics.promql import TritonScope
 from prometheus_client import start_http_server
 
+from testbed.load import closed_loop
 from testbed.processes import free_port
 from testbed.prometheus import Prometheus, static_scrape
 from testbed.triton import TritonServer
@@ -61,15 +60,6 @@ class Scenario:
     results: dict[str, list[dict[str, Any]]]
     at: float
     start: float
-
-
-def _load(url: str, stop: threading.Event) -> None:
-    client = httpclient.InferenceServerClient(url)
-    data = np.ones((1, 16), dtype=np.float32)
-    request = httpclient.InferInput("INPUT", list(data.shape), "FP32")
-    request.set_data_from_numpy(data)
-    while not stop.is_set():
-        client.infer(MODEL, [request])
 
 
 def _operator_heartbeat(prometheus: Prometheus, stop: threading.Event) -> None:
@@ -144,7 +134,8 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
             static_scrape("diffusion-operator", [f"127.0.0.1:{operator_port}"]),
         ], rule_files=[rules])
         start = time.time()
-        workers = [threading.Thread(target=_load, args=(triton.http_url, stop)) for _ in range(CLIENTS)]
+        workers = [threading.Thread(target=closed_loop, args=(triton.http_url, MODEL, stop),
+                                    kwargs={"width": 16}) for _ in range(CLIENTS)]
         workers.append(threading.Thread(target=_operator_heartbeat, args=(prometheus, stop)))
         for worker in workers:
             worker.start()
