@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
 .PHONY: help setup venv system-deps binaries test lint typecheck contracts generated pytest unit \
-        faults integration e2e demo demo-down bench generate lock clean
+        faults integration e2e demo demo-down bench generate lock clean images
 
 help:
 	@echo "make demo   - run the main job on the embedded local test bed"
@@ -62,7 +62,7 @@ generated: setup
 generate: setup
 	$(PY) tools/generate.py
 
-test: setup lint typecheck contracts generated pytest
+test: setup images lint typecheck contracts generated pytest
 
 unit: venv
 	$(PY) -m pytest -m unit $(PYTEST_ARGS)
@@ -84,7 +84,14 @@ bench: setup
 	$(PY) -m bench.autoscaler --node-provisioning
 	$(PY) bench/engine_builder/triton_overhead.py
 
-demo: setup
+# The product's container images for the test bed's real node, built with buildah (no registry) and
+# cached as archives in ~/.cache/diffusion-operator/images; only what changed is rebuilt. IMAGES=name...
+# builds some of them. See docs/images.md.
+images: venv
+	bash tools/system-deps.sh images
+	$(PY) -m testbed.images build $(IMAGES)
+
+demo: setup images
 	$(VENV)/bin/testbed demo $(DEMO_ARGS)
 
 demo-down: venv

@@ -48,10 +48,22 @@ def versions() -> dict[str, str]:
     return found
 
 
-def summary(status: str, plan: BuildPlan, path: Path, started: float, **extra: Any) -> dict[str, Any]:
-    """The one-line result (also the pod's termination message, so keep it small)."""
-    return {"status": status, "cache_key": plan.cache_key(), "path": str(path),
-            "seconds": round(time.monotonic() - started, 3), **extra}
+def summary(status: str, plan: BuildPlan, path: Path, started: float, *, tensorrt_version: str | None = None,
+            **extra: Any) -> dict[str, Any]:
+    """The one-line result (also the pod's termination message, so keep it small).
+
+    It says what the engines are valid for (``tensorrt_version``, ``compute_capability``: the
+    operator shows both in ``status.engine``) and a sentence for ``status.engine.message``.
+    """
+    seconds = round(time.monotonic() - started, 3)
+    trt = tensorrt_version or plan.tensorrt_version
+    what = f"{plan.backend}, TensorRT {trt}, sm {plan.compute_capability}" if plan.backend == "tensorrt" \
+        else f"{plan.backend}, no TensorRT engines"
+    message = (f"cache hit: {plan.cache_key()} was already published" if status == "cached"
+               else f"built and published {plan.cache_key()} in {seconds:.1f} s ({what})")
+    return {"status": status, "cache_key": plan.cache_key(), "path": str(path), "seconds": seconds,
+            "backend": plan.backend, "tensorrt_version": trt, "compute_capability": plan.compute_capability,
+            "message": message, **extra}
 
 
 def build(plan: BuildPlan, out: Path, options: BuildOptions | None = None) -> dict[str, Any]:
@@ -90,7 +102,8 @@ def build(plan: BuildPlan, out: Path, options: BuildOptions | None = None) -> di
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return summary("built", plan, target, started, parity_max_error=manifest["parity_max_error"])
+    return summary("built", plan, target, started, tensorrt_version=trt_version,
+                   parity_max_error=manifest["parity_max_error"])
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ console = Console()
 @app.command()
 def up(
     pool: Annotated[list[str] | None, typer.Option(help=f"extra pool to add: {', '.join(EXTRA_POOLS)}")] = None,
+    real_node: Annotated[bool, typer.Option(help="also start the real kubelet node (containerd, runc, CNI)")] = True,
 ) -> None:
     """Start the cluster (idempotent) and print where it is."""
     pools = list(DEFAULT_POOLS)
@@ -35,12 +36,16 @@ def up(
     started = time.monotonic()
     cluster = Cluster()
     try:
-        state = cluster.up(pools)
+        state = cluster.up(pools, real_node=real_node)
         prometheus_url = cluster.start_prometheus()
     except (ProcessStartError, paths.BinaryMissingError, PrometheusMissingError) as err:
         console.print(f"[red]test bed failed to start:[/red] {err}")
         raise typer.Exit(1) from err
     console.print(f"test bed ready in {time.monotonic() - started:.1f}s: {state.server}")
+    if state.real_node:
+        console.print(f"real node {cluster.real_node().name} Ready (containerd {cluster.real_node().layout.socket})")
+    elif real_node:
+        console.print(f"[yellow]no real node:[/yellow] {state.real_node_error}", highlight=False)
     console.print(f"export KUBECONFIG={state.kubeconfig}")
     console.print(f"export PROMETHEUS_URL={prometheus_url}   # scrapes {cluster.targets_dir}/*.json")
 

@@ -8,6 +8,7 @@ etcd -> apiserver -> (controller-manager, scheduler, kwok) -> node pools.
 from __future__ import annotations
 
 import json
+import shutil
 import ssl
 import sys
 import time
@@ -19,10 +20,13 @@ from pathlib import Path
 import yaml
 
 from testbed import paths
+from testbed.kube import KubeClient
 from testbed.pki import Pki, ensure_pki
 from testbed.pools import DEFAULT_POOLS, NodePool, node_manifest
 from testbed.processes import ManagedProcess, ProcessStartError, free_port
 from testbed.prometheus import Prometheus, file_scrape
+from testbed.realnode import RealNode, RealNodeUnavailableError
+from testbed.realnode.network import GATEWAY, SERVICE_CIDR
 
 #: Pod lifecycles (including fake failing images) the fake kubelets play; see the file's header.
 KWOK_STAGES = Path(__file__).parent / "kwok-stages.yaml"
@@ -32,10 +36,8 @@ COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-schedul
 #: Starts tried before a failure is reported (a port race is the usual cause of a failed start).
 START_ATTEMPTS = 2
 
-#: The service CIDR only names virtual IPs for Services; nothing routes to it (no kube-proxy).
-SERVICE_CIDR = "10.96.0.0/16"
-#: kwok hands out fake pod IPs from here; nothing routes to them either.
-POD_CIDR = "10.244.0.1/16"
+#: kwok hands out fake pod IPs from here; the real node routes them nowhere (realnode/network.py).
+POD_CIDR = "10.244.0.1/16"  # inside KWOK_CIDR: the first address kwok hands out, and the mask
 
 
 @dataclass
@@ -49,6 +51,9 @@ class ClusterState:
     kwok_port: int
     started_at: float
     start_seconds: float = 0.0
+    #: Whether this test bed runs the real node (testbed/realnode), and if it could not, why.
+    real_node: bool = False
+    real_node_error: str = ""
 
     @property
     def server(self) -> str:
@@ -71,7 +76,10 @@ def load_state(state_dir: Path | None = None) -> ClusterState | None:
         return None
 
 
-def write_kubeconfig(path: Path, server: str, pki: Pki, *, user: str = "admin") -> None:
+def write_kubeconfig(
+    path: Path, server: str, pki: Pki, *, user: str = "admin", cert: Path | None = None, key: Path | None = None
+) -> None:
+    """A kubeconfig for ``server`` authenticating with a client certificate (the admin's by default)."""
     config = {
         "apiVersion": "v1",
         "kind": "Config",
@@ -81,7 +89,7 @@ def write_kubeconfig(path: Path, server: str, pki: Pki, *, user: str = "admin") 
         "users": [
             {
                 "name": user,
-                "user": {"client-certificate": str(pki.admin_cert), "client-key": str(pki.admin_key)},
+                "user": {"client-certificate": str(cert or pki.admin_cert), "client-key": str(key or pki.admin_key)},
             }
         ],
         "contexts": [{"name": "testbed", "context": {"cluster": "testbed", "user": user}}],
@@ -118,7 +126,13 @@ class Cluster:
         return ManagedProcess(name, self.state_dir)
 
     def running(self) -> dict[str, bool]:
-        return {name: self.process(name).alive() for name in COMPONENTS}
+        alive = {name: self.process(name).alive() for name in COMPONENTS}
+        if self.state is not None and self.state.real_node:
+            alive.update(self.real_node().running())
+        return alive
+
+    def real_node(self) -> RealNode:
+        return RealNode(self.state_dir, self.pki)
 
     def healthy(self) -> bool:
         if self.state is None or not all(self.running().values()):
@@ -132,10 +146,19 @@ class Cluster:
     def kubeconfig(self) -> Path:
         return self.state_dir / "admin.kubeconfig"
 
+    @property
+    def volumes_dir(self) -> Path:
+        """Where the provisioner makes PersistentVolume directories (removed with the cluster)."""
+        return self.state_dir / "volumes"
+
     # -- lifecycle -----------------------------------------------------------------------------
-    def up(self, pools: Sequence[NodePool] = DEFAULT_POOLS) -> ClusterState:
-        """Start every component that is not running; idempotent."""
-        if self.healthy():
+    def up(self, pools: Sequence[NodePool] = DEFAULT_POOLS, *, real_node: bool = False) -> ClusterState:
+        """Start every component that is not running; idempotent.
+
+        ``real_node`` adds the real kubelet node (one per machine: it owns a bridge and routes). When
+        the host cannot run it, the cluster still starts and ``state.real_node_error`` says why.
+        """
+        if self.healthy() and (self.state is None or self.state.real_node or not real_node):
             assert self.state is not None
             self.apply_pools(pools)
             return self.state
@@ -151,6 +174,7 @@ class Cluster:
                 scheduler_port=free_port(),
                 kwok_port=free_port(),
                 started_at=time.time(),
+                real_node=real_node,
             )
             write_kubeconfig(self.kubeconfig, self.state.server, self.pki)
             try:
@@ -165,6 +189,8 @@ class Cluster:
                     raise
         self.apply_pools(pools)
         assert self.state is not None
+        if real_node:
+            self._start_real_node()
         self.state.start_seconds = round(time.monotonic() - started, 2)
         _state_file(self.state_dir).write_text(json.dumps(asdict(self.state), indent=2))
         return self.state
@@ -192,18 +218,27 @@ class Cluster:
         (self.state_dir / "prometheus.url").write_text(url)
         return url
 
+    def _start_real_node(self) -> None:
+        assert self.state is not None
+        node = self.real_node()
+        try:
+            node.up(self.state.server, write_kubeconfig)
+            node.wait_ready_and_advertise_gpus(KubeClient(self.kubeconfig))
+        except (RealNodeUnavailableError, ProcessStartError) as err:  # the cluster still serves kwok's pools
+            node.down()
+            self.state.real_node, self.state.real_node_error = False, str(err)
+
     def down(self) -> None:
+        if self.state is None or self.state.real_node:
+            self.real_node().down()
         self.prometheus().stop()
         (self.state_dir / "prometheus.url").unlink(missing_ok=True)
         for name in reversed(COMPONENTS):
             self.process(name).stop()
         _state_file(self.state_dir).unlink(missing_ok=True)
         # etcd data is throw-away: a fresh `up` is a fresh cluster.
-        data = self.state_dir / "etcd-data"
-        if data.exists():
-            import shutil
-
-            shutil.rmtree(data)
+        for data in (self.state_dir / "etcd-data", self.volumes_dir):
+            shutil.rmtree(data, ignore_errors=True)
         self.state = None
 
     def restart_apiserver(self) -> None:
@@ -241,20 +276,22 @@ class Cluster:
             [
                 str(paths.binary("kube-apiserver")),
                 f"--etcd-servers=http://127.0.0.1:{s.etcd_client_port}",
-                "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
+                *self._apiserver_address_flags(),
                 f"--secure-port={s.apiserver_port}",
                 f"--tls-cert-file={pki.serving_cert}",
                 f"--tls-private-key-file={pki.serving_key}",
                 f"--client-ca-file={pki.ca_cert}",
-                "--authorization-mode=RBAC",
+                # As on a real cluster: kubelets are confined to their own node and its pods.
+                "--authorization-mode=Node,RBAC",
+                "--enable-admission-plugins=NodeRestriction",
+                f"--kubelet-client-certificate={pki.kubelet_client_cert}",
+                f"--kubelet-client-key={pki.kubelet_client_key}",
+                # Node names resolve nowhere here (and a DNS lookup would leave the machine).
+                "--kubelet-preferred-address-types=InternalIP",
                 f"--service-account-issuer={s.server}",
                 f"--service-account-key-file={pki.sa_pub}",
                 f"--service-account-signing-key-file={pki.sa_key}",
                 f"--service-cluster-ip-range={SERVICE_CIDR}",
-                # No kubelets exist to serve the `kubernetes` Service's endpoints; skip the reconciler
-                # instead of letting it fight validation over a loopback address.
-                "--endpoint-reconciler-type=none",
                 "--allow-privileged=true",
                 "--profiling=false",
                 f"--cert-dir={self.state_dir / 'apiserver-certs'}",
@@ -262,6 +299,15 @@ class Cluster:
             ]
         )
         proc.wait_ready(lambda: _https_ok(f"{s.server}/readyz", pki), timeout=90, interval=0.25)
+
+    def _apiserver_address_flags(self) -> list[str]:
+        """Loopback only, unless the real node runs: its pods reach the API server through the
+        ``kubernetes`` Service, whose endpoint is the node bridge's gateway address."""
+        assert self.state is not None
+        if not self.state.real_node:
+            # The `kubernetes` Service would point at loopback, which validation refuses: no reconciler.
+            return ["--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", "--endpoint-reconciler-type=none"]
+        return ["--bind-address=0.0.0.0", f"--advertise-address={GATEWAY}", "--endpoint-reconciler-type=lease"]
 
     def _component_kubeconfig_flags(self) -> list[str]:
         kc = str(self.kubeconfig)
@@ -336,12 +382,11 @@ class Cluster:
         )
         kwok.wait_ready(lambda: _http_ok(f"http://127.0.0.1:{s.kwok_port}/healthz"), timeout=60)
         provisioner = self.process("provisioner")
-        provisioner.start([sys.executable, "-m", "testbed.provisioner", f"--kubeconfig={self.kubeconfig}"],
-                          cwd=paths.REPO_ROOT)
+        provisioner.start([sys.executable, "-m", "testbed.provisioner", f"--kubeconfig={self.kubeconfig}",
+                           f"--volumes-dir={self.volumes_dir}"], cwd=paths.REPO_ROOT)
 
     def apply_pools(self, pools: Sequence[NodePool]) -> None:
         """Create the default StorageClass and the pools' Nodes (server-side apply: re-running is harmless)."""
-        from testbed.kube import KubeClient
         from testbed.provisioner import STORAGE_CLASS
 
         client = KubeClient(self.kubeconfig)

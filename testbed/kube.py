@@ -112,6 +112,27 @@ class KubeClient:
                                        + "\n".join(events[-20:]))
             time.sleep(0.2)
 
+    def dump_pods(self, namespace: str, log_lines: int = 30) -> str:
+        """Pods (phase, node, container states), the namespace's Events and each container's log tail:
+        what a failed wait on the real node prints, so a dead node or a crashing pod explains itself."""
+        lines = [f"=== pods in {namespace}"]
+        pods: list[Any] = self.core.list_namespaced_pod(namespace).items
+        for pod in pods:
+            states = [(s.name, s.ready, s.restart_count, s.state.to_dict())
+                      for s in pod.status.container_statuses or []]
+            lines.append(f"{pod.metadata.name} {pod.status.phase} on {pod.spec.node_name}: {states}")
+        lines.append("=== events")
+        lines.extend(self.events_for(namespace)[-40:])
+        for pod in pods:
+            for container in pod.spec.containers:
+                try:
+                    log = self.core.read_namespaced_pod_log(pod.metadata.name, namespace, container=container.name,
+                                                            tail_lines=log_lines)
+                except Exception as err:  # a pod that never started has no log: say so and go on
+                    log = f"(no log: {err})"
+                lines.append(f"=== log {pod.metadata.name}/{container.name}\n{log}")
+        return "\n".join(lines)
+
     def describe(self, api_version: str, kind: str, name: str, namespace: str | None) -> str:
         """Object YAML plus its Events: what a person would look at when a wait fails."""
         obj = self.get(api_version, kind, name, namespace)

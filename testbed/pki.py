@@ -1,8 +1,13 @@
-"""Certificates for the test bed: one CA, the API server's serving cert, an admin client cert.
+"""Certificates for the test bed: one CA, the API server's serving cert, an admin client cert, and
+the real node's own identities.
 
 The API server runs with client-certificate authentication and RBAC on, like a real cluster, so
 later tests can prove that the operator's ServiceAccount is denied what it does not need. The admin
-certificate carries ``O=system:masters``; everything else authenticates with ServiceAccount tokens.
+certificate carries ``O=system:masters``; the operator and tests authenticate with ServiceAccount
+tokens. The real node's kubelet is ``system:node:<name>`` in ``system:nodes`` (so the Node
+authorizer and NodeRestriction confine it to its own node and pods, as on a real cluster),
+kube-proxy is ``system:kube-proxy`` (bound to ``system:node-proxier`` by the default RBAC), and the
+API server talks to the kubelet (logs, exec) with a client cert of its own.
 """
 
 from __future__ import annotations
@@ -32,6 +37,12 @@ class Pki:
     admin_key: Path
     sa_key: Path
     sa_pub: Path
+    kubelet_client_cert: Path
+    kubelet_client_key: Path
+    node_cert: Path
+    node_key: Path
+    proxy_cert: Path
+    proxy_key: Path
 
 
 def _key() -> rsa.RSAPrivateKey:
@@ -84,6 +95,27 @@ def _sign(
     return builder.sign(issuer_key, hashes.SHA256())
 
 
+#: The real node's name: its kubelet's certificate names it, so it is fixed when the PKI is made.
+REAL_NODE_NAME = "real-0"
+#: Addresses the API server is reached at besides loopback: the real node's bridge gateway (where
+#: its pods reach the API server) and the ``kubernetes`` Service's ClusterIP (what in-cluster
+#: clients dial). Both must be in the serving certificate.
+APISERVER_EXTRA_IPS = ("10.250.0.1", "10.96.0.1")
+
+
+def _client(
+    common_name: str, org: str | None, ca_name: x509.Name, ca_key: rsa.RSAPrivateKey
+) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
+    key = _key()
+    cert = _sign(_name(common_name, org), key.public_key(), ca_name, ca_key, usage=[ExtendedKeyUsageOID.CLIENT_AUTH])
+    return key, cert
+
+
+def _write_pair(key: rsa.RSAPrivateKey, cert: x509.Certificate, key_path: Path, cert_path: Path) -> None:
+    _write_key(key, key_path)
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
 def ensure_pki(directory: Path) -> Pki:
     """Create the test bed's keys once; later calls reuse them so kubeconfigs stay valid."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -96,6 +128,12 @@ def ensure_pki(directory: Path) -> Pki:
         admin_key=directory / "admin.key",
         sa_key=directory / "sa.key",
         sa_pub=directory / "sa.pub",
+        kubelet_client_cert=directory / "apiserver-kubelet-client.crt",
+        kubelet_client_key=directory / "apiserver-kubelet-client.key",
+        node_cert=directory / "node.crt",
+        node_key=directory / "node.key",
+        proxy_cert=directory / "kube-proxy.crt",
+        proxy_key=directory / "kube-proxy.key",
     )
     if all(p.exists() for p in vars(pki).values()):
         return pki
@@ -115,7 +153,9 @@ def ensure_pki(directory: Path) -> Pki:
             x509.DNSName("localhost"),
             x509.DNSName("kubernetes"),
             x509.DNSName("kubernetes.default.svc"),
+            x509.DNSName("kubernetes.default.svc.cluster.local"),
             x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+            *(x509.IPAddress(ipaddress.ip_address(ip)) for ip in APISERVER_EXTRA_IPS),
         ],
     )
     admin_key = _key()
@@ -127,6 +167,12 @@ def ensure_pki(directory: Path) -> Pki:
         usage=[ExtendedKeyUsageOID.CLIENT_AUTH],
     )
     sa_key = _key()
+    for (common_name, org), (key_path, cert_path) in {
+        ("kube-apiserver-kubelet-client", "system:masters"): (pki.kubelet_client_key, pki.kubelet_client_cert),
+        (f"system:node:{REAL_NODE_NAME}", "system:nodes"): (pki.node_key, pki.node_cert),
+        ("system:kube-proxy", None): (pki.proxy_key, pki.proxy_cert),
+    }.items():
+        _write_pair(*_client(common_name, org, ca_name, ca_key), key_path, cert_path)
 
     _write_key(ca_key, pki.ca_key)
     pki.ca_cert.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))

@@ -18,6 +18,7 @@ import pytest
 from testbed.cluster import Cluster
 from testbed.kube import KubeClient
 from testbed.prometheus import Prometheus
+from testbed.realnode import RealNode
 from testbed.triton import TritonServer
 
 LAYERS = ("unit", "integration", "e2e")
@@ -57,7 +58,7 @@ def cluster(testbed_state_dir: Path) -> Iterator[Cluster]:
     """The session's cluster: reused if already running there (testbed up), else started and stopped."""
     bed = Cluster(testbed_state_dir)
     reuse = bed.healthy()
-    bed.up()
+    bed.up(real_node=True)
     yield bed
     if not reuse:
         bed.down()
@@ -66,6 +67,20 @@ def cluster(testbed_state_dir: Path) -> Iterator[Cluster]:
 @pytest.fixture(scope="session")
 def kube(cluster: Cluster) -> KubeClient:
     return KubeClient(cluster.kubeconfig)
+
+
+@pytest.fixture(scope="session")
+def real_node(cluster: Cluster) -> RealNode:
+    """The session cluster's real kubelet node; tests that need it skip, with the reason, where the
+    host cannot run containers. On this project's machines it must run: CI sets
+    TESTBED_REQUIRE_REAL_NODE=1 and a missing node fails instead of skipping."""
+    assert cluster.state is not None
+    if not cluster.state.real_node:
+        reason = f"no real node on this host: {cluster.state.real_node_error}"
+        if os.environ.get("TESTBED_REQUIRE_REAL_NODE") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return cluster.real_node()
 
 
 @pytest.fixture

@@ -47,11 +47,11 @@ build() {  # build NAME VERSION DIR-OR-PACKAGE [go install]
   echo "built $name $version in $((SECONDS - started)) s" >&2
 }
 
-want=${*:-etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok helm}
+want=${*:-etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy kwok helm}
 for name in $want; do
   case $name in
     etcd) build etcd "$ETCD_VERSION" "etcd:go.etcd.io/etcd/server/v3" ;;
-    kube-apiserver|kube-controller-manager|kube-scheduler|kubectl)
+    kube-apiserver|kube-controller-manager|kube-scheduler|kubectl|kubelet|kube-proxy)
       build "$name" "$KUBERNETES_VERSION" "kubernetes:k8s.io/kubernetes/cmd/$name" ;;
     kwok) build kwok "$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok install ;;
     helm) build helm "$HELM_VERSION" helm.sh/helm/v3/cmd/helm install ;;

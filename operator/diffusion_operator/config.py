@@ -27,6 +27,9 @@ class OperatorConfig(BaseModel):
     builder_service_account: str = "diffusion-engine-builder"
     cache_storage_class: str | None = None
     cache_size: str = "200Gi"
+    #: Requests of the build pod besides its GPU (JSON in DIFFUSION_BUILD_REQUESTS): the SDXL UNet's
+    #: ONNX export peaks around 30 GiB of host memory; a tiny model needs a fraction of a core.
+    build_requests: dict[str, str] = Field(default_factory=lambda: {"cpu": "4", "memory": "32Gi"})
     #: How often the autoscaler re-decides for each autoscaled service (HPA's sync period is 15 s).
     autoscale_interval_seconds: float = Field(default=15.0, gt=0)
     #: Rate window of the queue-latency signal; short enough to react, long enough to hold a few requests.
@@ -56,7 +59,7 @@ class OperatorConfig(BaseModel):
             for key, value in environ.items()
             if key.startswith(prefix) and key[len(prefix):].lower() in cls.model_fields
         }
-        for structured in ("gpu_node_labels", "gpu_tolerations"):  # maps and lists arrive as JSON
+        for structured in ("gpu_node_labels", "gpu_tolerations", "build_requests"):  # maps and lists arrive as JSON
             if isinstance(values.get(structured), str):
                 values[structured] = json.loads(str(values[structured]))
         return cls.model_validate(values)

@@ -36,6 +36,7 @@ class Runtime:
             builder_image=cfg.builder_image,
             cache_size=cfg.cache_size,
             cache_storage_class=cfg.cache_storage_class,
+            build_requests=dict(cfg.build_requests),
             metrics_scraper_namespace=cfg.metrics_scraper_namespace,
             gpu_node_labels=cfg.gpu_node_labels,
             gpu_tolerations=tuple(cfg.gpu_tolerations) if cfg.gpu_tolerations is not None else None,

@@ -226,8 +226,11 @@ def decide(
         completed_at=job.completed_at,
         tensorrt_version=_str_or_none(summary.get("tensorrt_version")),
         compute_capability=_str_or_none(summary.get("compute_capability")),
+        # A finished build whose pods were not re-read keeps the builder's own message, never one
+        # written while it was still pending (seen on the real node: "waiting to start" stuck on).
         message=(job.message or (old.engine.message if old.engine and old.engine.cache_key == cache_key
-                                  and job.phase == "Succeeded" else None) or engine_message)[:4096],
+                                  and job.phase == "Succeeded" and old.engine.state == "Succeeded" else None)
+                 or engine_message)[:4096],
     )
     status = old.model_copy(update={
         "conditions": conditions,

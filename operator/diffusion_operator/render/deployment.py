@@ -40,6 +40,10 @@ LIVE_PATH = "/v2/health/live"
 STARTUP_PERIOD_SECONDS = 10
 #: SDXL requests run for seconds; a busy server may answer health checks slowly.
 PROBE_TIMEOUT_SECONDS = 5
+#: A terminating pod keeps serving this long before Triton gets SIGTERM: kube-proxy and the other
+#: nodes' load balancers drop the endpoint in about a second, and a connection they still route here
+#: must not meet a closed port (Triton stops listening at SIGTERM, then drains what it has).
+ENDPOINT_DRAIN_SECONDS = 5
 
 
 def triton_args() -> list[str]:
@@ -120,6 +124,8 @@ def build_deployment(
         ),
         "readinessProbe": _probe(READY_PATH, period=5, failures=3),
         "livenessProbe": _probe(LIVE_PATH, period=10, failures=6),
+        # The kubelet's own sleep (no binary needed in the image): endpoints go first, then SIGTERM.
+        "lifecycle": {"preStop": {"sleep": {"seconds": ENDPOINT_DRAIN_SECONDS}}},
         "securityContext": restricted_container_security(),
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }

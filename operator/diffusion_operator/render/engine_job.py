@@ -80,7 +80,7 @@ def build_engine_job(
     labels = engine_labels(key)
     env: list[dict[str, Any]] = [
         {"name": "HF_HOME", "value": "/scratch/huggingface"},
-        {"name": "TMPDIR", "value": "/scratch/tmp"},
+        {"name": "TMPDIR", "value": "/scratch"},
     ]
     secret_ref = spec.model.credentials_secret_ref
     if secret_ref is not None and plan.credentials is not None:

@@ -84,6 +84,19 @@ def test_a_finished_build_is_served_and_the_service_is_ready_once_pods_are():
     assert decision.status.endpoints is not None
 
 
+def test_a_finished_build_does_not_keep_the_message_written_while_it_was_pending():
+    pending = run(svc(), job("Pending"), NO_DEPLOYMENT)
+    assert pending.status.engine is not None and "waiting to start" in pending.status.engine.message
+    # The next reconcile sees the Job done, its pods not re-read (no summary, no message).
+    done = run(svc().model_copy(update={"status": pending.status}), job("Succeeded"), serving(KEY))
+    assert done.status.engine is not None and done.status.engine.state == "Succeeded"
+    assert "waiting to start" not in done.status.engine.message
+    # A builder's message, once reported for the succeeded build, is kept by later reconciles.
+    built = run(svc(), job("Succeeded", message="built and published sdxl-new in 17.3 s"), serving(KEY))
+    later = run(svc().model_copy(update={"status": built.status}), job("Succeeded"), serving(KEY))
+    assert later.status.engine is not None and later.status.engine.message == "built and published sdxl-new in 17.3 s"
+
+
 def test_a_finished_build_without_ready_pods_is_deploying():
     decision = run(svc(), job("Succeeded"), serving(KEY, ready=0))
     assert decision.status.phase == "Deploying"

@@ -1,0 +1,3 @@
+module diffusion-operator.local/tools/pause
+
+go 1.25
