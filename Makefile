@@ -79,6 +79,7 @@ faults: setup
 
 bench: setup
 	$(PY) -m bench.testbed_start
+	$(PY) -m bench.realnode_startup
 	$(PY) -m bench.operator_scale
 	$(PY) -m bench.autoscaler
 	$(PY) -m bench.autoscaler --node-provisioning

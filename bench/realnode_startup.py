@@ -1,0 +1,173 @@
+"""Benchmark: a DiffusionService from apply to first image on the real node, each phase on its own.
+
+For each run, in a fresh namespace (so a fresh engine cache and a real build):
+
+- the build Job's pod: scheduled -> container started -> builder done (the builder's own seconds
+  from its termination message, and the pod's wall time), against ``engine-builder build`` of the
+  very same plan (read back from the Job's plan ConfigMap) on the host;
+- the first Triton pod: scheduled -> container started -> Ready (model load: Triton's start, the
+  Python backend stubs, the ONNX sessions) -> first inference through the Service;
+- a second Triton pod added by scaling to 2 (engine already published): scheduled -> Ready, which is
+  the cold start the autoscaler plans with.
+
+Transitions are observed by polling every 0.2 s (Kubernetes timestamps have 1 s resolution). It uses
+the running test bed (``testbed up``) when it has a real node, else starts one. Results go to
+``bench/results/realnode_startup.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from diffusion_operator.client.request import ImageRequest
+from diffusion_operator.client.triton import Endpoint, TritonClient
+from diffusion_operator.render.names import engine_job_name, engine_plan_config_map_name, selector_string
+
+from testbed.cluster import Cluster
+from testbed.kube import KubeClient
+from testbed.operator_process import OperatorProcess
+from testbed.realnode.product import API, operator_env, tiny_service
+
+POLL_S = 0.2
+
+
+def until(predicate: Callable[[], Any], timeout: float, what: str) -> tuple[Any, float]:
+    """The first truthy value of ``predicate`` and the monotonic time it was seen."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value, time.monotonic()
+        time.sleep(POLL_S)
+    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def pod_with(kube: KubeClient, namespace: str, selector: str, check: Callable[[Any], bool]) -> Any:
+    return next((p for p in kube.core.list_namespaced_pod(namespace, label_selector=selector).items if check(p)), None)
+
+
+def scheduled(pod: Any) -> bool:
+    return bool(pod.spec.node_name)
+
+
+def started(pod: Any) -> bool:
+    return any(s.state.running or s.state.terminated for s in pod.status.container_statuses or [])
+
+
+def ready(pod: Any) -> bool:
+    return any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
+
+
+def terminated(pod: Any) -> bool:
+    return any(s.state.terminated for s in pod.status.container_statuses or [])
+
+
+def pod_phases(kube: KubeClient, namespace: str, selector: str, last: Callable[[Any], bool], timeout: float,
+               exclude: set[str] | None = None) -> tuple[str, dict[str, float]]:
+    """Times (monotonic) at which a new pod matching ``selector`` was scheduled, started and ``last``."""
+    skip = exclude or set()
+
+    def new(check: Callable[[Any], bool]) -> Callable[[], Any]:
+        return lambda: pod_with(kube, namespace, selector, lambda p: p.metadata.name not in skip and check(p))
+
+    pod, t_scheduled = until(new(scheduled), timeout, f"a pod of {selector} scheduled")
+    _, t_started = until(new(started), timeout, "its container started")
+    _, t_last = until(new(last), timeout, "its last phase")
+    return pod.metadata.name, {"scheduled": t_scheduled, "started": t_started, "last": t_last}
+
+
+def host_build_seconds(kube: KubeClient, namespace: str, cache_key: str) -> float:
+    plan = kube.core.read_namespaced_config_map(engine_plan_config_map_name(cache_key), namespace).data["plan.json"]
+    with tempfile.TemporaryDirectory(prefix="bench-build-") as tmp:
+        (Path(tmp) / "plan.json").write_text(plan)
+        entry = Path(sys.executable).parent / "engine-builder"
+        began = time.monotonic()
+        subprocess.run([str(entry), "build", "--plan", f"{tmp}/plan.json", "--out", f"{tmp}/out"], check=True,
+                       capture_output=True, text=True, timeout=900)
+        return round(time.monotonic() - began, 2)
+
+
+def one_run(kube: KubeClient, cluster: Cluster) -> dict[str, Any]:
+    namespace = f"bench-{uuid.uuid4().hex[:6]}"
+    kube.create_namespace(namespace)
+    operator = OperatorProcess(cluster.state_dir, cluster.kubeconfig, name=f"operator-{namespace}",
+                               env=operator_env(cluster.start_prometheus()), extra_args=[f"--namespace={namespace}"])
+    operator.start()
+    try:
+        applied = time.monotonic()
+        kube.create(tiny_service("bench", namespace, replicas=1))
+        build_selector = "app.kubernetes.io/component=engine-build"
+        _, build = pod_phases(kube, namespace, build_selector, terminated, 600)
+        svc = kube.get(API, "DiffusionService", "bench", namespace).to_dict()
+        key = svc["status"]["engine"]["cacheKey"]
+        job_pods = kube.core.list_namespaced_pod(namespace, label_selector=f"batch.kubernetes.io/job-name="
+                                                 f"{engine_job_name(key)}").items
+        summary = json.loads(job_pods[0].status.container_statuses[0].state.terminated.message)
+        first, triton = pod_phases(kube, namespace, selector_string("bench"), ready, 600)
+        service = kube.core.read_namespaced_service("bench", namespace)
+        client = TritonClient(Endpoint.parse(f"{service.spec.cluster_ip}:8000"), timeout_s=120)
+        began = time.monotonic()
+        client.generate(ImageRequest(prompt="a lighthouse at dawn", seed=1, width=256, height=256))
+        first_image = time.monotonic()
+        client.close()
+        kube.resource(API, "DiffusionService").patch(name="bench", namespace=namespace, body={"spec": {"replicas": 2}},
+                                                     content_type="application/merge-patch+json")
+        _, second = pod_phases(kube, namespace, selector_string("bench"), ready, 600, exclude={first})
+        host = host_build_seconds(kube, namespace, key)
+    finally:
+        operator.stop()
+        kube.core.delete_namespace(namespace)
+    return {
+        "apply_to_build_pod_scheduled_s": round(build["scheduled"] - applied, 2),
+        "build_pod_container_start_s": round(build["started"] - build["scheduled"], 2),
+        "build_pod_run_s": round(build["last"] - build["started"], 2),
+        "builder_own_seconds": summary["seconds"],
+        "host_build_s": host,
+        "triton_container_start_s": round(triton["started"] - triton["scheduled"], 2),
+        "triton_model_load_to_ready_s": round(triton["last"] - triton["started"], 2),
+        "first_inference_s": round(first_image - began, 2),
+        "apply_to_first_image_s": round(first_image - applied, 2),
+        "added_pod_scheduled_to_ready_s": round(second["last"] - second["scheduled"], 2),
+        "added_pod_container_start_s": round(second["started"] - second["scheduled"], 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=Path("bench/results/realnode_startup.json"))
+    args = parser.parse_args()
+    cluster = Cluster()
+    started_here = not cluster.healthy()
+    state = cluster.up(real_node=True)
+    if not state.real_node:
+        raise SystemExit(f"no real node: {state.real_node_error}")
+    kube = KubeClient(cluster.kubeconfig)
+    runs = []
+    try:
+        for index in range(args.runs):
+            runs.append(one_run(kube, cluster))
+            print(f"run {index + 1}: {json.dumps(runs[-1])}")
+    finally:
+        if started_here:
+            cluster.down()
+    median = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+    result = {"runs": runs, "median": median}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    for key, value in median.items():
+        print(f"{key:34s} {value:7.2f}")
+
+
+if __name__ == "__main__":
+    main()
