@@ -53,10 +53,10 @@ def up(
 @app.command()
 def down() -> None:
     """Stop every component (and what `demo --keep` left running) and forget the cluster's data."""
-    from testbed.demo import stop_demo_processes
+    from testbed.demo import stop_demo
 
     cluster = Cluster()
-    stop_demo_processes(cluster.state_dir)
+    stop_demo(cluster, remove_from_cluster=False)  # its pods and objects go with the cluster
     cluster.down()
     console.print("test bed stopped")
 
@@ -116,12 +116,14 @@ def demo(
     = False,
     out: Annotated[Path, typer.Option(help="where the image and demo-summary.json go")] = Path("out"),
 ) -> None:
-    """The main job: sample -> engine -> Triton -> image -> load -> scale up and down; see testbed/demo.py."""
-    from testbed.demo import DemoOptions, print_summary, run_demo, stop_demo_processes
+    """The main job, in pods on the real node: chart -> sample -> build Job -> Triton -> image -> load ->
+    scale up and down; see testbed/demo/."""
+    from testbed.demo import DemoOptions, print_summary, run_demo, stop_demo
 
     if down_only:
-        stopped = stop_demo_processes(Cluster().state_dir)
-        Cluster().down()
+        cluster = Cluster()
+        stopped = stop_demo(cluster, remove_from_cluster=False)
+        cluster.down()
         console.print(f"stopped {', '.join(stopped) or 'no demo processes'} and the test bed")
         return
     options = DemoOptions(keep=keep, ci=ci, out_dir=out)
@@ -130,14 +132,20 @@ def demo(
     except KeyboardInterrupt:
         console.print("[yellow]demo interrupted[/yellow] (what it started has been stopped unless --keep)")
         raise typer.Exit(130) from None
-    except Exception as err:  # a demo is a show, not a debugger: one line, and where the logs are
-        message = " ".join(str(err).split())[:1500]
-        console.print(f"[red]demo failed:[/red] {type(err).__name__}: {message}", highlight=False)
-        console.print(f"logs: {Cluster().state_dir / 'logs'}", highlight=False)
+    except Exception as err:  # a demo is a show, not a debugger: one line, and where the details are
+        details = out / "demo-error.log"
+        out.mkdir(parents=True, exist_ok=True)
+        details.write_text(f"{type(err).__name__}: {err}\n")
+        console.print(f"[red]demo failed:[/red] {type(err).__name__}: {str(err).splitlines()[0][:500]}",
+                      highlight=False)
+        console.print(f"details (pods, events, log tails): {details}; logs: {Cluster().state_dir / 'logs'}",
+                      highlight=False)
         raise typer.Exit(1) from None
     print_summary(report, options, console)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "demo-summary.json").write_text(json.dumps(report.to_json(), indent=2) + "\n")
-    if not (report.image and report.scaled_up):
-        console.print("[red]demo incomplete:[/red] " + ("no image" if not report.image else "no scale-up seen"))
+    report.write(out)
+    problems = [what for what, ok in (("no image", report.image), ("no scale-up seen", report.scaled_up),
+                                      ("no scale-down seen", report.scaled_down),
+                                      ("failed requests", not report.load.get("errors"))) if not ok]
+    if problems:
+        console.print("[red]demo incomplete:[/red] " + ", ".join(problems))
         raise typer.Exit(1)

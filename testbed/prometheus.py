@@ -7,10 +7,13 @@ SIGHUP so a test can add a scrape target without a restart.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
 import signal
+import subprocess
+import tempfile
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -57,6 +60,31 @@ def write_targets(directory: Path, name: str, targets: list[str], labels: dict[s
     return path
 
 
+def write_target_groups(path: Path, groups: list[dict[str, Any]]) -> Path:
+    """Write a whole file_sd file (``[{"targets": [...], "labels": {...}}, ...]``) atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(groups, sort_keys=True))
+    os.replace(tmp, path)
+    return path
+
+
+@functools.cache
+def supports_kubernetes_sd() -> bool:
+    """Whether this Prometheus has the Kubernetes discovery plugin (Debian's package is built without
+    it): ``promtool check config`` on a one-job config that uses it."""
+    promtool = prometheus_binary().with_name("promtool")
+    if not promtool.exists():
+        return False
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "prometheus.yml"
+        config.write_text(yaml.safe_dump({"scrape_configs": [
+            {"job_name": "probe", "kubernetes_sd_configs": [{"role": "endpointslice"}]}]}))
+        done = subprocess.run([str(promtool), "check", "config", "--syntax-only", str(config)],
+                              capture_output=True, text=True, timeout=30, check=False)
+    return done.returncode == 0
+
+
 def static_scrape(job: str, targets: list[str], labels: dict[str, str] | None = None,
                   interval: str = "1s") -> dict[str, Any]:
     """One scrape job; ``labels`` become target labels (e.g. namespace/pod, as Kubernetes SD would)."""
@@ -68,15 +96,20 @@ def static_scrape(job: str, targets: list[str], labels: dict[str, str] | None = 
 
 
 class Prometheus:
-    def __init__(self, state_dir: Path, name: str = "prometheus", port: int | None = None) -> None:
+    """``host`` is the listen address: loopback by default; the real node's bridge gateway
+    (testbed.realnode.network.GATEWAY) when pods must reach it too (the demo's operator pod)."""
+
+    def __init__(self, state_dir: Path, name: str = "prometheus", port: int | None = None,
+                 host: str = "127.0.0.1") -> None:
         self.dir = state_dir / name
         self.process = ManagedProcess(name, state_dir)
         self.port = port or free_port()
+        self.host = host
         self.config_path = self.dir / "prometheus.yml"
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def write_config(self, scrape_configs: list[dict[str, Any]], rule_files: list[Path] | None = None,
                      evaluation_interval: str = "1s") -> None:
@@ -99,7 +132,7 @@ class Prometheus:
                 str(prometheus_binary()),
                 f"--config.file={self.config_path}",
                 f"--storage.tsdb.path={data}",
-                f"--web.listen-address=127.0.0.1:{self.port}",
+                f"--web.listen-address={self.host}:{self.port}",
                 "--web.enable-lifecycle",
                 "--log.level=warn",
             ]

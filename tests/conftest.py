@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from testbed.cluster import Cluster
+from testbed.images import import_images
 from testbed.kube import KubeClient
 from testbed.prometheus import Prometheus
 from testbed.realnode import RealNode
@@ -80,7 +81,11 @@ def real_node(cluster: Cluster) -> RealNode:
         if os.environ.get("TESTBED_REQUIRE_REAL_NODE") == "1":
             pytest.fail(reason)
         pytest.skip(reason)
-    return cluster.real_node()
+    node = cluster.real_node()
+    # Disk pressure lets the kubelet delete unused images (the sandbox image too); put back what is
+    # missing (a label check per image when all are there).
+    import_images("ctr", node.layout.socket)
+    return node
 
 
 @pytest.fixture

@@ -85,6 +85,8 @@ def kubelet_config(
         # Tests fill the disk with images and engine caches; evicting pods for it would be a test-bed artefact.
         "evictionHard": {"memory.available": "100Mi", "nodefs.available": "1%", "imagefs.available": "1%",
                          "nodefs.inodesFree": "1%"},
+        # A transient pressure must not hold the node tainted for the default 5 min.
+        "evictionPressureTransitionPeriod": "30s",
         "imageGCHighThresholdPercent": 100,
         "imageGCLowThresholdPercent": 99,
         "serializeImagePulls": False,

@@ -131,8 +131,12 @@ class RealNode:
         self._start_kube_proxy(server, write_kubeconfig)
 
     def down(self) -> None:
-        """Stop and clean up this test bed's node; another test bed's running node is left alone."""
-        if running_owner(self.state_dir) is not None:
+        """Stop and clean up this test bed's node; another test bed's running node is left alone.
+
+        The bridge, routes and iptables chains are host-wide: a test bed that never ran a node here
+        (no ``node`` directory) or whose node another test bed now owns touches none of them.
+        """
+        if not self.base.exists() or running_owner(self.state_dir) is not None:
             return
         for name in ("kube-proxy", "kubelet"):
             self.process(name).stop()
