@@ -20,7 +20,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Precision = Literal["fp16", "int8", "fp8"]
-#: How the ``sdxl`` model runs the components (engine_builder/execution.py).
+#: How the ``sdxl`` model runs the components (engine_builder/repository/execution.py).
 ExecutionMode = Literal["bls", "in_process"]
 #: What the repository serves: ``text2image`` is the ``sdxl`` model, ``photoshoot`` is ``sdxl-photoshoot``.
 Pipeline = Literal["text2image", "photoshoot"]

@@ -8,6 +8,7 @@ etcd -> apiserver -> (controller-manager, scheduler, kwok) -> node pools.
 from __future__ import annotations
 
 import json
+import shutil
 import ssl
 import sys
 import time
@@ -19,10 +20,12 @@ from pathlib import Path
 import yaml
 
 from testbed import paths
+from testbed.kube import KubeClient
 from testbed.pki import Pki, ensure_pki
 from testbed.pools import DEFAULT_POOLS, NodePool, node_manifest
 from testbed.processes import ManagedProcess, ProcessStartError, free_port
 from testbed.prometheus import Prometheus, file_scrape
+from testbed.provisioner import STORAGE_CLASS
 
 #: Pod lifecycles (including fake failing images) the fake kubelets play; see the file's header.
 KWOK_STAGES = Path(__file__).parent / "kwok-stages.yaml"
@@ -201,8 +204,6 @@ class Cluster:
         # etcd data is throw-away: a fresh `up` is a fresh cluster.
         data = self.state_dir / "etcd-data"
         if data.exists():
-            import shutil
-
             shutil.rmtree(data)
         self.state = None
 
@@ -341,9 +342,6 @@ class Cluster:
 
     def apply_pools(self, pools: Sequence[NodePool]) -> None:
         """Create the default StorageClass and the pools' Nodes (server-side apply: re-running is harmless)."""
-        from testbed.kube import KubeClient
-        from testbed.provisioner import STORAGE_CLASS
-
         client = KubeClient(self.kubeconfig)
         client.apply(STORAGE_CLASS, field_manager="testbed")
         for pool in pools:

@@ -28,7 +28,15 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from diffusion_operator.client.endpoints import endpoint_from_status
+from diffusion_operator.client.generate import generate_png
+from diffusion_operator.client.loadtest import measure_capacity, run_load
+from diffusion_operator.client.request import ImageRequest
+from diffusion_operator.client.traces import arrival_schedule
+from google.protobuf import text_format
 from rich.console import Console
+from rich.table import Table
+from tritonclient.grpc import model_config_pb2
 
 from testbed.cluster import Cluster
 from testbed.kube import KubeClient, condition
@@ -245,9 +253,6 @@ def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 
 
 def sdxl_instances(repository: Path) -> int:
     """Instances of the ``sdxl`` BLS model (= pipelines that run at once) from its config.pbtxt."""
-    from google.protobuf import text_format
-    from tritonclient.grpc import model_config_pb2
-
     config = text_format.Parse((repository / "sdxl" / "config.pbtxt").read_text(), model_config_pb2.ModelConfig())
     return max(1, sum(group.count for group in config.instance_group))
 
@@ -444,11 +449,6 @@ def run_demo(options: DemoOptions, console: Console) -> DemoReport:
 
 def generate_and_load(demo: Demo) -> None:
     """Image through the CLI's code, calibrated open-loop load, then watch replicas go up and down."""
-    from diffusion_operator.client.endpoints import endpoint_from_status
-    from diffusion_operator.client.generate import generate_png
-    from diffusion_operator.client.loadtest import measure_capacity
-    from diffusion_operator.client.request import ImageRequest
-
     options, report, stages, kube = demo.options, demo.report, demo.stages, demo._kube()
     assert demo.triton is not None and demo.repository is not None
     status = demo.service["status"]
@@ -491,9 +491,6 @@ def generate_and_load(demo: Demo) -> None:
 
 def load_until_scaled(demo: Demo, endpoint: Any, base: Any, rate: float, watch: ReplicaWatch) -> None:
     """The step trace at ``rate``; in CI mode it stops 3 s after the first scale-up is seen."""
-    from diffusion_operator.client.loadtest import run_load
-    from diffusion_operator.client.traces import arrival_schedule
-
     options = demo.options
     with demo.stages.step("open-loop load (step trace)") as notes:
         stop = threading.Event()
@@ -515,8 +512,6 @@ def load_until_scaled(demo: Demo, endpoint: Any, base: Any, rate: float, watch: 
 
 
 def print_summary(report: DemoReport, options: DemoOptions, console: Console) -> None:
-    from rich.table import Table
-
     stages = Table("stage", "seconds", "what happened", title="make demo", title_justify="left")
     for stage, seconds, note in report.stages:
         stages.add_row(stage, f"{seconds:.1f}", note)

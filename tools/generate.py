@@ -16,6 +16,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from diffusion_operator.api import crd
+
+from testbed.paths import binary
+
 REPO = Path(__file__).resolve().parents[1]
 CHART = REPO / "charts" / "diffusion-operator"
 MANIFESTS = REPO / "manifests"
@@ -24,8 +28,6 @@ KUBE_VERSION = "1.35.4"
 
 
 def crd_files() -> dict[Path, str]:
-    from diffusion_operator.api import crd
-
     files = {crd.CRD_PATH: crd.render_yaml()}
     for path in sorted((MANIFESTS / "crds").glob("*.yaml")):
         text = files.get(path, path.read_text())
@@ -34,8 +36,6 @@ def crd_files() -> dict[Path, str]:
 
 
 def install_yaml() -> dict[Path, str]:
-    from testbed.paths import binary
-
     rendered = subprocess.run(
         [str(binary("helm")), "template", "diffusion-operator", str(CHART), "--namespace", INSTALL_NAMESPACE,
          "--kube-version", KUBE_VERSION, "--include-crds", "--skip-tests"],

@@ -6,7 +6,7 @@ tiny-SDXL build (two builds that differ only in ``execution_mode``):
 - local: the pipeline in this process, components = ONNX Runtime sessions (the components' own time);
 - bls: the ``sdxl`` model calling ``clip``/``clip2``/``unetxl``/``vae`` through Triton once per step;
 - in_process: ``sdxl`` forwarding each request once to ``sdxl_inprocess``, which runs the components
-  itself (engine_builder/execution.py).
+  itself (engine_builder/repository/execution.py).
 
 Requests are interleaved side by side so load from other processes hits all alike. Overhead per request:
 bls = (Triton total - component models' compute_infer) - (local total - time inside session.run);
@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import tritonclient.grpc as grpcclient
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -83,8 +84,6 @@ def compute_ms(client: Any, models: tuple[str, ...], stat: str = "compute_infer"
 
 
 def triton_request(client: Any, steps: int, seed: int) -> np.ndarray:
-    import tritonclient.grpc as grpcclient
-
     inputs = []
     for name, value, kind, dtype in (
         ("prompt", b"a bench", "BYTES", object),
@@ -187,7 +186,6 @@ def main() -> None:
     repositories = build_repositories()
     local = local_pipeline(repositories["in_process"], args.threads)
 
-    import tritonclient.grpc as grpcclient
 
     with tempfile.TemporaryDirectory() as state:
         servers = {mode: TritonServer(Path(state) / mode, repositories[mode], name=f"bench-{mode}") for mode in MODES}

@@ -18,11 +18,15 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from diffusion_operator.api.durations import parse_duration
 from diffusion_operator.client import planner
 from diffusion_operator.client.endpoints import endpoint_from_status, parse_resolve
 from diffusion_operator.client.errors import ClientError, LoadTestFailedError, UsageError
 from diffusion_operator.client.generate import generate_png
-from diffusion_operator.client.request import ImageRequest, parse_size
+from diffusion_operator.client.loadtest import run_load
+from diffusion_operator.client.photoshoot import photoshoot_png, read_image
+from diffusion_operator.client.plot import plot_latency
+from diffusion_operator.client.request import ImageRequest, PhotoshootRequest, parse_size
 from diffusion_operator.client.stats import Summary
 from diffusion_operator.client.status_rows import COLUMNS, conditions_lines, row
 from diffusion_operator.client.traces import arrival_schedule
@@ -64,8 +68,6 @@ def parse_seconds(text: str, what: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        from diffusion_operator.api.durations import parse_duration
-
         try:
             value = parse_duration(text).total_seconds()
         except Exception as err:
@@ -83,7 +85,7 @@ def resolve_endpoint(url: str | None, service: str | None, namespace: str | None
     mapping = parse_resolve(resolve or [])  # a typo is a usage error even before the cluster is asked
     if url is not None:
         return Endpoint.parse(url, protocol)
-    from diffusion_operator.client.cluster import Cluster
+    from diffusion_operator.client.cluster import Cluster  # noqa: PLC0415 - the Kubernetes client loads only for --service
 
     assert service is not None
     cluster = Cluster(kubeconfig)
@@ -148,8 +150,6 @@ def photoshoot(
     timeout: Annotated[float, typer.Option(help="seconds to wait for the image")] = DEFAULT_TIMEOUT_S,
 ) -> None:
     """Put a product photo into a generated scene: the product's pixels stay, the background is SDXL's."""
-    from diffusion_operator.client.photoshoot import PhotoshootRequest, photoshoot_png, read_image
-
     width, height = parse_size(size) if size else (None, None)
     request = PhotoshootRequest(image=read_image(image), prompt=prompt, negative_prompt=negative, seed=seed,
                                 steps=steps, width=width, height=height, upscale_factor=upscale,
@@ -204,8 +204,6 @@ def loadtest(
     kubeconfig: KubeconfigOption = None,
 ) -> None:
     """Send an open-loop load (arrivals on the trace's schedule) and report latency and SLA share."""
-    from diffusion_operator.client.loadtest import run_load
-
     duration_s = parse_seconds(duration, "duration")
     sla_s = parse_seconds(sla, "sla") if sla is not None else None
     arrivals = arrival_schedule(trace, rate, duration_s, seed)
@@ -228,8 +226,6 @@ def loadtest(
         json_path.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
         out.print(f"saved {json_path}", highlight=False)
     if plot is not None:
-        from diffusion_operator.client.plot import plot_latency
-
         plot_latency(result.samples, plot, sla_s=sla_s, title=f"{trace} load, {rate:g}/s peak")
         out.print(f"saved {plot}", highlight=False)
     if result.summary.requests and result.summary.succeeded == 0:
@@ -295,7 +291,7 @@ def status(
     kubeconfig: KubeconfigOption = None,
 ) -> None:
     """A table of DiffusionServices: phase, engine, replicas ready/desired, queue vs SLA, age."""
-    from diffusion_operator.client.cluster import Cluster
+    from diffusion_operator.client.cluster import Cluster  # noqa: PLC0415 - the Kubernetes client loads only for --service
 
     cluster = Cluster(kubeconfig)
     ns = None if all_namespaces else (namespace or cluster.default_namespace)

@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
 from diffusion_operator.client.errors import EndpointUnreachableError, ServerRejectedError, UsageError
-from diffusion_operator.client.request import ImageRequest
-
-if TYPE_CHECKING:
-    from diffusion_operator.client.photoshoot import PhotoshootRequest
+from diffusion_operator.client.request import ImageRequest, PhotoshootRequest
 
 Protocol = Literal["http", "grpc"]
 #: The BLS pipeline model the engine builder publishes (engine_builder/README.md, "The sdxl model").
@@ -87,10 +84,10 @@ class ModelStatistics:
 
 def _module(protocol: Protocol) -> Any:
     if protocol == "grpc":
-        import tritonclient.grpc as grpcclient
+        import tritonclient.grpc as grpcclient  # noqa: PLC0415 - each protocol's stack loads only when used
 
         return grpcclient
-    import tritonclient.http as httpclient
+    import tritonclient.http as httpclient  # noqa: PLC0415 - each protocol's stack loads only when used
 
     return httpclient
 

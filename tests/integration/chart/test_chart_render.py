@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from diffusion_operator.config import OperatorConfig
 
 CHART = Path(__file__).resolve().parents[3] / "charts" / "diffusion-operator"
 SCENARIOS = sorted((CHART / "ci").glob("*-values.yaml"))
@@ -82,8 +83,6 @@ def test_the_rbac_never_grants_secrets_or_wildcards(helm_binary: str):
 
 
 def test_gpu_node_labels_and_tolerations_reach_the_operator_config(helm_binary: str):
-    from diffusion_operator.config import OperatorConfig
-
     docs = render(helm_binary, "--set-json", 'gpuNodeLabels={"nvidia-l4": {"nvidia.com/gpu.product": "NVIDIA-L4"}}',
                   "--set-json", 'gpuTolerations=[{"key": "gpu", "operator": "Exists"}]')
     data = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("-config"))["data"]

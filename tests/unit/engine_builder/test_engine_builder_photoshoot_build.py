@@ -12,15 +12,15 @@ from pydantic import ValidationError
 from engine_builder.components import Dims, component_spec, components_for
 from engine_builder.errors import ExportError, SourceError
 from engine_builder.parity import ort_session
-from engine_builder.photoshoot_repository import (
+from engine_builder.plan import BuildPlan
+from engine_builder.repository.model_config import parse, render
+from engine_builder.repository.photoshoot import (
     PHOTOSHOOT_INPUTS,
     photoshoot_config,
     post_config,
     pre_config,
     segmenter_config,
 )
-from engine_builder.plan import BuildPlan
-from engine_builder.repository import parse, render
 from engine_builder.segmentation import (
     SHARPNESS,
     WHITE_LEVEL,

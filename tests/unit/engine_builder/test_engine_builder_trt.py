@@ -7,7 +7,7 @@ import pytest
 from engine_builder.components import Dims, component_spec
 from engine_builder.errors import TensorRTUnavailableError
 from engine_builder.plan import BuildPlan
-from engine_builder.profiles import latent_range, parity_shapes, profile_shapes
+from engine_builder.profiles import latent_range, odd_latent, parity_shapes, profile_shapes, within
 from engine_builder.trt import (
     build_profile,
     builder_settings,
@@ -102,8 +102,6 @@ def test_parity_shapes_include_an_odd_latent_and_stay_small():
 
 
 def test_a_single_resolution_plan_checks_an_odd_latent_just_below_its_profile_and_engines_skip_it():
-    from engine_builder.profiles import odd_latent, within
-
     lr = latent_range(BuildPlan(source="builtin://tiny-sdxl", resolutions=({"width": 1024, "height": 1024},)))  # type: ignore[arg-type]
     shapes = parity_shapes(lr)
     assert shapes == [(1, 128, 128), (1, 127, 127), (2, 128, 128)]

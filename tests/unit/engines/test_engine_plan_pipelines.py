@@ -6,7 +6,8 @@ import json
 
 from diffusion_operator.api.resource import parse_spec
 from diffusion_operator.engines.plan import cache_key_for, plan_for
-from diffusion_operator.render.engine_job import build_plan_config_map
+from diffusion_operator.render.defaults import RenderSettings
+from diffusion_operator.render.engine_job import build_engine_job, build_plan_config_map
 
 from engine_builder.plan import DEFAULT_INPAINT_SOURCE, BuildPlan
 from tests.unit.api.spec_cases import MINIMAL, spec_with
@@ -69,9 +70,6 @@ def test_the_build_job_plan_carries_the_pipelines_to_the_builder() -> None:
 
 
 def test_the_build_job_mounts_every_claim_the_photoshoot_sources_live_on() -> None:
-    from diffusion_operator.render.defaults import RenderSettings
-    from diffusion_operator.render.engine_job import build_engine_job
-
     spec = parse_spec(
         spec_with(
             pipelines=["photoshoot"],
