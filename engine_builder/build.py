@@ -19,6 +19,7 @@ from typing import Any
 
 from engine_builder.components import UNETS, ComponentName, component_spec, components_for, export_latent_size
 from engine_builder.export import export_component, load_pipeline
+from engine_builder.layout import MODEL_REPOSITORY_DIR
 from engine_builder.parity import check_parity
 from engine_builder.plan import BuildPlan
 from engine_builder.profiles import LatentRange, latent_range, parity_shapes, within
@@ -203,7 +204,7 @@ def _build_into(plan: BuildPlan, staging: Path, work: Path, options: BuildOption
     del loaded  # free the torch weights before writing the repository
 
     with progress.stage("repository"):
-        write_repository(staging / "model_repository", plan, source, dims, float_dtype, artefacts, engines,
+        write_repository(staging / MODEL_REPOSITORY_DIR, plan, source, dims, float_dtype, artefacts, engines,
                          segmenter=photoshoot.segmenter if photoshoot else None)
     return {
         "plan": plan.model_dump(mode="json"),

@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from engine_builder.build import build  # noqa: E402
+from engine_builder.layout import MODEL_REPOSITORY_DIR, TEXT2IMAGE_MODEL  # noqa: E402
 from engine_builder.pipeline import Defaults, Limits, SDXLPipeline, resolve_request  # noqa: E402
 from engine_builder.plan import BuildPlan  # noqa: E402
 from engine_builder.triton_models.local_components import load_components  # noqa: E402
@@ -95,7 +96,7 @@ def triton_request(client: Any, steps: int, seed: int) -> np.ndarray:
         tensor = grpcclient.InferInput(name, [1], kind)
         tensor.set_data_from_numpy(np.array([value], dtype=dtype))
         inputs.append(tensor)
-    image: np.ndarray = client.infer("sdxl", inputs).as_numpy("image")
+    image: np.ndarray = client.infer(TEXT2IMAGE_MODEL, inputs).as_numpy("image")
     return image
 
 
@@ -115,7 +116,7 @@ def build_repositories() -> dict[str, Path]:
     repositories = {}
     for mode in MODES:
         summary = build(BuildPlan.model_validate({**BASE_PLAN, "execution_mode": mode}), out)
-        repositories[mode] = Path(summary["path"]) / "model_repository"
+        repositories[mode] = Path(summary["path"]) / MODEL_REPOSITORY_DIR
         print(f"{mode}: {repositories[mode]} ({summary['status']} in {summary['seconds']:.1f}s)")
     return repositories
 

@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from engine_builder.components import Dims
-from engine_builder.plan import ENTRY_MODELS, BuildPlan
+from engine_builder.layout import PHOTOSHOOT_MODEL
+from engine_builder.plan import BuildPlan
 from engine_builder.repository.model_config import MODELS_DIR, onnx_io, tensor_entry
 from engine_builder.repository.pipeline_files import write_pipeline_files
 from engine_builder.segmentation import CONFIG_FILE, MODEL_FILE, check_segmenter, read_config
 
-PHOTOSHOOT_MODEL = ENTRY_MODELS["photoshoot"]
 #: The serving modules copied next to the photoshoot's models (photoshoot.py, inpaint.py).
 HERE = Path(__file__).parent.parent
 #: Inputs of the ``sdxl-photoshoot`` model: name -> (type, optional). Same names and meaning as ``sdxl``'s.

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from engine_builder.components import UNETS, ComponentSpec
-from engine_builder.plan import ENTRY_MODELS, BuildPlan
+from engine_builder.layout import TEXT2IMAGE_MODEL
+from engine_builder.plan import BuildPlan
 from engine_builder.repository.execution import mode_parameters
 from engine_builder.repository.model_config import Engines, tensor_entry, triton_tensor
 
@@ -51,7 +52,7 @@ def component_config(spec: ComponentSpec, plan: BuildPlan, engines: Engines | No
 def sdxl_config(plan: BuildPlan) -> dict[str, Any]:
     """The BLS model: one instance per concurrently batched pipeline (Python runs one request each)."""
     return {
-        "name": ENTRY_MODELS["text2image"],
+        "name": TEXT2IMAGE_MODEL,
         "backend": "python",
         "max_batch_size": 0,
         "input": [tensor_entry(name, dtype, [1], optional) for name, (dtype, optional) in SDXL_INPUTS.items()],

@@ -13,7 +13,8 @@ from typing import Any
 
 from engine_builder.components import ComponentName, Dims, component_spec, components_for
 from engine_builder.errors import RepositoryError
-from engine_builder.plan import ENTRY_MODELS, BuildPlan
+from engine_builder.layout import TEXT2IMAGE_MODEL
+from engine_builder.plan import BuildPlan
 from engine_builder.repository import execution
 from engine_builder.repository.model_config import MODELS_DIR, Engines, io_mismatches, onnx_io, parse, render
 from engine_builder.repository.photoshoot import write_photoshoot_models
@@ -46,7 +47,7 @@ def write_repository(root: Path, plan: BuildPlan, source: Path, dims: Dims, floa
     shutil.copy2(MODELS_DIR / "upscale_model.py", upscale / "model.py")
     configs.append((upscale_config(), None))
     if plan.serves("text2image"):
-        sdxl = root / ENTRY_MODELS["text2image"] / "1"
+        sdxl = root / TEXT2IMAGE_MODEL / "1"
         write_pipeline_files(sdxl, plan, source, dims, float_dtype)
         shutil.copy2(MODELS_DIR / "sdxl_model.py", sdxl / "model.py")
         configs.append((sdxl_config(plan), None))

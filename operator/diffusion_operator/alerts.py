@@ -23,6 +23,7 @@ from diffusion_operator.config import OperatorConfig
 from diffusion_operator.metrics import operator_promql as op
 from diffusion_operator.metrics import promql
 from diffusion_operator.metrics.queue_models import ALL_QUEUE_MODELS
+from diffusion_operator.render.names import SERVICE_METRIC_LABEL
 
 REPO: Final = Path(__file__).resolve().parents[2]
 PLAIN_RULES: Final = REPO / "manifests" / "prometheus" / "alerts.yaml"
@@ -86,7 +87,7 @@ def metrics_missing(model: Models = QUEUE_MODELS) -> str:
 
 def alerts(model: Models = QUEUE_MODELS) -> list[Alert]:
     """The rules; ``model`` is every pipeline's entry model, or the operator's DIFFUSION_QUEUE_MODEL."""
-    service = "{{ $labels.namespace }}/{{ $labels.diffusion_dev_service }}"
+    service = f"{{{{ $labels.namespace }}}}/{{{{ $labels.{SERVICE_METRIC_LABEL} }}}}"
     named = model if isinstance(model, str) else " or ".join(model)
     return [
         Alert("DiffusionSLABreach", sla_breach(model), DEFAULT_SLA_FOR, "warning",

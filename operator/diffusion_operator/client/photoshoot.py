@@ -17,7 +17,8 @@ from PIL import Image
 from diffusion_operator.client.errors import UsageError
 from diffusion_operator.client.png import png_metadata, write_png
 from diffusion_operator.client.request import PhotoshootRequest
-from diffusion_operator.client.triton import DEFAULT_TIMEOUT_S, PHOTOSHOOT_MODEL, Endpoint, TritonClient
+from diffusion_operator.client.triton import DEFAULT_TIMEOUT_S, Endpoint, TritonClient
+from engine_builder.layout import PHOTOSHOOT_MODEL
 
 
 def read_image(path: Path) -> bytes:

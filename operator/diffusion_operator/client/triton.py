@@ -16,12 +16,11 @@ from numpy.typing import NDArray
 
 from diffusion_operator.client.errors import EndpointUnreachableError, ServerRejectedError, UsageError
 from diffusion_operator.client.request import ImageRequest, PhotoshootRequest
+from engine_builder.layout import PHOTOSHOOT_MODEL, TEXT2IMAGE_MODEL
 
 Protocol = Literal["http", "grpc"]
 #: The BLS pipeline model the engine builder publishes (engine_builder/README.md, "The sdxl model").
-MODEL = "sdxl"
-#: The product-photo pipeline (engine_builder/README.md, "The sdxl-photoshoot model").
-PHOTOSHOOT_MODEL = "sdxl-photoshoot"
+MODEL = TEXT2IMAGE_MODEL
 #: Long enough for a 1024² SDXL image on an L4 behind a queue; short enough to notice a hung server.
 DEFAULT_TIMEOUT_S = 300.0
 #: Liveness probes fail fast: an unreachable endpoint should be reported in seconds, not minutes.

@@ -18,6 +18,7 @@ import kopf
 
 from diffusion_operator import telemetry
 from diffusion_operator.api import API_VERSION, GROUP, KIND, PLURAL, VERSION
+from diffusion_operator.api.conditions import Reason
 from diffusion_operator.api.durations import parse_duration
 from diffusion_operator.api.resource import DiffusionService, status_patch
 from diffusion_operator.autoscaling import Decision, History, decide
@@ -83,8 +84,8 @@ def autoscale_once(runtime: Runtime, meta: dict[str, Any]) -> Decision | None:
             gateway.patch_status(API_VERSION, KIND, name, namespace, patch)
         record(namespace, name, decision, target.total_seconds())
         if decision.changes_replicas:
-            direction = "up" if decision.replicas > decision.previous_replicas else "down"
-            kopf.event(kopf.Body(body), type="Normal", reason=f"Scaled{direction.capitalize()}",  # type: ignore[arg-type]
+            reason = Reason.SCALED_UP if decision.replicas > decision.previous_replicas else Reason.SCALED_DOWN
+            kopf.event(kopf.Body(body), type="Normal", reason=reason,  # type: ignore[arg-type]
                        message=f"{decision.previous_replicas} -> {decision.replicas}: {decision.message}"[:1024])
         return decision
 

@@ -279,15 +279,15 @@ def run_reconcile(runtime: Runtime, body: Mapping[str, Any], *, force: bool, rer
         except ValidationError as err:
             # The API server's schema and CEL rules should make this impossible; if an object predates
             # them, say so on the object instead of crash-looping.
-            telemetry.RECONCILE_ERRORS.labels("InvalidSpec").inc()
-            kopf.event(_as_body(body), type="Warning", reason="InvalidSpec", message=str(err)[:1024])
+            telemetry.RECONCILE_ERRORS.labels(Reason.INVALID_SPEC).inc()
+            kopf.event(_as_body(body), type="Warning", reason=Reason.INVALID_SPEC, message=str(err)[:1024])
             raise kopf.PermanentError(f"invalid spec: {err}") from err
         except KubeError as err:
             if err.status == 404 and runtime.gateway.get(API_VERSION, KIND, meta["name"], meta["namespace"]) is None:
                 return None  # deleted while we reconciled: its children go with it, and nothing is left to report on
             telemetry.RECONCILE_ERRORS.labels(f"HTTP{err.status}").inc()
             telemetry.RECONCILE_SECONDS.labels("error").observe(time.monotonic() - started)
-            kopf.event(_as_body(body), type="Warning", reason="ReconcileError", message=str(err)[:1024])
+            kopf.event(_as_body(body), type="Warning", reason=Reason.RECONCILE_ERROR, message=str(err)[:1024])
             raise kopf.TemporaryError(str(err), delay=RETRY_DELAY_SECONDS) from err
     telemetry.RECONCILE_SECONDS.labels("ok").observe(time.monotonic() - started)
     return decision.requeue_after

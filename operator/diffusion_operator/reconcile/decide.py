@@ -48,7 +48,7 @@ def joins_build_owners(job: JobState, uid: str) -> bool:
 
 #: Reasons that deserve a Warning Event rather than a Normal one.
 WARNING_REASONS = frozenset({
-    Reason.BUILD_FAILED, Reason.BUILD_TIMED_OUT, Reason.SECRET_NOT_FOUND, Reason.SOURCE_UNREACHABLE,
+    Reason.BUILD_FAILED, Reason.BUILD_TIMED_OUT, Reason.SECRET_NOT_FOUND,
     Reason.IMAGE_PULL_FAILED, Reason.REPLICAS_UNAVAILABLE, Reason.RECONCILE_ERROR, Reason.ROLLED_BACK,
 })
 

@@ -27,9 +27,9 @@ from diffusion_operator.render.pods import (
     shared_memory_volume,
 )
 from diffusion_operator.render.storage import BUILDER_CACHE_PATH, cache_volume
+from engine_builder.layout import PLAN_FILE
 from engine_builder.plan import BuildPlan
 
-PLAN_FILE = "plan.json"
 PLAN_MOUNT = "/plan"
 BUILDER_CONTAINER = "builder"
 #: ``engine_builder.errors.PlanError.exit_code``: the plan itself is invalid, retrying cannot help.

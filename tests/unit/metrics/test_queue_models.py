@@ -10,8 +10,8 @@ from diffusion_operator.metrics.operator_promql import fleet_scope
 from diffusion_operator.metrics.promql import TritonScope, models_pattern
 from diffusion_operator.metrics.queue_models import ALL_QUEUE_MODELS, queue_models
 
+from engine_builder.layout import PHOTOSHOOT_MODEL
 from engine_builder.plan import BuildPlan
-from engine_builder.repository.photoshoot import PHOTOSHOOT_MODEL
 from engine_builder.repository.text2image import sdxl_config
 
 
