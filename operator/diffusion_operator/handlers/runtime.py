@@ -34,6 +34,7 @@ class Runtime:
         return RenderSettings(
             triton_image=cfg.triton_image,
             builder_image=cfg.builder_image,
+            builder_service_account=cfg.builder_service_account,
             cache_size=cfg.cache_size,
             cache_storage_class=cfg.cache_storage_class,
             metrics_scraper_namespace=cfg.metrics_scraper_namespace,

@@ -158,3 +158,8 @@ def build_deployment(
         "metadata": {"name": deployment_name(name), "namespace": namespace, "labels": serving_labels(name)},
         "spec": deployment_spec,
     }
+
+
+def with_template(deployment: dict[str, Any], template: dict[str, Any]) -> dict[str, Any]:
+    """The Deployment with another pod template: a rollback restores the previous revision's."""
+    return {**deployment, "spec": {**deployment["spec"], "template": template}}

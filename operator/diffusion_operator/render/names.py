@@ -46,7 +46,7 @@ ENGINE_KEY_METRIC_LABEL = prometheus_label(ENGINE_KEY_LABEL)
 # -- fixed names -----------------------------------------------------------------------------------
 #: One shared engine cache per namespace (see render/storage.py for why).
 ENGINE_CACHE_CLAIM = "diffusion-engine-cache"
-#: Created by the chart in every namespace the operator serves; the build Job runs as it.
+#: The builder's ServiceAccount, created by the operator in every namespace it builds in (render/accounts.py).
 ENGINE_BUILDER_SERVICE_ACCOUNT = "diffusion-engine-builder"
 
 
