@@ -18,7 +18,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import psutil
-from diffusion_operator.reconcile.decide import MAX_BUILD_OWNERS
+from diffusion_operator.reconcile.owners import MAX_BUILD_OWNERS
 
 from testbed.kube import KubeClient
 from tests.e2e.faults.support import Figures

@@ -6,7 +6,7 @@ import subprocess
 import time
 import urllib.request
 
-from diffusion_operator.reconcile.decide import MAX_BUILD_OWNERS
+from diffusion_operator.reconcile.owners import MAX_BUILD_OWNERS
 from prometheus_client.parser import text_string_to_metric_families
 
 from testbed.kube import KubeClient, condition
