@@ -97,7 +97,7 @@ def _instant(prometheus: Prometheus, expr: str, at: float) -> list[dict[str, Any
 
 
 def _dashboards() -> dict[str, dict[str, Any]]:
-    return {path.name: json.loads(text) for path, text in generate.generated_files().items()}
+    return {name: json.loads(text) for name, text in generate.dashboard_files().items()}
 
 
 def _all_queries() -> list[queries.PanelQuery]:
