@@ -31,6 +31,26 @@ def test_every_scenario_lints_and_renders(helm_binary: str, values: Path):
     assert render(helm_binary, "-f", str(values))
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A YAML loader that refuses a mapping with a key twice (safe_load keeps the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        keys = [self.construct_object(key, deep=deep) for key, _ in node.value]
+        duplicates = sorted({key for key in keys if keys.count(key) > 1})
+        if duplicates:
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate keys {duplicates}", node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
+@pytest.mark.parametrize("values", SCENARIOS, ids=lambda p: p.name)
+def test_no_rendered_object_repeats_a_key_helm_tests_included(helm_binary: str, values: Path):
+    out = helm(helm_binary, "template", "do", str(CHART), "--namespace", "diffusion-system",
+               "--kube-version", KUBE_VERSION, "-f", str(values)).stdout
+    docs = [doc for doc in yaml.load_all(out, Loader=_UniqueKeyLoader) if doc]
+    (test_pod,) = [d for d in docs if (d["metadata"].get("annotations") or {}).get("helm.sh/hook") == "test"]
+    assert test_pod["metadata"]["labels"]["app.kubernetes.io/component"] == "test"
+
+
 def test_a_values_typo_is_rejected_by_the_schema(helm_binary: str):
     done = helm(helm_binary, "template", "do", str(CHART), "--kube-version", KUBE_VERSION,
                 "--set", "replicaCont=2", check=False)
