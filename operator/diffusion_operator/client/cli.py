@@ -16,7 +16,6 @@ from typing import Annotated, Any, Literal, ParamSpec, TypeVar
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from diffusion_operator.api.durations import parse_duration
 from diffusion_operator.client import planner
@@ -27,8 +26,8 @@ from diffusion_operator.client.loadtest import run_load
 from diffusion_operator.client.photoshoot import photoshoot_png, read_image
 from diffusion_operator.client.plot import plot_latency
 from diffusion_operator.client.request import ImageRequest, PhotoshootRequest, parse_size
-from diffusion_operator.client.stats import Summary
-from diffusion_operator.client.status_rows import COLUMNS, conditions_lines, row
+from diffusion_operator.client.status_rows import conditions_lines
+from diffusion_operator.client.tables import plan_table, status_table, summary_table
 from diffusion_operator.client.traces import arrival_schedule
 from diffusion_operator.client.triton import DEFAULT_TIMEOUT_S, Endpoint
 
@@ -161,26 +160,6 @@ def photoshoot(
               f"in {shot.seconds:.2f}s", highlight=False)
 
 
-def summary_table(summary: Summary) -> Table:
-    def seconds(value: float | None) -> str:
-        return "-" if value is None else f"{value:.3f}s"
-
-    def share(value: float | None) -> str:
-        return "-" if value is None else f"{100 * value:.1f}%"
-
-    table = Table("metric", "value", title="load test")
-    table.add_row("requests (ok / errors)", f"{summary.requests} ({summary.succeeded} / {summary.errors})")
-    table.add_row("latency p50 / p95 / p99", " / ".join(seconds(v) for v in (summary.p50_s, summary.p95_s,
-                                                                               summary.p99_s)))
-    table.add_row("images/s", f"{summary.images_per_s:.2f}")
-    table.add_row("queue share (Triton: queue / request time)", share(summary.queue_share))
-    if summary.sla_s is not None:
-        table.add_row(f"within SLA {summary.sla_s:g}s", share(summary.within_sla))
-    for example in summary.error_examples:
-        table.add_row("error", example)
-    return table
-
-
 @app.command()
 @user_errors
 def loadtest(
@@ -260,22 +239,7 @@ def plan_command(
         out.print_json(json.dumps({"input": {**given.__dict__, "service_time": time_source.__dict__},
                                    "plan": result.__dict__}, default=str))
         return
-    table = Table("", "value", title=f"plan: {rate:g} images/s peak, {given.quantile:.0%} wait <= {given.sla_s:g}s "
-                  f"on {gpu}")
-    table.add_row("service time / image", f"{time_source.seconds:.3f}s" + ("" if time_source.measured else
-                                                                          " (estimate)"))
-    table.add_row("replicas needed at peak", str(result.replicas_at_peak))
-    table.add_row("minReplicas / maxReplicas", f"{result.min_replicas} / {result.max_replicas}")
-    table.add_row("utilization at peak", f"{result.utilization_at_peak:.0%}")
-    table.add_row("SLA met at peak (needed / max)",
-                  f"{result.attainment_at_peak:.2%} / {result.attainment_with_max:.2%}")
-    table.add_row("mean queue wait at peak", f"{result.mean_wait_at_peak_s:.3f}s")
-    table.add_row("GPU-h / 1k images (peak / busy)",
-                  f"{result.gpu_hours_per_1000_at_peak:.2f} / {result.gpu_hours_per_1000_floor:.2f}")
-    dollars = ("- (needs --price)" if result.dollars_per_1000_at_peak is None else
-               f"${result.dollars_per_1000_at_peak:.2f} / ${result.dollars_per_1000_floor or 0:.2f}")
-    table.add_row("$ / 1k images (peak / busy)", dollars)
-    out.print(table)
+    out.print(plan_table(given, result, time_source))
     out.print(f"service time source: {time_source.source}", highlight=False)
     if not time_source.measured:
         err_console.print("note: the service time is an estimate. Measure yours: saturate one replica with "
@@ -291,7 +255,7 @@ def status(
     kubeconfig: KubeconfigOption = None,
 ) -> None:
     """A table of DiffusionServices: phase, engine, replicas ready/desired, queue vs SLA, age."""
-    from diffusion_operator.client.cluster import Cluster  # noqa: PLC0415 - the Kubernetes client loads only for --service
+    from diffusion_operator.client.cluster import Cluster  # noqa: PLC0415 - loads the Kubernetes client
 
     cluster = Cluster(kubeconfig)
     ns = None if all_namespaces else (namespace or cluster.default_namespace)
@@ -305,10 +269,7 @@ def status(
         out.print(f"no DiffusionServices in {'any namespace' if ns is None else f'namespace {ns}'}",
                   highlight=False)
         return
-    table = Table(*COLUMNS)
-    for obj in objects:
-        table.add_row(*row(obj))
-    out.print(table)
+    out.print(status_table(objects))
     if name is not None:
         for line in conditions_lines(objects[0]):
             out.print(f"  {line}", highlight=False)
