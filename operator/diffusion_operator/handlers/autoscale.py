@@ -30,8 +30,6 @@ from diffusion_operator.autoscaling.from_spec import policy_from_spec
 from diffusion_operator.handlers.runtime import CONFIG, Runtime
 from diffusion_operator.metrics.observe import SignalQueries, observe
 from diffusion_operator.metrics.prometheus_client import PrometheusClient
-from diffusion_operator.metrics.promql import TritonScope
-from diffusion_operator.metrics.queue_models import queue_models
 from diffusion_operator.reconcile.scaling_status import epoch, scaling_status
 from diffusion_operator.render import names
 from diffusion_operator.render.replicas import AUTOSCALER_FIELD_MANAGER, build_replicas_only
@@ -70,16 +68,6 @@ def read_tick(runtime: Runtime, ref: ServiceRef) -> Tick | None:
                 ready=int((deployment.get("status") or {}).get("readyReplicas") or 0))
 
 
-def signal_queries(runtime: Runtime, service: DiffusionService) -> tuple[str, SignalQueries]:
-    """Which Prometheus to ask, and the exact queries for this service's entry models."""
-    config, spec, ref = runtime.config, service.spec.autoscaling, service.ref
-    scope = TritonScope.of_models(ref.namespace, ref.name, queue_models(service.spec.pipelines,
-                                                                         override=config.queue_model))
-    url = spec.prometheus.url if spec.prometheus else config.prometheus_url
-    return url, SignalQueries.for_scope(scope, config.metrics_window_seconds,
-                                        activation_query=spec.activation.query if spec.activation else None)
-
-
 def write_tick(runtime: Runtime, tick: Tick, decision: Decision, now: datetime) -> None:
     """The Deployment's count (when it changes), then the autoscaler's part of the status."""
     gateway, ref, spec = runtime.gateway, tick.service.ref, tick.service.spec.autoscaling
@@ -100,14 +88,15 @@ async def autoscale_once(runtime: Runtime, ref: ServiceRef) -> Decision | None:
         tick = await asyncio.to_thread(read_tick, runtime, ref)
         if tick is None:
             return None
-        url, queries = signal_queries(runtime, tick.service)
-        client = PrometheusClient(url, timeout_s=runtime.config.prometheus_timeout_seconds, session=runtime.prometheus)
+        config, spec = runtime.config, tick.service.spec.autoscaling
+        queries = SignalQueries.for_service(tick.service, config.metrics_window_seconds, config.queue_model)
+        url = spec.prometheus.url if spec.prometheus else config.prometheus_url
+        client = PrometheusClient(url, timeout_s=config.prometheus_timeout_seconds, session=runtime.prometheus)
         async with client:
             observation = await observe(client, queries, current_replicas=tick.current, ready_replicas=tick.ready)
         now = datetime.now(UTC)
         status = tick.service.status.autoscaling
         history = History.from_dict(status.history.model_dump(by_alias=True) if status and status.history else None)
-        spec = tick.service.spec.autoscaling
         decision = decide(observation, policy_from_spec(spec), history, epoch(now))
         await asyncio.to_thread(write_tick, runtime, tick, decision, now)
         assert spec.queue_latency_target is not None
