@@ -87,8 +87,8 @@ def build_deployment(
 ) -> dict[str, Any]:
     """The Deployment for service ``name`` serving ``cache_key``.
 
-    ``replicas`` comes from ``render.replicas.replica_ownership(spec).rendered_replicas``; None leaves
-    the field out so the autoscaler stays its only writer.
+    ``replicas`` is the decision's ``replica_ownership.rendered_replicas`` (``render.replicas``); None
+    leaves the field out so the autoscaler stays its only writer.
     """
     serving = spec.serving
     container = {
