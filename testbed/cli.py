@@ -13,6 +13,8 @@ from rich.table import Table
 
 from testbed import paths
 from testbed.cluster import Cluster
+from testbed.demo import DemoOptions, print_summary, run_demo, stop_demo_processes
+from testbed.kube import KubeClient
 from testbed.pools import DEFAULT_POOLS, EXTRA_POOLS
 from testbed.processes import ProcessStartError
 from testbed.prometheus import PrometheusMissingError
@@ -53,8 +55,6 @@ def up(
 @app.command()
 def down() -> None:
     """Stop every component (and what `demo --keep` left running) and forget the cluster's data."""
-    from testbed.demo import stop_demo_processes
-
     cluster = Cluster()
     stop_demo_processes(cluster.state_dir)
     cluster.down()
@@ -75,7 +75,6 @@ def status() -> None:
     if not cluster.healthy():
         console.print("cluster: [yellow]not running[/yellow] (testbed up)")
         raise typer.Exit(1)
-    from testbed.kube import KubeClient
 
     kube = KubeClient(cluster.kubeconfig)
     nodes = Table("node", "pool", "gpu", "ready")
@@ -117,8 +116,6 @@ def demo(
     out: Annotated[Path, typer.Option(help="where the image and demo-summary.json go")] = Path("out"),
 ) -> None:
     """The main job: sample -> engine -> Triton -> image -> load -> scale up and down; see testbed/demo.py."""
-    from testbed.demo import DemoOptions, print_summary, run_demo, stop_demo_processes
-
     if down_only:
         stopped = stop_demo_processes(Cluster().state_dir)
         Cluster().down()

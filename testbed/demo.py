@@ -28,8 +28,18 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from diffusion_operator.client.endpoints import endpoint_from_status
+from diffusion_operator.client.generate import generate_png
+from diffusion_operator.client.loadtest import measure_capacity, run_load
+from diffusion_operator.client.request import ImageRequest
+from diffusion_operator.client.traces import arrival_schedule
+from diffusion_operator.render.names import SERVICE_METRIC_LABEL
+from google.protobuf import text_format
 from rich.console import Console
+from rich.table import Table
+from tritonclient.grpc import model_config_pb2
 
+from engine_builder.layout import MODEL_REPOSITORY_DIR, PLAN_FILE, TEXT2IMAGE_MODEL
 from testbed.cluster import Cluster
 from testbed.kube import KubeClient, condition
 from testbed.operator_process import OperatorProcess
@@ -173,7 +183,7 @@ def fresh_namespace(kube: KubeClient, namespace: str) -> None:
 def build_locally(plan_text: str, work: Path, on_progress: Callable[[str], None]) -> dict[str, Any]:
     """``engine-builder build`` on this machine with the Job's plan; returns its JSON summary."""
     work.mkdir(parents=True, exist_ok=True)
-    plan_path = work / "plan.json"
+    plan_path = work / PLAN_FILE
     plan_path.write_text(plan_text)
     out = cache_root() / ENGINE_CACHE
     command = [sys.executable, "-m", "engine_builder.cli", "build", "--plan", str(plan_path), "--out", str(out),
@@ -245,10 +255,8 @@ def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 
 
 def sdxl_instances(repository: Path) -> int:
     """Instances of the ``sdxl`` BLS model (= pipelines that run at once) from its config.pbtxt."""
-    from google.protobuf import text_format
-    from tritonclient.grpc import model_config_pb2
-
-    config = text_format.Parse((repository / "sdxl" / "config.pbtxt").read_text(), model_config_pb2.ModelConfig())
+    text = (repository / TEXT2IMAGE_MODEL / "config.pbtxt").read_text()
+    config = text_format.Parse(text, model_config_pb2.ModelConfig())
     return max(1, sum(group.count for group in config.instance_group))
 
 
@@ -306,7 +314,7 @@ class Demo:
                 self.cluster.state_dir, self.cluster.kubeconfig, name="demo-operator",
                 env={"DIFFUSION_BUILD_BACKEND": "onnxruntime", "DIFFUSION_PROMETHEUS_URL": url,
                      "DIFFUSION_AUTOSCALE_INTERVAL_SECONDS": "2", "DIFFUSION_METRICS_WINDOW_SECONDS": "10",
-                     "DIFFUSION_QUEUE_MODEL": "sdxl", "DIFFUSION_RESYNC_INTERVAL_SECONDS": "30"},
+                     "DIFFUSION_QUEUE_MODEL": TEXT2IMAGE_MODEL, "DIFFUSION_RESYNC_INTERVAL_SECONDS": "30"},
                 extra_args=[f"--namespace={self.ns}"])
             fresh_namespace(kube, self.ns)
             operator.start()
@@ -329,7 +337,7 @@ class Demo:
             job = self._get("batch/v1", "Job", engine["jobName"]).to_dict()
             plan_map = next(v["configMap"]["name"] for v in job["spec"]["template"]["spec"]["volumes"]
                             if v["name"] == "plan")
-            plan_text = str(self._get("v1", "ConfigMap", plan_map).data["plan.json"])
+            plan_text = str(self._get("v1", "ConfigMap", plan_map).data[PLAN_FILE])
             notes.append(f"Job {engine['jobName']} for engine {self.report.cache_key}")
         node = self._job_node(engine["jobName"])
         self.console.print(f"  [yellow]note:[/yellow] the build Job's pod is on {node}, a kwok fake node: no "
@@ -374,7 +382,7 @@ class Demo:
             self.report.build_status = summary.get("status")
             if summary.get("cache_key") != self.report.cache_key:
                 raise RuntimeError(f"local build key {summary.get('cache_key')} != the Job's {self.report.cache_key}")
-            self.repository = Path(summary["path"]) / "model_repository"
+            self.repository = Path(summary["path"]) / MODEL_REPOSITORY_DIR
             notes.append(f"{summary['status']} {summary['cache_key']} in {summary.get('seconds', 0):.1f}s")
 
     def _progress(self, line: str) -> None:
@@ -409,7 +417,7 @@ class Demo:
         assert self.triton is not None
         write_targets(self.cluster.targets_dir, TARGETS_NAME,
                       [self.triton.metrics_url.removeprefix("http://").removesuffix("/metrics")],
-                      {"namespace": self.ns, "pod": self.pod, "diffusion_dev_service": self.name})
+                      {"namespace": self.ns, "pod": self.pod, SERVICE_METRIC_LABEL: self.name})
 
     def teardown(self, cluster_was_running: bool) -> None:
         with self.console.status("stopping what the demo started ..."):
@@ -444,11 +452,6 @@ def run_demo(options: DemoOptions, console: Console) -> DemoReport:
 
 def generate_and_load(demo: Demo) -> None:
     """Image through the CLI's code, calibrated open-loop load, then watch replicas go up and down."""
-    from diffusion_operator.client.endpoints import endpoint_from_status
-    from diffusion_operator.client.generate import generate_png
-    from diffusion_operator.client.loadtest import measure_capacity
-    from diffusion_operator.client.request import ImageRequest
-
     options, report, stages, kube = demo.options, demo.report, demo.stages, demo._kube()
     assert demo.triton is not None and demo.repository is not None
     status = demo.service["status"]
@@ -491,9 +494,6 @@ def generate_and_load(demo: Demo) -> None:
 
 def load_until_scaled(demo: Demo, endpoint: Any, base: Any, rate: float, watch: ReplicaWatch) -> None:
     """The step trace at ``rate``; in CI mode it stops 3 s after the first scale-up is seen."""
-    from diffusion_operator.client.loadtest import run_load
-    from diffusion_operator.client.traces import arrival_schedule
-
     options = demo.options
     with demo.stages.step("open-loop load (step trace)") as notes:
         stop = threading.Event()
@@ -515,8 +515,6 @@ def load_until_scaled(demo: Demo, endpoint: Any, base: Any, rate: float, watch: 
 
 
 def print_summary(report: DemoReport, options: DemoOptions, console: Console) -> None:
-    from rich.table import Table
-
     stages = Table("stage", "seconds", "what happened", title="make demo", title_justify="left")
     for stage, seconds, note in report.stages:
         stages.add_row(stage, f"{seconds:.1f}", note)
