@@ -19,6 +19,7 @@ under ``~/.cache/diffusion-operator/images/``, and its size and time in bench/re
 
 from __future__ import annotations
 
+import argparse
 import base64
 import contextlib
 import fcntl
@@ -37,6 +38,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name, parse_wheel_filename
+from packaging.version import Version
 
 from testbed.paths import REPO_ROOT, cache_root
 
@@ -165,8 +170,6 @@ def wheel_closure(roots: Iterable[str]) -> dict[str, str]:
     The dev venv holds exactly constraints.txt (``make setup``), so its metadata is the lock, and no
     resolver has to download anything. The project itself is built from source and left out.
     """
-    from packaging.requirements import Requirement
-    from packaging.utils import canonicalize_name
 
     installed: dict[str, metadata.Distribution] = {
         canonicalize_name(d.metadata["Name"]): d for d in metadata.distributions()}
@@ -214,9 +217,6 @@ def placeholder_wheel(name: str, version: str, extras: Iterable[str], dest: Path
 
 def prepare_wheels(recipe: ImageRecipe) -> list[str]:
     """Fill the wheelhouse for ``recipe``, downloading only what is missing; returns its pins."""
-    from packaging.utils import canonicalize_name, parse_wheel_filename
-    from packaging.version import Version
-
     closure = wheel_closure(recipe.wheel_roots)
     real = {name: version for name, version in closure.items() if name not in CPU_PLACEHOLDERS}
     empty = {name: version for name, version in closure.items() if name in CPU_PLACEHOLDERS}
@@ -468,8 +468,6 @@ def import_images(ctr: str | Path, address: str | Path, *, namespace: str = "k8s
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
-
     parser = argparse.ArgumentParser(prog="python -m testbed.images", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     build = commands.add_parser("build", help="build what changed")

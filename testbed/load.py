@@ -6,6 +6,8 @@ import threading
 
 import numpy as np
 import tritonclient.http as httpclient
+from diffusion_operator.client.request import ImageRequest
+from diffusion_operator.client.triton import Endpoint, TritonClient
 
 
 def closed_loop(url: str, model: str, stop: threading.Event, *, width: int = 4,
@@ -31,9 +33,6 @@ class ImageTraffic:
     """
 
     def __init__(self, address: str, *, workers: int = 2, size: int = 256, timeout_s: float = 120) -> None:
-        from diffusion_operator.client.request import ImageRequest
-        from diffusion_operator.client.triton import Endpoint
-
         self.endpoint = Endpoint.parse(address)
         self.request = ImageRequest(prompt="a lighthouse at dawn", width=size, height=size)
         self.workers = workers
@@ -59,8 +58,6 @@ class ImageTraffic:
             thread.join(timeout=self.timeout_s + 10)
 
     def _loop(self) -> None:
-        from diffusion_operator.client.triton import TritonClient
-
         while not self._stop.is_set():
             try:
                 client = TritonClient(self.endpoint, timeout_s=self.timeout_s)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from testbed import images
-from testbed.images import CPU_PLACEHOLDERS, ImageRecipe, input_files, input_hash, placeholder_wheel
+from testbed.images import CPU_PLACEHOLDERS, ImageRecipe, input_files, input_hash, placeholder_wheel, wheel_closure
 
 RECIPE = ImageRecipe("demo", "example.test/demo:1", "app/Dockerfile", ("app/src", "constraints.txt"))
 
@@ -124,8 +124,6 @@ def _needed_by_torch() -> set[str]:
 
 @pytest.mark.skipif(shutil.which("ldd") is None, reason="needs ldd")
 def test_cpu_placeholders_are_wheels_torch_pins_but_never_loads():
-    from testbed.images import wheel_closure
-
     needed = _needed_by_torch()
     assert "nvidia-cublas" in needed, "sanity: PyPI's torch links CUDA libraries"
     assert not needed & CPU_PLACEHOLDERS
