@@ -18,10 +18,19 @@ from pathlib import Path
 from typing import Any
 
 from engine_builder.components import UNETS, ComponentName, component_spec, components_for, export_latent_size
+from engine_builder.export import export_component, load_pipeline
+from engine_builder.layout import MODEL_REPOSITORY_DIR
+from engine_builder.parity import check_parity
 from engine_builder.plan import BuildPlan
 from engine_builder.profiles import LatentRange, latent_range, parity_shapes, within
 from engine_builder.progress import LOG, Progress
 from engine_builder.publish import is_complete, partial_dir, publish, sweep_partials, work_dir
+from engine_builder.quantize import quantize_unet
+from engine_builder.repository.model_config import Engines
+from engine_builder.repository.write import write_repository
+from engine_builder.segmentation import check_segmenter, read_config, resolve_segmenter
+from engine_builder.sources import resolve_source, resolve_unet_source
+from engine_builder.trt import build_engine, engine_filename, engine_parity, require_tensorrt
 
 VERSIONED_PACKAGES = ("torch", "diffusers", "transformers", "onnx", "onnxruntime", "polygraphy",
                       "onnx-graphsurgeon", "tensorrt", "nvidia-modelopt")
@@ -77,8 +86,6 @@ def build(plan: BuildPlan, out: Path, options: BuildOptions | None = None) -> di
 
     trt_version = None
     if plan.backend == "tensorrt":
-        from engine_builder.trt import require_tensorrt
-
         trt_version = require_tensorrt(plan)
     out.mkdir(parents=True, exist_ok=True)
     sweep_partials(out, key)
@@ -116,9 +123,6 @@ class PhotoshootSources:
 
 def resolve_photoshoot_sources(plan: BuildPlan, work: Path, options: BuildOptions) -> PhotoshootSources:
     """Fetch the inpainting UNet and the segmenter, and run the segmenter once (it fails here, not in a pod)."""
-    from engine_builder.segmentation import check_segmenter, read_config, resolve_segmenter
-    from engine_builder.sources import resolve_unet_source
-
     assert plan.inpaint_source is not None and plan.segmentation_source is not None  # the plan checks this
     token_env = plan.credentials.env if plan.credentials else None
     inpaint = resolve_unet_source(plan.inpaint_source, work / "inpaint", token_env=token_env,
@@ -132,8 +136,6 @@ def resolve_photoshoot_sources(plan: BuildPlan, work: Path, options: BuildOption
 def _export(loaded: Any, components: tuple[ComponentName, ...], lr: LatentRange, work: Path, float_dtype: str,
             progress: Progress) -> tuple[dict[ComponentName, Path], tuple[int, int]]:
     """Export every component to ``work/onnx/<name>/model.onnx``; returns the paths and the UNet trace size."""
-    from engine_builder.export import export_component
-
     trace_hw = (export_latent_size(lr.opt_hw[0], loaded.dims.unet_up_factor),
                 export_latent_size(lr.opt_hw[1], loaded.dims.unet_up_factor))
     onnx_paths: dict[ComponentName, Path] = {}
@@ -150,7 +152,6 @@ def _calibrate(plan: BuildPlan, loaded: Any, lr: Any, progress: Progress) -> Non
     """int8/fp8 (TensorRT only): ModelOpt calibrates the UNet so its export carries Q/DQ nodes."""
     if plan.backend != "tensorrt" or plan.precision == "fp16":
         return
-    from engine_builder.quantize import quantize_unet
 
     progress.report("export", 0.0, f"calibrating unetxl for {plan.precision} latent={lr.opt_hw}")
     quantize_unet(loaded, plan.precision, lr.opt_hw)
@@ -163,11 +164,6 @@ def _parity_tolerance(plan: BuildPlan, name: str, float_dtype: str) -> str:
 
 def _build_into(plan: BuildPlan, staging: Path, work: Path, options: BuildOptions,
                 trt_version: str | None) -> dict[str, Any]:
-    from engine_builder.export import load_pipeline
-    from engine_builder.parity import check_parity
-    from engine_builder.repository import Engines, write_repository
-    from engine_builder.sources import resolve_source
-
     progress = Progress()
     gpu = plan.backend == "tensorrt"
     float_dtype = "float16" if gpu else "float32"
@@ -203,7 +199,6 @@ def _build_into(plan: BuildPlan, staging: Path, work: Path, options: BuildOption
         # GPU path: parity compares the engines themselves with torch (ORT's CPU kernels do not cover
         # fp16 graphs, and the engine is what will serve), at the parity shapes inside the profile.
         assert trt_version is not None
-        from engine_builder.trt import build_engine, engine_filename, engine_parity
 
         shapes = within(lr, shapes)
         files: dict[ComponentName, dict[str, str]] = {}
@@ -222,7 +217,7 @@ def _build_into(plan: BuildPlan, staging: Path, work: Path, options: BuildOption
     del loaded  # free the torch weights before writing the repository
 
     with progress.stage("repository"):
-        write_repository(staging / "model_repository", plan, source, dims, float_dtype, artefacts, engines,
+        write_repository(staging / MODEL_REPOSITORY_DIR, plan, source, dims, float_dtype, artefacts, engines,
                          segmenter=photoshoot.segmenter if photoshoot else None)
     return {
         "plan": plan.model_dump(mode="json"),

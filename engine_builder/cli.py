@@ -101,8 +101,9 @@ def build(
     started = time.monotonic()
     try:
         parsed = load_plan(plan)
-        from engine_builder.build import BuildOptions
-        from engine_builder.build import build as run_build
+        # Imported here, inside the try: even a broken install still leaves a summary behind.
+        from engine_builder.build import BuildOptions  # noqa: PLC0415
+        from engine_builder.build import build as run_build  # noqa: PLC0415
 
         result = run_build(parsed, out, BuildOptions(pvc_root=pvc_root, hf_cache=hf_cache))
     except BuildError as err:

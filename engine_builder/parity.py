@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 
 from engine_builder.components import ComponentSpec, sample_inputs
 from engine_builder.errors import ParityError
+from engine_builder.export import torch_run
 
 #: A component under test: feeds by NVIDIA name in, outputs by name out (ORT session or TensorRT engine).
 Runner = Callable[[dict[str, NDArray[Any]]], dict[str, NDArray[Any]]]
@@ -85,8 +86,6 @@ def check_parity(
 
     Raises :class:`ParityError` on the first shape that fails or exceeds the tolerance.
     """
-    from engine_builder.export import torch_run
-
     run = ort_runner(candidate) if isinstance(candidate, Path) else candidate
     results = []
     for index, shape in enumerate(shapes):

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 PLACEMENTS = ("center", "bottom", "top", "left", "right")
 DEFAULT_PLACEMENT = "center"
@@ -96,8 +97,6 @@ def decode_image(data: bytes, settings: Settings) -> NDArray[np.uint8]:
     The pixel limit is checked from the header before any pixel is decoded, so a decompression
     bomb costs nothing.
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
     if not data:
         raise PhotoshootInputError("image: empty (send PNG or JPEG bytes)")
     if len(data) > settings.max_image_bytes:
@@ -128,8 +127,6 @@ def decode_image(data: bytes, settings: Settings) -> NDArray[np.uint8]:
 
 def segmenter_input(image: NDArray[np.uint8], config: Mapping[str, Any]) -> NDArray[np.float32]:
     """[H, W, 3] uint8 -> [1, 3, h, w] float32: resized to the model's input size, normalised."""
-    from PIL import Image
-
     size = config.get("input_size")
     if size is not None and tuple(size) != image.shape[:2]:
         image = np.asarray(Image.fromarray(image).resize((int(size[1]), int(size[0])), Image.Resampling.BILINEAR))
@@ -147,8 +144,6 @@ def foreground_mask(
     Raises when the model finds no product: thresholding is the only post-processing, so an empty
     mask is the model's own verdict.
     """
-    from PIL import Image
-
     probability = np.asarray(output, dtype=np.float32).reshape(output.shape[-2:])
     if config.get("output") == "logits":
         probability = 1.0 / (1.0 + np.exp(-probability))
@@ -216,8 +211,6 @@ def place_layer(
     product: NDArray[np.uint8], product_mask: NDArray[np.uint8], box: Box, canvas_w: int, canvas_h: int
 ) -> tuple[NDArray[np.uint8], NDArray[np.bool_]]:
     """The product at ``box`` on an empty canvas: (RGB, alpha). Not resampled when the size already fits."""
-    from PIL import Image
-
     rgb, alpha = product, product_mask >= 128
     if (box.width, box.height) != (product.shape[1], product.shape[0]):
         size = (box.width, box.height)
@@ -288,8 +281,6 @@ def compose(
 
 
 def png_bytes(array: NDArray[np.uint8]) -> bytes:
-    from PIL import Image
-
     buffer = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(array)).save(buffer, format="PNG")
     return buffer.getvalue()

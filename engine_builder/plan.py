@@ -20,14 +20,12 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Precision = Literal["fp16", "int8", "fp8"]
-#: How the ``sdxl`` model runs the components (engine_builder/execution.py).
+#: How the ``sdxl`` model runs the components (engine_builder/repository/execution.py).
 ExecutionMode = Literal["bls", "in_process"]
-#: What the repository serves: ``text2image`` is the ``sdxl`` model, ``photoshoot`` is ``sdxl-photoshoot``.
+#: What the repository serves: each pipeline's entry model is ``layout.ENTRY_MODELS[pipeline]``.
 Pipeline = Literal["text2image", "photoshoot"]
 PIPELINES: tuple[Pipeline, ...] = ("text2image", "photoshoot")
 DEFAULT_PIPELINES: tuple[Pipeline, ...] = ("text2image",)
-#: The Triton model a client calls for each pipeline: where its requests enter, and so where they queue.
-ENTRY_MODELS: dict[Pipeline, str] = {"text2image": "sdxl", "photoshoot": "sdxl-photoshoot"}
 SOURCE_PATTERN = r"^(hf://[\w.-]+/[\w.-]+(@[\w.-]+)?|pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?/.*|s3://[a-z0-9][a-z0-9.-]+(/.*)?|gs://[a-z0-9][a-z0-9._-]+(/.*)?|builtin://tiny-sdxl)$"
 #: The SDXL inpainting UNet (9 input channels): any SDXL source scheme, or the tiny builtin variant.
 INPAINT_SOURCE_PATTERN = SOURCE_PATTERN.replace("builtin://tiny-sdxl)$", "builtin://tiny-sdxl-inpaint)$")

@@ -17,7 +17,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-MANIFEST = "manifest.json"
+from engine_builder.layout import MANIFEST_FILE
+
+MANIFEST = MANIFEST_FILE
 PARTIAL_PREFIX = ".partial-"
 #: Scratch space of a build (downloaded sources, raw ONNX); never published, swept like partials.
 WORK_PREFIX = ".work-"

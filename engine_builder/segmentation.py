@@ -31,6 +31,8 @@ from typing import Any, Literal
 import numpy as np
 
 from engine_builder.errors import ExportError, SourceError
+from engine_builder.parity import ort_session
+from engine_builder.sources import DEFAULT_PVC_ROOT, parse_source, pvc_path
 
 #: Bump when the tiny segmenter changes, so cached copies are rebuilt.
 TINY_SEGMENTER_VERSION = 1
@@ -138,8 +140,6 @@ def resolve_segmenter(
     uri: str, workdir: Path, *, token_env: str | None = None, pvc_root: Path | None = None, hf_cache: Path | None = None
 ) -> Path:
     """The local directory of a segmentation source, checked to hold ``model.onnx`` + ``segmenter.json``."""
-    from engine_builder.sources import DEFAULT_PVC_ROOT, parse_source, pvc_path
-
     spec = parse_source(uri)
     if spec.scheme == "builtin":
         if spec.location != "tiny-segmenter":
@@ -197,8 +197,6 @@ def check_segmenter(directory: Path, config: SegmenterConfig) -> dict[str, Any]:
     Returns the I/O names the serving side needs. A model that cannot run here fails the build
     rather than the first request.
     """
-    from engine_builder.parity import ort_session
-
     try:
         session = ort_session(directory / MODEL_FILE)
     except Exception as err:  # onnxruntime raises its own exception types

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from engine_builder.errors import SourceError
+from engine_builder.tiny import materialize, materialize_inpaint
 
 #: The components an SDXL base pipeline must have, and the weight files each must carry.
 SDXL_COMPONENTS: dict[str, tuple[str, ...]] = {
@@ -194,7 +195,6 @@ def resolve_source(
     if spec.scheme == "builtin":
         if spec.location != "tiny-sdxl":
             raise SourceError(f"source: unknown builtin model {spec.location!r} (only tiny-sdxl)")
-        from engine_builder.tiny import materialize
 
         directory = materialize(workdir)
     elif spec.scheme == "pvc":
@@ -227,7 +227,6 @@ def resolve_unet_source(uri: str, workdir: Path, *, token_env: str | None = None
     if spec.scheme == "builtin":
         if spec.location != "tiny-sdxl-inpaint":
             raise SourceError(f"inpaint source: unknown builtin model {spec.location!r} (only tiny-sdxl-inpaint)")
-        from engine_builder.tiny import materialize_inpaint
 
         directory = materialize_inpaint(workdir)
     elif spec.scheme == "pvc":

@@ -13,6 +13,8 @@ from rich.table import Table
 
 from testbed import paths
 from testbed.cluster import Cluster
+from testbed.demo import DemoOptions, print_summary, run_demo, stop_demo
+from testbed.kube import KubeClient
 from testbed.pools import DEFAULT_POOLS, EXTRA_POOLS
 from testbed.processes import ProcessStartError
 from testbed.prometheus import PrometheusMissingError
@@ -53,8 +55,6 @@ def up(
 @app.command()
 def down() -> None:
     """Stop every component (and what `demo --keep` left running) and forget the cluster's data."""
-    from testbed.demo import stop_demo
-
     cluster = Cluster()
     stop_demo(cluster, remove_from_cluster=False)  # its pods and objects go with the cluster
     cluster.down()
@@ -75,7 +75,6 @@ def status() -> None:
     if not cluster.healthy():
         console.print("cluster: [yellow]not running[/yellow] (testbed up)")
         raise typer.Exit(1)
-    from testbed.kube import KubeClient
 
     kube = KubeClient(cluster.kubeconfig)
     nodes = Table("node", "pool", "gpu", "ready")
@@ -118,8 +117,6 @@ def demo(
 ) -> None:
     """The main job, in pods on the real node: chart -> sample -> build Job -> Triton -> image -> load ->
     scale up and down; see testbed/demo/."""
-    from testbed.demo import DemoOptions, print_summary, run_demo, stop_demo
-
     if down_only:
         cluster = Cluster()
         stopped = stop_demo(cluster, remove_from_cluster=False)

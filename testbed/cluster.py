@@ -25,6 +25,7 @@ from testbed.pki import Pki, ensure_pki
 from testbed.pools import DEFAULT_POOLS, NodePool, node_manifest
 from testbed.processes import ManagedProcess, ProcessStartError, free_port
 from testbed.prometheus import Prometheus, file_scrape
+from testbed.provisioner import STORAGE_CLASS
 from testbed.realnode import RealNode, RealNodeUnavailableError
 from testbed.realnode.network import GATEWAY, SERVICE_CIDR
 
@@ -387,8 +388,6 @@ class Cluster:
 
     def apply_pools(self, pools: Sequence[NodePool]) -> None:
         """Create the default StorageClass and the pools' Nodes (server-side apply: re-running is harmless)."""
-        from testbed.provisioner import STORAGE_CLASS
-
         client = KubeClient(self.kubeconfig)
         client.apply(STORAGE_CLASS, field_manager="testbed")
         for pool in pools:

@@ -41,7 +41,7 @@ class TritonInstall:
 
 def triton_install() -> TritonInstall:
     try:
-        import pytriton
+        import pytriton  # noqa: PLC0415 - an optional extra: a missing one is a typed error, not an ImportError
     except ImportError as err:  # pragma: no cover - depends on the environment
         raise TritonMissingError("nvidia-pytriton is not installed: run `make setup`") from err
     root = Path(pytriton.__file__).parent / "tritonserver"

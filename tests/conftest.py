@@ -18,6 +18,7 @@ import pytest
 from testbed.cluster import Cluster
 from testbed.images import import_images
 from testbed.kube import KubeClient
+from testbed.paths import binary
 from testbed.prometheus import Prometheus
 from testbed.realnode import RealNode
 from testbed.triton import TritonServer
@@ -144,15 +145,11 @@ def triton_factory(tmp_path: Path) -> Iterator[Callable[..., TritonServer]]:
 
 @pytest.fixture(scope="session")
 def helm_binary() -> str:
-    from testbed.paths import binary
-
     return str(binary("helm"))
 
 
 @pytest.fixture(scope="session")
 def kubectl_binary() -> str:
-    from testbed.paths import binary
-
     path = binary("kubectl")
     assert shutil.which(str(path)) or path.exists()
     return str(path)

@@ -1,41 +1,56 @@
 """Regenerate every generated artefact from its one source (``make generate``); ``--check`` for CI.
 
-- manifests/crds/diffusion.dev_diffusionservices.yaml  <- diffusion_operator.api (pydantic models)
+This module owns the paths; the library generators return text:
+
+- manifests/crds/diffusion.dev_diffusionservices.yaml  <- diffusion_operator.api.crd.render_yaml
 - charts/diffusion-operator/crds/*.yaml                <- manifests/crds/ (Helm installs these on first install)
+- charts/diffusion-operator/dashboards/*.json          <- diffusion_operator.dashboards.generate.dashboard_files
+- charts/diffusion-operator/files/alerts.yaml          <- diffusion_operator.alerts.chart_rules_yaml
+- manifests/prometheus/alerts.yaml                     <- diffusion_operator.alerts.plain_rules_yaml
 - manifests/install.yaml                               <- `helm template` of the chart with default values
-- charts/diffusion-operator/dashboards/*.json          <- diffusion_operator.dashboards (when present)
-- charts/diffusion-operator/files/alerts.yaml, manifests/prometheus/alerts.yaml <- diffusion_operator.alerts
+
+Every generator is imported unconditionally: a missing dependency fails ``--check`` instead of
+skipping what it would have checked.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
+
+from diffusion_operator import alerts
+from diffusion_operator.api import crd
+from diffusion_operator.dashboards.generate import dashboard_files
+
+from testbed.paths import binary
 
 REPO = Path(__file__).resolve().parents[1]
 CHART = REPO / "charts" / "diffusion-operator"
 MANIFESTS = REPO / "manifests"
+CRD = MANIFESTS / "crds" / crd.CRD_FILENAME
+DASHBOARDS = CHART / "dashboards"
+CHART_RULES = CHART / "files" / "alerts.yaml"
+PLAIN_RULES = MANIFESTS / "prometheus" / "alerts.yaml"
+INSTALL = MANIFESTS / "install.yaml"
 INSTALL_NAMESPACE = "diffusion-system"
 KUBE_VERSION = "1.35.4"
 
 
-def crd_files() -> dict[Path, str]:
-    from diffusion_operator.api import crd
-
-    files = {crd.CRD_PATH: crd.render_yaml()}
+def source_files() -> dict[Path, str]:
+    """Every generated file but install.yaml, which is rendered from the chart these complete."""
+    files = {CRD: crd.render_yaml()}
     for path in sorted((MANIFESTS / "crds").glob("*.yaml")):
-        text = files.get(path, path.read_text())
-        files[CHART / "crds" / path.name] = text
+        files[CHART / "crds" / path.name] = files.get(path, path.read_text())
+    files.update({DASHBOARDS / name: text for name, text in dashboard_files().items()})
+    files[CHART_RULES] = alerts.chart_rules_yaml()
+    files[PLAIN_RULES] = alerts.plain_rules_yaml()
     return files
 
 
-def install_yaml() -> dict[Path, str]:
-    from testbed.paths import binary
-
+def install_yaml() -> str:
+    """``helm template`` of the chart on disk, so it must run after the chart's generated files are written."""
     rendered = subprocess.run(
         [str(binary("helm")), "template", "diffusion-operator", str(CHART), "--namespace", INSTALL_NAMESPACE,
          "--kube-version", KUBE_VERSION, "--include-crds", "--skip-tests"],
@@ -45,44 +60,35 @@ def install_yaml() -> dict[Path, str]:
               f"# for `kubectl apply --server-side -f`. Namespace: {INSTALL_NAMESPACE}. Do not edit.\n"
               "---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: diffusion-system\n"
               "  labels:\n    pod-security.kubernetes.io/enforce: restricted\n")
-    return {MANIFESTS / "install.yaml": header + rendered}
+    return header + rendered
 
 
-def optional(module: str, function: str) -> Callable[[], dict[Path, str]]:
-    """Generators owned by packages that may not exist yet in a given checkout."""
-    def run() -> dict[Path, str]:
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError:
-            return {}
-        result: dict[Path, str] = getattr(mod, function)()
-        return result
-    return run
+def stale_files(*, write: bool) -> list[Path]:
+    """The generated files whose committed text differs from their source (written when ``write``)."""
+    stale = []
 
+    def settle(path: Path, text: str) -> None:
+        if path.exists() and path.read_text() == text:
+            return
+        stale.append(path)
+        if write:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
 
-GENERATORS: list[Callable[[], dict[Path, str]]] = [
-    crd_files,
-    optional("diffusion_operator.dashboards.generate", "generated_files"),
-    optional("diffusion_operator.alerts", "generated_files"),
-    install_yaml,  # last: it renders the chart with everything above in place
-]
+    for path, text in source_files().items():
+        settle(path, text)
+    settle(INSTALL, install_yaml())  # last: it renders the chart with everything above in place
+    return stale
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check", action="store_true", help="exit 1 listing stale files; write nothing")
     args = parser.parse_args()
-    stale = []
-    for generate in GENERATORS:
-        for path, text in generate().items():
-            if path.exists() and path.read_text() == text:
-                continue
-            stale.append(path.relative_to(REPO))
-            if not args.check:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(text)
+    stale = stale_files(write=not args.check)
     if args.check and stale:
-        print("stale generated files (run `make generate`):", *stale, sep="\n  ", file=sys.stderr)
+        print("stale generated files (run `make generate`):", *(p.relative_to(REPO) for p in stale),
+              sep="\n  ", file=sys.stderr)
         return 1
     print("generated files are up to date" if not stale else f"wrote {len(stale)} file(s)")
     return 0

@@ -6,10 +6,10 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-import matplotlib
+import matplotlib  # noqa: TID253 - the report is a plot
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt
+import matplotlib.pyplot as plt  # noqa: TID253
 
 from bench.autoscaler.fleet import SimResult
 from bench.autoscaler.run import Row

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -131,8 +132,6 @@ def gpu_stages(size: int, repeats: int) -> dict[str, Any]:
 
 def cpu_stages(size: int, upscale: int, photo_side: int, repeats: int) -> dict[str, Any]:
     """The pre/post stages as the Triton models run them (segmentation model time excluded)."""
-    from PIL import Image
-
     rng = np.random.default_rng(0)
     photo = np.full((photo_side, photo_side, 3), 255, np.uint8)
     quarter = photo_side // 4

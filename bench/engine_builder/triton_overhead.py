@@ -6,7 +6,7 @@ tiny-SDXL build (two builds that differ only in ``execution_mode``):
 - local: the pipeline in this process, components = ONNX Runtime sessions (the components' own time);
 - bls: the ``sdxl`` model calling ``clip``/``clip2``/``unetxl``/``vae`` through Triton once per step;
 - in_process: ``sdxl`` forwarding each request once to ``sdxl_inprocess``, which runs the components
-  itself (engine_builder/execution.py).
+  itself (engine_builder/repository/execution.py).
 
 Requests are interleaved side by side so load from other processes hits all alike. Overhead per request:
 bls = (Triton total - component models' compute_infer) - (local total - time inside session.run);
@@ -30,11 +30,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import tritonclient.grpc as grpcclient
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from engine_builder.build import build  # noqa: E402
+from engine_builder.layout import MODEL_REPOSITORY_DIR, TEXT2IMAGE_MODEL  # noqa: E402
 from engine_builder.pipeline import Defaults, Limits, SDXLPipeline, resolve_request  # noqa: E402
 from engine_builder.plan import BuildPlan  # noqa: E402
 from engine_builder.triton_models.local_components import load_components  # noqa: E402
@@ -83,8 +85,6 @@ def compute_ms(client: Any, models: tuple[str, ...], stat: str = "compute_infer"
 
 
 def triton_request(client: Any, steps: int, seed: int) -> np.ndarray:
-    import tritonclient.grpc as grpcclient
-
     inputs = []
     for name, value, kind, dtype in (
         ("prompt", b"a bench", "BYTES", object),
@@ -96,7 +96,7 @@ def triton_request(client: Any, steps: int, seed: int) -> np.ndarray:
         tensor = grpcclient.InferInput(name, [1], kind)
         tensor.set_data_from_numpy(np.array([value], dtype=dtype))
         inputs.append(tensor)
-    image: np.ndarray = client.infer("sdxl", inputs).as_numpy("image")
+    image: np.ndarray = client.infer(TEXT2IMAGE_MODEL, inputs).as_numpy("image")
     return image
 
 
@@ -116,7 +116,7 @@ def build_repositories() -> dict[str, Path]:
     repositories = {}
     for mode in MODES:
         summary = build(BuildPlan.model_validate({**BASE_PLAN, "execution_mode": mode}), out)
-        repositories[mode] = Path(summary["path"]) / "model_repository"
+        repositories[mode] = Path(summary["path"]) / MODEL_REPOSITORY_DIR
         print(f"{mode}: {repositories[mode]} ({summary['status']} in {summary['seconds']:.1f}s)")
     return repositories
 
@@ -187,7 +187,6 @@ def main() -> None:
     repositories = build_repositories()
     local = local_pipeline(repositories["in_process"], args.threads)
 
-    import tritonclient.grpc as grpcclient
 
     with tempfile.TemporaryDirectory() as state:
         servers = {mode: TritonServer(Path(state) / mode, repositories[mode], name=f"bench-{mode}") for mode in MODES}

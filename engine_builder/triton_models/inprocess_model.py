@@ -1,6 +1,6 @@
 """Triton Python-backend model ``sdxl_inprocess``: whole pipelines, components in this process.
 
-Only the ``sdxl`` model calls it (execution mode ``in_process``, engine_builder/execution.py), with
+Only the ``sdxl`` model calls it (execution mode ``in_process``, engine_builder/repository/execution.py), with
 requests it has already validated and seeded. Inputs (each [B, 1] with dynamic batching): ``prompt``
 BYTES, ``negative_prompt`` BYTES (optional), ``seed`` INT64, ``steps`` INT32, ``guidance_scale`` FP32,
 ``width`` INT32, ``height`` INT32, ``scheduler`` BYTES. Output ``image`` UINT8 [1, H, W, 3].

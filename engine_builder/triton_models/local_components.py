@@ -1,4 +1,4 @@
-"""The four components as in-process callables, for the ``sdxl_inprocess`` model (engine_builder/execution.py).
+"""The four components as in-process callables, for the ``sdxl_inprocess`` model (repository/execution.py).
 
 They load the artefacts the component models would: ``model.onnx`` in an ONNX Runtime session with the
 options of onnx_model.py (CPU), or the engine built for this GPU's compute capability through

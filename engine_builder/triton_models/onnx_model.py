@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnxruntime as ort
+import onnxruntime as ort  # noqa: TID253 - this model exists to run ONNX Runtime inside Triton
 import triton_python_backend_utils as pb_utils
 
 

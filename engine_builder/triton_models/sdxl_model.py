@@ -5,7 +5,7 @@ INT32, ``guidance_scale`` FP32, ``width`` INT32, ``height`` INT32, ``scheduler``
 euler_a, ddim, dpmpp_2m), ``upscale_factor`` INT32 (1, 2, 4). Output ``image`` UINT8 [H, W, 3] (RGB,
 H/W multiplied by the upscale factor) and ``seed`` INT64 [1] (the seed used, random when not given).
 Missing optional inputs fall back to SDXL_* environment variables, then built-in defaults
-(see pipeline.py). The model-config parameter ``EXECUTION_MODE`` (engine_builder/execution.py) says
+(see pipeline.py). The model-config parameter ``EXECUTION_MODE`` (engine_builder/repository/execution.py) says
 where the components run: ``bls`` (default) calls them through BLS, so every UNet step is a request to
 the ``unetxl`` model, whose dynamic batcher merges steps of concurrent pipelines; ``in_process`` sends
 the validated, seeded request to ``sdxl_inprocess``, which runs whole pipelines in one batched process.

@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from diffusion_operator.api.crd import render_yaml
+
 app = typer.Typer(help="diffusion-operator: SDXL on Kubernetes (TensorRT engines, Triton, SLA autoscaling).",
                   no_args_is_help=True)
 
@@ -25,9 +27,10 @@ def run(
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Run the operator (wraps kopf): reconcile DiffusionServices until stopped."""
-    import kopf
+    # Importing the handlers registers them with kopf: only `run` may do that (`crd` needs neither).
+    import kopf  # noqa: PLC0415
 
-    from diffusion_operator import handlers, telemetry
+    from diffusion_operator import handlers, telemetry  # noqa: PLC0415
 
     _ = handlers  # importing registers the handlers with kopf
     # kopf's JSON format carries the object (namespace/name) of each handler's log lines; it is
@@ -49,6 +52,4 @@ def run(
 @app.command()
 def crd() -> None:
     """Print the DiffusionService CRD (the same YAML as manifests/crds/)."""
-    from diffusion_operator.api.crd import render_yaml
-
     typer.echo(render_yaml(), nl=False)

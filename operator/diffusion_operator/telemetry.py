@@ -6,7 +6,12 @@ them, so they are defined once here and never renamed lightly.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+from diffusion_operator.api.conditions import Reason
+from diffusion_operator.autoscaling import Decision
 
 RECONCILE_SECONDS = Histogram(
     "diffusion_operator_reconcile_duration_seconds",
@@ -73,6 +78,32 @@ def record_service(namespace: str, service: str, *, phase: str | None, desired: 
         DESIRED_REPLICAS.labels(namespace, service).set(desired)
     if ready is not None:
         READY_REPLICAS.labels(namespace, service).set(ready)
+
+
+def record_build_outcome(namespace: str, reasons: Collection[str], build_seconds: float | None) -> None:
+    """Count build results as each service sees them finish (a shared build counts once per user):
+    ``reasons`` are the reconcile's Event reasons, ``build_seconds`` the Job's start-to-completion."""
+    if Reason.ENGINE_BUILT in reasons:
+        ENGINE_BUILDS.labels(namespace, "succeeded").inc()
+        if build_seconds is not None:
+            ENGINE_BUILD_SECONDS.labels(namespace).observe(build_seconds)
+    if Reason.BUILD_FAILED in reasons or Reason.BUILD_TIMED_OUT in reasons:
+        ENGINE_BUILDS.labels(namespace, "failed").inc()
+
+
+def record_scale_decision(namespace: str, service: str, decision: Decision, target_s: float) -> None:
+    """The autoscaler's per-tick series: the decision by direction and reason, the target and what it saw."""
+    if decision.replicas > decision.previous_replicas:
+        direction = "up"
+    elif decision.replicas < decision.previous_replicas:
+        direction = "down"
+    else:
+        direction = "hold"
+    SCALE_DECISIONS.labels(namespace, service, direction, decision.reason).inc()
+    QUEUE_TARGET_SECONDS.labels(namespace, service).set(target_s)
+    if decision.observed_queue_latency_s is not None:
+        OBSERVED_QUEUE_SECONDS.labels(namespace, service).set(decision.observed_queue_latency_s)
+    DESIRED_REPLICAS.labels(namespace, service).set(decision.replicas)
 
 
 #: Every metric with a series per service: a deleted service's series must go with it, or dashboards

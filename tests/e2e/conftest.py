@@ -11,11 +11,10 @@ import yaml
 from testbed.cluster import Cluster
 from testbed.kube import KubeClient, condition
 from testbed.operator_process import OperatorProcess
+from tests.e2e.support import start_operator
 
 REPO = Path(__file__).resolve().parents[2]
 CRD_DIR = REPO / "manifests" / "crds"
-#: The operator builds on CPU in the test bed: plans use the onnxruntime backend.
-OPERATOR_ENV = {"DIFFUSION_BUILD_BACKEND": "onnxruntime", "DIFFUSION_RESYNC_INTERVAL_SECONDS": "30"}
 
 
 @pytest.fixture(scope="session")
@@ -25,14 +24,6 @@ def crds(kube: KubeClient) -> None:
         kube.wait_for("apiextensions.k8s.io/v1", "CustomResourceDefinition", crd["metadata"]["name"], None,
                       lambda c: condition(c, "Established") == "True", what="Established")
     kube.dynamic.resources.invalidate_cache()
-
-
-def start_operator(cluster: Cluster, namespace: str, name: str = "operator", args: tuple[str, ...] = (),
-                   **env: str) -> OperatorProcess:
-    process = OperatorProcess(cluster.state_dir, cluster.kubeconfig, name=f"{name}-{namespace}",
-                              env={**OPERATOR_ENV, **env}, extra_args=[f"--namespace={namespace}", *args])
-    process.start()
-    return process
 
 
 @pytest.fixture

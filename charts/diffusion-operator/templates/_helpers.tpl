@@ -21,11 +21,16 @@ app.kubernetes.io/name: {{ include "diffusion-operator.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
-{{- define "diffusion-operator.labels" -}}
+{{/* Every object's labels but the component: the helm test pod names its own. */}}
+{{- define "diffusion-operator.commonLabels" -}}
 helm.sh/chart: {{ include "diffusion-operator.chart" . }}
 {{ include "diffusion-operator.selectorLabels" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end -}}
+
+{{- define "diffusion-operator.labels" -}}
+{{ include "diffusion-operator.commonLabels" . }}
 app.kubernetes.io/component: operator
 {{- end -}}
 

@@ -21,7 +21,7 @@ class ConditionType:
     """Condition types (writer in brackets)."""
 
     READY = "Ready"  # [lifecycle] the service answers requests: engine ready and pods available
-    ENGINE_READY = "EngineReady"  # [engine jobs] engines for the current cache key are published
+    ENGINE_READY = "EngineReady"  # [lifecycle] engines for the current cache key are published
     AVAILABLE = "Available"  # [lifecycle] at least the minimum of Triton pods is ready
     PROGRESSING = "Progressing"  # [lifecycle] a build or a rollout is under way
     SCALING_ACTIVE = "ScalingActive"  # [autoscaler] the autoscaler can compute a desired count
@@ -31,34 +31,49 @@ class ConditionType:
 
 
 class Reason:
-    """Condition reasons; one constant per distinct thing a person would act on."""
+    """Condition and Event reasons; one constant per distinct thing a person would act on.
+
+    The one vocabulary of the status: the lifecycle's conditions, the autoscaler's (which also end up
+    in ``status.autoscaling.lastDecisionReason``, scale Events and the scale-decision metric, so
+    dashboards and alerts can match on them) and the Warning Events of a failed reconcile.
+    """
 
     # EngineReady
     ENGINE_BUILT = "EngineBuilt"
-    ENGINE_CACHED = "EngineCached"
     BUILD_PENDING = "BuildPending"
     BUILDING = "Building"
     BUILD_FAILED = "BuildFailed"
     BUILD_TIMED_OUT = "BuildTimedOut"
     SECRET_NOT_FOUND = "SecretNotFound"
-    SOURCE_UNREACHABLE = "SourceUnreachable"
-    INVALID_PLAN = "InvalidPlan"
     # Available / Ready / Progressing / Degraded
     MINIMUM_REPLICAS_AVAILABLE = "MinimumReplicasAvailable"
     REPLICAS_UNAVAILABLE = "ReplicasUnavailable"
     WAITING_FOR_ENGINE = "WaitingForEngine"
     IMAGE_PULL_FAILED = "ImagePullFailed"
-    SCALED_TO_ZERO = "ScaledToZero"
+    SCALED_TO_ZERO = "ScaledToZero"  # also the autoscaler's, when it scaled the service to zero
     ROLLING_OUT = "RollingOut"
     NEW_ENGINE_BUILDING = "NewEngineBuilding"
     RECONCILED = "Reconciled"
     SERVING = "Serving"
-    RECONCILE_ERROR = "ReconcileError"
     ROLLED_BACK = "RolledBack"
+    # Warning Events of a reconcile that failed (no condition carries them)
+    RECONCILE_ERROR = "ReconcileError"
     INVALID_SPEC = "InvalidSpec"
-    # ScalingActive, when the lifecycle handler records that autoscaling is off. The autoscaler's own
-    # reasons (ScalingActive/ScalingLimited/Fallback) live in autoscaling/reasons.py: it owns them.
-    AUTOSCALING_DISABLED = "AutoscalingDisabled"
+    # ScalingActive / ScalingLimited / Fallback and the autoscaler's decisions (never formatted)
+    SCALED_UP = "ScaledUp"
+    SCALED_DOWN = "ScaledDown"
+    WITHIN_TOLERANCE = "WithinTolerance"
+    AT_MAX_REPLICAS = "AtMaxReplicas"
+    AT_MIN_REPLICAS = "AtMinReplicas"
+    DESIRED_WITHIN_RANGE = "DesiredWithinRange"
+    RATE_LIMITED = "RateLimited"
+    STABILIZING = "Stabilizing"
+    HOLDING_FOR_BURSTS = "HoldingForBursts"
+    METRICS_UNAVAILABLE = "MetricsUnavailable"
+    FALLBACK_ACTIVE = "FallbackActive"
+    WAITING_FOR_STARTING_REPLICAS = "WaitingForStartingReplicas"
+    WOKE_FROM_ZERO = "WokeFromZero"
+    VALID_METRICS = "ValidMetrics"
 
 
 #: Same shape as metav1.Condition's reason rule, so reasons sort and grep like the built-ins.

@@ -7,7 +7,7 @@ typed spec, so a missing default or a rule the API server did not run fails loud
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -24,6 +24,29 @@ SHORT_NAMES = ("dfs",)  # "ds" is DaemonSet's
 CATEGORIES = ("diffusion",)
 
 
+class ServiceRef(NamedTuple):
+    """Which DiffusionService: what every path hands around instead of a raw body.
+
+    Hashable, so the child-event work queue keys on it; ``uid`` tells a re-created object of the
+    same name from the one an event was about. The API version and kind are this module's.
+    """
+
+    namespace: str
+    name: str
+    uid: str
+
+    @classmethod
+    def of(cls, body: Mapping[str, Any]) -> ServiceRef:
+        """The reference of a body (a kopf body, an object read from the API server)."""
+        meta = body["metadata"]
+        return cls(str(meta["namespace"]), str(meta["name"]), str(meta["uid"]))
+
+    def as_object(self) -> dict[str, Any]:
+        """The smallest body that names this object (what Events and owner references need)."""
+        return {"apiVersion": API_VERSION, "kind": KIND,
+                "metadata": {"name": self.name, "namespace": self.namespace, "uid": self.uid}}
+
+
 class DiffusionService(BaseModel):
     """A whole object as read from the API server (metadata kept as a plain mapping)."""
 
@@ -34,6 +57,14 @@ class DiffusionService(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
     spec: DiffusionServiceSpec
     status: DiffusionServiceStatus = Field(default_factory=DiffusionServiceStatus)
+
+    @property
+    def ref(self) -> ServiceRef:
+        return ServiceRef.of({"metadata": self.metadata})
+
+    @property
+    def generation(self) -> int:
+        return int(self.metadata.get("generation") or 0)
 
 
 def parse_spec(spec: Mapping[str, Any]) -> DiffusionServiceSpec:

@@ -2,8 +2,9 @@
 
 The behaviour blocks mirror the HPA's ``behavior`` (stabilization window plus Pods/Percent policies
 per period, the most permissive policy wins) because that is what the autoscaler implements and what
-people already know. Defaults equal ``autoscaling.policy.DEFAULT_SCALE_UP/DOWN``, tuned on the
-autoscaler's simulator (a unit test keeps them equal).
+people already know. The defaults here are the autoscaler's (``autoscaling.policy`` derives its
+own from them), tuned on the autoscaler's simulator in ``bench/autoscaler``; the reasons are noted
+next to each field.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ _POLICIES_DOC = "Rate limits; the most permissive one applies (the HPA's selectP
 class ScaleUpBehaviour(ApiModel):
     """How fast replicas are added. SDXL replicas take ~90 s to start, so react at once by default."""
 
+    # Scale up fast: an SDXL replica takes ~90 s to come up, so hesitation costs a cold start's worth of
+    # queueing. Unlike the HPA default (4 pods or 100 % per 15 s) a 10x burst is met in one step.
+
     stabilization_window_seconds: int = Field(
         default=0, ge=0, le=3600, description="Scale up only to the lowest recommendation of this window."
     )
@@ -59,6 +63,13 @@ class ScaleUpBehaviour(ApiModel):
 
 class ScaleDownBehaviour(ApiModel):
     """How fast replicas are removed: patiently, since a removed GPU pod is slow to come back."""
+
+    # Scale down after 2 min, at most half the fleet per minute. The HPA waits 300 s because its ratio
+    # of a lagging queue-time average cannot tell "the queue drained" from "the load left"; the capacity
+    # estimate can, and every idle L4 minute is paid for. Tuned on bench/autoscaler: 180 s moved SLA
+    # attainment by -0.6..+0.2 pp for 1-6 % more GPU-hours; 60 s saved 2-7 % but lost 0.25 pp on the
+    # diurnal. Burst memory, tuned there on 4x spikes one per ~20 min: 90 min held every spike after
+    # the second (misses -71 %, GPU-hours +36 %); 60 min missed 1226 requests, 45 min 1606.
 
     stabilization_window_seconds: int = Field(
         default=120, ge=0, le=3600, description="Scale down only to the highest recommendation of this window."

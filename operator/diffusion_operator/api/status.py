@@ -24,15 +24,7 @@ EngineState = Literal["Pending", "Building", "Succeeded", "Failed"]
 MAX_HISTORY_ENTRIES = 512
 
 #: EngineReady reasons after which nothing will change until the user edits the spec or a Secret.
-TERMINAL_ENGINE_REASONS = frozenset(
-    {
-        Reason.BUILD_FAILED,
-        Reason.BUILD_TIMED_OUT,
-        Reason.SECRET_NOT_FOUND,
-        Reason.SOURCE_UNREACHABLE,
-        Reason.INVALID_PLAN,
-    }
-)
+TERMINAL_ENGINE_REASONS = frozenset({Reason.BUILD_FAILED, Reason.BUILD_TIMED_OUT, Reason.SECRET_NOT_FOUND})
 
 
 class StatusModel(BaseModel):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from diffusion_operator.autoscaling import reasons
+from diffusion_operator.api.conditions import ConditionType, Reason
 from diffusion_operator.autoscaling.behavior import scale_down_limit, scale_up_limit, stabilize
 from diffusion_operator.autoscaling.bursts import BUCKET_S, burst_floor
 from diffusion_operator.autoscaling.capacity import replicas_for_queue_sla
@@ -150,15 +150,15 @@ def _scale(observation: Observation, policy: ScalingPolicy, history: History, no
     if (policy.allows_zero and history.idle_since is not None
             and now - history.idle_since >= policy.scale_to_zero_after_s):
         return _finish(observation, history.with_scale(now, -current), replicas=0,
-                       recommended=demand.replicas, reason=reasons.SCALED_TO_ZERO,
+                       recommended=demand.replicas, reason=Reason.SCALED_TO_ZERO,
                        message=f"idle since {history.idle_since:.0f}; {demand.detail}",
-                       active=_active(False, reasons.SCALED_TO_ZERO, "scaled to zero while idle"), limited=None)
+                       active=_active(False, Reason.SCALED_TO_ZERO, "scaled to zero while idle"), limited=None)
 
     lower, upper = max(policy.min_replicas, 1), policy.max_replicas
     clamped = min(max(demand.replicas, lower), upper)
     clamp_reason = None
     if clamped != demand.replicas:
-        clamp_reason = reasons.AT_MAX_REPLICAS if clamped == upper else reasons.AT_MIN_REPLICAS
+        clamp_reason = Reason.AT_MAX_REPLICAS if clamped == upper else Reason.AT_MIN_REPLICAS
     started_long_ago = history.last_scale_time is not None and now - history.last_scale_time > policy.startup_timeout_s
     waiting = observation.starting_replicas > 0 and clamped < current <= upper and not started_long_ago
     if waiting:
@@ -189,26 +189,26 @@ def _scale(observation: Observation, policy: ScalingPolicy, history: History, no
     rate_limited = final != stabilized
 
     if final > current:
-        reason = reasons.SCALED_UP
+        reason = Reason.SCALED_UP
     elif final < current:
-        reason = reasons.SCALED_DOWN
+        reason = Reason.SCALED_DOWN
     elif rate_limited:
-        reason = reasons.RATE_LIMITED
+        reason = Reason.RATE_LIMITED
     elif held:
-        reason = reasons.HOLDING_FOR_BURSTS
+        reason = Reason.HOLDING_FOR_BURSTS
     elif stabilized != clamped:
-        reason = reasons.STABILIZING
+        reason = Reason.STABILIZING
     elif waiting:
-        reason = reasons.WAITING_FOR_STARTING_REPLICAS
+        reason = Reason.WAITING_FOR_STARTING_REPLICAS
     elif clamp_reason is not None:
         reason = clamp_reason
     else:
-        reason = reasons.WITHIN_TOLERANCE
-    limited = reasons.RATE_LIMITED if rate_limited else clamp_reason
+        reason = Reason.WITHIN_TOLERANCE
+    limited = Reason.RATE_LIMITED if rate_limited else clamp_reason
     message = f"{demand.detail}; recommended {demand.replicas}, {current} -> {final}"
     return _finish(observation, history.with_scale(now, final - current), replicas=final,
                    recommended=demand.replicas, reason=reason, message=message,
-                   active=_active(True, reasons.VALID_METRICS, "metrics read"), limited=limited)
+                   active=_active(True, Reason.VALID_METRICS, "metrics read"), limited=limited)
 
 
 def _at_zero(observation: Observation, policy: ScalingPolicy, history: History, now: float) -> Decision:
@@ -218,9 +218,9 @@ def _at_zero(observation: Observation, policy: ScalingPolicy, history: History, 
     if pending <= policy.activation_pending_requests and not arriving:
         idle = history.idle_since if history.idle_since is not None else now
         return _finish(observation, replace(history, idle_since=idle), replicas=0, recommended=0,
-                       reason=reasons.SCALED_TO_ZERO,
+                       reason=Reason.SCALED_TO_ZERO,
                        message=f"{pending:g} pending <= activation threshold {policy.activation_pending_requests:g}",
-                       active=_active(False, reasons.SCALED_TO_ZERO, "scaled to zero; waiting for requests"),
+                       active=_active(False, Reason.SCALED_TO_ZERO, "scaled to zero; waiting for requests"),
                        limited=None)
     service = per_request_service_time(observation, policy)
     needed = 1
@@ -232,9 +232,9 @@ def _at_zero(observation: Observation, policy: ScalingPolicy, history: History, 
     if ceiling is not None:
         wake = max(1, min(wake, ceiling))  # a percent-only limit of zero pods must still wake
     history = replace(history.with_recommendation(now, wake), idle_since=None).with_scale(now, wake)
-    return _finish(observation, history, replicas=wake, recommended=needed, reason=reasons.WOKE_FROM_ZERO,
+    return _finish(observation, history, replicas=wake, recommended=needed, reason=Reason.WOKE_FROM_ZERO,
                    message=f"{pending:g} pending at zero replicas; waking {wake} (cold start ahead)",
-                   active=_active(True, reasons.WOKE_FROM_ZERO, "woke from zero"), limited=None)
+                   active=_active(True, Reason.WOKE_FROM_ZERO, "woke from zero"), limited=None)
 
 
 def _hold_on_failure(observation: Observation, policy: ScalingPolicy, history: History, now: float, *,
@@ -246,15 +246,15 @@ def _hold_on_failure(observation: Observation, policy: ScalingPolicy, history: H
     in_fallback = failures >= policy.failure_threshold
     if in_fallback and policy.fallback is FallbackMode.FIXED and policy.fallback_replicas is not None:
         replicas = max(replicas, min(policy.fallback_replicas, policy.max_replicas))
-    reason = reasons.FALLBACK_ACTIVE if in_fallback else reasons.METRICS_UNAVAILABLE
+    reason = Reason.FALLBACK_ACTIVE if in_fallback else Reason.METRICS_UNAVAILABLE
     message = f"{failure.value}: {detail} ({failures} consecutive); holding {current} -> {replicas}"
     history = replace(history, consecutive_failures=failures, idle_since=None).with_scale(now, replicas - current)
-    fallback = ConditionHint(reasons.FALLBACK, in_fallback,
-                             reasons.FALLBACK_ACTIVE if in_fallback else reasons.METRICS_UNAVAILABLE,
+    fallback = ConditionHint(ConditionType.FALLBACK, in_fallback,
+                             Reason.FALLBACK_ACTIVE if in_fallback else Reason.METRICS_UNAVAILABLE,
                              f"{failures}/{policy.failure_threshold} consecutive metric failures")
     return Decision(replicas, reason, message, history,
-                    (ConditionHint(reasons.SCALING_ACTIVE, False, reasons.METRICS_UNAVAILABLE, message),
-                     ConditionHint(reasons.SCALING_LIMITED, False, reasons.METRICS_UNAVAILABLE, message),
+                    (ConditionHint(ConditionType.SCALING_ACTIVE, False, Reason.METRICS_UNAVAILABLE, message),
+                     ConditionHint(ConditionType.SCALING_LIMITED, False, Reason.METRICS_UNAVAILABLE, message),
                      fallback),
                     previous_replicas=current, recommended_replicas=current)
 
@@ -266,16 +266,16 @@ def _track_idle(history: History, idle: bool, now: float) -> History:
 
 
 def _active(status: bool, reason: str, message: str) -> ConditionHint:
-    return ConditionHint(reasons.SCALING_ACTIVE, status, reason, message)
+    return ConditionHint(ConditionType.SCALING_ACTIVE, status, reason, message)
 
 
 def _finish(observation: Observation, history: History, *, replicas: int, recommended: int, reason: str,
             message: str, active: ConditionHint, limited: str | None) -> Decision:
     conditions = (
         active,
-        ConditionHint(reasons.SCALING_LIMITED, limited is not None, limited or "DesiredWithinRange",
+        ConditionHint(ConditionType.SCALING_LIMITED, limited is not None, limited or Reason.DESIRED_WITHIN_RANGE,
                       message if limited else "the desired count is within range and rate"),
-        ConditionHint(reasons.FALLBACK, False, reasons.VALID_METRICS, "metrics are being read"),
+        ConditionHint(ConditionType.FALLBACK, False, Reason.VALID_METRICS, "metrics are being read"),
     )
     return Decision(replicas, reason, message, history, conditions,
                     previous_replicas=observation.current_replicas, recommended_replicas=recommended,

@@ -8,17 +8,8 @@ timing, the queueing model's knobs, the burst detector's thresholds) keep the po
 from __future__ import annotations
 
 from diffusion_operator.api.durations import parse_duration
-from diffusion_operator.api.spec_autoscaling import AutoscalingSpec, ScaleDownBehaviour, ScaleUpBehaviour
-from diffusion_operator.autoscaling.policy import DirectionRules, FallbackMode, RateLimit, ScalingPolicy
-
-
-def direction_rules(behaviour: ScaleUpBehaviour | ScaleDownBehaviour) -> DirectionRules:
-    limits = tuple(
-        RateLimit(float(p.period_seconds), pods=p.value) if p.type == "Pods"
-        else RateLimit(float(p.period_seconds), percent=float(p.value))
-        for p in behaviour.policies
-    )
-    return DirectionRules(float(behaviour.stabilization_window_seconds), limits)
+from diffusion_operator.api.spec_autoscaling import AutoscalingSpec
+from diffusion_operator.autoscaling.policy import FallbackMode, ScalingPolicy, direction_rules
 
 
 def policy_from_spec(spec: AutoscalingSpec, *, expected_service_time_s: float | None = None) -> ScalingPolicy:

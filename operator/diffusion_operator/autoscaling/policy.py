@@ -2,12 +2,23 @@
 
 Shaped like the HPA's ``behavior`` so operators can reason about it with what they already know, with
 defaults tuned on the simulator in ``bench/autoscaler`` (see docs/autoscaling.md for the numbers).
+Where the CRD exposes a setting, its default is the CRD's (``api/spec_autoscaling.py``, where the
+tuning is explained) and is derived from it here, so the two cannot drift apart.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+from diffusion_operator.api.durations import parse_duration
+from diffusion_operator.api.spec_autoscaling import (
+    ActivationSpec,
+    AutoscalingSpec,
+    FallbackSpec,
+    ScaleDownBehaviour,
+    ScaleUpBehaviour,
+)
 
 
 class FallbackMode(StrEnum):
@@ -46,20 +57,29 @@ class DirectionRules:
             raise ValueError("stabilization_window_s must be >= 0")
 
 
-# Scale up fast: an SDXL replica takes ~90 s to come up, so hesitation costs a cold start's worth of
-# queueing. Unlike the HPA default (4 pods or 100 % per 15 s) we allow a 10x burst to be met in one step.
-DEFAULT_SCALE_UP = DirectionRules(
-    stabilization_window_s=0.0,
-    limits=(RateLimit(period_s=15.0, pods=8), RateLimit(period_s=15.0, percent=900.0)),
-)
-# Scale down after 2 min, at most half the fleet per minute. The HPA waits 300 s because its ratio of
-# a lagging queue-time average cannot tell "the queue drained" from "the load left"; the capacity
-# estimate can, and every idle L4 minute is paid for. Tuned on bench/autoscaler: 180 s moved SLA
-# attainment by -0.6..+0.2 pp for 1-6 % more GPU-hours; 60 s saved 2-7 % but lost 0.25 pp on the diurnal.
-DEFAULT_SCALE_DOWN = DirectionRules(
-    stabilization_window_s=120.0,
-    limits=(RateLimit(period_s=60.0, percent=50.0), RateLimit(period_s=60.0, pods=1)),
-)
+def direction_rules(behaviour: ScaleUpBehaviour | ScaleDownBehaviour) -> DirectionRules:
+    """One direction of ``spec.autoscaling`` (the HPA's ``behavior`` shape) as the decision reads it."""
+    limits = tuple(
+        RateLimit(float(p.period_seconds), pods=p.value) if p.type == "Pods"
+        else RateLimit(float(p.period_seconds), percent=float(p.value))
+        for p in behaviour.policies
+    )
+    return DirectionRules(float(behaviour.stabilization_window_seconds), limits)
+
+
+def _seconds(duration: str) -> float:
+    return parse_duration(duration).total_seconds()
+
+
+#: The CRD's defaults (each explained next to its field in api/spec_autoscaling.py).
+DEFAULT_SCALE_UP = direction_rules(ScaleUpBehaviour())
+DEFAULT_SCALE_DOWN = direction_rules(ScaleDownBehaviour())
+DEFAULT_BURST_MEMORY_S = _seconds(ScaleDownBehaviour().burst_memory)
+DEFAULT_MIN_REPLICAS = AutoscalingSpec().min_replicas
+DEFAULT_FAILURE_THRESHOLD = FallbackSpec().failure_threshold
+DEFAULT_FALLBACK_MODE = FallbackMode(FallbackSpec().mode)
+DEFAULT_ACTIVATION_PENDING = float(ActivationSpec.model_fields["pending_threshold"].default)
+DEFAULT_SCALE_TO_ZERO_AFTER_S = _seconds(ActivationSpec.model_fields["scale_to_zero_after"].default)
 
 
 @dataclass(frozen=True)
@@ -71,7 +91,7 @@ class ScalingPolicy:
     the pending count are the feedback that catches what the estimate misses.
     """
 
-    min_replicas: int = 1
+    min_replicas: int = DEFAULT_MIN_REPLICAS
     max_replicas: int = 10
     queue_latency_target_s: float = 10.0
     target_quantile: float = 0.99
@@ -89,13 +109,13 @@ class ScalingPolicy:
     # to see a step). Tuned on bench/autoscaler: 30 s cut misses 6-9 % on the step and spike traces
     # against 60 s at the same GPU-hours; 120 s saved ~3 % GPU-hours but missed 27 % more on spikes.
     backlog_drain_s: float = 30.0
-    failure_threshold: int = 3
-    fallback: FallbackMode = FallbackMode.HOLD
+    failure_threshold: int = DEFAULT_FAILURE_THRESHOLD
+    fallback: FallbackMode = DEFAULT_FALLBACK_MODE
     fallback_replicas: int | None = None
     # Scale to zero (min_replicas == 0): wake when more than this many requests are pending at the
     # activator; go to zero after this long with no arrivals and nothing pending.
-    activation_pending_requests: float = 0.0
-    scale_to_zero_after_s: float = 600.0
+    activation_pending_requests: float = DEFAULT_ACTIVATION_PENDING
+    scale_to_zero_after_s: float = DEFAULT_SCALE_TO_ZERO_AFTER_S
     # Scale-down waits for replicas that are still starting (they will add capacity), but not forever:
     # a pod that cannot be scheduled (no GPU left) or never loads its engines would otherwise pin the
     # fleet at its peak. 15 min covers GKE GPU node provisioning (4-7 min) plus an SDXL engine load.
@@ -104,10 +124,10 @@ class ScalingPolicy:
     # twice within ``burst_memory_s``, scale-down stops at what the latest burst needed until
     # ``burst_hold_gaps`` mean gaps between bursts pass without another. A reactive scaler cannot
     # serve a burst's first cold start; capacity already there can. Tuned on bench/autoscaler (4x spikes,
-    # one per ~20 min): 90 min held every spike after the second (misses -71 %, GPU-hours +36 %);
-    # 60 min missed 1226 requests, 45 min 1606; 2 gaps instead of 3 let go too early (1226). 0 turns
-    # it off. Traces without repeated jumps (ramp, diurnal, a single step) never trigger it.
-    burst_memory_s: float = 5400.0
+    # one per ~20 min): 2 gaps instead of 3 let go too early (1226 misses); the memory's length is the
+    # CRD's scaleDown.burstMemory. Traces without repeated jumps (ramp, diurnal, a single step) never
+    # trigger it.
+    burst_memory_s: float = DEFAULT_BURST_MEMORY_S
     burst_growth: float = 0.5
     burst_hold_gaps: float = 3.0
 

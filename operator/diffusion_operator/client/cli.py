@@ -16,15 +16,18 @@ from typing import Annotated, Any, Literal, ParamSpec, TypeVar
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
+from diffusion_operator.api.durations import parse_duration
 from diffusion_operator.client import planner
 from diffusion_operator.client.endpoints import endpoint_from_status, parse_resolve
 from diffusion_operator.client.errors import ClientError, LoadTestFailedError, UsageError
 from diffusion_operator.client.generate import generate_png
-from diffusion_operator.client.request import ImageRequest, parse_size
-from diffusion_operator.client.stats import Summary
-from diffusion_operator.client.status_rows import COLUMNS, conditions_lines, row
+from diffusion_operator.client.loadtest import run_load
+from diffusion_operator.client.photoshoot import photoshoot_png, read_image
+from diffusion_operator.client.plot import plot_latency
+from diffusion_operator.client.request import ImageRequest, PhotoshootRequest, parse_size
+from diffusion_operator.client.status_rows import conditions_lines
+from diffusion_operator.client.tables import plan_table, status_table, summary_table
 from diffusion_operator.client.traces import arrival_schedule
 from diffusion_operator.client.triton import DEFAULT_TIMEOUT_S, Endpoint
 
@@ -64,8 +67,6 @@ def parse_seconds(text: str, what: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        from diffusion_operator.api.durations import parse_duration
-
         try:
             value = parse_duration(text).total_seconds()
         except Exception as err:
@@ -83,7 +84,7 @@ def resolve_endpoint(url: str | None, service: str | None, namespace: str | None
     mapping = parse_resolve(resolve or [])  # a typo is a usage error even before the cluster is asked
     if url is not None:
         return Endpoint.parse(url, protocol)
-    from diffusion_operator.client.cluster import Cluster
+    from diffusion_operator.client.cluster import Cluster  # noqa: PLC0415 - the Kubernetes client loads only for --service
 
     assert service is not None
     cluster = Cluster(kubeconfig)
@@ -148,8 +149,6 @@ def photoshoot(
     timeout: Annotated[float, typer.Option(help="seconds to wait for the image")] = DEFAULT_TIMEOUT_S,
 ) -> None:
     """Put a product photo into a generated scene: the product's pixels stay, the background is SDXL's."""
-    from diffusion_operator.client.photoshoot import PhotoshootRequest, photoshoot_png, read_image
-
     width, height = parse_size(size) if size else (None, None)
     request = PhotoshootRequest(image=read_image(image), prompt=prompt, negative_prompt=negative, seed=seed,
                                 steps=steps, width=width, height=height, upscale_factor=upscale,
@@ -159,26 +158,6 @@ def photoshoot(
         shot = photoshoot_png(endpoint, request, output, timeout_s=timeout)
     out.print(f"wrote {shot.path} ({shot.width}x{shot.height}, seed {shot.seed}) and {shot.mask_path} "
               f"in {shot.seconds:.2f}s", highlight=False)
-
-
-def summary_table(summary: Summary) -> Table:
-    def seconds(value: float | None) -> str:
-        return "-" if value is None else f"{value:.3f}s"
-
-    def share(value: float | None) -> str:
-        return "-" if value is None else f"{100 * value:.1f}%"
-
-    table = Table("metric", "value", title="load test")
-    table.add_row("requests (ok / errors)", f"{summary.requests} ({summary.succeeded} / {summary.errors})")
-    table.add_row("latency p50 / p95 / p99", " / ".join(seconds(v) for v in (summary.p50_s, summary.p95_s,
-                                                                               summary.p99_s)))
-    table.add_row("images/s", f"{summary.images_per_s:.2f}")
-    table.add_row("queue share (Triton: queue / request time)", share(summary.queue_share))
-    if summary.sla_s is not None:
-        table.add_row(f"within SLA {summary.sla_s:g}s", share(summary.within_sla))
-    for example in summary.error_examples:
-        table.add_row("error", example)
-    return table
 
 
 @app.command()
@@ -204,8 +183,6 @@ def loadtest(
     kubeconfig: KubeconfigOption = None,
 ) -> None:
     """Send an open-loop load (arrivals on the trace's schedule) and report latency and SLA share."""
-    from diffusion_operator.client.loadtest import run_load
-
     duration_s = parse_seconds(duration, "duration")
     sla_s = parse_seconds(sla, "sla") if sla is not None else None
     arrivals = arrival_schedule(trace, rate, duration_s, seed)
@@ -228,8 +205,6 @@ def loadtest(
         json_path.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
         out.print(f"saved {json_path}", highlight=False)
     if plot is not None:
-        from diffusion_operator.client.plot import plot_latency
-
         plot_latency(result.samples, plot, sla_s=sla_s, title=f"{trace} load, {rate:g}/s peak")
         out.print(f"saved {plot}", highlight=False)
     if result.summary.requests and result.summary.succeeded == 0:
@@ -264,22 +239,7 @@ def plan_command(
         out.print_json(json.dumps({"input": {**given.__dict__, "service_time": time_source.__dict__},
                                    "plan": result.__dict__}, default=str))
         return
-    table = Table("", "value", title=f"plan: {rate:g} images/s peak, {given.quantile:.0%} wait <= {given.sla_s:g}s "
-                  f"on {gpu}")
-    table.add_row("service time / image", f"{time_source.seconds:.3f}s" + ("" if time_source.measured else
-                                                                          " (estimate)"))
-    table.add_row("replicas needed at peak", str(result.replicas_at_peak))
-    table.add_row("minReplicas / maxReplicas", f"{result.min_replicas} / {result.max_replicas}")
-    table.add_row("utilization at peak", f"{result.utilization_at_peak:.0%}")
-    table.add_row("SLA met at peak (needed / max)",
-                  f"{result.attainment_at_peak:.2%} / {result.attainment_with_max:.2%}")
-    table.add_row("mean queue wait at peak", f"{result.mean_wait_at_peak_s:.3f}s")
-    table.add_row("GPU-h / 1k images (peak / busy)",
-                  f"{result.gpu_hours_per_1000_at_peak:.2f} / {result.gpu_hours_per_1000_floor:.2f}")
-    dollars = ("- (needs --price)" if result.dollars_per_1000_at_peak is None else
-               f"${result.dollars_per_1000_at_peak:.2f} / ${result.dollars_per_1000_floor or 0:.2f}")
-    table.add_row("$ / 1k images (peak / busy)", dollars)
-    out.print(table)
+    out.print(plan_table(given, result, time_source))
     out.print(f"service time source: {time_source.source}", highlight=False)
     if not time_source.measured:
         err_console.print("note: the service time is an estimate. Measure yours: saturate one replica with "
@@ -295,7 +255,7 @@ def status(
     kubeconfig: KubeconfigOption = None,
 ) -> None:
     """A table of DiffusionServices: phase, engine, replicas ready/desired, queue vs SLA, age."""
-    from diffusion_operator.client.cluster import Cluster
+    from diffusion_operator.client.cluster import Cluster  # noqa: PLC0415 - loads the Kubernetes client
 
     cluster = Cluster(kubeconfig)
     ns = None if all_namespaces else (namespace or cluster.default_namespace)
@@ -309,10 +269,7 @@ def status(
         out.print(f"no DiffusionServices in {'any namespace' if ns is None else f'namespace {ns}'}",
                   highlight=False)
         return
-    table = Table(*COLUMNS)
-    for obj in objects:
-        table.add_row(*row(obj))
-    out.print(table)
+    out.print(status_table(objects))
     if name is not None:
         for line in conditions_lines(objects[0]):
             out.print(f"  {line}", highlight=False)

@@ -11,6 +11,9 @@ import os
 from pathlib import Path
 from typing import Any, cast
 
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
 from diffusion_operator.api import GROUP, PLURAL, VERSION
 from diffusion_operator.client.errors import EndpointUnreachableError, NotFoundError
 
@@ -30,8 +33,6 @@ class Cluster:
     """Read-only access to DiffusionServices through one kubeconfig."""
 
     def __init__(self, kubeconfig: str | None = None) -> None:
-        from kubernetes import client, config
-
         self.path = kubeconfig_path(kubeconfig)
         configuration = client.Configuration()
         try:
@@ -68,8 +69,6 @@ class Cluster:
         return sorted(items, key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
 
     def _translate(self, err: Exception, what: str) -> Exception:
-        from kubernetes.client.exceptions import ApiException
-
         if isinstance(err, ApiException):
             if err.status == 404:
                 body = str(err.body or "")

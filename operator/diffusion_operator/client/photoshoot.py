@@ -16,50 +16,9 @@ from PIL import Image
 
 from diffusion_operator.client.errors import UsageError
 from diffusion_operator.client.png import png_metadata, write_png
-from diffusion_operator.client.request import MAX_SEED
-from diffusion_operator.client.triton import DEFAULT_TIMEOUT_S, PHOTOSHOOT_MODEL, Endpoint, TritonClient
-
-#: engine_builder.photoshoot's bounds, checked here too so a typo costs no upload.
-PLACEMENTS = ("center", "bottom", "top", "left", "right")
-MIN_PRODUCT_SCALE, MAX_PRODUCT_SCALE = 0.05, 1.0
-UPSCALE_FACTORS = (1, 2, 4)
-#: The server's default upload limit (PHOTOSHOOT_MAX_IMAGE_BYTES); a bigger file is refused before sending.
-MAX_IMAGE_BYTES = 20 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class PhotoshootRequest:
-    """One ``sdxl-photoshoot`` request; ``None`` leaves an input out so the server's default applies."""
-
-    image: bytes
-    prompt: str
-    negative_prompt: str | None = None
-    seed: int | None = None
-    steps: int | None = None
-    width: int | None = None
-    height: int | None = None
-    upscale_factor: int | None = None
-    product_scale: float | None = None
-    placement: str | None = None
-
-    def validated(self) -> PhotoshootRequest:
-        if not self.prompt.strip():
-            raise UsageError("prompt: must not be empty")
-        if not self.image:
-            raise UsageError("image: the file is empty")
-        if len(self.image) > MAX_IMAGE_BYTES:
-            raise UsageError(
-                f"image: {len(self.image) / 1e6:.1f} MB is larger than the {MAX_IMAGE_BYTES / 1e6:.0f} MB upload limit"
-            )
-        if self.seed is not None and not 0 <= self.seed <= MAX_SEED:
-            raise UsageError(f"seed: {self.seed} must be in 0..2**63-1")
-        if self.upscale_factor is not None and self.upscale_factor not in UPSCALE_FACTORS:
-            raise UsageError(f"upscale: {self.upscale_factor} is not one of 1, 2, 4")
-        if self.product_scale is not None and not MIN_PRODUCT_SCALE <= self.product_scale <= MAX_PRODUCT_SCALE:
-            raise UsageError(f"product-scale: {self.product_scale} is outside {MIN_PRODUCT_SCALE}..{MAX_PRODUCT_SCALE}")
-        if self.placement is not None and self.placement not in PLACEMENTS:
-            raise UsageError(f"placement: {self.placement!r} is not one of {', '.join(PLACEMENTS)}")
-        return self
+from diffusion_operator.client.request import PhotoshootRequest
+from diffusion_operator.client.triton import DEFAULT_TIMEOUT_S, Endpoint, TritonClient
+from engine_builder.layout import PHOTOSHOOT_MODEL
 
 
 def read_image(path: Path) -> bytes:

@@ -14,12 +14,13 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from diffusion_operator.client.errors import UsageError
+from engine_builder.layout import TEXT2IMAGE_MODEL
 
 SOFTWARE = "diffusion-operator diffusion CLI"
 
 
 def png_metadata(prompt: str, seed: int, *, negative_prompt: str | None = None, steps: int | None = None,
-                 model: str = "sdxl") -> dict[str, str]:
+                 model: str = TEXT2IMAGE_MODEL) -> dict[str, str]:
     """The text chunks written next to the pixels (unset settings are left out, not guessed)."""
     values = {"prompt": prompt, "Description": prompt, "seed": str(seed), "model": model, "Software": SOFTWARE}
     if negative_prompt is not None:

@@ -9,22 +9,18 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
 from diffusion_operator.client.errors import EndpointUnreachableError, ServerRejectedError, UsageError
-from diffusion_operator.client.request import ImageRequest
-
-if TYPE_CHECKING:
-    from diffusion_operator.client.photoshoot import PhotoshootRequest
+from diffusion_operator.client.request import ImageRequest, PhotoshootRequest
+from engine_builder.layout import PHOTOSHOOT_MODEL, TEXT2IMAGE_MODEL
 
 Protocol = Literal["http", "grpc"]
 #: The BLS pipeline model the engine builder publishes (engine_builder/README.md, "The sdxl model").
-MODEL = "sdxl"
-#: The product-photo pipeline (engine_builder/README.md, "The sdxl-photoshoot model").
-PHOTOSHOOT_MODEL = "sdxl-photoshoot"
+MODEL = TEXT2IMAGE_MODEL
 #: Long enough for a 1024² SDXL image on an L4 behind a queue; short enough to notice a hung server.
 DEFAULT_TIMEOUT_S = 300.0
 #: Liveness probes fail fast: an unreachable endpoint should be reported in seconds, not minutes.
@@ -87,10 +83,10 @@ class ModelStatistics:
 
 def _module(protocol: Protocol) -> Any:
     if protocol == "grpc":
-        import tritonclient.grpc as grpcclient
+        import tritonclient.grpc as grpcclient  # noqa: PLC0415 - each protocol's stack loads only when used
 
         return grpcclient
-    import tritonclient.http as httpclient
+    import tritonclient.http as httpclient  # noqa: PLC0415 - each protocol's stack loads only when used
 
     return httpclient
 

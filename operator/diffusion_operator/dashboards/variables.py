@@ -11,6 +11,7 @@ from diffusion_operator.dashboards.defaults import DATASOURCE
 from diffusion_operator.metrics import operator_promql
 from diffusion_operator.metrics.promql import models_pattern
 from diffusion_operator.metrics.queue_models import ALL_QUEUE_MODELS
+from diffusion_operator.render.names import SERVICE_METRIC_LABEL
 
 #: "All" of the model variable: every pipeline's entry model, the queues the autoscaler watches. Not
 #: every model of the service: a component's queue (the UNet's batcher window) is not the SLA.
@@ -43,7 +44,7 @@ def service() -> dashboard.QueryVariable:
 
 def model() -> dashboard.QueryVariable:
     query = operator_promql.label_values("nv_inference_request_success", "model", namespace="$namespace",
-                                         diffusion_dev_service="$service")
+                                         **{SERVICE_METRIC_LABEL: "$service"})
     current = dashboard_models.VariableOption(selected=True, text="All", value="$__all")
     return (_query("model", "Queueing model", query).multi(True).include_all(True).all_value(ALL_ENTRY_MODELS)
             .current(current).description(

@@ -3,6 +3,6 @@
 Importing this package registers every handler with kopf's default registry.
 """
 
-from diffusion_operator.handlers import autoscale, lifecycle, startup
+from diffusion_operator.handlers import autoscale, children, lifecycle, startup
 
-__all__ = ["autoscale", "lifecycle", "startup"]
+__all__ = ["autoscale", "children", "lifecycle", "startup"]

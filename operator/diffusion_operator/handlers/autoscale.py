@@ -4,6 +4,9 @@ Each tick: read the Triton Deployment (edge) and Triton's queue signals from Pro
 the pure ``autoscaling.decide`` with the history kept in status, write ``spec.replicas`` of the
 Deployment under the autoscaler's own field manager (the only writer of that field while
 autoscaling is on), then write the autoscaler's part of the status and an Event per scale.
+
+The timer is async on kopf's event loop and reads Prometheus through the runtime's one HTTP
+session; the Kubernetes client is synchronous, so its calls run in worker threads.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,18 +22,17 @@ import kopf
 
 from diffusion_operator import telemetry
 from diffusion_operator.api import API_VERSION, GROUP, KIND, PLURAL, VERSION
+from diffusion_operator.api.conditions import Reason
 from diffusion_operator.api.durations import parse_duration
-from diffusion_operator.api.resource import DiffusionService, status_patch
+from diffusion_operator.api.resource import DiffusionService, ServiceRef, status_patch
 from diffusion_operator.autoscaling import Decision, History, decide
 from diffusion_operator.autoscaling.from_spec import policy_from_spec
 from diffusion_operator.handlers.runtime import CONFIG, Runtime
 from diffusion_operator.metrics.observe import SignalQueries, observe
 from diffusion_operator.metrics.prometheus_client import PrometheusClient
-from diffusion_operator.metrics.promql import TritonScope
-from diffusion_operator.metrics.queue_models import queue_models
 from diffusion_operator.reconcile.scaling_status import epoch, scaling_status
 from diffusion_operator.render import names
-from diffusion_operator.render.replicas import AUTOSCALER_FIELD_MANAGER
+from diffusion_operator.render.replicas import AUTOSCALER_FIELD_MANAGER, build_replicas_only
 
 log = logging.getLogger(__name__)
 
@@ -38,75 +41,78 @@ def autoscaling_enabled(spec: kopf.Spec, **_: Any) -> bool:
     return bool((spec.get("autoscaling") or {}).get("enabled"))
 
 
-async def read_signals(url: str, queries: SignalQueries, current: int, ready: int) -> Any:
-    async with PrometheusClient(url, timeout_s=CONFIG.prometheus_timeout_seconds) as client:
-        return await observe(client, queries, current_replicas=current, ready_replicas=ready)
+@dataclass(frozen=True)
+class Tick:
+    """What one tick read from the API server: the service and its Deployment's counts."""
+
+    body: dict[str, Any]
+    service: DiffusionService
+    current: int
+    ready: int
 
 
-def autoscale_once(runtime: Runtime, meta: dict[str, Any]) -> Decision | None:
+def read_tick(runtime: Runtime, ref: ServiceRef) -> Tick | None:
+    """The service and its Deployment, or None when there is nothing to scale (yet)."""
+    gateway = runtime.gateway
+    body = gateway.get(API_VERSION, KIND, ref.name, ref.namespace)
+    if body is None or body["metadata"].get("deletionTimestamp"):
+        return None
+    service = DiffusionService.model_validate(body)
+    spec = service.spec.autoscaling
+    if not spec.enabled or spec.queue_latency_target is None:
+        return None
+    deployment = gateway.get("apps/v1", "Deployment", names.deployment_name(ref.name), ref.namespace)
+    if deployment is None:
+        return None  # nothing serves yet: the lifecycle reconcile creates it
+    return Tick(body, service, current=int((deployment.get("spec") or {}).get("replicas") or 0),
+                ready=int((deployment.get("status") or {}).get("readyReplicas") or 0))
+
+
+def write_tick(runtime: Runtime, tick: Tick, decision: Decision, now: datetime) -> None:
+    """The Deployment's count (when it changes), then the autoscaler's part of the status."""
+    gateway, ref, spec = runtime.gateway, tick.service.ref, tick.service.spec.autoscaling
+    if decision.changes_replicas:
+        gateway.apply(build_replicas_only(names.deployment_name(ref.name), ref.namespace, decision.replicas),
+                      field_manager=AUTOSCALER_FIELD_MANAGER)
+    assert spec.queue_latency_target is not None  # read_tick returns only services with a target
+    new_status = scaling_status(tick.service.status, decision, target=parse_duration(spec.queue_latency_target),
+                                generation=tick.service.generation, now=now)
+    patch = status_patch(new_status, tick.service.status)
+    if patch:
+        gateway.patch_status(API_VERSION, KIND, ref.name, ref.namespace, patch)
+
+
+async def autoscale_once(runtime: Runtime, ref: ServiceRef) -> Decision | None:
     """One autoscaler tick for one service, under the service's lock (shared with the lifecycle)."""
-    gateway, config = runtime.gateway, runtime.config
-    name, namespace = meta["name"], meta["namespace"]
-    with runtime.lock_for(meta["uid"]):
-        body = gateway.get(API_VERSION, KIND, name, namespace)
-        if body is None or body["metadata"].get("deletionTimestamp"):
+    async with runtime.locked(ref.uid):
+        tick = await asyncio.to_thread(read_tick, runtime, ref)
+        if tick is None:
             return None
-        service = DiffusionService.model_validate(body)
-        spec = service.spec.autoscaling
-        if not spec.enabled or spec.queue_latency_target is None:
-            return None
-        deployment = gateway.get("apps/v1", "Deployment", names.deployment_name(name), namespace)
-        if deployment is None:
-            return None  # nothing serves yet: the lifecycle reconcile creates it
-        current = int((deployment.get("spec") or {}).get("replicas") or 0)
-        ready = int((deployment.get("status") or {}).get("readyReplicas") or 0)
-        models = queue_models(service.spec.pipelines, override=config.queue_model)
-        scope = TritonScope.of_models(namespace, name, models)
+        config, spec = runtime.config, tick.service.spec.autoscaling
+        queries = SignalQueries.for_service(tick.service, config.metrics_window_seconds, config.queue_model)
         url = spec.prometheus.url if spec.prometheus else config.prometheus_url
-        queries = SignalQueries.for_scope(scope, config.metrics_window_seconds,
-                                          activation_query=spec.activation.query if spec.activation else None)
-        observation = asyncio.run(read_signals(url, queries, current, ready))
+        client = PrometheusClient(url, timeout_s=config.prometheus_timeout_seconds, session=runtime.prometheus)
+        async with client:
+            observation = await observe(client, queries, current_replicas=tick.current, ready_replicas=tick.ready)
         now = datetime.now(UTC)
-        policy = policy_from_spec(spec)
-        history = History.from_dict(service.status.autoscaling.history.model_dump(by_alias=True)
-                                    if service.status.autoscaling and service.status.autoscaling.history else None)
-        decision = decide(observation, policy, history, epoch(now))
+        status = tick.service.status.autoscaling
+        history = History.from_dict(status.history.model_dump(by_alias=True) if status and status.history else None)
+        decision = decide(observation, policy_from_spec(spec), history, epoch(now))
+        await asyncio.to_thread(write_tick, runtime, tick, decision, now)
+        assert spec.queue_latency_target is not None
+        telemetry.record_scale_decision(ref.namespace, ref.name, decision,
+                                        parse_duration(spec.queue_latency_target).total_seconds())
         if decision.changes_replicas:
-            gateway.apply({"apiVersion": "apps/v1", "kind": "Deployment",
-                           "metadata": {"name": names.deployment_name(name), "namespace": namespace},
-                           "spec": {"replicas": decision.replicas}}, field_manager=AUTOSCALER_FIELD_MANAGER)
-        target = parse_duration(spec.queue_latency_target)
-        new_status = scaling_status(service.status, decision, target=target,
-                                    generation=int(body["metadata"].get("generation") or 0), now=now)
-        patch = status_patch(new_status, service.status)
-        if patch:
-            gateway.patch_status(API_VERSION, KIND, name, namespace, patch)
-        record(namespace, name, decision, target.total_seconds())
-        if decision.changes_replicas:
-            direction = "up" if decision.replicas > decision.previous_replicas else "down"
-            kopf.event(kopf.Body(body), type="Normal", reason=f"Scaled{direction.capitalize()}",  # type: ignore[arg-type]
+            reason = Reason.SCALED_UP if decision.replicas > decision.previous_replicas else Reason.SCALED_DOWN
+            kopf.event(kopf.Body(tick.body), type="Normal", reason=reason,  # type: ignore[arg-type]
                        message=f"{decision.previous_replicas} -> {decision.replicas}: {decision.message}"[:1024])
         return decision
 
 
-def record(namespace: str, service: str, decision: Decision, target_s: float) -> None:
-    if decision.replicas > decision.previous_replicas:
-        direction = "up"
-    elif decision.replicas < decision.previous_replicas:
-        direction = "down"
-    else:
-        direction = "hold"
-    telemetry.SCALE_DECISIONS.labels(namespace, service, direction, decision.reason).inc()
-    telemetry.QUEUE_TARGET_SECONDS.labels(namespace, service).set(target_s)
-    if decision.observed_queue_latency_s is not None:
-        telemetry.OBSERVED_QUEUE_SECONDS.labels(namespace, service).set(decision.observed_queue_latency_s)
-    telemetry.DESIRED_REPLICAS.labels(namespace, service).set(decision.replicas)
-
-
 @kopf.timer(GROUP, VERSION, PLURAL, interval=CONFIG.autoscale_interval_seconds, when=autoscaling_enabled,
             idle=None, initial_delay=1)
-def autoscale(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+async def autoscale(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     started = time.monotonic()
-    decision = autoscale_once(memo.runtime, dict(body["metadata"]))
+    decision = await autoscale_once(memo.runtime, ServiceRef.of(body))
     if decision is not None:
         log.debug("autoscaled in %.3fs: %s", time.monotonic() - started, decision.reason)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import threading
 from collections import defaultdict
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+
+import aiohttp
 
 from diffusion_operator.config import OperatorConfig
 from diffusion_operator.k8s.gateway import KubeGateway
@@ -16,6 +21,10 @@ from diffusion_operator.render.defaults import RenderSettings
 CONFIG = OperatorConfig.from_env(dict(os.environ))
 
 
+#: How often an async handler retries a service's lock held by a reconcile thread.
+LOCK_POLL_SECONDS = 0.05
+
+
 @dataclass
 class Runtime:
     gateway: KubeGateway
@@ -23,9 +32,23 @@ class Runtime:
     #: One lock per DiffusionService uid: a Job event and a spec update must not reconcile the same
     #: service at once in this process (kopf serialises per object, not across the objects we watch).
     locks: defaultdict[str, threading.Lock] = field(default_factory=lambda: defaultdict(threading.Lock))
+    #: The autoscaler's one HTTP session to Prometheus, on kopf's event loop (every service, every tick).
+    prometheus: aiohttp.ClientSession | None = None
 
     def lock_for(self, uid: str) -> threading.Lock:
         return self.locks[uid]
+
+    @contextlib.asynccontextmanager
+    async def locked(self, uid: str) -> AsyncIterator[None]:
+        """``lock_for(uid)`` from a coroutine: polled, so the event loop never blocks on a reconcile
+        thread, and a cancelled wait leaves nothing holding the lock."""
+        lock = self.lock_for(uid)
+        while not lock.acquire(blocking=False):
+            await asyncio.sleep(LOCK_POLL_SECONDS)
+        try:
+            yield
+        finally:
+            lock.release()
 
     @property
     def render_settings(self) -> RenderSettings:
@@ -34,6 +57,7 @@ class Runtime:
         return RenderSettings(
             triton_image=cfg.triton_image,
             builder_image=cfg.builder_image,
+            builder_service_account=cfg.builder_service_account,
             cache_size=cfg.cache_size,
             cache_storage_class=cfg.cache_storage_class,
             build_requests=dict(cfg.build_requests),

@@ -6,6 +6,7 @@ import logging
 import os
 from typing import Any
 
+import aiohttp
 import kopf
 from kubernetes import client, config
 
@@ -50,7 +51,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.peering.lifetime = int(os.environ.get("DIFFUSION_PEERING_LIFETIME", "60"))
 
     operator_config = CONFIG
-    runtime = Runtime(gateway=KubeGateway(api_client()), config=operator_config)
+    # One HTTP session for every autoscaler tick of every service (connections are pooled and kept).
+    runtime = Runtime(gateway=KubeGateway(api_client()), config=operator_config, prometheus=aiohttp.ClientSession())
     memo.runtime = runtime
     # Child events mark owners dirty; these workers reconcile each dirty owner once (see workqueue.py).
     memo.dirty = DirtyQueue(lambda key: lifecycle.reconcile_owner(runtime, key), workers=CHILD_EVENT_WORKERS)
@@ -63,6 +65,9 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
 async def stop_workers(memo: kopf.Memo, **_: Any) -> None:
     if getattr(memo, "dirty", None) is not None:
         await memo.dirty.stop()
+    runtime = getattr(memo, "runtime", None)
+    if runtime is not None and runtime.prometheus is not None:
+        await runtime.prometheus.close()
 
 
 @kopf.on.login()

@@ -12,16 +12,10 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from typing import NamedTuple
+
+from diffusion_operator.api.resource import ServiceRef
 
 log = logging.getLogger(__name__)
-
-
-class OwnerKey(NamedTuple):
-    namespace: str
-    name: str
-    uid: str
-
 
 #: Requeue delays after failed reconciles double from here, up to the cap (controller-runtime's shape).
 RETRY_BASE_SECONDS = 1.0
@@ -36,14 +30,14 @@ def retry_delay(failures: int) -> float:
 class DirtyQueue:
     """``reconcile(key)`` may return seconds after which the key wants another look (RequeueAfter)."""
 
-    def __init__(self, reconcile: Callable[[OwnerKey], float | None], workers: int) -> None:
+    def __init__(self, reconcile: Callable[[ServiceRef], float | None], workers: int) -> None:
         self._reconcile = reconcile
         self._loop: asyncio.AbstractEventLoop | None = None
         with contextlib.suppress(RuntimeError):  # created in kopf's startup handler, on its loop
             self._loop = asyncio.get_running_loop()
-        self._queue: asyncio.Queue[OwnerKey] = asyncio.Queue()
-        self._pending: set[OwnerKey] = set()
-        self._failures: dict[OwnerKey, int] = {}
+        self._queue: asyncio.Queue[ServiceRef] = asyncio.Queue()
+        self._pending: set[ServiceRef] = set()
+        self._failures: dict[ServiceRef, int] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._workers = workers
 
@@ -58,7 +52,7 @@ class DirtyQueue:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    def mark(self, key: OwnerKey) -> None:
+    def mark(self, key: ServiceRef) -> None:
         """Ask for one reconcile of ``key``; a key already waiting is not queued twice."""
         if not self._tasks:
             self._start()
@@ -66,7 +60,7 @@ class DirtyQueue:
             self._pending.add(key)
             self._queue.put_nowait(key)
 
-    def mark_later(self, key: OwnerKey, delay: float) -> None:
+    def mark_later(self, key: ServiceRef, delay: float) -> None:
         """``mark`` after ``delay`` seconds; safe from any thread (kopf runs sync handlers in threads)."""
         loop = self._loop
         if loop is None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from diffusion_operator.api.resource import DiffusionService
 from diffusion_operator.autoscaling.observation import Observation
 from diffusion_operator.metrics import promql
 from diffusion_operator.metrics.prometheus_client import (
@@ -21,6 +22,7 @@ from diffusion_operator.metrics.prometheus_client import (
     PrometheusError,
     gather_values,
 )
+from diffusion_operator.metrics.queue_models import queue_models
 
 REQUIRED = ("queue_latency", "pending")
 
@@ -45,6 +47,14 @@ class SignalQueries:
             batch_size=promql.batch_size(scope, window_s),
             activation=activation_query,
         )
+
+    @classmethod
+    def for_service(cls, service: DiffusionService, window_s: int, queue_model: str | None = None) -> SignalQueries:
+        """The queries for one service's entry models (``queue_model``: the operator's override)."""
+        ref, spec = service.ref, service.spec.autoscaling
+        scope = promql.TritonScope.of_models(ref.namespace, ref.name,
+                                             queue_models(service.spec.pipelines, override=queue_model))
+        return cls.for_scope(scope, window_s, activation_query=spec.activation.query if spec.activation else None)
 
 
 async def observe(client: PrometheusClient, queries: SignalQueries, *, current_replicas: int,

@@ -21,13 +21,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from diffusion_operator.autoscaling import reasons
+from diffusion_operator.api.conditions import Reason
 from diffusion_operator.metrics.promql import TritonScope, _quote, success_rate, window
+from diffusion_operator.render.names import SERVICE_METRIC_LABEL
 
 #: ``up`` for the operator: the chart's metrics Service (``<release>-diffusion-operator-metrics``) is the job.
 OPERATOR_JOB_REGEX: Final = ".*diffusion-operator.*"
 #: The labels one service's Triton series share; the grouping of every per-service expression.
-SERVICE_LABELS: Final = ("namespace", "diffusion_dev_service")
+SERVICE_LABELS: Final = ("namespace", SERVICE_METRIC_LABEL)
 #: One GPU per Triton pod (the SDXL pipeline runs on GPU 0), so pod-hours are GPU-hours.
 SECONDS_PER_HOUR: Final = 3600
 
@@ -174,7 +175,7 @@ def per_service(expression: str) -> str:
 
 def as_triton_service(expression: str) -> str:
     """Copy the operator's ``service`` label into ``diffusion_dev_service`` so it joins Triton series."""
-    return f'label_replace({expression}, "diffusion_dev_service", "$1", "service", "(.*)")'
+    return f'label_replace({expression}, "{SERVICE_METRIC_LABEL}", "$1", "service", "(.*)")'
 
 
 def queue_latency_targets() -> str:
@@ -184,7 +185,7 @@ def queue_latency_targets() -> str:
 
 def at_max_replicas(window_s: int = 300) -> str:
     """Services whose autoscaler decided ``AtMaxReplicas`` in the window (wanted more, was clamped)."""
-    decisions = (f"diffusion_operator_scale_decisions_total{{reason={_quote(reasons.AT_MAX_REPLICAS)}}}"
+    decisions = (f"diffusion_operator_scale_decisions_total{{reason={_quote(Reason.AT_MAX_REPLICAS)}}}"
                  f"[{window(window_s)}]")
     return as_triton_service(f"sum by (namespace, service) (increase({decisions})) > 0")
 

@@ -26,6 +26,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from diffusion_operator.render.names import SERVICE_METRIC_LABEL
+
 # Convert Triton's microsecond counters to seconds once, in the query, so every consumer sees seconds.
 MICROSECONDS: Final = 1e6
 # Denominator floor: small enough never to distort a real rate (1 request per ~30 years).
@@ -55,7 +57,7 @@ class TritonScope:
     namespace: str
     service: str
     model: str
-    service_label: str = "diffusion_dev_service"
+    service_label: str = SERVICE_METRIC_LABEL
     namespace_label: str = "namespace"
     pod_label: str = "pod"
     pod_regex: str | None = None

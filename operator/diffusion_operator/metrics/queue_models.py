@@ -1,7 +1,7 @@
 """Which Triton models' queues are a service's SLA signal: one answer for the autoscaler, alerts and dashboards.
 
 A request waits at the model it enters by: ``sdxl`` for text-to-image, ``sdxl-photoshoot`` for the
-product photoshoot (engine_builder's ``ENTRY_MODELS``). The BLS model holds one request per instance,
+product photoshoot (``engine_builder.layout.ENTRY_MODELS``). The BLS model holds one request per instance,
 so a burst queues there; the UNet's own queue is the batcher's short window and is not the SLA. A
 service that serves both pipelines is watched on both, summed: the mean wait of any of its requests.
 """
@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Final
 
-from engine_builder.plan import ENTRY_MODELS, PIPELINES
+from engine_builder.layout import ENTRY_MODELS
+from engine_builder.plan import PIPELINES
 
 #: Every pipeline's entry model: fleet-wide alerts and dashboards watch all of them, so a service is
 #: covered whatever pipelines it serves (a model a service does not serve has no series to match).

@@ -1,7 +1,8 @@
 """The reconcile decision: from a service and what was observed, what should exist and what to report.
 
 Pure: no clock (``now`` is an argument), no API calls. The shell (handlers/lifecycle.py) observes,
-calls ``decide``, renders the children the decision asks for, applies them and writes the status.
+calls ``decide``, then ``children.desired_children`` for what to apply, applies it (k8s/children.py)
+and writes the status.
 
 Zero-downtime engine switches come from one rule: the Deployment serves the newest key whose build
 has *succeeded*. While a new key builds (or if it fails) the old engines keep serving.
@@ -19,11 +20,12 @@ from diffusion_operator.api.status import (
     DiffusionServiceStatus,
     Endpoints,
     EngineStatus,
-    RollbackStatus,
     derive_phase,
     ready_text,
 )
+from diffusion_operator.reconcile.events import EventNote, transition_events, with_rollback_event
 from diffusion_operator.reconcile.observation import JobState, Observation
+from diffusion_operator.reconcile.owners import joins_build_owners
 from diffusion_operator.reconcile.rollback import (
     DEFAULT_GRACE,
     active_rollback,
@@ -31,33 +33,7 @@ from diffusion_operator.reconcile.rollback import (
     rollback_target,
     seconds_until_rollback,
 )
-from diffusion_operator.render.replicas import replica_ownership
-
-#: A shared build Job (and its plan ConfigMap) is owned by at most this many services. Every owner is
-#: an ownerReference and a server-side-apply field manager on the Job: at 1,000 services on one engine
-#: key its applies timed out (HTTP 504). More users *follow* the build without owning it (a Job event
-#: wakes them by engine key, handlers/lifecycle.py). Should every owner go while followers remain, the
-#: garbage collector takes the Job and the next follower re-creates it: a cache hit exits at once.
-MAX_BUILD_OWNERS = 16
-
-
-def joins_build_owners(job: JobState, uid: str) -> bool:
-    """Whether this service should add itself to the owners of an existing build Job."""
-    return job.phase != "Missing" and uid not in job.owner_uids and len(job.owner_uids) < MAX_BUILD_OWNERS
-
-
-#: Reasons that deserve a Warning Event rather than a Normal one.
-WARNING_REASONS = frozenset({
-    Reason.BUILD_FAILED, Reason.BUILD_TIMED_OUT, Reason.SECRET_NOT_FOUND, Reason.SOURCE_UNREACHABLE,
-    Reason.IMAGE_PULL_FAILED, Reason.REPLICAS_UNAVAILABLE, Reason.RECONCILE_ERROR, Reason.ROLLED_BACK,
-})
-
-
-@dataclass(frozen=True)
-class EventNote:
-    type: str  # Normal | Warning
-    reason: str
-    message: str
+from diffusion_operator.render.replicas import ReplicaOwnership, replica_ownership
 
 
 @dataclass(frozen=True)
@@ -69,8 +45,8 @@ class Decision:
     adopt_build: bool
     #: The key the Deployment serves; None while no build has ever succeeded for this service.
     serving_key: str | None
-    #: Replica count the operator writes; None when the autoscaler owns ``spec.replicas``.
-    replicas: int | None
+    #: Who writes the Deployment's ``spec.replicas`` (the spec's count, or the autoscaler), decided once.
+    replica_ownership: ReplicaOwnership
     status: DiffusionServiceStatus
     events: list[EventNote] = field(default_factory=list)
     #: Restore this pod template on the Deployment now (a stuck rollout is undone).
@@ -196,8 +172,8 @@ def decide(
     serving_key = serving_key_for(cache_key, obs)
     if rollback is not None:
         serving_key = rollback.cache_key if target is not None else obs.deployment.serving_key
-    replicas = replica_ownership(service.spec).rendered_replicas
-    desired_replicas = _desired_replicas(service, obs, replicas)
+    ownership = replica_ownership(service.spec)
+    desired_replicas = _desired_replicas(service, obs, ownership.rendered_replicas)
     put(ConditionType.AVAILABLE, *_available(obs, serving_key, desired_replicas))
     put(ConditionType.PROGRESSING, *_progressing(obs, cache_key, serving_key, engine_message))
     if rollback is not None:
@@ -253,9 +229,9 @@ def decide(
         build_engine=job.phase == "Missing",
         adopt_build=joins_build_owners(job, str(service.metadata.get("uid"))),
         serving_key=serving_key,
-        replicas=replicas,
+        replica_ownership=ownership,
         status=status,
-        events=_with_rollback_event(transition_events(old.conditions, status.conditions),
+        events=with_rollback_event(transition_events(old.conditions, status.conditions),
                                     rollback if target is not None else None),
         rollback_template=target.template if target is not None else None,
         hold_template=rollback is not None and target is None,
@@ -263,44 +239,5 @@ def decide(
     )
 
 
-def _with_rollback_event(events: list[EventNote], rollback: RollbackStatus | None) -> list[EventNote]:
-    """A rollback is always worth an Event, even when Degraded was already True (no flip to report)."""
-    if rollback is None or any(note.reason == Reason.ROLLED_BACK for note in events):
-        return events
-    return [*events, EventNote("Warning", Reason.ROLLED_BACK, rollback.message)]
-
-
 def _str_or_none(value: object) -> str | None:
     return None if value in (None, "") else str(value)
-
-
-#: Conditions whose transitions are worth an Event; Available and Progressing only echo these.
-EVENT_CONDITIONS = frozenset({ConditionType.READY, ConditionType.ENGINE_READY, ConditionType.DEGRADED})
-
-
-def transition_events(before: list[Condition], after: list[Condition]) -> list[EventNote]:
-    """One Event per condition whose status or reason changed (what `kubectl describe` should tell)."""
-    previous = {c.type: (c.status, c.reason) for c in before}
-    notes = []
-    for cond in after:
-        if cond.type not in EVENT_CONDITIONS:
-            continue
-        if cond.type not in previous:  # first time: announce all but a healthy Degraded=False
-            if cond.type != ConditionType.DEGRADED or cond.status == "True":
-                notes.append(_note(cond))
-            continue
-        before_status, before_reason = previous[cond.type]
-        flipped = before_status != cond.status
-        # A new reason while still False is news for Ready/EngineReady (BuildPending -> BuildFailed);
-        # for Degraded only a flip is.
-        reason_news = cond.type != ConditionType.DEGRADED and before_reason != cond.reason
-        if flipped or reason_news:
-            notes.append(_note(cond))
-    return notes
-
-
-def _note(cond: Condition) -> EventNote:
-    # Degraded is the one condition whose True is the bad news.
-    bad = cond.status == "True" if cond.type == ConditionType.DEGRADED else cond.status != "True"
-    kind = "Warning" if cond.reason in WARNING_REASONS and bad else "Normal"
-    return EventNote(kind, cond.reason, f"{cond.type}={cond.status}: {cond.message}"[:1024])

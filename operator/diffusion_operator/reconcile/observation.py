@@ -33,6 +33,13 @@ class JobState:
     #: The Job's resourceVersion when observed: joining its owners is conditional on it (MAX_BUILD_OWNERS).
     resource_version: str | None = None
 
+    @property
+    def duration_s(self) -> float | None:
+        """Start to completion, once both are known."""
+        if self.started_at is None or self.completed_at is None:
+            return None
+        return (self.completed_at - self.started_at).total_seconds()
+
 
 @dataclass(frozen=True)
 class DeploymentState:

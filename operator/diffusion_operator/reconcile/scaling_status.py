@@ -1,7 +1,9 @@
 """The autoscaler's part of the status, from its decision (pure: ``now`` is an argument).
 
 The autoscaler is the one writer of ``status.autoscaling``, ``status.queue`` and the conditions
-ScalingActive, ScalingLimited and Fallback; the lifecycle reconcile never touches them.
+ScalingActive, ScalingLimited and Fallback; the lifecycle reconcile never touches them. It writes the
+count itself only to the Deployment: ``status.desiredReplicas`` is the lifecycle's, read back from
+the Deployment it scaled (its update wakes the lifecycle reconcile).
 """
 
 from __future__ import annotations
@@ -35,7 +37,6 @@ def scaling_status(old: DiffusionServiceStatus, decision: Decision, *, target: t
     )
     return old.model_copy(update={
         "conditions": conditions,
-        "desired_replicas": decision.replicas,
         "queue": queue_text(observed, target),
         "autoscaling": autoscaling,
     })

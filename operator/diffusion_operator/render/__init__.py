@@ -1,5 +1,6 @@
 """Children of a DiffusionService as plain dicts (pure): names, build Job, Deployment, Service, ...
 
-Every ``build_*`` function returns a complete manifest without ownerReferences; the caller adds them
-(``kopf.adopt`` or ``pods.owner_reference``) and applies with ``replicas.OPERATOR_FIELD_MANAGER``.
+Every ``build_*`` function returns a complete manifest without ownerReferences; the reconcile
+(``reconcile/children.py``) adds them with ``pods.owner_reference`` and the Kubernetes edge applies
+them under the field managers named in ``replicas``.
 """

@@ -18,12 +18,14 @@ from diffusion_operator.render.names import (
 )
 
 
-def build_builder_service_account(namespace: str) -> dict[str, Any]:
+def build_builder_service_account(namespace: str, name: str = ENGINE_BUILDER_SERVICE_ACCOUNT) -> dict[str, Any]:
+    """The build Job's identity (``RenderSettings.builder_service_account``, the operator's
+    DIFFUSION_BUILDER_SERVICE_ACCOUNT), with no token mounted."""
     return {
         "apiVersion": "v1",
         "kind": "ServiceAccount",
         "metadata": {
-            "name": ENGINE_BUILDER_SERVICE_ACCOUNT,
+            "name": name,
             "namespace": namespace,
             "labels": {NAME_LABEL: ENGINE_BUILDER, MANAGED_BY_LABEL: MANAGED_BY},
         },

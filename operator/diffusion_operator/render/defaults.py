@@ -16,7 +16,7 @@ from diffusion_operator.render.names import ENGINE_BUILDER_SERVICE_ACCOUNT
 class RenderSettings:
     triton_image: str = "ghcr.io/diffusion-operator/triton-sdxl:0.1.0"
     builder_image: str = "ghcr.io/diffusion-operator/engine-builder:0.1.0"
-    #: Created by the chart in every namespace the operator serves; the build Job runs as it.
+    #: Created by the operator in every namespace it builds in (render/accounts.py); the build Job runs as it.
     builder_service_account: str = ENGINE_BUILDER_SERVICE_ACCOUNT
     #: Triton's NGC image user; restricted Pod Security needs a non-root uid that can read the cache.
     run_as_user: int = 1000

@@ -91,8 +91,8 @@ def build_deployment(
 ) -> dict[str, Any]:
     """The Deployment for service ``name`` serving ``cache_key``.
 
-    ``replicas`` comes from ``render.replicas.replica_ownership(spec).rendered_replicas``; None leaves
-    the field out so the autoscaler stays its only writer.
+    ``replicas`` is the decision's ``replica_ownership.rendered_replicas`` (``render.replicas``); None
+    leaves the field out so the autoscaler stays its only writer.
     """
     serving = spec.serving
     container = {
@@ -164,3 +164,8 @@ def build_deployment(
         "metadata": {"name": deployment_name(name), "namespace": namespace, "labels": serving_labels(name)},
         "spec": deployment_spec,
     }
+
+
+def with_template(deployment: dict[str, Any], template: dict[str, Any]) -> dict[str, Any]:
+    """The Deployment with another pod template: a rollback restores the previous revision's."""
+    return {**deployment, "spec": {**deployment["spec"], "template": template}}

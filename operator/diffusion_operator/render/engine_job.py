@@ -27,9 +27,9 @@ from diffusion_operator.render.pods import (
     shared_memory_volume,
 )
 from diffusion_operator.render.storage import BUILDER_CACHE_PATH, cache_volume
+from engine_builder.layout import PLAN_FILE
 from engine_builder.plan import BuildPlan
 
-PLAN_FILE = "plan.json"
 PLAN_MOUNT = "/plan"
 BUILDER_CONTAINER = "builder"
 #: ``engine_builder.errors.PlanError.exit_code``: the plan itself is invalid, retrying cannot help.
@@ -156,3 +156,20 @@ def build_engine_job(
             "template": {"metadata": {"labels": labels}, "spec": pod_spec},
         },
     }
+
+
+def build_job_owner_join(namespace: str, job_name: str, owner: dict[str, Any],
+                         resource_version: str | None) -> dict[str, Any]:
+    """A metadata-only apply that adds ``owner`` to a build Job's owners (under the owner's own field
+    manager). With the observed ``resource_version`` it is conditional: two services cannot both take
+    the last owner slot."""
+    precondition = {"resourceVersion": resource_version} if resource_version else {}
+    return {"apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"name": job_name, "namespace": namespace, "ownerReferences": [owner], **precondition}}
+
+
+def build_plan_owner_join(namespace: str, cache_key: str, owner: dict[str, Any]) -> dict[str, Any]:
+    """A metadata-only apply that adds ``owner`` to the owners of a build's plan ConfigMap."""
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": engine_plan_config_map_name(cache_key), "namespace": namespace,
+                         "ownerReferences": [owner]}}

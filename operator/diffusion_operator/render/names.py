@@ -30,10 +30,23 @@ MANAGED_BY = "diffusion-operator"
 TRITON = "triton"
 ENGINE_BUILDER = "engine-builder"
 
+# -- metric labels (what Prometheus makes of the pod labels) ----------------------------------------
+def prometheus_label(pod_label: str) -> str:
+    """The label name Prometheus gives a pod label it copies onto the samples (``podTargetLabels``):
+    every character a label name cannot hold becomes ``_`` (``diffusion.dev/service`` ->
+    ``diffusion_dev_service``)."""
+    return re.sub(r"[^a-zA-Z0-9_]", "_", pod_label)
+
+
+#: The service of a Triton series: what the autoscaler's, the alerts' and the dashboards' queries select on.
+SERVICE_METRIC_LABEL = prometheus_label(SERVICE_LABEL)
+#: The engine key of a Triton series.
+ENGINE_KEY_METRIC_LABEL = prometheus_label(ENGINE_KEY_LABEL)
+
 # -- fixed names -----------------------------------------------------------------------------------
 #: One shared engine cache per namespace (see render/storage.py for why).
 ENGINE_CACHE_CLAIM = "diffusion-engine-cache"
-#: Created by the chart in every namespace the operator serves; the build Job runs as it.
+#: The builder's ServiceAccount, created by the operator in every namespace it builds in (render/accounts.py).
 ENGINE_BUILDER_SERVICE_ACCOUNT = "diffusion-engine-builder"
 
 

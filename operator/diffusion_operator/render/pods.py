@@ -1,4 +1,4 @@
-"""Pod pieces shared by the build Job and the Triton Deployment: GPU scheduling, security, owners.
+"""Pod pieces shared by the build Job and the Triton Deployment: GPU scheduling, security; owner references.
 
 The build runs on the same GPU type as serving because TensorRT engines are specific to the GPU
 architecture, so both take their scheduling from the same catalogue row through ``gpu_scheduling``.
@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from diffusion_operator.api.gpus import GPU_RESOURCE, gpu_model
+from diffusion_operator.api.resource import API_VERSION, KIND, ServiceRef
 from diffusion_operator.api.spec_serving import ResourceRequirements, Toleration
 
 
@@ -75,19 +76,18 @@ def shared_memory_volume(size: str) -> dict[str, Any]:
     return {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": size}}
 
 
-def owner_reference(body: Mapping[str, Any], *, controller: bool = True) -> dict[str, Any]:
-    """An ownerReference to ``body`` (a DiffusionService as kopf hands it).
+def owner_reference(service: ServiceRef, *, controller: bool = True) -> dict[str, Any]:
+    """An ownerReference to the DiffusionService ``service``.
 
     ``controller=True`` for its own children (garbage-collected with it). Shared engine builds take
     ``controller=False`` references from every service using the key: the garbage collector deletes
-    them after the last owner is gone, which is the reference count the issue asks for.
+    them after the last owner is gone, so the reference count lives in Kubernetes.
     """
-    metadata = body["metadata"]
     return {
-        "apiVersion": body["apiVersion"],
-        "kind": body["kind"],
-        "name": metadata["name"],
-        "uid": metadata["uid"],
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "name": service.name,
+        "uid": service.uid,
         "controller": controller,
         "blockOwnerDeletion": True,
     }

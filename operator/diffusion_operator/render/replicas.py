@@ -1,17 +1,18 @@
 """Who owns the Triton Deployment's ``spec.replicas``: exactly one writer, named here.
 
 - ``spec``: autoscaling is off. The count is ``spec.replicas`` (set by users, ``kubectl scale dfs``,
-  an HPA or KEDA through the /scale subresource) or 1 when unset; the operator's own apply writes it.
+  an HPA or KEDA through the DiffusionService's /scale subresource) or 1 when unset; the operator's
+  own apply writes it.
 - ``autoscaler``: autoscaling is on. The operator's apply *omits* ``replicas`` (so server-side apply
-  never resets it) and only the autoscaler writes it, under its own field manager, through the
-  Deployment's /scale subresource. The CRD forbids ``spec.replicas`` in this mode, so ``kubectl scale``
-  cannot fight the autoscaler either.
+  never resets it) and only the autoscaler writes it: a server-side apply of the Deployment's
+  ``spec.replicas`` alone under its own field manager. The CRD forbids ``spec.replicas`` in this
+  mode, so ``kubectl scale dfs`` cannot fight the autoscaler either.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from diffusion_operator.api.spec import DEFAULT_REPLICAS, DiffusionServiceSpec
 
@@ -40,3 +41,21 @@ def replica_ownership(spec: DiffusionServiceSpec) -> ReplicaOwnership:
 def needs_disruption_budget(current_replicas: int) -> bool:
     """A PDB only protects something when more than one pod exists; with one it would block drains."""
     return current_replicas > 1
+
+
+def shared_field_manager(uid: str) -> str:
+    """Each service applies shared build objects under its own manager, so that its ownerReference
+    survives the other owners' applies (server-side apply keys ownerReferences by uid per manager)."""
+    return f"{OPERATOR_FIELD_MANAGER}.{uid}"
+
+
+def build_replicas_only(name: str, namespace: str, replicas: int) -> dict[str, Any]:
+    """The Deployment with nothing but ``spec.replicas``: what the autoscaler's field manager applies
+    (each scale, and once to take the field over before the operator's apply leaves it out)."""
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": namespace},
+            "spec": {"replicas": replicas}}
+
+
+def with_replicas(deployment: dict[str, Any], replicas: int) -> dict[str, Any]:
+    """The rendered Deployment with a count: how a new autoscaled Deployment is first created."""
+    return {**deployment, "spec": {**deployment["spec"], "replicas": replicas}}

@@ -46,9 +46,9 @@ def build_service(name: str, namespace: str) -> dict[str, Any]:
 def build_service_monitor(name: str, namespace: str, settings: RenderSettings) -> dict[str, Any]:
     """Scrape Triton's metrics; the service and engine key become metric labels.
 
-    Prometheus turns the pod labels into ``diffusion_dev_service`` and ``diffusion_dev_engine_key``,
-    which is what the autoscaler's and the dashboards' queries select on. Render it only when the
-    ServiceMonitor CRD exists in the cluster (the caller checks).
+    Prometheus turns the pod labels into ``names.SERVICE_METRIC_LABEL`` and
+    ``names.ENGINE_KEY_METRIC_LABEL``, which is what the autoscaler's and the dashboards' queries select
+    on. Render it only when the ServiceMonitor CRD exists in the cluster (the caller checks).
     """
     return {
         "apiVersion": SERVICE_MONITOR_API_VERSION,

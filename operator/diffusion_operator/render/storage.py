@@ -15,6 +15,7 @@ from typing import Any
 
 from diffusion_operator.render.defaults import RenderSettings
 from diffusion_operator.render.names import ENGINE_CACHE_CLAIM, MANAGED_BY, MANAGED_BY_LABEL, NAME_LABEL
+from engine_builder.layout import MODEL_REPOSITORY_DIR
 
 #: Where the builder sees the whole cache volume (``engine-builder build --out /cache``).
 BUILDER_CACHE_PATH = "/cache"
@@ -22,13 +23,9 @@ BUILDER_CACHE_PATH = "/cache"
 TRITON_MODEL_REPOSITORY = "/models"
 
 
-#: The builder publishes ``<out>/<key>/`` holding ``manifest.json`` and this Triton repository
-#: (engine_builder/build.py writes ``staging / "model_repository"``).
-MODEL_REPOSITORY_DIR = "model_repository"
-
-
 def repository_subpath(cache_key: str) -> str:
-    """The published Triton model repository of ``cache_key`` inside the cache volume."""
+    """The published Triton model repository of ``cache_key`` inside the cache volume (the builder
+    publishes ``<out>/<key>/`` holding its manifest and this repository, ``engine_builder.layout``)."""
     return f"{cache_key}/{MODEL_REPOSITORY_DIR}"
 
 

@@ -20,8 +20,7 @@ from diffusion_operator.metrics.promql import TritonScope, queue_latency_seconds
 from testbed.cluster import Cluster
 from testbed.kube import KubeClient, condition
 from testbed.prometheus import static_scrape
-from tests.e2e.conftest import start_operator
-from tests.e2e.operator.test_lifecycle import API, phase_is
+from tests.e2e.support import API, phase_is, start_operator
 
 MODELS = Path(__file__).resolve().parents[2] / "integration" / "metrics" / "models"
 TARGET_S = 0.1

@@ -13,7 +13,7 @@ import pytest
 from testbed.cluster import Cluster
 from testbed.kube import KubeClient, condition, service_account_kubeconfig
 from testbed.operator_process import OperatorProcess
-from tests.e2e.operator.test_lifecycle import API, phase_is, service
+from tests.e2e.support import API, phase_is, service
 
 CHART = Path(__file__).resolve().parents[3] / "charts" / "diffusion-operator"
 RELEASE, RELEASE_NS = "diffusion", "diffusion-system"

@@ -13,9 +13,8 @@ from datetime import datetime
 
 from testbed.kube import KubeClient, condition
 from testbed.pools import DEFAULT_POOLS
-from tests.e2e.conftest import start_operator
-from tests.e2e.faults.conftest import Figures
-from tests.e2e.operator.test_lifecycle import API, HOLD, jobs, phase_is, service
+from tests.e2e.faults.support import Figures
+from tests.e2e.support import API, HOLD, jobs, phase_is, service, start_operator
 
 FAIL = "testbed.dev/fake:build-fail"
 #: render/defaults.py: RenderSettings.build_backoff_limit

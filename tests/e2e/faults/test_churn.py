@@ -18,12 +18,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import psutil
-from diffusion_operator.reconcile.decide import MAX_BUILD_OWNERS
+from diffusion_operator.reconcile.owners import MAX_BUILD_OWNERS
 
 from testbed.kube import KubeClient
-from tests.e2e.conftest import start_operator
-from tests.e2e.faults.conftest import Figures
-from tests.e2e.operator.test_lifecycle import API, service
+from tests.e2e.faults.support import Figures
+from tests.e2e.support import API, service, start_operator
 
 COUNT = int(os.environ.get("FAULTS_CHURN_SERVICES", "1000"))
 ENGINE_KEYS = int(os.environ.get("FAULTS_CHURN_ENGINE_KEYS", "1"))

@@ -11,9 +11,8 @@ from __future__ import annotations
 import time
 
 from testbed.kube import KubeClient, condition
-from tests.e2e.conftest import start_operator
-from tests.e2e.faults.conftest import BUSY, FAST_AUTOSCALER, Figures, autoscaled, signal_values
-from tests.e2e.operator.test_lifecycle import API, HOLD, jobs, phase_is, service
+from tests.e2e.faults.support import BUSY, FAST_AUTOSCALER, Figures, autoscaled, signal_values
+from tests.e2e.support import API, HOLD, jobs, phase_is, service, start_operator
 
 ENGINE_KEY = "diffusion.dev/engine-key"
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from engine_builder.plan import BuildPlan
 from engine_builder.publish import MANIFEST, PARTIAL_PREFIX, is_complete
-from tests.e2e.faults.conftest import Figures
+from tests.e2e.faults.support import Figures
 
 ROOT = Path(__file__).resolve().parents[3]
 #: A tiny CPU build of its own key (never a cache hit of another test's build).

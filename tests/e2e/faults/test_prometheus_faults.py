@@ -14,9 +14,8 @@ import time
 import pytest
 
 from testbed.kube import KubeClient, condition
-from tests.e2e.conftest import start_operator
-from tests.e2e.faults.conftest import BUSY, FAST_AUTOSCALER, IDLE, Figures, autoscaled, signal_values
-from tests.e2e.operator.test_lifecycle import API
+from tests.e2e.faults.support import BUSY, FAST_AUTOSCALER, IDLE, Figures, autoscaled, signal_values
+from tests.e2e.support import API, start_operator
 
 FAULTS = ("http500", "slow", "empty", "nan", "inf", "multi", "down")
 

@@ -12,9 +12,8 @@ from __future__ import annotations
 import time
 
 from testbed.kube import KubeClient, condition
-from tests.e2e.conftest import start_operator
-from tests.e2e.faults.conftest import Figures
-from tests.e2e.operator.test_lifecycle import API, phase_is, service
+from tests.e2e.faults.support import Figures
+from tests.e2e.support import API, phase_is, service, start_operator
 
 CRASH = "testbed.dev/fake:crashloop"
 GRACE_S = 5

@@ -26,7 +26,7 @@ from kubernetes.dynamic.exceptions import ForbiddenError
 from testbed.kube import KubeClient, condition
 from testbed.operator_process import OperatorProcess
 from testbed.paths import versions
-from tests.e2e.operator.test_lifecycle import API, HOLD, phase_is, service
+from tests.e2e.support import API, HOLD, phase_is, service
 
 CHART = Path(__file__).resolve().parents[3] / "charts" / "diffusion-operator"
 RESTRICTED = {

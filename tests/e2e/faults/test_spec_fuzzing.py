@@ -39,7 +39,7 @@ from kubernetes.client.rest import ApiException
 
 from testbed.kube import KubeClient
 from testbed.operator_process import OperatorProcess
-from tests.e2e.faults.conftest import Figures
+from tests.e2e.faults.support import Figures
 
 EXAMPLES = int(os.environ.get("FAULTS_FUZZ_EXAMPLES", "150"))
 #: How long an accepted spec may take to be reconciled (one create event, one status write).

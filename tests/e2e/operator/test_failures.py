@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from testbed.kube import KubeClient, condition
 from testbed.operator_process import OperatorProcess
-from tests.e2e.operator.test_lifecycle import API, service
+from tests.e2e.support import API, service
 
 
 def reason(obj, type_: str) -> str | None:

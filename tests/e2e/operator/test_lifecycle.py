@@ -4,29 +4,14 @@ from __future__ import annotations
 
 import subprocess
 import time
-from typing import Any
+import urllib.request
+
+from diffusion_operator.reconcile.owners import MAX_BUILD_OWNERS
+from prometheus_client.parser import text_string_to_metric_families
 
 from testbed.kube import KubeClient, condition
 from testbed.operator_process import OperatorProcess
-
-API = "diffusion.dev/v1alpha1"
-HOLD = "testbed.dev/fake:build-hold"
-
-
-def service(name: str, namespace: str, **spec: Any) -> dict:
-    body: dict = {"model": {"source": "builtin://tiny-sdxl"}}
-    for key, value in spec.items():
-        body[key] = value
-    return {"apiVersion": API, "kind": "DiffusionService", "metadata": {"name": name, "namespace": namespace},
-            "spec": body}
-
-
-def phase_is(phase: str):
-    return lambda obj: (obj.to_dict().get("status") or {}).get("phase") == phase
-
-
-def jobs(kube: KubeClient, namespace: str) -> list:
-    return kube.items("batch/v1", "Job", namespace)
+from tests.e2e.support import API, HOLD, jobs, phase_is, service, start_operator
 
 
 def test_a_service_builds_its_engine_on_the_l4_pool_then_becomes_ready(kube: KubeClient, namespace: str,
@@ -96,10 +81,6 @@ def test_a_build_used_by_more_services_than_its_owner_slots_is_followed_and_surv
     deleted, either the garbage collector drops their references first and the followers take the
     freed slots (the Job survives), or it takes the Job and a follower re-creates it: both end with the
     build owned by followers only."""
-    from diffusion_operator.reconcile.decide import MAX_BUILD_OWNERS
-
-    from tests.e2e.conftest import start_operator
-
     operator = start_operator(cluster, namespace, name="followers", DIFFUSION_RESYNC_INTERVAL_SECONDS="20")
     names = [f"s-{i:02d}" for i in range(MAX_BUILD_OWNERS + 4)]
     try:
@@ -186,8 +167,6 @@ def test_deleting_a_service_garbage_collects_its_children(kube: KubeClient, name
 
 def test_killing_the_operator_mid_build_creates_no_duplicate_job(cluster, kube: KubeClient, namespace: str,
                                                                  crds: None):
-    from tests.e2e.conftest import start_operator
-
     first = start_operator(cluster, namespace, name="victim")
     kube.create(service("slow", namespace, engine={"builderImage": HOLD}))
     kube.wait_for(API, "DiffusionService", "slow", namespace,
@@ -218,8 +197,6 @@ def test_kubectl_get_shows_the_printer_columns(cluster, kube: KubeClient, namesp
 
 def test_two_peered_operators_never_both_act(cluster, kube: KubeClient, namespace: str, crds: None):
     """kopf peering: the higher-priority replica reconciles, the other stands by until it is gone."""
-    from tests.e2e.conftest import start_operator
-
     kube.apply({"apiVersion": "kopf.dev/v1", "kind": "KopfPeering",
                 "metadata": {"name": "diffusion-operator", "namespace": namespace}}, field_manager="e2e")
     peering = ("--peering=diffusion-operator",)
@@ -249,10 +226,6 @@ def test_two_peered_operators_never_both_act(cluster, kube: KubeClient, namespac
 
 
 def test_the_operator_exports_its_own_metrics(kube: KubeClient, namespace: str, operator: OperatorProcess):
-    import urllib.request
-
-    from prometheus_client.parser import text_string_to_metric_families
-
     kube.create(service("sdxl", namespace))
     kube.wait_for(API, "DiffusionService", "sdxl", namespace, phase_is("Ready"), timeout=90, what="Ready")
     with urllib.request.urlopen(operator.metrics_url, timeout=5) as resp:

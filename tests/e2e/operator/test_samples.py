@@ -9,7 +9,7 @@ import yaml
 
 from testbed.kube import KubeClient
 from testbed.operator_process import OperatorProcess
-from tests.e2e.operator.test_lifecycle import API
+from tests.e2e.support import API
 
 SAMPLES = sorted((Path(__file__).resolve().parents[3] / "manifests" / "samples").glob("*.yaml"))
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from testbed.cluster import Cluster
 from testbed.kube import KubeClient, condition
-from tests.e2e.conftest import start_operator
-from tests.e2e.operator.test_lifecycle import API, phase_is, service
+from tests.e2e.support import API, phase_is, service, start_operator
 
 # The ServiceMonitor CRD as the Prometheus Operator names it (schema trimmed: the API server only needs
 # the kind to exist for this test; the operator's manifest is validated by the render unit tests).

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from diffusion_operator.config import OperatorConfig
 
 CHART = Path(__file__).resolve().parents[3] / "charts" / "diffusion-operator"
 SCENARIOS = sorted((CHART / "ci").glob("*-values.yaml"))
@@ -28,6 +29,26 @@ def test_every_scenario_lints_and_renders(helm_binary: str, values: Path):
     lint = helm(helm_binary, "lint", str(CHART), "-f", str(values), "--kube-version", KUBE_VERSION, check=False)
     assert lint.returncode == 0, lint.stdout + lint.stderr
     assert render(helm_binary, "-f", str(values))
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A YAML loader that refuses a mapping with a key twice (safe_load keeps the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        keys = [self.construct_object(key, deep=deep) for key, _ in node.value]
+        duplicates = sorted({key for key in keys if keys.count(key) > 1})
+        if duplicates:
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate keys {duplicates}", node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
+@pytest.mark.parametrize("values", SCENARIOS, ids=lambda p: p.name)
+def test_no_rendered_object_repeats_a_key_helm_tests_included(helm_binary: str, values: Path):
+    out = helm(helm_binary, "template", "do", str(CHART), "--namespace", "diffusion-system",
+               "--kube-version", KUBE_VERSION, "-f", str(values)).stdout
+    docs = [doc for doc in yaml.load_all(out, Loader=_UniqueKeyLoader) if doc]
+    (test_pod,) = [d for d in docs if (d["metadata"].get("annotations") or {}).get("helm.sh/hook") == "test"]
+    assert test_pod["metadata"]["labels"]["app.kubernetes.io/component"] == "test"
 
 
 def test_a_values_typo_is_rejected_by_the_schema(helm_binary: str):
@@ -82,8 +103,6 @@ def test_the_rbac_never_grants_secrets_or_wildcards(helm_binary: str):
 
 
 def test_gpu_node_labels_and_tolerations_reach_the_operator_config(helm_binary: str):
-    from diffusion_operator.config import OperatorConfig
-
     docs = render(helm_binary, "--set-json", 'gpuNodeLabels={"nvidia-l4": {"nvidia.com/gpu.product": "NVIDIA-L4"}}',
                   "--set-json", 'gpuTolerations=[{"key": "gpu", "operator": "Exists"}]')
     data = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("-config"))["data"]

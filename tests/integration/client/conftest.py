@@ -14,10 +14,13 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import yaml
+from diffusion_operator.client.request import ImageRequest
+from diffusion_operator.client.triton import Endpoint, TritonClient
 
 from testbed.kube import KubeClient, condition
 from testbed.paths import REPO_ROOT, cache_root
@@ -62,11 +65,6 @@ def tiny_triton(tiny_repository: Path, tmp_path_factory: pytest.TempPathFactory)
 
 def warm_up(server: TritonServer) -> None:
     """One request per ``sdxl`` instance at once: each pays its ONNX Runtime set-up (~3 s) here, not in a test."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from diffusion_operator.client.request import ImageRequest
-    from diffusion_operator.client.triton import Endpoint, TritonClient
-
     def one(seed: int) -> None:
         client = TritonClient(Endpoint(server.http_url))
         try:

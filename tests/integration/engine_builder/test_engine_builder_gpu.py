@@ -7,7 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from engine_builder.build import build
 from engine_builder.plan import BuildPlan
+from engine_builder.publish import MANIFEST
+from engine_builder.trt import engine_filename
 
 pytestmark = pytest.mark.gpu
 
@@ -25,10 +28,6 @@ def gpu_plan() -> BuildPlan:
 
 
 def test_a_tensorrt_build_of_tiny_sdxl_publishes_engines_that_match_torch(tmp_path: Path):
-    from engine_builder.build import build
-    from engine_builder.publish import MANIFEST
-    from engine_builder.trt import engine_filename
-
     plan = gpu_plan()
     summary = build(plan, tmp_path)
     assert summary["status"] == "built"

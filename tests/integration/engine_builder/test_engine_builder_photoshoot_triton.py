@@ -20,7 +20,11 @@ from typing import Any
 import numpy as np
 import pytest
 import tritonclient.http as httpclient
+from diffusion_operator.client.cli import app
+from diffusion_operator.client.errors import EXIT_REJECTED
+from diffusion_operator.client.png import read_png_metadata
 from PIL import Image
+from typer.testing import CliRunner
 
 from testbed.paths import cache_root
 from testbed.triton import TritonServer, stub_python_env
@@ -241,10 +245,6 @@ def test_every_stage_is_its_own_model_with_its_own_statistics(server):
 
 
 def test_the_cli_writes_the_shot_and_its_mask(server, tmp_path):
-    from diffusion_operator.client.cli import app
-    from diffusion_operator.client.png import read_png_metadata
-    from typer.testing import CliRunner
-
     photo = tmp_path / "product.png"
     photo.write_bytes(encode(product_photo()))
     out = tmp_path / "out.png"
@@ -278,10 +278,6 @@ def test_the_cli_writes_the_shot_and_its_mask(server, tmp_path):
 
 
 def test_the_cli_reports_a_refused_image_as_exit_5(server, tmp_path):
-    from diffusion_operator.client.cli import app
-    from diffusion_operator.client.errors import EXIT_REJECTED
-    from typer.testing import CliRunner
-
     blank = tmp_path / "blank.png"
     blank.write_bytes(encode(np.full((64, 64, 3), 255, np.uint8)))
     result = CliRunner().invoke(

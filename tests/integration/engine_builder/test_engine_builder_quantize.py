@@ -14,7 +14,11 @@ import numpy as np
 import pytest
 
 from engine_builder.components import component_spec, sample_inputs
+from engine_builder.export import export_component, load_pipeline, torch_run
+from engine_builder.parity import ort_runner
 from engine_builder.plan import BuildPlan
+from engine_builder.quantize import quantize_unet
+from engine_builder.tiny import materialize
 from engine_builder.trt import builder_settings, create_config, missing_requirements
 
 LATENT = (7, 7)  # the tiny UNet's trace size: off its up-factor, like every export
@@ -22,15 +26,10 @@ LATENT = (7, 7)  # the tiny UNet's trace size: off its up-factor, like every exp
 
 @pytest.fixture(scope="module")
 def tiny_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from engine_builder.tiny import materialize
-
     return materialize(tmp_path_factory.mktemp("tiny-quantize"))
 
 
 def quantized_export(source: Path, precision: str, destination: Path) -> tuple[Any, int]:
-    from engine_builder.export import export_component, load_pipeline
-    from engine_builder.quantize import quantize_unet
-
     loaded = load_pipeline(source)
     count = quantize_unet(loaded, precision, LATENT, prompts=("a cat", "a lighthouse at night"), steps=3)
     export_component(loaded, "unetxl", destination, LATENT)
@@ -60,9 +59,6 @@ def test_int8_calibration_puts_quantize_dequantize_pairs_into_the_unet_onnx(int8
 
 def test_the_int8_onnx_still_computes_the_calibrated_unet_at_another_size(int8_unet):
     """ONNX Runtime runs standard int8 Q/DQ; it should stay close to ModelOpt's fake-quantized torch UNet."""
-    from engine_builder.export import torch_run
-    from engine_builder.parity import ort_runner
-
     loaded, _, path = int8_unet
     spec = component_spec("unetxl", loaded.dims)
     feeds = sample_inputs(spec, 1, 9, 6, seed=3)

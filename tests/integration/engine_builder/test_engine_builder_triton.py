@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import tritonclient.http as httpclient
 
+from engine_builder.pipeline import SCHEDULERS
 from engine_builder.tiny import build_tiny_pipeline
 from testbed.triton import TritonServer
 
@@ -46,7 +47,6 @@ def diffusers_image(pipe: Any, prompt: str, scheduler: str, **options: Any) -> n
     import diffusers
     import torch
 
-    from engine_builder.pipeline import SCHEDULERS
 
     pipe.scheduler = getattr(diffusers, SCHEDULERS[scheduler]).from_config(pipe.scheduler.config)
     generator = torch.Generator().manual_seed(options.pop("seed"))

@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 
 import pytest
-from diffusion_operator.autoscaling import History, ScalingPolicy, decide, reasons
+from diffusion_operator.api.conditions import Reason
+from diffusion_operator.autoscaling import History, ScalingPolicy, decide
 from diffusion_operator.metrics.observe import SignalQueries, observe
 from diffusion_operator.metrics.prometheus_client import PrometheusClient
 from diffusion_operator.metrics.promql import TritonScope
@@ -61,4 +62,4 @@ def test_scaler_signals_from_a_loaded_triton(triton_factory, prometheus_factory)
     assert observation.batch_size == pytest.approx(2.0, abs=0.3)
     policy = ScalingPolicy(min_replicas=1, max_replicas=10, queue_latency_target_s=0.01)
     decision = decide(observation, policy, History(), now=1_000_000.0)
-    assert decision.reason == reasons.SCALED_UP and decision.replicas > 1
+    assert decision.reason == Reason.SCALED_UP and decision.replicas > 1

@@ -20,8 +20,10 @@ def promtool(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([PROMTOOL, *args], capture_output=True, text=True, timeout=120, check=False)
 
 
-def test_promtool_accepts_the_plain_rules_file() -> None:
-    result = promtool("check", "rules", str(alerts.PLAIN_RULES))
+def test_promtool_accepts_the_plain_rules_file(tmp_path: Path) -> None:
+    rules = tmp_path / "alerts.yaml"
+    rules.write_text(alerts.plain_rules_yaml())
+    result = promtool("check", "rules", str(rules))
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"SUCCESS: {len(alerts.alerts())} rules found" in result.stdout
 

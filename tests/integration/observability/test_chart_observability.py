@@ -34,7 +34,7 @@ def test_each_dashboard_becomes_a_configmap_labelled_for_the_grafana_sidecar(hel
     docs = render(helm_binary, "--set", "dashboards.label=my_dashboards", "--set", "dashboards.labelValue=yes",
                   "--set", "dashboards.namespace=monitoring", "--set", "dashboards.annotations.grafana_folder=SDXL")
     maps = {doc["metadata"]["name"]: doc for doc in dashboard_maps(docs)}
-    expected = {path.name: json.loads(text) for path, text in generate.generated_files().items()}
+    expected = {name: json.loads(text) for name, text in generate.dashboard_files().items()}
     assert len(maps) == len(expected)
     for config_map in maps.values():
         assert config_map["metadata"]["namespace"] == "monitoring"
@@ -66,4 +66,4 @@ def test_the_prometheusrule_embeds_the_generated_groups_with_the_chosen_sla_for(
 
 def test_with_default_values_the_prometheusrule_matches_the_plain_rules_file(helm_binary: str) -> None:
     (rule,) = of_kind(render(helm_binary, "--set", "prometheusRule.enabled=true"), "PrometheusRule")
-    assert rule["spec"] == yaml.safe_load(alerts.PLAIN_RULES.read_text())
+    assert rule["spec"] == yaml.safe_load(alerts.plain_rules_yaml())

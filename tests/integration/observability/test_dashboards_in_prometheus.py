@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 from diffusion_operator import alerts, telemetry
-from diffusion_operator.autoscaling import reasons
+from diffusion_operator.api.conditions import Reason
 from diffusion_operator.dashboards import generate, preview, queries
 from diffusion_operator.metrics import promql
 from diffusion_operator.metrics.promql import TritonScope
@@ -68,7 +68,7 @@ def _operator_heartbeat(prometheus: Prometheus, stop: threading.Event) -> None:
     The latency "seen by the autoscaler" is read from Prometheus with the autoscaler's own query.
     """
     seen = promql.queue_latency_seconds(TritonScope(NAMESPACE, SERVICE, MODEL), alerts.WINDOW_S)
-    cycle = [("up", reasons.SCALED_UP), ("hold", reasons.AT_MAX_REPLICAS), ("hold", reasons.WITHIN_TOLERANCE)]
+    cycle = [("up", Reason.SCALED_UP), ("hold", Reason.AT_MAX_REPLICAS), ("hold", Reason.WITHIN_TOLERANCE)]
     tick = 0
     while not stop.wait(1.0):
         direction, reason = cycle[tick % len(cycle)]
@@ -97,7 +97,7 @@ def _instant(prometheus: Prometheus, expr: str, at: float) -> list[dict[str, Any
 
 
 def _dashboards() -> dict[str, dict[str, Any]]:
-    return {path.name: json.loads(text) for path, text in generate.generated_files().items()}
+    return {name: json.loads(text) for name, text in generate.dashboard_files().items()}
 
 
 def _all_queries() -> list[queries.PanelQuery]:

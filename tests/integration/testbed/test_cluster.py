@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic.exceptions import UnprocessibleEntityError
 
@@ -88,8 +90,6 @@ def test_deployment_becomes_available_and_deleting_it_collects_its_children(kube
 
 
 def _eventually(check, timeout: float) -> bool:
-    import time
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
@@ -136,7 +136,6 @@ def test_crd_with_a_cel_rule_rejects_a_violating_object(kube: KubeClient, namesp
 
 def test_rbac_denies_a_service_account_without_permissions(kube: KubeClient, namespace: str):
     kube.core.create_namespaced_service_account(namespace, {"metadata": {"name": "nobody"}})
-    from kubernetes import client
 
     token = kube.core.create_namespaced_service_account_token(
         "nobody", namespace, client.AuthenticationV1TokenRequest(spec=client.V1TokenRequestSpec(audiences=[]))

@@ -6,6 +6,7 @@ import pytest
 from diffusion_operator.api.resource import merge_patch, parse_spec, parse_status, status_patch
 from diffusion_operator.api.spec import DiffusionServiceSpec
 from diffusion_operator.api.status import DiffusionServiceStatus, EngineStatus
+from diffusion_operator.autoscaling.policy import DEFAULT_SCALE_DOWN, DEFAULT_SCALE_UP
 from pydantic import ValidationError
 
 from tests.unit.api.spec_cases import INVALID_SPECS, MINIMAL, VALID_SPECS, Invalid
@@ -78,8 +79,6 @@ def test_status_patch_is_camel_case_without_nulls() -> None:
 
 
 def test_scaling_behaviour_defaults_equal_the_autoscalers_tuned_defaults() -> None:
-    from diffusion_operator.autoscaling.policy import DEFAULT_SCALE_DOWN, DEFAULT_SCALE_UP
-
     autoscaling = parse_spec(MINIMAL).autoscaling
     for spec_side, policy_side in ((autoscaling.scale_up, DEFAULT_SCALE_UP),
                                    (autoscaling.scale_down, DEFAULT_SCALE_DOWN)):

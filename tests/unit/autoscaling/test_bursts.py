@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from diffusion_operator.api.conditions import Reason
 from diffusion_operator.api.status import MAX_HISTORY_ENTRIES, AutoscalerMemory
-from diffusion_operator.autoscaling import History, Observation, ScalingPolicy, decide, reasons
+from diffusion_operator.autoscaling import History, Observation, ScalingPolicy, decide
 from diffusion_operator.autoscaling.bursts import BUCKET_S, burst_floor, read_memory
 from diffusion_operator.autoscaling.history import Recommendation
 
@@ -113,11 +114,11 @@ NOW = 16_700 * BUCKET_S
 @pytest.mark.parametrize(
     ("per_minute", "policy", "expected"),
     [
-        (TWO_BURSTS, POLICY, (40, reasons.HOLDING_FOR_BURSTS)),  # recurring: keep what they needed
-        (TWO_BURSTS, replace(POLICY, burst_memory_s=0.0), (20, reasons.SCALED_DOWN)),  # off: 50 %/min down
-        (ONE_BURST, POLICY, (20, reasons.SCALED_DOWN)),  # a single burst is not a pattern
-        ((*TWO_BURSTS, *BASE * 6), POLICY, (20, reasons.SCALED_DOWN)),  # 35 min quiet > 3 gaps of 8 min
-        (TWO_BURSTS, replace(POLICY, burst_hold_gaps=0.5), (20, reasons.SCALED_DOWN)),  # half a gap: let go
+        (TWO_BURSTS, POLICY, (40, Reason.HOLDING_FOR_BURSTS)),  # recurring: keep what they needed
+        (TWO_BURSTS, replace(POLICY, burst_memory_s=0.0), (20, Reason.SCALED_DOWN)),  # off: 50 %/min down
+        (ONE_BURST, POLICY, (20, Reason.SCALED_DOWN)),  # a single burst is not a pattern
+        ((*TWO_BURSTS, *BASE * 6), POLICY, (20, Reason.SCALED_DOWN)),  # 35 min quiet > 3 gaps of 8 min
+        (TWO_BURSTS, replace(POLICY, burst_hold_gaps=0.5), (20, Reason.SCALED_DOWN)),  # half a gap: let go
     ],
 )
 def test_the_decision_keeps_burst_capacity_only_while_bursts_recur(

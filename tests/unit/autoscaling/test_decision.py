@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from diffusion_operator.api.conditions import ConditionType, Reason
 from diffusion_operator.autoscaling import (
     FallbackMode,
     History,
@@ -12,7 +13,6 @@ from diffusion_operator.autoscaling import (
     Observation,
     ScalingPolicy,
     decide,
-    reasons,
 )
 from diffusion_operator.autoscaling.capacity import replicas_for_queue_sla
 from diffusion_operator.autoscaling.history import Recommendation, ScaleEvent
@@ -36,18 +36,18 @@ def condition(decision_conditions: tuple, kind: str) -> tuple[bool, str]:
 
 def test_latency_at_target_holds() -> None:
     decision = decide(seen(10, queue_latency_s=10.0), POLICY, History(), NOW)
-    assert (decision.replicas, decision.reason) == (10, reasons.WITHIN_TOLERANCE)
+    assert (decision.replicas, decision.reason) == (10, Reason.WITHIN_TOLERANCE)
     assert not decision.changes_replicas
 
 
 def test_a_ratio_inside_the_tolerance_band_holds() -> None:
     decision = decide(seen(10, queue_latency_s=10.8), POLICY, History(), NOW)
-    assert (decision.replicas, decision.reason) == (10, reasons.WITHIN_TOLERANCE)
+    assert (decision.replicas, decision.reason) == (10, Reason.WITHIN_TOLERANCE)
 
 
 def test_latency_over_target_scales_up_by_the_ratio() -> None:
     decision = decide(seen(4, queue_latency_s=30.0), POLICY, History(), NOW)
-    assert (decision.replicas, decision.reason) == (12, reasons.SCALED_UP)
+    assert (decision.replicas, decision.reason) == (12, Reason.SCALED_UP)
     assert decision.history.last_scale_time == NOW
     assert decision.history.scale_events == (ScaleEvent(NOW, 8),)
 
@@ -56,7 +56,7 @@ def test_capacity_estimate_sizes_for_the_arrival_rate() -> None:
     decision = decide(seen(4, queue_latency_s=0.5, pending_requests=0, arrival_rate=1.0, service_time_s=9.0),
                       POLICY, History(), NOW)
     assert decision.replicas == needed(1.0) > 4
-    assert decision.reason == reasons.SCALED_UP
+    assert decision.reason == Reason.SCALED_UP
 
 
 def test_batched_service_time_is_shared_by_the_batch() -> None:
@@ -83,35 +83,35 @@ def test_scale_up_is_rate_limited_from_one_replica() -> None:
     decision = decide(seen(1, queue_latency_s=1000.0), POLICY, History(), NOW)
     # Default: max(8 pods, 900 %) per 15 s -> at most 9 from 1 ... here ceil(1 * 10) = 10 wins.
     assert decision.replicas == 10
-    assert decision.reason == reasons.SCALED_UP
-    assert condition(decision.conditions, reasons.SCALING_LIMITED) == (True, reasons.RATE_LIMITED)
+    assert decision.reason == Reason.SCALED_UP
+    assert condition(decision.conditions, ConditionType.SCALING_LIMITED) == (True, Reason.RATE_LIMITED)
 
 
 def test_scale_up_already_spent_this_period_is_rate_limited() -> None:
     history = History(scale_events=(ScaleEvent(NOW - 5, 9),))
     decision = decide(seen(10, queue_latency_s=1000.0), POLICY, history, NOW)
     assert decision.replicas == 10
-    assert decision.reason == reasons.RATE_LIMITED
+    assert decision.reason == Reason.RATE_LIMITED
 
 
 def test_at_max_replicas_holds_and_says_so() -> None:
     decision = decide(seen(20, queue_latency_s=100.0), POLICY, History(), NOW)
-    assert (decision.replicas, decision.reason) == (20, reasons.AT_MAX_REPLICAS)
-    assert condition(decision.conditions, reasons.SCALING_LIMITED) == (True, reasons.AT_MAX_REPLICAS)
+    assert (decision.replicas, decision.reason) == (20, Reason.AT_MAX_REPLICAS)
+    assert condition(decision.conditions, ConditionType.SCALING_LIMITED) == (True, Reason.AT_MAX_REPLICAS)
 
 
 def test_at_min_replicas_holds_and_says_so() -> None:
     decision = decide(seen(1, queue_latency_s=0.0, pending_requests=0, arrival_rate=0.0, service_time_s=9.0),
                       POLICY, History(), NOW)
-    assert (decision.replicas, decision.reason) == (1, reasons.AT_MIN_REPLICAS)
-    assert condition(decision.conditions, reasons.SCALING_LIMITED) == (True, reasons.AT_MIN_REPLICAS)
+    assert (decision.replicas, decision.reason) == (1, Reason.AT_MIN_REPLICAS)
+    assert condition(decision.conditions, ConditionType.SCALING_LIMITED) == (True, Reason.AT_MIN_REPLICAS)
 
 
 def test_scale_down_waits_for_the_stabilization_window() -> None:
     history = History(recommendations=(Recommendation(NOW - 60, 10),))
     decision = decide(seen(10, queue_latency_s=0.0, pending_requests=0, arrival_rate=0.2, service_time_s=9.0),
                       POLICY, history, NOW)
-    assert (decision.replicas, decision.reason) == (10, reasons.STABILIZING)
+    assert (decision.replicas, decision.reason) == (10, Reason.STABILIZING)
 
 
 def test_scale_down_after_the_window_is_rate_limited_to_half() -> None:
@@ -119,8 +119,8 @@ def test_scale_down_after_the_window_is_rate_limited_to_half() -> None:
     decision = decide(seen(10, queue_latency_s=0.0, pending_requests=0, arrival_rate=0.2, service_time_s=9.0),
                       POLICY, history, NOW)
     assert needed(0.2) < 5
-    assert (decision.replicas, decision.reason) == (5, reasons.SCALED_DOWN)
-    assert condition(decision.conditions, reasons.SCALING_LIMITED) == (True, reasons.RATE_LIMITED)
+    assert (decision.replicas, decision.reason) == (5, Reason.SCALED_DOWN)
+    assert condition(decision.conditions, ConditionType.SCALING_LIMITED) == (True, Reason.RATE_LIMITED)
 
 
 # The scaler has watched the down-stabilization window already (an empty history holds, see below).
@@ -129,14 +129,14 @@ WATCHED = History(recommendations=(Recommendation(NOW - 60.0, 1),))
 
 def test_without_capacity_data_low_latency_scales_down_like_the_hpa() -> None:
     decision = decide(seen(10, queue_latency_s=5.0), POLICY, WATCHED, NOW)
-    assert (decision.replicas, decision.reason) == (5, reasons.SCALED_DOWN)
+    assert (decision.replicas, decision.reason) == (5, Reason.SCALED_DOWN)
 
 
 @pytest.mark.parametrize(
     ("history", "expected"),
     [
-        (History(), (10, reasons.STABILIZING)),  # first evaluation: what we found counts as recommended
-        (WATCHED, (5, reasons.SCALED_DOWN)),  # a window already watched: scale down as usual
+        (History(), (10, Reason.STABILIZING)),  # first evaluation: what we found counts as recommended
+        (WATCHED, (5, Reason.SCALED_DOWN)),  # a window already watched: scale down as usual
     ],
 )
 def test_a_fresh_autoscaler_waits_a_stabilization_window_before_scaling_down(history: History,
@@ -154,7 +154,7 @@ def test_an_autoscaler_back_after_a_whole_window_away_waits_again(away_s: float)
     # The last recommendation is older than the 120 s window: nothing says the load stayed low since.
     last = NOW - POLICY.scale_down.stabilization_window_s - away_s - 1
     decision = decide(seen(10, queue_latency_s=5.0), POLICY, History((Recommendation(last, 5),)), NOW)
-    assert (decision.replicas, decision.reason) == (10, reasons.STABILIZING)
+    assert (decision.replicas, decision.reason) == (10, Reason.STABILIZING)
 
 
 def test_an_empty_history_never_delays_a_scale_up() -> None:
@@ -165,7 +165,7 @@ def test_an_empty_history_never_delays_a_scale_up() -> None:
 def test_starting_replicas_block_a_scale_down() -> None:
     decision = decide(seen(10, ready=6, queue_latency_s=0.0, pending_requests=0, arrival_rate=0.2,
                            service_time_s=9.0), POLICY, History(), NOW)
-    assert (decision.replicas, decision.reason) == (10, reasons.WAITING_FOR_STARTING_REPLICAS)
+    assert (decision.replicas, decision.reason) == (10, Reason.WAITING_FOR_STARTING_REPLICAS)
 
 
 def test_replicas_that_never_start_stop_blocking_a_scale_down_after_the_startup_timeout() -> None:
@@ -173,7 +173,7 @@ def test_replicas_that_never_start_stop_blocking_a_scale_down_after_the_startup_
     history = replace(WATCHED, last_scale_time=NOW - 1200.0)
     decision = decide(seen(10, ready=6, queue_latency_s=0.0, pending_requests=0, arrival_rate=0.2,
                            service_time_s=9.0), POLICY, history, NOW)
-    assert decision.reason != reasons.WAITING_FOR_STARTING_REPLICAS
+    assert decision.reason != Reason.WAITING_FOR_STARTING_REPLICAS
     assert decision.replicas < 10
 
 
@@ -199,17 +199,17 @@ def test_starting_replicas_are_not_added_twice() -> None:
 def test_bad_metrics_hold_the_fleet_and_count_a_failure(observation: Observation) -> None:
     decision = decide(observation, POLICY, History(recommendations=(Recommendation(NOW - 500, 2),)), NOW)
     assert decision.replicas == 6
-    assert decision.reason == reasons.METRICS_UNAVAILABLE
+    assert decision.reason == Reason.METRICS_UNAVAILABLE
     assert decision.history.consecutive_failures == 1
-    assert condition(decision.conditions, reasons.SCALING_ACTIVE) == (False, reasons.METRICS_UNAVAILABLE)
-    assert condition(decision.conditions, reasons.FALLBACK)[0] is False
+    assert condition(decision.conditions, ConditionType.SCALING_ACTIVE) == (False, Reason.METRICS_UNAVAILABLE)
+    assert condition(decision.conditions, ConditionType.FALLBACK)[0] is False
 
 
 def test_repeated_failures_report_fallback_and_hold_by_default() -> None:
     history = History(consecutive_failures=2)
     decision = decide(Observation.failed(MetricsFailure.TIMEOUT, "5s", 6, 6), POLICY, history, NOW)
-    assert (decision.replicas, decision.reason) == (6, reasons.FALLBACK_ACTIVE)
-    assert condition(decision.conditions, reasons.FALLBACK) == (True, reasons.FALLBACK_ACTIVE)
+    assert (decision.replicas, decision.reason) == (6, Reason.FALLBACK_ACTIVE)
+    assert condition(decision.conditions, ConditionType.FALLBACK) == (True, Reason.FALLBACK_ACTIVE)
 
 
 @pytest.mark.parametrize(("current", "expected"), [(3, 8), (12, 12)])
@@ -223,7 +223,7 @@ def test_fixed_fallback_only_raises_the_fleet(current: int, expected: int) -> No
 def test_a_good_read_resets_the_failure_count() -> None:
     decision = decide(seen(4, queue_latency_s=10.0), POLICY, History(consecutive_failures=7), NOW)
     assert decision.history.consecutive_failures == 0
-    assert condition(decision.conditions, reasons.SCALING_ACTIVE) == (True, reasons.VALID_METRICS)
+    assert condition(decision.conditions, ConditionType.SCALING_ACTIVE) == (True, Reason.VALID_METRICS)
 
 
 ZERO = replace(POLICY, min_replicas=0, scale_to_zero_after_s=600.0)
@@ -238,7 +238,7 @@ def test_an_idle_service_starts_its_idle_clock_but_keeps_one_replica() -> None:
 
 def test_a_service_idle_long_enough_scales_to_zero() -> None:
     decision = decide(seen(1, **IDLE), ZERO, History(idle_since=NOW - 600), NOW)
-    assert (decision.replicas, decision.reason) == (0, reasons.SCALED_TO_ZERO)
+    assert (decision.replicas, decision.reason) == (0, Reason.SCALED_TO_ZERO)
 
 
 def test_traffic_resets_the_idle_clock() -> None:
@@ -257,13 +257,13 @@ def test_without_min_zero_an_idle_service_never_scales_to_zero() -> None:
 
 def test_at_zero_with_nothing_pending_stays_at_zero() -> None:
     decision = decide(seen(0, queue_latency_s=0.0, pending_requests=0), ZERO, History(), NOW)
-    assert (decision.replicas, decision.reason) == (0, reasons.SCALED_TO_ZERO)
-    assert condition(decision.conditions, reasons.SCALING_ACTIVE) == (False, reasons.SCALED_TO_ZERO)
+    assert (decision.replicas, decision.reason) == (0, Reason.SCALED_TO_ZERO)
+    assert condition(decision.conditions, ConditionType.SCALING_ACTIVE) == (False, Reason.SCALED_TO_ZERO)
 
 
 def test_pending_requests_wake_the_service_from_zero() -> None:
     decision = decide(seen(0, queue_latency_s=0.0, pending_requests=3), ZERO, History(), NOW)
-    assert (decision.replicas, decision.reason) == (1, reasons.WOKE_FROM_ZERO)
+    assert (decision.replicas, decision.reason) == (1, Reason.WOKE_FROM_ZERO)
     assert decision.history.scale_events == (ScaleEvent(NOW, 1),)
 
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from diffusion_operator.client.cli import app
 from diffusion_operator.client.errors import EXIT_USAGE, UsageError
-from diffusion_operator.client.photoshoot import PhotoshootRequest, mask_path_for
+from diffusion_operator.client.photoshoot import mask_path_for
+from diffusion_operator.client.request import PhotoshootRequest
 from diffusion_operator.client.triton import _photoshoot_inputs
 from typer.testing import CliRunner
 

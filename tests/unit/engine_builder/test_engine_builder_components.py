@@ -49,10 +49,9 @@ def test_the_tiny_model_follows_the_sdxl_wiring_rules():
 
 
 def test_the_offline_tokenizer_loads_and_wraps_text_in_bos_eos(tmp_path: Path):
-    from transformers import CLIPTokenizer
-
+    transformers = pytest.importorskip("transformers", reason="the tokenizer is transformers' CLIPTokenizer")
     tiny.write_tokenizer(tmp_path)
-    tokenizer = CLIPTokenizer.from_pretrained(tmp_path)
+    tokenizer = transformers.CLIPTokenizer.from_pretrained(tmp_path)
     vocab = tiny.tokenizer_vocab()
     ids = tokenizer("A cat", padding="max_length", max_length=77, truncation=True).input_ids
     assert len(ids) == 77

@@ -1,35 +1,30 @@
-"""What a photoshoot build is made of: plan rules, the tiny segmenter's documented function, Triton configs."""
+"""What a photoshoot build is made of: plan rules, segmenter configs, Triton configs (no ML stack needed).
+
+The segmenter's export and ONNX Runtime runs are integration tests (test_engine_builder_segmenter.py).
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 from pydantic import ValidationError
 
 from engine_builder.components import Dims, component_spec, components_for
-from engine_builder.errors import ExportError, SourceError
-from engine_builder.parity import ort_session
-from engine_builder.photoshoot_repository import (
+from engine_builder.errors import SourceError
+from engine_builder.plan import BuildPlan
+from engine_builder.repository.model_config import parse, render
+from engine_builder.repository.photoshoot import (
     PHOTOSHOOT_INPUTS,
     photoshoot_config,
     post_config,
     pre_config,
     segmenter_config,
 )
-from engine_builder.plan import BuildPlan
-from engine_builder.repository import parse, render
 from engine_builder.segmentation import (
-    SHARPNESS,
-    WHITE_LEVEL,
     SegmenterConfig,
-    check_segmenter,
-    export_tiny_segmenter,
-    read_config,
     resolve_segmenter,
-    tiny_segmenter,
 )
 
 PHOTOSHOOT = {
@@ -76,30 +71,6 @@ def test_the_inpainting_unet_takes_latent_mask_and_masked_latent_on_nine_channel
     assert [t.name for t in encoder.outputs] == ["latent_mean", "latent_std"]
 
 
-def test_the_tiny_segmenter_computes_its_documented_function():
-    import torch
-
-    pixels = np.random.default_rng(0).uniform(0, 1, size=(1, 3, 9, 7)).astype(np.float32)
-    with torch.inference_mode():
-        got = tiny_segmenter()(torch.from_numpy(pixels)).numpy()
-    expected = 1 / (1 + np.exp(-SHARPNESS * (WHITE_LEVEL - pixels.mean(axis=1, keepdims=True))))
-    np.testing.assert_allclose(got, expected, atol=1e-5)
-
-
-def test_the_exported_tiny_segmenter_runs_in_onnx_runtime_at_any_size(tmp_path: Path):
-    directory = resolve_segmenter("builtin://tiny-segmenter", tmp_path)
-    config = read_config(directory)
-    assert config == SegmenterConfig()
-    names = check_segmenter(directory, config)
-    session = ort_session(directory / "model.onnx")
-    image = np.full((1, 3, 30, 50), 1.0, np.float32)
-    image[..., 10:20, 10:20] = 0.2  # a dark square on white
-    (probability,) = session.run([names["output_name"]], {names["input_name"]: image})
-    assert probability.shape == (1, 1, 30, 50)
-    assert ((probability[0, 0] > 0.5) == (image[0, 0] < WHITE_LEVEL)).all()
-    assert export_tiny_segmenter(tmp_path) == directory, "reused, not re-exported"
-
-
 def test_a_segmentation_source_without_its_files_or_config_is_refused(tmp_path: Path):
     (tmp_path / "claim" / "u2net").mkdir(parents=True)
     with pytest.raises(SourceError, match=r"has no model\.onnx"):
@@ -108,23 +79,6 @@ def test_a_segmentation_source_without_its_files_or_config_is_refused(tmp_path: 
         SegmenterConfig.parse({"std": [0, 1, 1]}, "segmenter.json")
     with pytest.raises(SourceError, match="unknown builtin"):
         resolve_segmenter("builtin://u2net", tmp_path)
-
-
-def test_a_model_that_does_not_output_a_mask_fails_the_build(tmp_path: Path):
-    import torch
-
-    directory = tmp_path / "bad"
-    directory.mkdir()
-    torch.onnx.export(
-        torch.nn.Conv2d(3, 2, 1),
-        (torch.rand(1, 3, 8, 8),),
-        str(directory / "model.onnx"),
-        dynamo=False,
-        input_names=["x"],
-        output_names=["y"],
-    )
-    with pytest.raises(ExportError, match=r"expected \[N, 1, h, w\]"):
-        check_segmenter(directory, SegmenterConfig(input_size=(8, 8)))
 
 
 def test_every_photoshoot_config_parses_as_a_triton_model_config():

@@ -8,8 +8,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+import engine_builder.build
 from engine_builder.cli import app, load_plan
 from engine_builder.errors import PlanError
+from engine_builder.plan import BuildPlan
+from engine_builder.publish import publish
 
 runner = CliRunner()
 
@@ -69,9 +72,6 @@ def test_a_tensorrt_plan_without_tensorrt_fails_fast_with_exit_5_naming_what_is_
 
 
 def test_a_published_key_is_a_cache_hit_without_touching_the_source(tmp_path: Path):
-    from engine_builder.plan import BuildPlan
-    from engine_builder.publish import publish
-
     raw = {"source": "pvc://models/does-not-exist", "backend": "onnxruntime"}
     key = BuildPlan.model_validate(raw).cache_key()
     staging = tmp_path / "out" / "staging"
@@ -106,8 +106,6 @@ def test_no_termination_log_is_created_where_none_exists(tmp_path: Path):
 
 
 def test_an_unexpected_failure_still_prints_a_summary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    import engine_builder.build
-
     def explode(*args: object, **kwargs: object) -> None:
         raise ZeroDivisionError("boom")
 

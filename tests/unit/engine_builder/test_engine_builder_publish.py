@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -66,8 +67,6 @@ def test_losing_a_publish_race_to_an_identical_build_is_a_hit(tmp_path: Path):
 
 
 def test_sweeping_removes_dirs_of_dead_builders_and_keeps_live_ones(tmp_path: Path):
-    import os
-
     dead = staged(tmp_path, pid=dead_pid())
     dead_work = work_dir(tmp_path, KEY, dead_pid())
     dead_work.mkdir()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from engine_builder import sources
 from engine_builder.errors import SourceError
 from engine_builder.sources import (
     SDXL_COMPONENTS,
@@ -135,8 +136,6 @@ def test_an_unknown_builtin_model_is_rejected(tmp_path: Path):
 
 
 def test_the_hub_token_comes_from_the_env_var_the_plan_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    from engine_builder import sources
-
     seen = {}
 
     def fake_fetch(repo: str, revision: str | None, token: str | None, cache: Path | None) -> Path:

@@ -7,7 +7,7 @@ import pytest
 from engine_builder.components import Dims, component_spec
 from engine_builder.errors import TensorRTUnavailableError
 from engine_builder.plan import BuildPlan
-from engine_builder.profiles import latent_range, parity_shapes, profile_shapes
+from engine_builder.profiles import latent_range, odd_latent, parity_shapes, profile_shapes, within
 from engine_builder.trt import (
     build_profile,
     builder_settings,
@@ -42,7 +42,11 @@ def test_the_unet_profile_doubles_the_batch_for_guidance_and_keeps_fixed_dims():
     assert shapes["time_ids"][2] == (8, 6)
 
 
+POLYGRAPHY = "profiles and builder configs are polygraphy objects (the builder extra installs polygraphy)"
+
+
 def test_the_polygraphy_profile_holds_min_opt_max_for_every_input():
+    pytest.importorskip("polygraphy", reason=POLYGRAPHY)
     lr = latent_range(PLAN)
     profile = build_profile(component_spec("vae", Dims()), lr)
     assert list(profile.keys()) == ["latent"]
@@ -52,6 +56,7 @@ def test_the_polygraphy_profile_holds_min_opt_max_for_every_input():
 
 
 def test_the_builder_config_is_strongly_typed_with_no_precision_flags():
+    pytest.importorskip("polygraphy", reason=POLYGRAPHY)
     settings = builder_settings(PLAN)
     assert settings.strongly_typed and settings.native_instancenorm
     assert settings.quantization is None
@@ -102,8 +107,6 @@ def test_parity_shapes_include_an_odd_latent_and_stay_small():
 
 
 def test_a_single_resolution_plan_checks_an_odd_latent_just_below_its_profile_and_engines_skip_it():
-    from engine_builder.profiles import odd_latent, within
-
     lr = latent_range(BuildPlan(source="builtin://tiny-sdxl", resolutions=({"width": 1024, "height": 1024},)))  # type: ignore[arg-type]
     shapes = parity_shapes(lr)
     assert shapes == [(1, 128, 128), (1, 127, 127), (2, 128, 128)]

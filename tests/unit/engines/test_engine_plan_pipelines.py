@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 from diffusion_operator.api.resource import parse_spec
 from diffusion_operator.engines.plan import cache_key_for, plan_for
-from diffusion_operator.render.engine_job import build_plan_config_map
 
 from engine_builder.plan import DEFAULT_INPAINT_SOURCE, BuildPlan
 from tests.unit.api.spec_cases import MINIMAL, spec_with
@@ -56,40 +53,6 @@ def test_photoshoot_sources_stay_out_of_text2image_plans() -> None:
     plan = plan_for(parse_spec(spec), TRT)
     assert plan.inpaint_source is None and plan.segmentation_source is None
     assert key(spec) == key(MINIMAL)
-
-
-def test_the_build_job_plan_carries_the_pipelines_to_the_builder() -> None:
-    plan = plan_for(parse_spec({**TINY, "pipelines": ["photoshoot", "text2image"]}), TRT, "onnxruntime")
-    config_map = build_plan_config_map("team-a", plan)
-    written = json.loads(config_map["data"]["plan.json"])
-    assert written["pipelines"] == ["text2image", "photoshoot"]
-    assert written["inpaint_source"] == "builtin://tiny-sdxl-inpaint"
-    assert BuildPlan.model_validate(written).cache_key() == plan.cache_key()
-    assert plan.cache_key() in config_map["metadata"]["name"]
-
-
-def test_the_build_job_mounts_every_claim_the_photoshoot_sources_live_on() -> None:
-    from diffusion_operator.render.defaults import RenderSettings
-    from diffusion_operator.render.engine_job import build_engine_job
-
-    spec = parse_spec(
-        spec_with(
-            pipelines=["photoshoot"],
-            model__source="pvc://models/sdxl-base",
-            model__inpaintSource="pvc://models/sdxl-inpaint",
-            model__segmentationSource="pvc://segmenters/u2net",
-        )
-    )
-    job = build_engine_job("team-a", spec, plan_for(spec, TRT), RenderSettings())
-    pod = job["spec"]["template"]["spec"]
-    (container,) = pod["containers"]
-    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
-    assert mounts["/sources/models"] == "model-source"
-    assert mounts["/sources/segmenters"] == "model-source-1"
-    claims = {
-        v["name"]: v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"] if "persistentVolumeClaim" in v
-    }
-    assert claims["model-source"] == "models" and claims["model-source-1"] == "segmenters"
 
 
 def test_engine_execution_mode_reaches_the_plan_and_only_in_process_changes_the_key() -> None:

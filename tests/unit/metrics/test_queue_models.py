@@ -10,8 +10,9 @@ from diffusion_operator.metrics.operator_promql import fleet_scope
 from diffusion_operator.metrics.promql import TritonScope, models_pattern
 from diffusion_operator.metrics.queue_models import ALL_QUEUE_MODELS, queue_models
 
-from engine_builder.photoshoot_repository import PHOTOSHOOT_MODEL
-from engine_builder.repository import sdxl_config
+from engine_builder.layout import PHOTOSHOOT_MODEL
+from engine_builder.plan import BuildPlan
+from engine_builder.repository.text2image import sdxl_config
 
 
 def test_each_pipeline_is_watched_at_the_model_its_requests_enter_by() -> None:
@@ -22,8 +23,6 @@ def test_each_pipeline_is_watched_at_the_model_its_requests_enter_by() -> None:
 
 
 def test_the_entry_models_are_the_names_the_builder_writes() -> None:
-    from engine_builder.plan import BuildPlan
-
     plan = BuildPlan.model_validate({"source": "builtin://tiny-sdxl", "backend": "onnxruntime"})
     assert sdxl_config(plan)["name"] == queue_models(["text2image"])[0]
 

@@ -8,14 +8,10 @@ import pytest
 from diffusion_operator.api.conditions import Reason
 from diffusion_operator.api.resource import DiffusionService
 from diffusion_operator.api.status import Endpoints
-from diffusion_operator.reconcile.decide import (
-    MAX_BUILD_OWNERS,
-    decide,
-    joins_build_owners,
-    serving_key_for,
-    transition_events,
-)
+from diffusion_operator.reconcile.decide import decide, serving_key_for
+from diffusion_operator.reconcile.events import transition_events
 from diffusion_operator.reconcile.observation import DeploymentState, JobState, Observation
+from diffusion_operator.reconcile.owners import MAX_BUILD_OWNERS
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 KEY, OLD = "sdxl-new", "sdxl-old"
@@ -132,11 +128,11 @@ def test_a_missing_secret_is_reported_as_such():
 
 
 def test_manual_replicas_come_from_the_spec_and_autoscaled_ones_are_left_to_the_autoscaler():
-    assert run(svc(replicas=3), job("Succeeded"), serving(KEY)).replicas == 3
-    assert run(svc(), job("Succeeded"), serving(KEY)).replicas == 1
+    assert run(svc(replicas=3), job("Succeeded"), serving(KEY)).replica_ownership.rendered_replicas == 3
+    assert run(svc(), job("Succeeded"), serving(KEY)).replica_ownership.rendered_replicas == 1
     auto = svc(autoscaling={"enabled": True, "maxReplicas": 4, "queueLatencyTarget": "1s"})
     decision = run(auto, job("Succeeded"), serving(KEY))
-    assert decision.replicas is None
+    assert decision.replica_ownership.rendered_replicas is None
     assert decision.status.desired_replicas == 1  # what the Deployment has
 
 
@@ -161,9 +157,6 @@ def test_a_build_with_its_owner_slots_full_is_followed_not_owned_and_not_recreat
     decision = run(svc(), full, NO_DEPLOYMENT)
     assert decision.build_engine is False and decision.adopt_build is False
     assert decision.status.engine.state == "Building"  # it still reports the build it follows
-    one_left = job("Succeeded", owner_uids=frozenset(f"other-{i}" for i in range(MAX_BUILD_OWNERS - 1)))
-    assert joins_build_owners(one_left, "u1") is True
-    assert joins_build_owners(job("Missing"), "u1") is False  # a missing build is created, not joined
 
 
 def test_the_serving_key_never_falls_back_to_a_failed_build():

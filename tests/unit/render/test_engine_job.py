@@ -126,3 +126,35 @@ def test_job_labels_select_its_pods_by_engine_key() -> None:
     job, plan = render(MINIMAL)
     assert job["metadata"]["labels"]["diffusion.dev/engine-key"] == plan.cache_key()
     assert job["spec"]["template"]["metadata"]["labels"] == job["metadata"]["labels"]
+
+
+def test_the_build_job_plan_carries_the_pipelines_to_the_builder() -> None:
+    plan = plan_for(parse_spec({"model": {"source": "builtin://tiny-sdxl"}, "pipelines": ["photoshoot", "text2image"]}),
+                    "10.13.3", "onnxruntime")
+    config_map = build_plan_config_map("team-a", plan)
+    written = json.loads(config_map["data"]["plan.json"])
+    assert written["pipelines"] == ["text2image", "photoshoot"]
+    assert written["inpaint_source"] == "builtin://tiny-sdxl-inpaint"
+    assert BuildPlan.model_validate(written).cache_key() == plan.cache_key()
+    assert plan.cache_key() in config_map["metadata"]["name"]
+
+
+def test_the_build_job_mounts_every_claim_the_photoshoot_sources_live_on() -> None:
+    spec = parse_spec(
+        spec_with(
+            pipelines=["photoshoot"],
+            model__source="pvc://models/sdxl-base",
+            model__inpaintSource="pvc://models/sdxl-inpaint",
+            model__segmentationSource="pvc://segmenters/u2net",
+        )
+    )
+    job = build_engine_job("team-a", spec, plan_for(spec, "10.13.3"), RenderSettings())
+    pod = job["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    assert mounts["/sources/models"] == "model-source"
+    assert mounts["/sources/segmenters"] == "model-source-1"
+    claims = {
+        v["name"]: v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"] if "persistentVolumeClaim" in v
+    }
+    assert claims["model-source"] == "models" and claims["model-source-1"] == "segmenters"

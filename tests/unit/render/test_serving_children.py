@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from diffusion_operator.api.resource import ServiceRef
 from diffusion_operator.render.defaults import RenderSettings
 from diffusion_operator.render.names import selector_labels
 from diffusion_operator.render.pods import owner_reference
@@ -57,9 +58,11 @@ def test_engine_cache_claim_is_shared_per_namespace() -> None:
     assert "storageClassName" not in build_engine_cache_claim("team-a", RenderSettings())["spec"]
 
 
-def test_owner_reference_from_a_kopf_body() -> None:
+def test_owner_reference_to_a_service() -> None:
     body = {"apiVersion": "diffusion.dev/v1alpha1", "kind": "DiffusionService",
             "metadata": {"name": "sdxl", "namespace": "team-a", "uid": "u-1"}}
-    assert owner_reference(body) == {"apiVersion": "diffusion.dev/v1alpha1", "kind": "DiffusionService",
+    service = ServiceRef.of(body)
+    assert service == ServiceRef("team-a", "sdxl", "u-1") and service.as_object() == body
+    assert owner_reference(service) == {"apiVersion": "diffusion.dev/v1alpha1", "kind": "DiffusionService",
                                      "name": "sdxl", "uid": "u-1", "controller": True, "blockOwnerDeletion": True}
-    assert owner_reference(body, controller=False)["controller"] is False
+    assert owner_reference(service, controller=False)["controller"] is False

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from engine_builder import tiny
 from engine_builder.components import Dims, component_spec
@@ -80,7 +81,6 @@ def diffusers_inpaint(
 ) -> np.ndarray:
     import diffusers
     import torch
-    from PIL import Image
 
     pipe = modules["pipe"]
     inpaint = diffusers.StableDiffusionXLInpaintPipeline(

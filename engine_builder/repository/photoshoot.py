@@ -4,7 +4,7 @@
 -> ``clip``/``clip2``/``vae_encoder``/``unetxl_inpaint``/``vae`` (shared with text-to-image where the
 names are the same) -> ``upscale`` -> ``photoshoot_post`` (paste back, blend, PNG). Each stage is its
 own model so it batches, scales and shows in the metrics on its own; configs are pure dicts, checked
-through ``ModelConfig`` by :func:`repository.write_repository` like every other model.
+through ``ModelConfig`` by :func:`engine_builder.repository.write.write_repository` like every other model.
 """
 
 from __future__ import annotations
@@ -15,12 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from engine_builder.components import Dims
-from engine_builder.plan import ENTRY_MODELS, BuildPlan
-from engine_builder.repository import MODELS_DIR, onnx_io, tensor_entry, write_pipeline_files
+from engine_builder.layout import PHOTOSHOOT_MODEL
+from engine_builder.plan import BuildPlan
+from engine_builder.repository.model_config import MODELS_DIR, onnx_io, tensor_entry
+from engine_builder.repository.pipeline_files import write_pipeline_files
 from engine_builder.segmentation import CONFIG_FILE, MODEL_FILE, check_segmenter, read_config
 
-PHOTOSHOOT_MODEL = ENTRY_MODELS["photoshoot"]
-HERE = Path(__file__).parent
+#: The serving modules copied next to the photoshoot's models (photoshoot.py, inpaint.py).
+HERE = Path(__file__).parent.parent
 #: Inputs of the ``sdxl-photoshoot`` model: name -> (type, optional). Same names and meaning as ``sdxl``'s.
 PHOTOSHOOT_INPUTS = {
     "image": ("bytes", False),

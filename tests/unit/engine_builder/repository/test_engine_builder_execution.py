@@ -10,9 +10,11 @@ from pydantic import ValidationError
 
 from engine_builder import tiny
 from engine_builder.components import COMPONENTS, Dims
-from engine_builder.execution import EXECUTION_MODE_PARAMETER, IN_PROCESS_MODEL, component_table
 from engine_builder.plan import BuildPlan
-from engine_builder.repository import Engines, parse, render, sdxl_config, write_repository
+from engine_builder.repository.execution import EXECUTION_MODE_PARAMETER, IN_PROCESS_MODEL, component_table
+from engine_builder.repository.model_config import Engines, parse, render
+from engine_builder.repository.text2image import sdxl_config
+from engine_builder.repository.write import write_repository
 from engine_builder.triton_models.local_components import engine_for, load_components
 from engine_builder.trt import engine_filename
 

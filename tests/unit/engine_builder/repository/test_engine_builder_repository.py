@@ -6,22 +6,16 @@ import json
 from pathlib import Path
 
 import pytest
+from tritonclient.grpc import model_config_pb2
 
 from engine_builder import tiny
 from engine_builder.components import COMPONENTS, Dims, component_spec
 from engine_builder.errors import RepositoryError
 from engine_builder.plan import BuildPlan
-from engine_builder.repository import (
-    PIPELINE_FILE,
-    Engines,
-    component_config,
-    io_mismatches,
-    parse,
-    render,
-    sdxl_config,
-    upscale_config,
-    write_repository,
-)
+from engine_builder.repository.model_config import Engines, io_mismatches, parse, render
+from engine_builder.repository.pipeline_files import PIPELINE_FILE
+from engine_builder.repository.text2image import component_config, sdxl_config, upscale_config
+from engine_builder.repository.write import write_repository
 from engine_builder.trt import engine_filename
 
 PLAN = BuildPlan(source="builtin://tiny-sdxl", backend="onnxruntime", max_batch_size=4)
@@ -135,7 +129,6 @@ def test_the_gpu_repository_holds_one_engine_per_component_and_fp16_pipeline_set
     assert sorted(p.name for p in (root / "clip2" / "1").iterdir()) == ["clip2.trt10.8.sm89.plan"]
     unet = parse((root / "unetxl" / "config.pbtxt").read_text())
     assert unet.platform == "tensorrt_plan" and unet.default_model_filename == "unetxl.trt10.8.sm89.plan"
-    from tritonclient.grpc import model_config_pb2
 
     assert {t.name: t.data_type for t in unet.input}["sample"] == model_config_pb2.TYPE_FP16
     settings = json.loads((root / "sdxl" / "1" / "pipeline.json").read_text())

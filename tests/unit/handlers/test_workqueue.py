@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import time
 
+from diffusion_operator.api.resource import ServiceRef
 from diffusion_operator.handlers import workqueue
-from diffusion_operator.handlers.workqueue import DirtyQueue, OwnerKey, retry_delay
+from diffusion_operator.handlers.workqueue import DirtyQueue, retry_delay
 
-KEY = OwnerKey("ns", "svc", "uid-1")
+KEY = ServiceRef("ns", "svc", "uid-1")
 
 
 def test_retry_delays_double_and_are_capped():
@@ -17,13 +18,13 @@ def test_retry_delays_double_and_are_capped():
 
 
 def test_a_burst_of_marks_for_one_owner_becomes_one_reconcile():
-    seen: list[OwnerKey] = []
+    seen: list[ServiceRef] = []
 
     async def scenario() -> None:
         queue = DirtyQueue(seen.append, workers=2)
         for _ in range(50):
             queue.mark(KEY)
-        queue.mark(OwnerKey("ns", "other", "uid-2"))
+        queue.mark(ServiceRef("ns", "other", "uid-2"))
         await asyncio.sleep(0.2)
         await queue.stop()
 
@@ -33,9 +34,9 @@ def test_a_burst_of_marks_for_one_owner_becomes_one_reconcile():
 
 def test_a_failed_reconcile_is_retried_until_it_succeeds(monkeypatch):
     monkeypatch.setattr(workqueue, "RETRY_BASE_SECONDS", 0.01)
-    attempts: list[OwnerKey] = []
+    attempts: list[ServiceRef] = []
 
-    def flaky(key: OwnerKey) -> None:
+    def flaky(key: ServiceRef) -> None:
         attempts.append(key)
         if len(attempts) < 3:
             raise RuntimeError("API server briefly unavailable")
@@ -53,7 +54,7 @@ def test_a_failed_reconcile_is_retried_until_it_succeeds(monkeypatch):
 def test_a_reconcile_that_asks_for_a_requeue_runs_again_after_its_delay():
     seen: list[float] = []
 
-    def wants_another_look(key: OwnerKey) -> float | None:
+    def wants_another_look(key: ServiceRef) -> float | None:
         seen.append(time.monotonic())
         return 0.2 if len(seen) == 1 else None
 
@@ -68,7 +69,7 @@ def test_a_reconcile_that_asks_for_a_requeue_runs_again_after_its_delay():
 
 
 def test_mark_later_works_from_another_thread():
-    seen: list[OwnerKey] = []
+    seen: list[ServiceRef] = []
 
     async def scenario() -> None:
         queue = DirtyQueue(seen.append, workers=1)

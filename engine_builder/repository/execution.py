@@ -34,6 +34,7 @@ from typing import Any
 
 from engine_builder.components import COMPONENTS, ComponentName
 from engine_builder.plan import BuildPlan
+from engine_builder.repository.model_config import MODELS_DIR, tensor_entry
 
 #: The ``sdxl`` model-config parameter that selects the mode (read by triton_models/sdxl_model.py).
 EXECUTION_MODE_PARAMETER = "EXECUTION_MODE"
@@ -47,7 +48,6 @@ COMPONENTS_FILE = "components.json"
 #: is noise next to a multi-second SDXL pipeline. Without it a request alone at the instance would
 #: start alone and its neighbours, a hair behind, would wait for the whole pipeline.
 IN_PROCESS_QUEUE_DELAY_US = 2000
-MODELS_DIR = Path(__file__).parent / "triton_models"
 #: What ``sdxl`` forwards: the request after defaults, validation and seeding (name -> type, optional).
 RESOLVED_INPUTS = {
     "prompt": ("bytes", False),
@@ -73,8 +73,6 @@ def serves_components_as_models(plan: BuildPlan) -> bool:
 
 def in_process_config(plan: BuildPlan, gpu: bool) -> dict[str, Any]:
     """One instance (one copy of the weights), batching up to the plan's batch per execution."""
-    from engine_builder.repository import tensor_entry
-
     return {
         "name": IN_PROCESS_MODEL,
         "backend": "python",

@@ -1,0 +1,88 @@
+"""One autoscaler tick end to end against a scripted gateway: the count goes to the Deployment under the
+autoscaler's field manager, the status gets the autoscaler's fields (not desiredReplicas), and the one
+shared HTTP session is what the Prometheus client uses."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from diffusion_operator.api.resource import ServiceRef
+from diffusion_operator.autoscaling import Observation
+from diffusion_operator.config import OperatorConfig
+from diffusion_operator.handlers import autoscale
+from diffusion_operator.handlers.runtime import Runtime
+
+REF = ServiceRef("n", "s", "u1")
+BODY = {"apiVersion": "diffusion.dev/v1alpha1", "kind": "DiffusionService",
+        "metadata": {"name": "s", "namespace": "n", "uid": "u1", "generation": 2},
+        "spec": {"model": {"source": "builtin://tiny-sdxl"},
+                 "autoscaling": {"enabled": True, "minReplicas": 1, "maxReplicas": 8, "queueLatencyTarget": "1s"}}}
+DEPLOYMENT = {"spec": {"replicas": 2}, "status": {"readyReplicas": 2}}
+
+
+class Gateway:
+    def __init__(self, objects: dict[str, dict[str, Any] | None]) -> None:
+        self.objects = objects
+        self.applied: list[tuple[dict[str, Any], str]] = []
+        self.patched: list[dict[str, Any]] = []
+
+    def get(self, api_version: str, kind: str, name: str, namespace: str | None) -> dict[str, Any] | None:
+        return self.objects.get(kind)
+
+    def apply(self, manifest: dict[str, Any], *, field_manager: str) -> dict[str, Any]:
+        self.applied.append((manifest, field_manager))
+        return manifest
+
+    def patch_status(self, api_version: str, kind: str, name: str, namespace: str, status: dict[str, Any]) -> None:
+        self.patched.append(status)
+
+
+@pytest.fixture
+def events(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    posted: list[dict[str, Any]] = []
+    monkeypatch.setattr(autoscale.kopf, "event", lambda body, **kw: posted.append(kw))
+    return posted
+
+
+def tick(gateway: Gateway, monkeypatch: pytest.MonkeyPatch, observation: Observation) -> Any:
+    seen: dict[str, Any] = {}
+
+    async def fake_observe(client: Any, queries: Any, *, current_replicas: int, ready_replicas: int) -> Observation:
+        seen.update(session=client._session, url=client.base_url, current=current_replicas)
+        return observation
+
+    monkeypatch.setattr(autoscale, "observe", fake_observe)
+
+    async def scenario() -> Any:
+        session = object()  # stands in for the runtime's one aiohttp session
+        runtime = Runtime(gateway=gateway, config=OperatorConfig(), prometheus=session)  # type: ignore[arg-type]
+        decision = await autoscale.autoscale_once(runtime, REF)
+        assert not runtime.lock_for("u1").locked()
+        return decision, session
+
+    decision, session = asyncio.run(scenario())
+    if seen:
+        assert seen["session"] is session and seen["current"] == 2
+    return decision
+
+
+def test_a_busy_service_scales_up_through_the_autoscalers_field_manager(monkeypatch, events) -> None:
+    gateway = Gateway({"DiffusionService": BODY, "Deployment": DEPLOYMENT})
+    busy = Observation(current_replicas=2, ready_replicas=2, queue_latency_s=5.0, pending_requests=40.0,
+                       arrival_rate=4.0, service_time_s=1.0, batch_size=1.0)
+    decision = tick(gateway, monkeypatch, busy)
+    assert decision.replicas > 2
+    ((manifest, manager),) = gateway.applied
+    assert manager == "diffusion-operator-autoscaler" and manifest["spec"] == {"replicas": decision.replicas}
+    (status,) = gateway.patched
+    assert "desiredReplicas" not in status  # the lifecycle's field, read back from the Deployment
+    assert {"autoscaling", "queue", "conditions"} <= set(status)
+    assert [e["reason"] for e in events] == ["ScaledUp"]
+
+
+def test_no_deployment_yet_means_no_tick(monkeypatch, events) -> None:
+    gateway = Gateway({"DiffusionService": BODY, "Deployment": None})
+    assert tick(gateway, monkeypatch, Observation(current_replicas=0, ready_replicas=0)) is None
+    assert gateway.applied == gateway.patched == [] and events == []
