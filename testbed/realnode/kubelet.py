@@ -22,8 +22,9 @@ from testbed.pools import GPU_TAINT
 
 REAL_NODE_LABEL = "testbed.dev/real-node"
 REAL_NODE_TAINT = {"key": REAL_NODE_LABEL, "value": "true", "effect": "NoSchedule"}
-#: Extended GPUs the node advertises: a build Job and three Triton replicas fit at once.
-ADVERTISED_GPUS = 4
+#: Extended GPUs the node advertises, like an 8-GPU L4 machine (g2-standard-96): the real-node suite
+#: keeps up to seven GPU pods at once (its services, a rollout's surge pod, a build).
+ADVERTISED_GPUS = 8
 #: The L4 pool's labels (testbed/pools.py, GKE's names) and the node's own.
 NODE_LABELS = {
     "cloud.google.com/gke-nodepool": "l4-pool",

@@ -30,6 +30,8 @@ def test_a_serving_image_that_is_not_there_is_named_in_the_status(
                             timeout=420, what="ImagePullFailed")
     except WaitTimeoutError as err:
         raise WaitTimeoutError(f"{err}\n{kube.dump_pods(restricted_namespace)}") from None
+    finally:
+        kube.delete(API, "DiffusionService", SERVICE, restricted_namespace)  # its GPU goes back to the suite
     ready = condition_of(obj, "Ready")
     assert ready["status"] == "False"
     assert MISSING in ready["message"], ready  # the kubelet's own words, naming the image

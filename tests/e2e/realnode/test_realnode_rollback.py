@@ -64,6 +64,13 @@ def corrupt(repository: Path, model: str) -> None:
 def test_a_repository_triton_cannot_load_crash_loops_and_is_rolled_back(
         kube: KubeClient, restricted_namespace: str, realnode_operator: OperatorProcess):
     kube.create(tiny_service(SERVICE, restricted_namespace, replicas=1))
+    try:
+        check_rollback(kube, restricted_namespace)
+    finally:
+        kube.delete(API, "DiffusionService", SERVICE, restricted_namespace)  # its GPUs go back to the suite
+
+
+def check_rollback(kube: KubeClient, restricted_namespace: str) -> None:
     good = status_of(wait(kube, restricted_namespace, lambda o: status_of(o).get("phase") == "Ready", "Ready"))
     good_key = good["engine"]["servingCacheKey"]
     # Build a second engine, serve it once, and go back: both repositories are now in the cache.

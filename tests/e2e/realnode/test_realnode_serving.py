@@ -9,6 +9,7 @@ then checks one thing a user relies on.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -33,13 +34,15 @@ def status_of(obj: Any) -> dict:
 
 
 @pytest.fixture(scope="module")
-def ready_service(kube: KubeClient, restricted_namespace: str, realnode_operator: OperatorProcess) -> Any:
+def ready_service(kube: KubeClient, restricted_namespace: str, realnode_operator: OperatorProcess) -> Iterator[Any]:
     kube.create(tiny_service(SERVICE, restricted_namespace))
     try:
-        return kube.wait_for(API, "DiffusionService", SERVICE, restricted_namespace,
-                             lambda o: status_of(o).get("phase") == "Ready", timeout=READY_TIMEOUT, what="Ready")
+        yield kube.wait_for(API, "DiffusionService", SERVICE, restricted_namespace,
+                            lambda o: status_of(o).get("phase") == "Ready", timeout=READY_TIMEOUT, what="Ready")
     except WaitTimeoutError as err:
         raise WaitTimeoutError(f"{err}\n{kube.dump_pods(restricted_namespace)}") from None
+    finally:
+        kube.delete(API, "DiffusionService", SERVICE, restricted_namespace)  # its GPU goes back to the suite
 
 
 def pods(kube: KubeClient, namespace: str, selector: str) -> list[Any]:

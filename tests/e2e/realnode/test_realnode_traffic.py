@@ -9,6 +9,7 @@ The tests run in order on one service.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -68,11 +69,14 @@ def wait_pods(kube: KubeClient, namespace: str, count: int, timeout: float = 300
 
 
 @pytest.fixture(scope="module")
-def address(kube: KubeClient, restricted_namespace: str, realnode_operator: OperatorProcess) -> str:
+def address(kube: KubeClient, restricted_namespace: str, realnode_operator: OperatorProcess) -> Iterator[str]:
     kube.create(tiny_service(SERVICE, restricted_namespace, replicas=1))
-    wait(kube, restricted_namespace, lambda o: status_of(o).get("phase") == "Ready", "Ready", READY_TIMEOUT)
-    service = kube.core.read_namespaced_service(SERVICE, restricted_namespace)
-    return f"{service.spec.cluster_ip}:8000"
+    try:
+        wait(kube, restricted_namespace, lambda o: status_of(o).get("phase") == "Ready", "Ready", READY_TIMEOUT)
+        service = kube.core.read_namespaced_service(SERVICE, restricted_namespace)
+        yield f"{service.spec.cluster_ip}:8000"
+    finally:
+        kube.delete(API, "DiffusionService", SERVICE, restricted_namespace)  # its GPUs go back to the suite
 
 
 def patch_spec(kube: KubeClient, namespace: str, spec: dict[str, Any]) -> None:
