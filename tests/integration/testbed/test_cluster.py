@@ -12,6 +12,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic.exceptions import UnprocessibleEntityError
 
 from testbed.kube import KubeClient, condition
+from testbed.pki import REAL_NODE_NAME
 
 L4_SELECTOR = {"cloud.google.com/gke-accelerator": "nvidia-l4"}
 GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
@@ -179,7 +180,10 @@ def test_kubectl_sees_the_node_pools(cluster, kubectl_binary: str):
         capture_output=True, text=True, timeout=60, check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["node/l4-pool-0", "node/l4-pool-1", "node/l4-pool-2"]
+    expected = ["node/l4-pool-0", "node/l4-pool-1", "node/l4-pool-2"]
+    if cluster.state.real_node:  # the real node is a node of the L4 pool too (testbed/realnode/kubelet.py)
+        expected.append(f"node/{REAL_NODE_NAME}")
+    assert sorted(done.stdout.split()) == sorted(expected)
 
 
 def test_a_claim_is_provisioned_and_a_pod_mounting_it_runs(kube: KubeClient, namespace: str):
