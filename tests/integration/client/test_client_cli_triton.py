@@ -117,9 +117,11 @@ def test_plan_for_a_gpu_without_an_anchor_asks_for_a_measurement(diffusion):
 def test_an_overloaded_open_loop_counts_client_side_waiting_in_latency(
         tiny_triton: TritonServer, diffusion, tmp_path: Path):
     # One connection and 20 requests scheduled within a second: sends fall behind the schedule, and
-    # latency (from the scheduled time) grows with the backlog instead of looking flat.
+    # latency (from the scheduled time) grows with the backlog instead of looking flat. 4 steps keep
+    # each request well over the 50 ms between arrivals: at 2 steps a fast moment made the backlog
+    # (19 requests x ~75 ms - 0.95 s) land right at the bound (0.49 s).
     result = diffusion("loadtest", "--url", tiny_triton.http_url, "--rate", "20", "--duration", "1",
-                       "--concurrency", "1", "--size", "128x128", "--steps", "2", "--json", str(tmp_path / "l.json"))
+                       "--concurrency", "1", "--size", "128x128", "--steps", "4", "--json", str(tmp_path / "l.json"))
     assert result.returncode == 0, result.stderr
     samples = json.loads((tmp_path / "l.json").read_text())["samples"]
     assert len(samples) == 20
