@@ -330,16 +330,38 @@ def _write_json(path: Path, data: object) -> None:
     os.replace(tmp, path)
 
 
+#: Archives kept per image (GBs each): the cache is shared by every checkout on the machine (a
+#: branch, a worktree, CI's clean clone), each with its own current build; the least recently built
+#: or used beyond this many go.
+ARCHIVES_KEPT_PER_IMAGE = 3
+
+
 def _prune(directory: Path, prefix: str, keep: Iterable[str]) -> None:
-    """Older archives of an image (GBs) are never used again once a newer one exists."""
-    for stale in directory.glob(f"{prefix}*"):
-        if stale.name not in keep and re.fullmatch(rf"{re.escape(prefix)}[0-9a-f]{{20}}\.(tar|json|log)", stale.name):
-            stale.unlink()
+    """Drop an image's least recently used archives (and their logs) beyond ``ARCHIVES_KEPT_PER_IMAGE``."""
+    pattern = rf"{re.escape(prefix)}([0-9a-f]{{20}})\.tar"
+    archives = sorted((p for p in directory.glob(f"{prefix}*.tar") if re.fullmatch(pattern, p.name)),
+                      key=lambda p: p.stat().st_mtime, reverse=True)
+    kept = set(keep)
+    others = [p for p in archives if p.name not in kept]
+    stale = others[max(0, ARCHIVES_KEPT_PER_IMAGE - (len(archives) - len(others))):]
+    for archive in stale:
+        for path in (archive, archive.with_suffix(".log"), archive.with_suffix(".json")):
+            path.unlink(missing_ok=True)
+
+
+def index_path(directory: Path) -> Path:
+    """This checkout's index: which archive is *its* current build of each image.
+
+    One index per checkout (keyed by its path), because checkouts share the archives: a worktree
+    that changed the operator must not make another checkout import its image, or lose its own.
+    """
+    checkout = hashlib.sha256(str(REPO_ROOT.resolve()).encode()).hexdigest()[:12]
+    return directory / f"index-{checkout}.json"
 
 
 def cached_images(directory: Path | None = None) -> dict[str, CachedImage]:
-    """What ``make images`` left: name -> its current archive and record."""
-    index = (directory or images_dir()) / "index.json"
+    """What ``make images`` left for this checkout: name -> its current archive and record."""
+    index = index_path(directory or images_dir())
     if not index.exists():
         return {}
     return {name: CachedImage(**record) for name, record in json.loads(index.read_text()).items()}
@@ -362,6 +384,7 @@ def build_image(recipe: ImageRecipe, base: BaseImage | None, directory: Path) ->
                      tools=tools)
     archive = directory / f"{recipe.name}-{key}.tar"
     if archive.exists():
+        os.utime(archive)  # in use: the last to be pruned
         known = cached_images(directory).get(recipe.name)
         if known is not None and known.hash == key:
             return known, True
@@ -413,7 +436,7 @@ def build_all(names: Iterable[str] | None = None,
             started = time.monotonic()
             image, cached = build_image(recipe, base, directory)
             index = {name: asdict(known) for name, known in cached_images(directory).items()}
-            _write_json(directory / "index.json", {**index, recipe.name: asdict(image)})
+            _write_json(index_path(directory), {**index, recipe.name: asdict(image)})
             rows.append({**asdict(image), "cached": cached, "seconds": round(time.monotonic() - started, 1)})
             print(f"{recipe.name:15} {'cached' if cached else 'built':6} {image.size_bytes / 2**20:6.0f} MiB  "
                   f"built in {image.build_seconds:5.1f} s  {image.tag}", file=sys.stderr, flush=True)

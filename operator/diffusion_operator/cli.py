@@ -31,6 +31,7 @@ def run(
     import kopf  # noqa: PLC0415
 
     from diffusion_operator import handlers, telemetry  # noqa: PLC0415
+    from diffusion_operator.handlers.startup import scope_settings  # noqa: PLC0415
 
     _ = handlers  # importing registers the handlers with kopf
     # kopf's JSON format carries the object (namespace/name) of each handler's log lines; it is
@@ -40,6 +41,7 @@ def run(
     kopf.run(
         clusterwide=not namespace,
         namespaces=namespace or [],
+        settings=scope_settings(namespace or []),
         standalone=peering is None,
         peering_name=peering,
         # Two replicas with peering: the higher priority acts, the other stands by. kopf freezes *all*

@@ -26,17 +26,10 @@ class Helm:
             raise HelmError(f"helm {' '.join(args)}: {done.stderr.strip() or done.stdout.strip()}")
         return done.stdout
 
-    def install(self, release: str, chart: Path, namespace: str, values: Path, wait_s: int,
-                post_renderer: list[str] | None = None) -> str:
-        """Install (or upgrade, after a ``--keep`` run) and wait for the operator Deployment to be Available.
-
-        ``post_renderer``: an executable and its arguments (Helm's --post-renderer, see postrender.py).
-        """
-        extra: list[str] = []
-        if post_renderer:
-            extra = ["--post-renderer", post_renderer[0], *(f"--post-renderer-args={a}" for a in post_renderer[1:])]
+    def install(self, release: str, chart: Path, namespace: str, values: Path, wait_s: int) -> str:
+        """Install (or upgrade, after a ``--keep`` run) and wait for the operator Deployment to be Available."""
         return self("upgrade", "--install", release, str(chart), "--namespace", namespace, "--create-namespace",
-                    "--values", str(values), *extra, "--wait", "--timeout", f"{wait_s}s", timeout=wait_s + 60)
+                    "--values", str(values), "--wait", "--timeout", f"{wait_s}s", timeout=wait_s + 60)
 
     def uninstall(self, release: str, namespace: str) -> bool:
         """Uninstall and wait for its resources to go; False when there was no such release."""

@@ -46,6 +46,15 @@ app.kubernetes.io/component: operator
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
 {{- end -}}
 
+{{/* The `helm test` pod's image: the operator image unless test.image names another. */}}
+{{- define "diffusion-operator.testImage" -}}
+{{- if .Values.test.image.repository -}}
+{{- printf "%s:%s" .Values.test.image.repository (default .Chart.AppVersion .Values.test.image.tag) -}}
+{{- else -}}
+{{- include "diffusion-operator.image" . -}}
+{{- end -}}
+{{- end -}}
+
 {{/* kopf peering is on whenever more than one replica runs. */}}
 {{- define "diffusion-operator.peering" -}}
 {{- if gt (int .Values.replicaCount) 1 -}}true{{- end -}}

@@ -72,7 +72,29 @@ async def stop_workers(memo: kopf.Memo, **_: Any) -> None:
 
 @kopf.on.login()
 def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-    """The same credentials as the gateway: in-cluster token or the kubeconfig's client cert."""
+    """The same credentials and address as the gateway: in-cluster token or the kubeconfig's client cert.
+
+    In a pod the API server is ``KUBERNETES_SERVICE_HOST:KUBERNETES_SERVICE_PORT``, as client-go and
+    the kubernetes package find it. kopf's own service-account login dials
+    ``https://kubernetes.default.svc`` instead, which needs cluster DNS; a cluster without it (or a
+    pod with a custom ``dnsPolicy``) would never log in. ``login_via_client`` takes the address, CA
+    and token from the kubernetes package's in-cluster loader, the one ``api_client`` uses.
+    """
     if os.environ.get("KUBERNETES_SERVICE_HOST"):
-        return kopf.login_with_service_account(**kwargs)
+        return kopf.login_via_client(**kwargs)
     return kopf.login_with_kubeconfig(**kwargs)
+
+
+def scope_settings(namespaces: list[str]) -> kopf.OperatorSettings:
+    """The settings kopf needs before it starts, when it decides what to watch (``kopf.run(settings=)``).
+
+    Watching named namespaces, the chart grants no cluster-wide list of CRDs or namespaces (least
+    privilege), and kopf's scanner would retry those forbidden lists for about a minute at every
+    start before it served the named namespaces: a minute in which a new service gets no Job.
+    Without the scanner kopf serves exactly the named namespaces and the resources discovery found
+    at start, which is what a namespaced install means. Cluster-wide, the scanner stays on: it
+    follows namespaces as they come and go.
+    """
+    settings = kopf.OperatorSettings()
+    settings.scanning.disabled = bool(namespaces)
+    return settings

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import sys
-from typing import Any
 
 from testbed.demo.context import Demo
 from testbed.demo.helm import Helm, HelmError
@@ -119,11 +117,8 @@ def operator(demo: Demo) -> None:
         values.write_text(values_yaml(chart_values(demo.report.prometheus_url, demo.ns)))
         helm = Helm(demo.cluster.kubeconfig, demo.cluster.state_dir / "demo" / "helm")
         demo.remember(release=(OPERATOR_NAMESPACE, RELEASE))
-        kubernetes_ip: Any = kube.core.read_namespaced_service("kubernetes", "default")
-        post_renderer = [sys.executable, "-m", "testbed.demo.postrender",
-                         f"--kubernetes-ip={kubernetes_ip.spec.cluster_ip}"]
         try:
-            helm.install(RELEASE, CHART, OPERATOR_NAMESPACE, values, wait_s=180, post_renderer=post_renderer)
+            helm.install(RELEASE, CHART, OPERATOR_NAMESPACE, values, wait_s=180)
         except HelmError as err:
             raise HelmError(f"{err}\n{demo.diagnostics()}") from None
         [pod] = demo.pods(OPERATOR_NAMESPACE, f"app.kubernetes.io/instance={RELEASE}")

@@ -1,4 +1,4 @@
-"""The demo's pure parts: figures read off logs and pods, the Helm post-renderer, the sample it applies."""
+"""The demo's pure parts: figures read off logs and pods, and the sample it applies."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import datetime as dt
 from types import SimpleNamespace as Ns
 
 from testbed.demo.manifests import demo_service
-from testbed.demo.postrender import HOSTNAMES, with_host_aliases
 from testbed.demo.timings import builder_stages, pod_startup, triton_model_load_s
 
 TRITON_LOG = """\
@@ -40,14 +39,6 @@ def test_a_pods_way_to_ready_is_split_at_its_container_start():
         container_statuses=[Ns(state=Ns(running=Ns(started_at=at(12)), terminated=None))]))
     startup = pod_startup(pod, TRITON_LOG)
     assert (startup.container_start_s, startup.model_load_s, startup.ready_s) == (2.0, 4.4, 18.0)
-
-
-def test_the_post_renderer_adds_host_aliases_to_deployments_only():
-    docs = [{"kind": "ConfigMap", "metadata": {"name": "c"}},
-            {"kind": "Deployment", "spec": {"template": {"spec": {"containers": []}}}}]
-    rendered = with_host_aliases(docs, "10.96.0.1")
-    assert "spec" not in rendered[0]
-    assert rendered[1]["spec"]["template"]["spec"]["hostAliases"] == [{"ip": "10.96.0.1", "hostnames": HOSTNAMES}]
 
 
 def test_the_demo_applies_the_tiny_sample_with_a_short_scale_down_and_small_requests():

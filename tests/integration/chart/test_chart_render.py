@@ -109,3 +109,26 @@ def test_gpu_node_labels_and_tolerations_reach_the_operator_config(helm_binary: 
     config = OperatorConfig.from_env(data)
     assert config.gpu_node_labels == {"nvidia-l4": {"nvidia.com/gpu.product": "NVIDIA-L4"}}
     assert config.gpu_tolerations == [{"key": "gpu", "operator": "Exists"}]
+
+
+def _test_pod(docs: list[dict]) -> dict:
+    (pod,) = [d for d in docs if (d["metadata"].get("annotations") or {}).get("helm.sh/hook") == "test"]
+    return pod
+
+
+def test_helm_tests_pod_runs_the_operator_image_on_the_operators_nodes_by_default(helm_binary: str):
+    docs = render(helm_binary, "--set", "image.tag=9.9.9", "--set", "nodeSelector.pool=ops",
+                  "--set", "tolerations[0].key=dedicated", "--set", "tolerations[0].operator=Exists")
+    pod = _test_pod(docs)["spec"]
+    [container] = pod["containers"]
+    assert container["image"] == "ghcr.io/diffusion-operator/operator:9.9.9"  # nothing else to pull or mirror
+    assert pod["nodeSelector"] == {"pool": "ops"}
+    assert pod["tolerations"] == [{"key": "dedicated", "operator": "Exists"}]
+    # The Service is found by its service-link variable, so the check needs no cluster DNS.
+    assert "DO_DIFFUSION_OPERATOR_METRICS_SERVICE_HOST" in container["args"][0]
+
+
+def test_helm_tests_image_can_be_named(helm_binary: str):
+    pod = _test_pod(render(helm_binary, "--set", "test.image.repository=mirror.local/python-check",
+                           "--set-string", "test.image.tag=1"))["spec"]
+    assert pod["containers"][0]["image"] == "mirror.local/python-check:1"

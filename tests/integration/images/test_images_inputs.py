@@ -6,6 +6,7 @@ real torch) that the wheels CPU images leave empty are ones ``import torch`` nev
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -128,3 +129,29 @@ def test_cpu_placeholders_are_wheels_torch_pins_but_never_loads():
     assert "nvidia-cublas" in needed, "sanity: PyPI's torch links CUDA libraries"
     assert not needed & CPU_PLACEHOLDERS
     assert wheel_closure(["torch"]).keys() >= CPU_PLACEHOLDERS, "every placeholder stands for a wheel torch pins"
+
+
+def test_pruning_keeps_the_most_recently_used_archives_of_an_image_and_the_one_just_built(tmp_path: Path):
+    # Checkouts share the archive cache: another checkout's current build must survive this one's.
+    hashes = [f"{n:020x}" for n in range(5)]
+    for age, key in enumerate(hashes):  # hashes[0] is the newest
+        archive = tmp_path / f"operator-{key}.tar"
+        archive.write_bytes(b"x")
+        (tmp_path / f"operator-{key}.log").write_text("log")
+        mtime = 1_000_000 - age * 100
+        os.utime(archive, (mtime, mtime))
+    (tmp_path / f"triton-sdxl-{hashes[4]}.tar").write_bytes(b"other image")
+    images._prune(tmp_path, "operator-", keep=(f"operator-{hashes[4]}.tar", f"operator-{hashes[4]}.log"))
+    left = sorted(p.name for p in tmp_path.glob("operator-*.tar"))
+    assert len(left) == images.ARCHIVES_KEPT_PER_IMAGE
+    assert f"operator-{hashes[4]}.tar" in left  # just built, though the oldest by mtime
+    assert {f"operator-{hashes[0]}.tar", f"operator-{hashes[1]}.tar"} <= set(left)
+    assert not (tmp_path / f"operator-{hashes[3]}.log").exists()  # a pruned archive's log goes with it
+    assert (tmp_path / f"triton-sdxl-{hashes[4]}.tar").exists()
+
+
+def test_each_checkout_has_its_own_index_of_current_builds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    mine = images.index_path(tmp_path)
+    monkeypatch.setattr(images, "REPO_ROOT", tmp_path / "another-worktree")
+    assert images.index_path(tmp_path) != mine
+    assert images.index_path(tmp_path).parent == tmp_path
