@@ -12,12 +12,13 @@ STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
 .PHONY: help setup venv system-deps binaries test lint typecheck contracts generated pytest unit \
-        faults integration e2e demo demo-down bench generate lock clean images
+        faults integration e2e realnode demo demo-down bench generate lock clean images
 
 help:
 	@echo "make demo   - run the main job on the embedded local test bed"
 	@echo "make test   - everything CI checks"
 	@echo "make bench  - benchmarks (figures go to the README)"
+	@echo "make realnode - only the tests that run containers on the real kubelet node"
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -72,6 +73,10 @@ integration: setup
 
 e2e: setup
 	$(PY) -m pytest -m e2e $(PYTEST_ARGS)
+
+# Everything that runs the product's containers on the real node (also part of `make test`).
+realnode: setup images
+	$(PY) -m pytest -m realnode $(PYTEST_ARGS)
 
 # The fault-injection suite alone (also part of `make test`); its figures land in bench/results/faults/.
 faults: setup

@@ -32,6 +32,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for layer in LAYERS:
             if layer in parts:
                 item.add_marker(getattr(pytest.mark, layer))
+        # Whatever runs containers on the real node says so, wherever it lives (`-m realnode`).
+        if "real_node" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.realnode)
         if item.get_closest_marker("gpu") and not _gpu_available():
             item.add_marker(pytest.mark.skip(reason="needs a CUDA GPU and TensorRT; none here"))
 
