@@ -6,6 +6,11 @@ Requests queued at a pod stay there: a new pod only helps with what arrives afte
 ready pod at all, requests wait in an activator buffer (as scale-to-zero needs). Scaled-down pods stop
 receiving, finish their queue, then free the GPU. GPU time counts from pod creation (it holds the GPU
 while starting) to its end.
+
+Request sizes (``Trace.sizes``) scale a request's service time; a batch lasts as long as its largest
+request needs. A scaler may also run an overload speed tier: after each sync the fleet reads its
+``step_factor`` (1.0: full steps; 20/30: the tier's floor) and every batch started while it is below 1
+serves the requests that did not pin their steps with that fraction of the work, marked degraded.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 import numpy as np
+import numpy.typing as npt
 
 from bench.autoscaler.model import NODE_KEEP_S, NODE_PROVISIONING_S, SERVICE_JITTER_CV, SYNC_OFFSET_S, FleetConfig
 from bench.autoscaler.prometheus import ScrapeStore
@@ -71,6 +77,7 @@ _ARRIVAL, _READY, _DONE, _SCRAPE, _SYNC = range(5)
 @dataclass
 class SimResult:
     waits: FloatArray
+    degraded: npt.NDArray[np.bool_]
     gpu_seconds: float
     scale_events: int
     timeline: dict[str, list[float]]
@@ -88,6 +95,10 @@ class FleetSimulator:
         self.events: list[tuple[float, int, int, int]] = []
         self.seq = 0
         self.waits = np.full(len(trace.arrivals), np.nan)
+        self.degraded = np.zeros(len(trace.arrivals), dtype=bool)
+        self.sizes = trace.sizes if trace.sizes is not None else np.ones(len(trace.arrivals))
+        self.pinned = trace.pinned if trace.pinned is not None else np.zeros(len(trace.arrivals), dtype=bool)
+        self.step_factor = 1.0
         self.store = ScrapeStore(outages=outages)
         self.scale_events = 0
         self.free_nodes: list[float] = [math.inf] * initial_replicas  # nodes that exist from the start
@@ -159,9 +170,15 @@ class FleetSimulator:
         size = min(len(pod.queue), self.config.curve.max_batch_size)
         pod.batch = [pod.queue.popleft() for _ in range(size)]
         pod.batch_start = self.now
+        work = 0.0
         for request in pod.batch:
             self.waits[request] = self.now - self.trace.arrivals[request]
-        duration = self.config.curve.execution_s(size) * float(self.rng.lognormal(0.0, SERVICE_JITTER_CV))
+            factor = float(self.sizes[request])
+            if self.step_factor < 1.0 and not self.pinned[request]:
+                factor *= self.step_factor
+                self.degraded[request] = True
+            work = max(work, factor)
+        duration = self.config.curve.execution_s(size) * work * float(self.rng.lognormal(0.0, SERVICE_JITTER_CV))
         self._push(self.now + duration, _DONE, pod.id)
 
     def _finish_batch(self, pod: Pod) -> None:
@@ -203,6 +220,7 @@ class FleetSimulator:
         )
         desired = max(0, min(self.scaler(view), self.config.max_replicas))
         self._scale_to(desired)
+        self.step_factor = float(getattr(self.scaler, "step_factor", 1.0))
         self.timeline["t"].append(self.now)
         self.timeline["spec"].append(float(len(self._live())))
         self.timeline["ready"].append(float(len(self.ready)))
@@ -250,4 +268,4 @@ class FleetSimulator:
         unfinished = np.isnan(self.waits)
         self.waits[unfinished] = end - self.trace.arrivals[unfinished]  # still waiting at the end
         gpu = self.gone_gpu_seconds + sum(end - p.created for p in self.pods.values() if p.state is not PodState.GONE)
-        return SimResult(self.waits, gpu, self.scale_events, self.timeline)
+        return SimResult(self.waits, self.degraded, gpu, self.scale_events, self.timeline)

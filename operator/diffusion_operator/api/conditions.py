@@ -69,6 +69,7 @@ class Reason:
     RATE_LIMITED = "RateLimited"
     STABILIZING = "Stabilizing"
     HOLDING_FOR_BURSTS = "HoldingForBursts"
+    PREDICTIVE_FLOOR = "PredictiveFloor"  # the forecast's lower bound set the count (autoscaling/predictive.py)
     METRICS_UNAVAILABLE = "MetricsUnavailable"
     FALLBACK_ACTIVE = "FallbackActive"
     WAITING_FOR_STARTING_REPLICAS = "WaitingForStartingReplicas"

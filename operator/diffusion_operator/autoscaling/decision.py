@@ -19,6 +19,7 @@ from diffusion_operator.autoscaling.capacity import replicas_for_queue_sla
 from diffusion_operator.autoscaling.history import History
 from diffusion_operator.autoscaling.observation import MetricsFailure, Observation
 from diffusion_operator.autoscaling.policy import FallbackMode, ScalingPolicy
+from diffusion_operator.autoscaling.predictive import learn_arrivals, predictive_floor
 
 # Below this arrival rate (requests/s) and with nothing pending the service counts as idle.
 IDLE_ARRIVAL_RATE = 1e-3
@@ -67,7 +68,7 @@ def decide(observation: Observation, policy: ScalingPolicy, history: History, no
     problem = observation.problem()
     if problem is not None:
         return _hold_on_failure(observation, policy, history, now, failure=problem[0], detail=problem[1])
-    history = replace(history, consecutive_failures=0)
+    history = learn_arrivals(replace(history, consecutive_failures=0), observation, policy, now)
     if observation.current_replicas == 0 and policy.allows_zero:
         return _at_zero(observation, policy, history, now)
     return _scale(observation, policy, history, now)
@@ -179,6 +180,8 @@ def _scale(observation: Observation, policy: ScalingPolicy, history: History, no
                             hold_gaps=policy.burst_hold_gaps)
         if floor is not None and min(floor, current) > stabilized:
             stabilized, held = min(floor, current), True
+    predicted = predictive_floor(history, policy, per_request_service_time(observation, policy), now)
+    stabilized, by_forecast = predicted.applied(stabilized, current, upper, policy.tolerance)
     final = stabilized
     if stabilized > current:
         ceiling = scale_up_limit(current, history, now, policy.scale_up)
@@ -188,24 +191,13 @@ def _scale(observation: Observation, policy: ScalingPolicy, history: History, no
         final = stabilized if floor is None else max(stabilized, floor)
     rate_limited = final != stabilized
 
-    if final > current:
-        reason = Reason.SCALED_UP
-    elif final < current:
-        reason = Reason.SCALED_DOWN
-    elif rate_limited:
-        reason = Reason.RATE_LIMITED
-    elif held:
-        reason = Reason.HOLDING_FOR_BURSTS
-    elif stabilized != clamped:
-        reason = Reason.STABILIZING
-    elif waiting:
-        reason = Reason.WAITING_FOR_STARTING_REPLICAS
-    elif clamp_reason is not None:
-        reason = clamp_reason
-    else:
-        reason = Reason.WITHIN_TOLERANCE
+    reason = _reason(final - current, first=(
+        (by_forecast, Reason.PREDICTIVE_FLOOR), (rate_limited, Reason.RATE_LIMITED),
+        (held, Reason.HOLDING_FOR_BURSTS), (stabilized != clamped, Reason.STABILIZING),
+        (waiting, Reason.WAITING_FOR_STARTING_REPLICAS), (clamp_reason is not None, clamp_reason or "")))
     limited = Reason.RATE_LIMITED if rate_limited else clamp_reason
-    message = f"{demand.detail}; recommended {demand.replicas}, {current} -> {final}"
+    forecast = f"; {predicted.note}" if predicted.note else ""
+    message = f"{demand.detail}{forecast}; recommended {demand.replicas}, {current} -> {final}"
     return _finish(observation, history.with_scale(now, final - current), replicas=final,
                    recommended=demand.replicas, reason=reason, message=message,
                    active=_active(True, Reason.VALID_METRICS, "metrics read"), limited=limited)
@@ -235,6 +227,16 @@ def _at_zero(observation: Observation, policy: ScalingPolicy, history: History, 
     return _finish(observation, history, replicas=wake, recommended=needed, reason=Reason.WOKE_FROM_ZERO,
                    message=f"{pending:g} pending at zero replicas; waking {wake} (cold start ahead)",
                    active=_active(True, Reason.WOKE_FROM_ZERO, "woke from zero"), limited=None)
+
+
+def _reason(change: int, first: tuple[tuple[bool, str], ...]) -> str:
+    """The decision's reason: the predictive floor when it set the count, else the direction of the
+    change, else the first of ``first`` (in order) that applies, else within tolerance."""
+    if first[0][0] and change >= 0:
+        return first[0][1]
+    if change:
+        return Reason.SCALED_UP if change > 0 else Reason.SCALED_DOWN
+    return next((reason for applies, reason in first[1:] if applies), Reason.WITHIN_TOLERANCE)
 
 
 def _hold_on_failure(observation: Observation, policy: ScalingPolicy, history: History, now: float, *,

@@ -27,6 +27,7 @@ def policy_from_spec(spec: AutoscalingSpec, *, expected_service_time_s: float | 
         fallback=FallbackMode(spec.fallback.mode),
         fallback_replicas=spec.fallback.replicas,
         burst_memory_s=parse_duration(spec.scale_down.burst_memory).total_seconds(),
+        forecast_season_s=spec.predictive.season_s if spec.predictive.enabled else None,
         **_activation(spec),
     )
 

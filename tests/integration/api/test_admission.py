@@ -93,6 +93,8 @@ def test_server_applies_defaults(custom: client.CustomObjectsApi, admission_name
     assert spec["autoscaling"]["scaleUp"]["stabilizationWindowSeconds"] == 0
     assert spec["autoscaling"]["scaleDown"]["stabilizationWindowSeconds"] == 120
     assert spec["autoscaling"]["scaleDown"]["burstMemory"] == "90m"
+    assert spec["autoscaling"]["predictive"] == {"enabled": True, "season": "24h"}
+    assert spec["autoscaling"]["overload"] == {"enabled": False, "minSteps": 20}
     assert spec["autoscaling"]["scaleUp"]["policies"] == [
         {"type": "Pods", "value": 8, "periodSeconds": 15},
         {"type": "Percent", "value": 900, "periodSeconds": 15},
