@@ -7,9 +7,11 @@ ready pod at all, requests wait in an activator buffer (as scale-to-zero needs).
 receiving, finish their queue, then free the GPU. GPU time counts from pod creation (it holds the GPU
 while starting) to its end.
 
-Request sizes (``Trace.sizes``) scale a request's service time; a batch lasts as long as its largest
-request needs. A scaler may also run an overload speed tier: after each sync the fleet reads its
-``step_factor`` (1.0: full steps; 20/30: the tier's floor) and every batch started while it is below 1
+Request sizes (``Trace.sizes``) scale a request's service time; a batch takes its size's execution
+time times the mean of its requests' sizes. The BLS pipeline runs every UNet step as a Triton call the
+dynamic batcher merges across requests, so a pod's throughput follows the steps it runs in total: a
+short request leaves the batch early and its slot is refilled (modelled here as an even share).
+A scaler may also run an overload speed tier: after each sync the fleet reads its ``step_factor`` (1.0: full steps; 20/30: the tier's floor) and every batch started while it is below 1
 serves the requests that did not pin their steps with that fraction of the work, marked degraded.
 """
 
@@ -51,6 +53,7 @@ class Pod:
     service_us: float = 0.0
     inference_count: float = 0.0
     exec_count: float = 0.0
+    steps: float = 0.0  # the pipeline's steps counter (full: 1 per request, degraded: step_factor)
 
     @property
     def outstanding(self) -> int:
@@ -99,6 +102,7 @@ class FleetSimulator:
         self.sizes = trace.sizes if trace.sizes is not None else np.ones(len(trace.arrivals))
         self.pinned = trace.pinned if trace.pinned is not None else np.zeros(len(trace.arrivals), dtype=bool)
         self.step_factor = 1.0
+        self.step_factor_served = np.ones(len(trace.arrivals))
         self.store = ScrapeStore(outages=outages)
         self.scale_events = 0
         self.free_nodes: list[float] = [math.inf] * initial_replicas  # nodes that exist from the start
@@ -177,13 +181,15 @@ class FleetSimulator:
             if self.step_factor < 1.0 and not self.pinned[request]:
                 factor *= self.step_factor
                 self.degraded[request] = True
-            work = max(work, factor)
-        duration = self.config.curve.execution_s(size) * work * float(self.rng.lognormal(0.0, SERVICE_JITTER_CV))
+                self.step_factor_served[request] = self.step_factor
+            work += factor
+        duration = self.config.curve.execution_s(size) * work / size * float(self.rng.lognormal(0.0, SERVICE_JITTER_CV))
         self._push(self.now + duration, _DONE, pod.id)
 
     def _finish_batch(self, pod: Pod) -> None:
         execution_us = (self.now - pod.batch_start) * 1e6
         for request in pod.batch:
+            pod.steps += self.step_factor_served[request]
             pod.queue_us += self.waits[request] * 1e6
             pod.service_us += execution_us
             pod.success += 1
@@ -196,7 +202,7 @@ class FleetSimulator:
             self._end_pod(pod)
 
     def _scrape(self) -> None:
-        totals = dict.fromkeys(("queue_us", "success", "service_us", "inference_count", "exec_count"), 0.0)
+        totals = dict.fromkeys(("queue_us", "success", "service_us", "inference_count", "exec_count", "steps"), 0.0)
         per_pod: dict[int, tuple[float, float]] = {}
         pending = float(len(self.activator))
         for pod in self.pods.values():
@@ -205,6 +211,7 @@ class FleetSimulator:
             totals["service_us"] += pod.service_us
             totals["inference_count"] += pod.inference_count
             totals["exec_count"] += pod.exec_count
+            totals["steps"] += pod.steps
             if pod.state in (PodState.READY, PodState.DRAINING):
                 pending += len(pod.queue)
                 per_pod[pod.id] = (pod.queue_us, pod.success)

@@ -14,15 +14,25 @@ from dataclasses import dataclass, replace
 import numpy as np
 from diffusion_operator.autoscaling import ScalingPolicy
 from diffusion_operator.autoscaling.capacity import replicas_for_queue_sla
+from diffusion_operator.autoscaling.overload import OverloadPolicy
 
 from bench.autoscaler.fleet import FleetSimulator, Scaler, SimResult
 from bench.autoscaler.hpa import HpaBehavior
 from bench.autoscaler.model import FleetConfig
-from bench.autoscaler.scalers import HpaScaler, KedaScaler, OracleScaler, OurScaler, StaticScaler, default_policy
+from bench.autoscaler.scalers import (
+    PIPELINE_STEPS,
+    HpaScaler,
+    KedaScaler,
+    OracleScaler,
+    OurScaler,
+    StaticScaler,
+    default_policy,
+)
 from bench.autoscaler.traces import Trace
 
 TRITON_CHART_TARGET_US = 50.0  # the k8s-onprem chart's value
 KEDA_PENDING_PER_REPLICA = 1.0  # ~ queue target (10 s) / service time (9 s)
+SPEED_TIER_MIN_STEPS = 20  # spec.autoscaling.overload.minSteps default
 
 
 @dataclass(frozen=True)
@@ -54,8 +64,13 @@ def scaler_factories() -> dict[str, ScalerFactory]:
         """The default policy without the predictive floor: what the forecast buys (or costs)."""
         return replace(default_policy(config), forecast_season_s=None)
 
+    def speed_tier(config: FleetConfig) -> ScalingPolicy:
+        """The default policy with the overload speed tier on: 30 -> 20 steps (the CRD's minSteps)."""
+        return replace(default_policy(config), overload=OverloadPolicy(SPEED_TIER_MIN_STEPS, PIPELINE_STEPS))
+
     return {
         "ours": lambda trace, config: OurScaler(default_policy(config)),
+        "ours + speed tier": lambda trace, config: OurScaler(speed_tier(config)),
         "ours (no forecast)": lambda trace, config: OurScaler(no_forecast(config)),
         "ours (no burst memory)": lambda trace, config: OurScaler(reactive(config)),
         "hpa (chart 50us)": lambda trace, config: HpaScaler(TRITON_CHART_TARGET_US, behavior(config)),

@@ -33,6 +33,7 @@ from bench.autoscaler.traces import COMPRESSED_DAY_S, Trace
 RATE_WINDOW_S = 60.0
 PENDING_DERIV_WINDOW_S = RATE_WINDOW_S
 EPSILON = 1e-9
+PIPELINE_STEPS = 30  # spec.pipeline.steps default: the fleet's 9 s per image
 
 
 def default_policy(config: FleetConfig) -> ScalingPolicy:
@@ -62,6 +63,7 @@ def observe(view: ClusterView) -> Observation:
     service_us = prom.increase("service_us", now, RATE_WINDOW_S)
     inferences = prom.increase("inference_count", now, RATE_WINDOW_S)
     executions = prom.increase("exec_count", now, RATE_WINDOW_S)
+    steps = prom.increase("steps", now, RATE_WINDOW_S)
     pending = prom.latest("pending", now)
     growth = prom.deriv("pending", now, PENDING_DERIV_WINDOW_S)
     if success is None or queue_us is None or pending is None:
@@ -77,20 +79,31 @@ def observe(view: ClusterView) -> Observation:
         arrival_rate=arrival,
         service_time_s=(service_us or 0.0) / completions / 1e6,
         batch_size=(inferences or 0.0) / max(executions or 0.0, EPSILON) if executions else None,
+        # The pipeline's steps counter over requests, in 30-step units (what diffusion_steps_total reads).
+        steps_per_request=PIPELINE_STEPS * steps / completions if steps and success else None,
     )
 
 
 @dataclass
 class OurScaler:
+    """The operator's decision; with ``policy.overload`` set, the fleet serves its speed tier too.
+
+    The tier reaches the pods at the decision (the operator pushes it to each pod's control model in
+    well under a second); ``step_factor`` is what the fleet reads after each sync.
+    """
+
     policy: ScalingPolicy
     history: History = field(default_factory=History)
     reasons: list[str] = field(default_factory=list)
+    step_factor: float = 1.0
 
     def __call__(self, view: ClusterView) -> int:
         decision = decide(observe(view), self.policy, self.history, view.now)
         # Round-trip through the status dict, as the operator stores it.
         self.history = History.from_dict(decision.history.to_dict())
         self.reasons.append(decision.reason)
+        steps, overload = decision.speed_tier_steps, self.policy.overload
+        self.step_factor = 1.0 if steps is None or overload is None else steps / overload.default_steps
         return decision.replicas
 
 

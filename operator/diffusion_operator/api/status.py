@@ -104,6 +104,9 @@ class AutoscalerMemory(StatusModel):
     consecutive_failures: int = Field(default=0, ge=0, description="Metric reads failed in a row.")
     idle_since: float | None = Field(default=None, description="Epoch seconds since no request arrived.")
     forecast: ForecastMemory | None = Field(default=None, description="The predictive floor's forecast state.")
+    speed_tier_since: float | None = Field(
+        default=None, description="Epoch seconds since the overload speed tier is on (unset: full steps)."
+    )
 
 
 class AutoscalingStatus(StatusModel):

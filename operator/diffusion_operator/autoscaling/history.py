@@ -37,6 +37,7 @@ class History:
     consecutive_failures: int = 0
     idle_since: float | None = None
     forecast: ForecastState | None = None
+    speed_tier_since: float | None = None  # when the overload speed tier turned on (None: full steps)
 
     def pruned(self, now: float, horizon_s: float, memory_s: float = 0.0, bucket_s: float = 60.0) -> History:
         """Drop entries older than ``horizon_s`` (they can no longer influence a decision).
@@ -75,6 +76,7 @@ class History:
             "lastScaleTime": self.last_scale_time,
             "consecutiveFailures": self.consecutive_failures,
             "idleSince": self.idle_since,
+            "speedTierSince": self.speed_tier_since,
             **({"forecast": self.forecast.to_dict()} if self.forecast is not None else {}),
         }
 
@@ -92,4 +94,5 @@ class History:
             consecutive_failures=int(data.get("consecutiveFailures", 0)),
             idle_since=None if idle is None else float(idle),
             forecast=ForecastState.from_dict(data.get("forecast")),
+            speed_tier_since=None if data.get("speedTierSince") is None else float(data["speedTierSince"]),
         )

@@ -97,7 +97,8 @@ async def autoscale_once(runtime: Runtime, ref: ServiceRef) -> Decision | None:
         now = datetime.now(UTC)
         status = tick.service.status.autoscaling
         history = History.from_dict(status.history.model_dump(by_alias=True) if status and status.history else None)
-        decision = decide(observation, policy_from_spec(spec), history, epoch(now))
+        policy = policy_from_spec(spec, pipeline_steps=tick.service.spec.pipeline.steps)
+        decision = decide(observation, policy, history, epoch(now))
         await asyncio.to_thread(write_tick, runtime, tick, decision, now)
         assert spec.queue_latency_target is not None
         telemetry.record_scale_decision(ref.namespace, ref.name, decision,
