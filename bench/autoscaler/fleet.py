@@ -11,8 +11,9 @@ Request sizes (``Trace.sizes``) scale a request's service time; a batch takes it
 time times the mean of its requests' sizes. The BLS pipeline runs every UNet step as a Triton call the
 dynamic batcher merges across requests, so a pod's throughput follows the steps it runs in total: a
 short request leaves the batch early and its slot is refilled (modelled here as an even share).
-A scaler may also run an overload speed tier: after each sync the fleet reads its ``step_factor`` (1.0: full steps; 20/30: the tier's floor) and every batch started while it is below 1
-serves the requests that did not pin their steps with that fraction of the work, marked degraded.
+A scaler may also run an overload speed tier: after each sync the fleet reads its ``step_factor`` (1.0:
+full steps; 20/30: the tier's floor) and every batch started while it is below 1 serves the requests
+that did not pin their steps with that fraction of the work, marked degraded.
 """
 
 from __future__ import annotations
