@@ -24,6 +24,8 @@ EngineState = Literal["Pending", "Building", "Succeeded", "Failed"]
 MAX_HISTORY_ENTRIES = 512
 #: ``autoscaling.forecast.BUCKETS`` (the API layer cannot import the autoscaler; a unit test ties them).
 FORECAST_BUCKETS = 48
+#: ``autoscaling.cold_start.MAX_SAMPLES`` (tied by a unit test).
+COLD_START_SAMPLES = 8
 
 #: EngineReady reasons after which nothing will change until the user edits the spec or a Secret.
 TERMINAL_ENGINE_REASONS = frozenset({Reason.BUILD_FAILED, Reason.BUILD_TIMED_OUT, Reason.SECRET_NOT_FOUND})
@@ -109,6 +111,23 @@ class AutoscalerMemory(StatusModel):
     )
 
 
+class PodStartSample(StatusModel):
+    pod: str = Field(max_length=253, description="Triton pod measured.")
+    seconds: float = Field(ge=0, description="Its creation to Ready, in seconds.")
+
+
+class ColdStartStatus(StatusModel):
+    """This service's own cold start (``autoscaling.cold_start``): pod created -> Ready."""
+
+    seconds: float | None = Field(
+        default=None, ge=0,
+        description="The estimate the autoscaler uses (75th percentile of the samples); unset until measured.",
+    )
+    samples: list[PodStartSample] = Field(
+        default_factory=list, max_length=COLD_START_SAMPLES, description="The latest pods measured, oldest first."
+    )
+
+
 class AutoscalingStatus(StatusModel):
     """What the autoscaler saw and did last."""
 
@@ -121,6 +140,9 @@ class AutoscalingStatus(StatusModel):
     )
     history: AutoscalerMemory | None = Field(
         default=None, description="The autoscaler's memory of recent decisions (survives restarts)."
+    )
+    cold_start: ColdStartStatus | None = Field(
+        default=None, description="Measured pod created -> Ready, used for the forecast horizon and the speed tier."
     )
 
 

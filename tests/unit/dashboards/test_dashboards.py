@@ -34,6 +34,7 @@ MAIN_PANELS = {
     "Scale decisions by reason": [op.scale_decisions(OPERATOR, 300)],
     "Pending requests": [promql.pending_requests(TRITON)],
     "Batch size": [promql.batch_size(TRITON, W)],
+    "Cold start and speed tier": [op.cold_start_seconds(OPERATOR), op.speed_tier_steps(OPERATOR)],
     "GPU utilisation": [promql.gpu_utilization_dcgm("$namespace", "$service-.*"),
                         promql.gpu_utilization_triton(TRITON)],
     "Engine build duration": [op.engine_build_seconds_quantile("$namespace", 0.5, 3600),
