@@ -29,6 +29,7 @@ MAIN_PANELS = {
                                 op.queue_latency_target_seconds(OPERATOR)],
     "Images per second": [promql.success_rate(TRITON, W), promql.arrival_rate(TRITON, W),
                           promql.failure_rate(TRITON, W)],
+    "Degraded images (speed tier)": [promql.degraded_images_rate(TRITON, W), promql.success_rate(TRITON, W)],
     "Cost per image": [op.cost_per_image("$gpu_price_per_hour", OPERATOR, TRITON, W)],
     "Replicas: desired vs ready": [op.desired_replicas(OPERATOR), op.ready_replicas(OPERATOR)],
     "Scale decisions by reason": [op.scale_decisions(OPERATOR, 300)],
