@@ -35,6 +35,7 @@ from diffusion_operator.metrics.prometheus_client import PrometheusClient
 from diffusion_operator.reconcile.scaling_status import epoch, scaling_status
 from diffusion_operator.render import names
 from diffusion_operator.render.replicas import AUTOSCALER_FIELD_MANAGER, build_replicas_only
+from diffusion_operator.triton.speed_tier import ready_pod_urls, send_tier
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,13 @@ def read_tick(runtime: Runtime, ref: ServiceRef) -> Tick | None:
     ready = int((deployment.get("status") or {}).get("readyReplicas") or 0)
     return Tick(body, service, current=int((deployment.get("spec") or {}).get("replicas") or 0), ready=ready,
                 pods=gateway.pods_of(ref.namespace, names.selector_string(ref.name))
-                if _pods_may_have_started(service, ready) else None)
+                if _pods_may_have_started(service, ready) or _speed_tier_on(service) else None)
+
+
+def _speed_tier_on(service: DiffusionService) -> bool:
+    """While the tier is on, every tick refreshes it on every ready pod (their addresses come from the list)."""
+    autoscaling = service.status.autoscaling
+    return bool(autoscaling and autoscaling.history and autoscaling.history.speed_tier_since is not None)
 
 
 def _pods_may_have_started(service: DiffusionService, ready: int) -> bool:
@@ -118,6 +125,11 @@ async def autoscale_once(runtime: Runtime, ref: ServiceRef) -> Decision | None:
         policy = policy_from_spec(spec, pipeline_steps=tick.service.spec.pipeline.steps, cold_start_s=cold.seconds)
         decision = decide(observation, policy, history, epoch(now))
         await asyncio.to_thread(write_tick, runtime, tick, decision, now, cold)
+        if (decision.speed_tier_steps is not None or _speed_tier_on(tick.service)) and runtime.prometheus:
+            failed = await send_tier(runtime.prometheus, ready_pod_urls(tick.pods or ()),
+                                     decision.speed_tier_steps or 0)
+            for line in failed:
+                log.warning("speed tier not set on %s/%s: %s", ref.namespace, ref.name, line)
         telemetry.record_cold_start(ref.namespace, ref.name, cold.seconds)
         assert spec.queue_latency_target is not None
         telemetry.record_scale_decision(ref.namespace, ref.name, decision,
