@@ -202,12 +202,13 @@ def _scale(observation: Observation, policy: ScalingPolicy, history: History, no
     history = history.with_recommendation(now, clamped)
     stabilized = stabilize(clamped, current, history, now, up=policy.scale_up, down=policy.scale_down)
     held = False
-    if stabilized < current and policy.burst_memory_s > 0:
+    predicted = predictive_floor(history, policy, per_request_service_time(observation, policy), now)
+    # A trusted forecast knows when the next burst comes; the burst memory only guesses that one will.
+    if stabilized < current and policy.burst_memory_s > 0 and predicted.replicas is None:
         floor = burst_floor(history.recommendations, now, growth=policy.burst_growth,
                             hold_gaps=policy.burst_hold_gaps)
         if floor is not None and min(floor, current) > stabilized:
             stabilized, held = min(floor, current), True
-    predicted = predictive_floor(history, policy, per_request_service_time(observation, policy), now)
     stabilized, by_forecast = predicted.applied(stabilized, current, upper, policy.tolerance)
     final = stabilized
     if stabilized > current:

@@ -17,6 +17,7 @@ from diffusion_operator.autoscaling.forecast import (
     forecast_peak,
     observe_arrivals,
 )
+from diffusion_operator.autoscaling.history import Recommendation
 from diffusion_operator.autoscaling.predictive import PredictiveFloor, predictive_floor
 
 SEASON = 4800.0  # 100 s buckets
@@ -179,3 +180,19 @@ def test_the_status_schema_keeps_every_field_of_the_state() -> None:
     back = History.from_dict(stored.model_dump(by_alias=True))
     assert back.forecast == ForecastState.from_dict(state.to_dict())
     assert FORECAST_BUCKETS == BUCKETS
+
+
+def test_a_trusted_forecast_replaces_the_burst_memorys_guess() -> None:
+    now = 1_002_000.0
+    base, burst = (13,) * 4, (40, 41, 40)
+    per_minute = (*base, *burst, *base, *burst, *base)  # two bursts 7 minutes apart: the memory would hold
+    start = now - len(per_minute) * 60.0
+    recommendations = tuple(Recommendation(start + 60.0 * m + 15.0 * k, r)
+                            for m, r in enumerate(per_minute) for k in range(4))
+    quiet = Observation(current_replicas=40, ready_replicas=40, queue_latency_s=0.0, pending_requests=0,
+                        arrival_rate=1.0, service_time_s=9.0)
+    state = learned(lambda t: 1.0, 2.0, start=now - 2 * SEASON)
+    guessing = decide(quiet, replace(POLICY, forecast_season_s=None), History(recommendations=recommendations), now)
+    assert (guessing.replicas, guessing.reason) == (40, Reason.HOLDING_FOR_BURSTS)
+    knowing = decide(quiet, POLICY, History(recommendations=recommendations, forecast=state), now)
+    assert knowing.replicas < 40 and knowing.reason == Reason.SCALED_DOWN
