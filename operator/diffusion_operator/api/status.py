@@ -167,7 +167,8 @@ class DiffusionServiceStatus(StatusModel):
     conditions: list[Condition] = Field(
         default_factory=list,
         max_length=16,
-        description="Ready, EngineReady, Available, Progressing, ScalingActive, ScalingLimited, Fallback, Degraded, SpeedTier.",
+        description=("Ready, EngineReady, Available, Progressing, ScalingActive, ScalingLimited, Fallback, Degraded, "
+                     "SpeedTier."),
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
     observed_generation: int | None = Field(default=None, ge=0, description="Last metadata.generation acted on.")
