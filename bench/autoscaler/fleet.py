@@ -49,6 +49,7 @@ class Pod:
     batch: list[int] = field(default_factory=list)
     batch_start: float = 0.0
     ended: float | None = None
+    ready_at: float | None = None  # None for the warm pods of the start (never measured)
     queue_us: float = 0.0
     success: float = 0.0
     service_us: float = 0.0
@@ -71,6 +72,8 @@ class ClusterView:
     live_pods: frozenset[int]  # pods the Deployment owns (starting or ready)
     ready_pods: frozenset[int]
     prometheus: ScrapeStore
+    # (pod, created -> Ready seconds) of the pods that started cold: what the operator reads from pods.
+    pod_starts: tuple[tuple[int, float], ...] = ()
 
 
 Scaler = Callable[[ClusterView], int]
@@ -225,6 +228,7 @@ class FleetSimulator:
             now=self.now, spec_replicas=len(live), ready_replicas=len(self.ready),
             live_pods=frozenset(p.id for p in live), ready_pods=frozenset(p.id for p in self.ready),
             prometheus=self.store,
+            pod_starts=tuple((p.id, p.ready_at - p.created) for p in self.ready if p.ready_at is not None),
         )
         desired = max(0, min(self.scaler(view), self.config.max_replicas))
         self._scale_to(desired)
@@ -268,6 +272,7 @@ class FleetSimulator:
         if pod.state is not PodState.STARTING:
             return  # deleted while starting
         pod.state = PodState.READY
+        pod.ready_at = self.now
         self.ready.append(pod)
         while self.activator:
             self._dispatch(self.activator.popleft())

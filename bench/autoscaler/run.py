@@ -72,6 +72,7 @@ def scaler_factories() -> dict[str, ScalerFactory]:
         "ours": lambda trace, config: OurScaler(default_policy(config)),
         "ours + speed tier": lambda trace, config: OurScaler(speed_tier(config)),
         "ours (no forecast)": lambda trace, config: OurScaler(no_forecast(config)),
+        "ours (constant cold start)": lambda trace, config: OurScaler(default_policy(config), learn_cold_start=False),
         "ours (no burst memory)": lambda trace, config: OurScaler(reactive(config)),
         "hpa (chart 50us)": lambda trace, config: HpaScaler(TRITON_CHART_TARGET_US, behavior(config)),
         "hpa (target=SLA)": lambda trace, config: HpaScaler(config.sla_s * 1e6, behavior(config)),

@@ -19,10 +19,11 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from diffusion_operator.autoscaling import History, MetricsFailure, Observation, ScalingPolicy, decide
 from diffusion_operator.autoscaling.capacity import replicas_for_queue_sla
+from diffusion_operator.autoscaling.cold_start import ColdStart, PodStart
 
 from bench.autoscaler.fleet import ClusterView
 from bench.autoscaler.hpa import HpaBehavior, external_average_value_replicas, pods_metric_replicas
@@ -96,9 +97,16 @@ class OurScaler:
     history: History = field(default_factory=History)
     reasons: list[str] = field(default_factory=list)
     step_factor: float = 1.0
+    cold_start: ColdStart = field(default_factory=ColdStart)
+    learn_cold_start: bool = True
 
     def __call__(self, view: ClusterView) -> int:
-        decision = decide(observe(view), self.policy, self.history, view.now)
+        # The learned cold start, as the operator measures it from its pods (autoscaling/cold_start.py).
+        if self.learn_cold_start:
+            self.cold_start = self.cold_start.with_pods(PodStart(str(pod), s) for pod, s in view.pod_starts)
+        learned = self.cold_start.seconds
+        policy = self.policy if learned is None else replace(self.policy, cold_start_s=learned)
+        decision = decide(observe(view), policy, self.history, view.now)
         # Round-trip through the status dict, as the operator stores it.
         self.history = History.from_dict(decision.history.to_dict())
         self.reasons.append(decision.reason)

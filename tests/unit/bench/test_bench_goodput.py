@@ -11,7 +11,7 @@ from bench.autoscaler.hpa import HpaBehavior
 from bench.autoscaler.model import FleetConfig
 from bench.autoscaler.prometheus import ScrapeStore
 from bench.autoscaler.run import run_one
-from bench.autoscaler.scalers import KedaScaler, OracleScaler, StaticScaler
+from bench.autoscaler.scalers import KedaScaler, OracleScaler, OurScaler, StaticScaler, default_policy
 from bench.autoscaler.traces import Trace
 
 
@@ -92,3 +92,16 @@ def test_the_speed_tier_shortens_unpinned_work_and_marks_it_degraded() -> None:
     assert not full.degraded.any()
     assert tier.degraded.any() and not tier.degraded[pinned].any()  # pinned requests keep their steps
     assert np.mean(tier.waits) < np.mean(full.waits)
+
+
+def test_our_scaler_learns_the_cold_start_of_the_pods_it_started() -> None:
+    config = FleetConfig(node_provisioning=True)
+    rate = np.full(1800, 0.5)
+    rate[300:] = 3.0
+    rng = np.random.default_rng(9)
+    trace = Trace("step", "test", rate, np.sort(np.concatenate(
+        [rng.uniform(0, 300, rng.poisson(150)), rng.uniform(300, 1800, rng.poisson(4500))])))
+    scaler = OurScaler(default_policy(config))
+    FleetSimulator(trace, config, scaler, initial_replicas=5).run()
+    learned = scaler.cold_start.seconds
+    assert learned is not None and learned > config.cold_start_s + 200  # node provisioning (4-7 min) is in it
