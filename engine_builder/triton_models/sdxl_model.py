@@ -93,18 +93,28 @@ def in_process_pipeline(request: Request) -> Any:
     return pb_utils.get_output_tensor_by_name(response, "image").as_numpy()[0]
 
 
-class _NoCounter:
+class Counter:
+    """A Triton custom metric (Python backend >= 23.05) that can never fail a request.
+
+    The family must outlive its metric (Triton refuses to increment a metric whose family was
+    garbage-collected), so both are kept; where the server has no custom metrics it counts nothing.
+    """
+
+    def __init__(self, name: str, description: str, model: str) -> None:
+        try:
+            self.family = pb_utils.MetricFamily(name=name, description=description,
+                                                kind=pb_utils.MetricFamily.COUNTER)
+            self.metric = self.family.Metric(labels={"model": model})
+        except Exception:
+            self.family = self.metric = None
+
     def increment(self, value: float) -> None:
-        pass
-
-
-def counter(name: str, description: str, model: str) -> Any:
-    """A Triton custom metric (Python backend >= 23.05), or a no-op where the server has none."""
-    try:
-        family = pb_utils.MetricFamily(name=name, description=description, kind=pb_utils.MetricFamily.COUNTER)
-        return family.Metric(labels={"model": model})
-    except Exception:
-        return _NoCounter()
+        if self.metric is None:
+            return
+        try:
+            self.metric.increment(value)
+        except Exception:
+            self.metric = None  # a broken metric stops counting; the image is what matters
 
 
 def to_numpy(tensor: Any) -> Any:
@@ -139,9 +149,9 @@ class TritonPythonModel:
             self.limits, self.generate = Limits(**settings["limits"]), in_process_pipeline
         else:
             raise ValueError(f"EXECUTION_MODE: {mode!r} is not one of 'bls', 'in_process'")
-        self.degraded_images = counter("diffusion_degraded_images_total",
+        self.degraded_images = Counter("diffusion_degraded_images_total",
                                        "Images served with fewer steps by the overload speed tier", args["model_name"])
-        self.steps_run = counter("diffusion_pipeline_steps_total", "Denoising steps run by the pipeline",
+        self.steps_run = Counter("diffusion_pipeline_steps_total", "Denoising steps run by the pipeline",
                                  args["model_name"])
 
     def execute(self, requests: list[Any]) -> list[Any]:
