@@ -133,6 +133,17 @@ def resolve_request(raw: Mapping[str, Any], defaults: Defaults, limits: Limits,
                    width, height, scheduler, factor)
 
 
+def apply_speed_tier(raw: Mapping[str, Any], tier_steps: int, default_steps: int) -> tuple[dict[str, Any], bool]:
+    """The request with the overload speed tier's steps, and whether it was degraded.
+
+    Only a request that did not set ``steps`` is touched, and only by a tier below the default (the
+    operator sends its ``minSteps``; 0 means off). Anything else passes through unchanged.
+    """
+    if "steps" in raw or not 1 <= tier_steps < default_steps:
+        return dict(raw), False
+    return {**raw, "steps": tier_steps}, True
+
+
 def batch_key(request: Request) -> tuple[Any, ...]:
     """Requests with equal keys can be denoised as one batch (same timesteps, guidance and latent size)."""
     return (request.steps, request.scheduler, request.guidance_scale, request.width, request.height)

@@ -6,6 +6,14 @@ Requests queued at a pod stay there: a new pod only helps with what arrives afte
 ready pod at all, requests wait in an activator buffer (as scale-to-zero needs). Scaled-down pods stop
 receiving, finish their queue, then free the GPU. GPU time counts from pod creation (it holds the GPU
 while starting) to its end.
+
+Request sizes (``Trace.sizes``) scale a request's service time; a batch takes its size's execution
+time times the mean of its requests' sizes. The BLS pipeline runs every UNet step as a Triton call the
+dynamic batcher merges across requests, so a pod's throughput follows the steps it runs in total: a
+short request leaves the batch early and its slot is refilled (modelled here as an even share).
+A scaler may also run an overload speed tier: after each sync the fleet reads its ``step_factor`` (1.0:
+full steps; 20/30: the tier's floor) and every batch started while it is below 1 serves the requests
+that did not pin their steps with that fraction of the work, marked degraded.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 import numpy as np
+import numpy.typing as npt
 
 from bench.autoscaler.model import NODE_KEEP_S, NODE_PROVISIONING_S, SERVICE_JITTER_CV, SYNC_OFFSET_S, FleetConfig
 from bench.autoscaler.prometheus import ScrapeStore
@@ -40,11 +49,13 @@ class Pod:
     batch: list[int] = field(default_factory=list)
     batch_start: float = 0.0
     ended: float | None = None
+    ready_at: float | None = None  # None for the warm pods of the start (never measured)
     queue_us: float = 0.0
     success: float = 0.0
     service_us: float = 0.0
     inference_count: float = 0.0
     exec_count: float = 0.0
+    steps: float = 0.0  # the pipeline's steps counter (full: 1 per request, degraded: step_factor)
 
     @property
     def outstanding(self) -> int:
@@ -61,6 +72,8 @@ class ClusterView:
     live_pods: frozenset[int]  # pods the Deployment owns (starting or ready)
     ready_pods: frozenset[int]
     prometheus: ScrapeStore
+    # (pod, created -> Ready seconds) of the pods that started cold: what the operator reads from pods.
+    pod_starts: tuple[tuple[int, float], ...] = ()
 
 
 Scaler = Callable[[ClusterView], int]
@@ -71,6 +84,7 @@ _ARRIVAL, _READY, _DONE, _SCRAPE, _SYNC = range(5)
 @dataclass
 class SimResult:
     waits: FloatArray
+    degraded: npt.NDArray[np.bool_]
     gpu_seconds: float
     scale_events: int
     timeline: dict[str, list[float]]
@@ -88,6 +102,11 @@ class FleetSimulator:
         self.events: list[tuple[float, int, int, int]] = []
         self.seq = 0
         self.waits = np.full(len(trace.arrivals), np.nan)
+        self.degraded = np.zeros(len(trace.arrivals), dtype=bool)
+        self.sizes = trace.sizes if trace.sizes is not None else np.ones(len(trace.arrivals))
+        self.pinned = trace.pinned if trace.pinned is not None else np.zeros(len(trace.arrivals), dtype=bool)
+        self.step_factor = 1.0
+        self.step_factor_served = np.ones(len(trace.arrivals))
         self.store = ScrapeStore(outages=outages)
         self.scale_events = 0
         self.free_nodes: list[float] = [math.inf] * initial_replicas  # nodes that exist from the start
@@ -159,14 +178,22 @@ class FleetSimulator:
         size = min(len(pod.queue), self.config.curve.max_batch_size)
         pod.batch = [pod.queue.popleft() for _ in range(size)]
         pod.batch_start = self.now
+        work = 0.0
         for request in pod.batch:
             self.waits[request] = self.now - self.trace.arrivals[request]
-        duration = self.config.curve.execution_s(size) * float(self.rng.lognormal(0.0, SERVICE_JITTER_CV))
+            factor = float(self.sizes[request])
+            if self.step_factor < 1.0 and not self.pinned[request]:
+                factor *= self.step_factor
+                self.degraded[request] = True
+                self.step_factor_served[request] = self.step_factor
+            work += factor
+        duration = self.config.curve.execution_s(size) * work / size * float(self.rng.lognormal(0.0, SERVICE_JITTER_CV))
         self._push(self.now + duration, _DONE, pod.id)
 
     def _finish_batch(self, pod: Pod) -> None:
         execution_us = (self.now - pod.batch_start) * 1e6
         for request in pod.batch:
+            pod.steps += self.step_factor_served[request]
             pod.queue_us += self.waits[request] * 1e6
             pod.service_us += execution_us
             pod.success += 1
@@ -179,7 +206,7 @@ class FleetSimulator:
             self._end_pod(pod)
 
     def _scrape(self) -> None:
-        totals = dict.fromkeys(("queue_us", "success", "service_us", "inference_count", "exec_count"), 0.0)
+        totals = dict.fromkeys(("queue_us", "success", "service_us", "inference_count", "exec_count", "steps"), 0.0)
         per_pod: dict[int, tuple[float, float]] = {}
         pending = float(len(self.activator))
         for pod in self.pods.values():
@@ -188,6 +215,7 @@ class FleetSimulator:
             totals["service_us"] += pod.service_us
             totals["inference_count"] += pod.inference_count
             totals["exec_count"] += pod.exec_count
+            totals["steps"] += pod.steps
             if pod.state in (PodState.READY, PodState.DRAINING):
                 pending += len(pod.queue)
                 per_pod[pod.id] = (pod.queue_us, pod.success)
@@ -200,9 +228,11 @@ class FleetSimulator:
             now=self.now, spec_replicas=len(live), ready_replicas=len(self.ready),
             live_pods=frozenset(p.id for p in live), ready_pods=frozenset(p.id for p in self.ready),
             prometheus=self.store,
+            pod_starts=tuple((p.id, p.ready_at - p.created) for p in self.ready if p.ready_at is not None),
         )
         desired = max(0, min(self.scaler(view), self.config.max_replicas))
         self._scale_to(desired)
+        self.step_factor = float(getattr(self.scaler, "step_factor", 1.0))
         self.timeline["t"].append(self.now)
         self.timeline["spec"].append(float(len(self._live())))
         self.timeline["ready"].append(float(len(self.ready)))
@@ -242,6 +272,7 @@ class FleetSimulator:
         if pod.state is not PodState.STARTING:
             return  # deleted while starting
         pod.state = PodState.READY
+        pod.ready_at = self.now
         self.ready.append(pod)
         while self.activator:
             self._dispatch(self.activator.popleft())
@@ -250,4 +281,4 @@ class FleetSimulator:
         unfinished = np.isnan(self.waits)
         self.waits[unfinished] = end - self.trace.arrivals[unfinished]  # still waiting at the end
         gpu = self.gone_gpu_seconds + sum(end - p.created for p in self.pods.values() if p.state is not PodState.GONE)
-        return SimResult(self.waits, gpu, self.scale_events, self.timeline)
+        return SimResult(self.waits, self.degraded, gpu, self.scale_events, self.timeline)

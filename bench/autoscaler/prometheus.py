@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-FLEET_FIELDS = ("queue_us", "success", "service_us", "inference_count", "exec_count", "pending")
+FLEET_FIELDS = ("queue_us", "success", "service_us", "inference_count", "exec_count", "pending", "steps")
 
 
 @dataclass
@@ -27,7 +27,7 @@ class ScrapeStore:
             return  # Prometheus (or the scrape path) is down: no samples land
         self.times.append(now)
         for name in FLEET_FIELDS:
-            self.fleet[name].append(totals[name])
+            self.fleet[name].append(totals.get(name, 0.0))
         for pod, (queue_us, success) in per_pod.items():
             samples = self.pods.setdefault(pod, [])
             samples.append((now, queue_us, success))

@@ -20,7 +20,7 @@ from engine_builder.errors import RepositoryError
 
 TRITON_TYPES = {
     "float32": "TYPE_FP32", "float16": "TYPE_FP16", "int32": "TYPE_INT32", "int64": "TYPE_INT64",
-    "uint8": "TYPE_UINT8", "bytes": "TYPE_STRING",
+    "uint8": "TYPE_UINT8", "bytes": "TYPE_STRING", "bool": "TYPE_BOOL",
 }
 #: The Python-backend models copied into the repository (``model.py`` of each model).
 MODELS_DIR = Path(__file__).parent.parent / "triton_models"

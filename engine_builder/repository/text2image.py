@@ -56,9 +56,22 @@ def sdxl_config(plan: BuildPlan) -> dict[str, Any]:
         "backend": "python",
         "max_batch_size": 0,
         "input": [tensor_entry(name, dtype, [1], optional) for name, (dtype, optional) in SDXL_INPUTS.items()],
-        "output": [tensor_entry("image", "uint8", [-1, -1, 3]), tensor_entry("seed", "int64", [1])],
+        "output": [tensor_entry("image", "uint8", [-1, -1, 3]), tensor_entry("seed", "int64", [1]),
+                   tensor_entry("degraded", "bool", [1])],
         "instance_group": [{"count": plan.max_batch_size, "kind": "KIND_CPU"}],
         "parameters": mode_parameters(plan),
+    }
+
+
+def speed_tier_config() -> dict[str, Any]:
+    """The overload speed tier's control model (triton_models/speed_tier_model.py): set or read the tier."""
+    return {
+        "name": "speed_tier",
+        "backend": "python",
+        "max_batch_size": 0,
+        "input": [tensor_entry("steps", "int32", [1], True), tensor_entry("ttl_s", "float32", [1], True)],
+        "output": [tensor_entry("steps", "int32", [1])],
+        "instance_group": [{"count": 1, "kind": "KIND_CPU"}],
     }
 
 

@@ -19,7 +19,7 @@ from engine_builder.repository import execution
 from engine_builder.repository.model_config import MODELS_DIR, Engines, io_mismatches, onnx_io, parse, render
 from engine_builder.repository.photoshoot import write_photoshoot_models
 from engine_builder.repository.pipeline_files import write_pipeline_files
-from engine_builder.repository.text2image import component_config, sdxl_config, upscale_config
+from engine_builder.repository.text2image import component_config, sdxl_config, speed_tier_config, upscale_config
 
 
 def write_repository(root: Path, plan: BuildPlan, source: Path, dims: Dims, float_dtype: str,
@@ -51,6 +51,10 @@ def write_repository(root: Path, plan: BuildPlan, source: Path, dims: Dims, floa
         write_pipeline_files(sdxl, plan, source, dims, float_dtype)
         shutil.copy2(MODELS_DIR / "sdxl_model.py", sdxl / "model.py")
         configs.append((sdxl_config(plan), None))
+        tier = root / "speed_tier" / "1"
+        tier.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(MODELS_DIR / "speed_tier_model.py", tier / "model.py")
+        configs.append((speed_tier_config(), None))
         if not execution.serves_components_as_models(plan):
             files = engines.files if engines is not None else None
             configs.append((execution.write_in_process_model(root, sdxl, plan, artefacts, files), None))

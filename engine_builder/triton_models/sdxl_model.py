@@ -3,7 +3,11 @@
 Inputs (all [1]): ``prompt`` BYTES; optional ``negative_prompt`` BYTES, ``seed`` INT64, ``steps``
 INT32, ``guidance_scale`` FP32, ``width`` INT32, ``height`` INT32, ``scheduler`` BYTES (euler,
 euler_a, ddim, dpmpp_2m), ``upscale_factor`` INT32 (1, 2, 4). Output ``image`` UINT8 [H, W, 3] (RGB,
-H/W multiplied by the upscale factor) and ``seed`` INT64 [1] (the seed used, random when not given).
+H/W multiplied by the upscale factor), ``seed`` INT64 [1] (the seed used, random when not given) and
+``degraded`` BOOL [1]: true when the overload speed tier served this request with fewer steps than the
+default (only requests that did not set ``steps``; the tier comes from the ``speed_tier`` control
+model, see speed_tier_model.py). Counters on Triton's /metrics: ``diffusion_degraded_images_total`` and
+``diffusion_pipeline_steps_total`` (steps run; the autoscaler's full-step service time divides by it).
 Missing optional inputs fall back to SDXL_* environment variables, then built-in defaults
 (see pipeline.py). The model-config parameter ``EXECUTION_MODE`` (engine_builder/repository/execution.py) says
 where the components run: ``bls`` (default) calls them through BLS, so every UNet step is a request to
@@ -23,7 +27,15 @@ import numpy as np
 import triton_python_backend_utils as pb_utils
 
 sys.path.insert(0, str(Path(__file__).parent))
-from pipeline import Limits, Request, RequestError, SDXLPipeline, defaults_from_env, resolve_request
+from pipeline import (
+    Limits,
+    Request,
+    RequestError,
+    SDXLPipeline,
+    apply_speed_tier,
+    defaults_from_env,
+    resolve_request,
+)
 
 OUTPUTS = {
     "clip": ["text_embeddings", "hidden_states"],
@@ -33,6 +45,19 @@ OUTPUTS = {
 }
 TIMESTEP_AS_COLUMN = {"timestep"}
 IN_PROCESS_MODEL = "sdxl_inprocess"
+SPEED_TIER_MODEL = "speed_tier"
+
+
+def speed_tier_steps() -> int:
+    """The tier the operator set on this pod (0: full steps); a missing or failing control model is 0."""
+    try:
+        response = pb_utils.InferenceRequest(model_name=SPEED_TIER_MODEL, requested_output_names=["steps"],
+                                             inputs=[]).exec()
+        if response.has_error():
+            return 0
+        return int(pb_utils.get_output_tensor_by_name(response, "steps").as_numpy().reshape(-1)[0])
+    except Exception:
+        return 0
 
 
 def bls_component(name: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
@@ -68,6 +93,30 @@ def in_process_pipeline(request: Request) -> Any:
     return pb_utils.get_output_tensor_by_name(response, "image").as_numpy()[0]
 
 
+class Counter:
+    """A Triton custom metric (Python backend >= 23.05) that can never fail a request.
+
+    The family must outlive its metric (Triton refuses to increment a metric whose family was
+    garbage-collected), so both are kept; where the server has no custom metrics it counts nothing.
+    """
+
+    def __init__(self, name: str, description: str, model: str) -> None:
+        try:
+            self.family = pb_utils.MetricFamily(name=name, description=description,
+                                                kind=pb_utils.MetricFamily.COUNTER)
+            self.metric = self.family.Metric(labels={"model": model})
+        except Exception:
+            self.family = self.metric = None
+
+    def increment(self, value: float) -> None:
+        if self.metric is None:
+            return
+        try:
+            self.metric.increment(value)
+        except Exception:
+            self.metric = None  # a broken metric stops counting; the image is what matters
+
+
 def to_numpy(tensor: Any) -> Any:
     """BLS outputs of GPU models (TensorRT) may live in device memory; bring them to the host."""
     if tensor.is_cpu():
@@ -100,6 +149,10 @@ class TritonPythonModel:
             self.limits, self.generate = Limits(**settings["limits"]), in_process_pipeline
         else:
             raise ValueError(f"EXECUTION_MODE: {mode!r} is not one of 'bls', 'in_process'")
+        self.degraded_images = Counter("diffusion_degraded_images_total",
+                                       "Images served with fewer steps by the overload speed tier", args["model_name"])
+        self.steps_run = Counter("diffusion_pipeline_steps_total", "Denoising steps run by the pipeline",
+                                 args["model_name"])
 
     def execute(self, requests: list[Any]) -> list[Any]:
         return [self._one(request) for request in requests]
@@ -108,6 +161,9 @@ class TritonPythonModel:
         names = ("prompt", "negative_prompt", "seed", "steps", "guidance_scale", "width", "height",
                  "scheduler", "upscale_factor")
         raw = {name: value for name in names if (value := scalar(request, name)) is not None}
+        degraded = False
+        if "steps" not in raw:
+            raw, degraded = apply_speed_tier(raw, speed_tier_steps(), self.defaults.steps)
         try:
             parsed = resolve_request(raw, self.defaults, self.limits, lambda: self.random.randrange(2**31))
             image = self.generate(parsed)
@@ -117,9 +173,13 @@ class TritonPythonModel:
             return pb_utils.InferenceResponse(error=pb_utils.TritonError(f"invalid request: {err}"))
         except Exception as err:
             return pb_utils.InferenceResponse(error=pb_utils.TritonError(f"pipeline failed: {err}"))
+        self.steps_run.increment(parsed.steps)
+        if degraded:
+            self.degraded_images.increment(1)
         return pb_utils.InferenceResponse(output_tensors=[
             pb_utils.Tensor("image", image),
             pb_utils.Tensor("seed", np.array([parsed.seed], dtype=np.int64)),
+            pb_utils.Tensor("degraded", np.array([degraded], dtype=np.bool_)),
         ])
 
     def _upscale(self, image: Any, factor: int) -> Any:

@@ -54,6 +54,16 @@ OBSERVED_QUEUE_SECONDS = Gauge(
     "Queue latency the autoscaler last observed per service.",
     ["namespace", "service"],
 )
+COLD_START_SECONDS = Gauge(
+    "diffusion_operator_cold_start_seconds",
+    "The service's measured Triton pod created -> Ready (75th percentile of recent pods).",
+    ["namespace", "service"],
+)
+SPEED_TIER_STEPS = Gauge(
+    "diffusion_operator_speed_tier_steps",
+    "Steps the overload speed tier serves requests without their own (0: the pipeline's default).",
+    ["namespace", "service"],
+)
 QUEUE_TARGET_SECONDS = Gauge(
     "diffusion_operator_queue_latency_target_seconds",
     "The service's queueLatencyTarget (the SLA line on dashboards).",
@@ -104,12 +114,18 @@ def record_scale_decision(namespace: str, service: str, decision: Decision, targ
     if decision.observed_queue_latency_s is not None:
         OBSERVED_QUEUE_SECONDS.labels(namespace, service).set(decision.observed_queue_latency_s)
     DESIRED_REPLICAS.labels(namespace, service).set(decision.replicas)
+    SPEED_TIER_STEPS.labels(namespace, service).set(decision.speed_tier_steps or 0)
+
+
+def record_cold_start(namespace: str, service: str, seconds: float | None) -> None:
+    if seconds is not None:
+        COLD_START_SECONDS.labels(namespace, service).set(seconds)
 
 
 #: Every metric with a series per service: a deleted service's series must go with it, or dashboards
 #: list it forever and "Ready with no Triton metrics" alerts fire for a service that no longer exists.
 PER_SERVICE = (SCALE_DECISIONS, DESIRED_REPLICAS, READY_REPLICAS, SERVICE_PHASE, OBSERVED_QUEUE_SECONDS,
-               QUEUE_TARGET_SECONDS)
+               QUEUE_TARGET_SECONDS, COLD_START_SECONDS, SPEED_TIER_STEPS)
 
 
 def forget_service(namespace: str, service: str) -> None:

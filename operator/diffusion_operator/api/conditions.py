@@ -28,6 +28,7 @@ class ConditionType:
     SCALING_LIMITED = "ScalingLimited"  # [autoscaler] the desired count was clamped to min/max
     FALLBACK = "Fallback"  # [autoscaler] metrics are missing; replicas are held, not guessed
     DEGRADED = "Degraded"  # [lifecycle] serving, but something needs attention
+    SPEED_TIER = "SpeedTier"  # [autoscaler] requests without their own steps are served with fewer steps
 
 
 class Reason:
@@ -69,11 +70,16 @@ class Reason:
     RATE_LIMITED = "RateLimited"
     STABILIZING = "Stabilizing"
     HOLDING_FOR_BURSTS = "HoldingForBursts"
+    PREDICTIVE_FLOOR = "PredictiveFloor"  # the forecast's lower bound set the count (autoscaling/predictive.py)
     METRICS_UNAVAILABLE = "MetricsUnavailable"
     FALLBACK_ACTIVE = "FallbackActive"
     WAITING_FOR_STARTING_REPLICAS = "WaitingForStartingReplicas"
     WOKE_FROM_ZERO = "WokeFromZero"
     VALID_METRICS = "ValidMetrics"
+    # SpeedTier (autoscaling/overload.py; MetricsUnavailable when the metrics fail)
+    QUEUE_WILL_BREACH_SLA = "QueueWillBreachSLA"
+    FULL_STEPS = "FullSteps"
+    SPEED_TIER_DISABLED = "SpeedTierDisabled"
 
 
 #: Same shape as metav1.Condition's reason rule, so reasons sort and grep like the built-ins.

@@ -40,6 +40,13 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
     },
     {"name": "GPU", "type": "string", "jsonPath": ".spec.serving.gpu.type", "description": "GPU type."},
     {
+        "name": "Cold Start",
+        "type": "number",
+        "jsonPath": ".status.autoscaling.coldStart.seconds",
+        "priority": 1,
+        "description": "Measured pod created -> Ready (seconds, 75th percentile of recent pods).",
+    },
+    {
         "name": "Engine",
         "type": "string",
         "jsonPath": ".status.engine.cacheKey",

@@ -214,6 +214,15 @@ class DiffusionServiceSpec(ApiModel):
                 field_path=".replicas",
                 reason="FieldValueForbidden",
             ),
+            cel.rule(
+                "!has(self.autoscaling) || !has(self.autoscaling.overload) || !has(self.autoscaling.overload.enabled)"
+                " || !self.autoscaling.overload.enabled || !has(self.autoscaling.overload.minSteps)"
+                " || self.autoscaling.overload.minSteps < (has(self.pipeline) && has(self.pipeline.steps)"
+                f" ? self.pipeline.steps : {PipelineSpec().steps})",
+                "autoscaling.overload.minSteps must be below pipeline.steps (the tier serves fewer steps)",
+                field_path=".autoscaling.overload.minSteps",
+                reason="FieldValueInvalid",
+            ),
         )
     )
 
@@ -265,6 +274,8 @@ class DiffusionServiceSpec(ApiModel):
             )
         if self.replicas is not None and self.autoscaling.enabled:
             raise ValueError("replicas must be unset when autoscaling.enabled is true")
+        if self.autoscaling.overload.enabled and self.autoscaling.overload.min_steps >= self.pipeline.steps:
+            raise ValueError("autoscaling.overload.minSteps must be below pipeline.steps (the tier serves fewer steps)")
         if self.engine.execution_mode == "InProcess" and "photoshoot" in self.pipelines:
             raise ValueError(
                 "engine.executionMode InProcess serves text2image only; use BLS with the photoshoot pipeline"

@@ -17,6 +17,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 from diffusion_operator.api import cel
 from diffusion_operator.api.base import ApiModel
 from diffusion_operator.api.durations import GO_DURATION_PATTERN, Duration, parse_duration
+from diffusion_operator.api.spec_prediction import OverloadSpec, PredictiveSpec
 
 
 class ScalingPolicy(ApiModel):
@@ -231,6 +232,16 @@ class AutoscalingSpec(ApiModel):
     )
     activation: ActivationSpec | None = Field(
         default=None, description="Scale to zero and back (needed when minReplicas is 0)."
+    )
+    predictive: PredictiveSpec = Field(
+        default_factory=PredictiveSpec,
+        description="A replica floor forecast from the service's own arrival history (on by default).",
+        json_schema_extra={"default": {}},
+    )
+    overload: OverloadSpec = Field(
+        default_factory=OverloadSpec,
+        description="Serve with fewer steps while new capacity is still starting (off by default).",
+        json_schema_extra={"default": {}},
     )
 
     @model_validator(mode="after")

@@ -22,6 +22,10 @@ EngineState = Literal["Pending", "Building", "Succeeded", "Failed"]
 
 #: One entry per decision (every 15 s) over the longest window (3600 s max) fits with room to spare.
 MAX_HISTORY_ENTRIES = 512
+#: ``autoscaling.forecast.BUCKETS`` (the API layer cannot import the autoscaler; a unit test ties them).
+FORECAST_BUCKETS = 48
+#: ``autoscaling.cold_start.MAX_SAMPLES`` (tied by a unit test).
+COLD_START_SAMPLES = 8
 
 #: EngineReady reasons after which nothing will change until the user edits the spec or a Secret.
 TERMINAL_ENGINE_REASONS = frozenset({Reason.BUILD_FAILED, Reason.BUILD_TIMED_OUT, Reason.SECRET_NOT_FOUND})
@@ -61,6 +65,25 @@ class Endpoints(StatusModel):
     metrics: str | None = Field(default=None, max_length=512, description="Prometheus metrics URL (port 8002).")
 
 
+class ForecastMemory(StatusModel):
+    """The predictive floor's Holt-Winters state (``autoscaling.forecast.ForecastState.to_dict()``).
+
+    Fixed size whatever the season: one number per bucket of the season's shape plus a few scalars.
+    """
+
+    season_s: float = Field(gt=0, description="Season length in seconds the state was learned for.")
+    bucket: int = Field(ge=0, description="Index of the bucket being filled (epoch seconds // bucket length).")
+    total: float = Field(default=0.0, description="Sum of this bucket's arrival-rate samples.")
+    samples: int = Field(default=0, ge=0, description="Samples in this bucket.")
+    level: float = Field(default=0.0, description="Smoothed arrival rate (requests/s).")
+    trend: float = Field(default=0.0, description="Smoothed change of the level per bucket.")
+    seasonal: list[float] = Field(
+        default_factory=list, max_length=FORECAST_BUCKETS, description="The season's shape, one value per bucket."
+    )
+    seen: int = Field(default=0, ge=0, description="Buckets learned so far.")
+    error: float | None = Field(default=None, description="Worst recent one-bucket miss, relative to the peak.")
+
+
 class AutoscalerMemory(StatusModel):
     """The autoscaler's history (``autoscaling.history.History.to_dict()``), kept on the object.
 
@@ -82,6 +105,27 @@ class AutoscalerMemory(StatusModel):
     last_scale_time: float | None = Field(default=None, description="Epoch seconds of the last change.")
     consecutive_failures: int = Field(default=0, ge=0, description="Metric reads failed in a row.")
     idle_since: float | None = Field(default=None, description="Epoch seconds since no request arrived.")
+    forecast: ForecastMemory | None = Field(default=None, description="The predictive floor's forecast state.")
+    speed_tier_since: float | None = Field(
+        default=None, description="Epoch seconds since the overload speed tier is on (unset: full steps)."
+    )
+
+
+class PodStartSample(StatusModel):
+    pod: str = Field(max_length=253, description="Triton pod measured.")
+    seconds: float = Field(ge=0, description="Its creation to Ready, in seconds.")
+
+
+class ColdStartStatus(StatusModel):
+    """This service's own cold start (``autoscaling.cold_start``): pod created -> Ready."""
+
+    seconds: float | None = Field(
+        default=None, ge=0,
+        description="The estimate the autoscaler uses (75th percentile of the samples); unset until measured.",
+    )
+    samples: list[PodStartSample] = Field(
+        default_factory=list, max_length=COLD_START_SAMPLES, description="The latest pods measured, oldest first."
+    )
 
 
 class AutoscalingStatus(StatusModel):
@@ -96,6 +140,9 @@ class AutoscalingStatus(StatusModel):
     )
     history: AutoscalerMemory | None = Field(
         default=None, description="The autoscaler's memory of recent decisions (survives restarts)."
+    )
+    cold_start: ColdStartStatus | None = Field(
+        default=None, description="Measured pod created -> Ready, used for the forecast horizon and the speed tier."
     )
 
 
@@ -120,7 +167,8 @@ class DiffusionServiceStatus(StatusModel):
     conditions: list[Condition] = Field(
         default_factory=list,
         max_length=16,
-        description="Ready, EngineReady, Available, Progressing, ScalingActive, ScalingLimited, Fallback, Degraded.",
+        description=("Ready, EngineReady, Available, Progressing, ScalingActive, ScalingLimited, Fallback, Degraded, "
+                     "SpeedTier."),
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
     observed_generation: int | None = Field(default=None, ge=0, description="Last metadata.generation acted on.")

@@ -18,7 +18,9 @@ from diffusion_operator.autoscaling.bursts import BUCKET_S, burst_floor
 from diffusion_operator.autoscaling.capacity import replicas_for_queue_sla
 from diffusion_operator.autoscaling.history import History
 from diffusion_operator.autoscaling.observation import MetricsFailure, Observation
+from diffusion_operator.autoscaling.overload import decide_tier, full_steps_service_time, seconds_until_ready
 from diffusion_operator.autoscaling.policy import FallbackMode, ScalingPolicy
+from diffusion_operator.autoscaling.predictive import learn_arrivals, predictive_floor
 
 # Below this arrival rate (requests/s) and with nothing pending the service counts as idle.
 IDLE_ARRIVAL_RATE = 1e-3
@@ -55,6 +57,7 @@ class Decision:
     previous_replicas: int
     recommended_replicas: int
     observed_queue_latency_s: float | None = None
+    speed_tier_steps: int | None = None  # steps for requests without their own (None: the pipeline's default)
 
     @property
     def changes_replicas(self) -> bool:
@@ -62,12 +65,37 @@ class Decision:
 
 
 def decide(observation: Observation, policy: ScalingPolicy, history: History, now: float) -> Decision:
-    """Recommend ``spec.replicas`` for the Triton Deployment. Pure: no clock, no I/O."""
+    """Recommend ``spec.replicas`` for the Triton Deployment, and the speed tier. Pure: no clock, no I/O.
+
+    While the speed tier is on, the measured service time is of degraded images; the replica decision
+    sizes with the full-step time, so the fleet is sized for full steps and the tier can end.
+    """
+    if policy.overload is not None and observation.service_time_s is not None:
+        observation = replace(observation, service_time_s=full_steps_service_time(
+            observation.service_time_s, observation.steps_per_request, history.speed_tier_since is not None,
+            policy.overload))
+    return _with_speed_tier(_decide(observation, policy, history, now), observation, policy, now)
+
+
+def _with_speed_tier(decision: Decision, observation: Observation, policy: ScalingPolicy, now: float) -> Decision:
+    history = decision.history
+    last_up = max((e.at for e in history.scale_events if e.change > 0), default=None)
+    tier = decide_tier(observation, policy.overload, service_time_s=per_request_service_time(observation, policy),
+                       target_s=policy.queue_latency_target_s,
+                       until_ready_s=seconds_until_ready(observation, policy.cold_start_s, last_up, now),
+                       was_active=history.speed_tier_since is not None)
+    since = (history.speed_tier_since or now) if tier.active else None
+    hint = ConditionHint(ConditionType.SPEED_TIER, tier.active, tier.reason, tier.message)
+    return replace(decision, history=replace(history, speed_tier_since=since), speed_tier_steps=tier.steps,
+                   conditions=(*decision.conditions, hint))
+
+
+def _decide(observation: Observation, policy: ScalingPolicy, history: History, now: float) -> Decision:
     history = history.pruned(now, policy.history_horizon_s, policy.burst_memory_s, BUCKET_S)
     problem = observation.problem()
     if problem is not None:
         return _hold_on_failure(observation, policy, history, now, failure=problem[0], detail=problem[1])
-    history = replace(history, consecutive_failures=0)
+    history = learn_arrivals(replace(history, consecutive_failures=0), observation, policy, now)
     if observation.current_replicas == 0 and policy.allows_zero:
         return _at_zero(observation, policy, history, now)
     return _scale(observation, policy, history, now)
@@ -174,11 +202,14 @@ def _scale(observation: Observation, policy: ScalingPolicy, history: History, no
     history = history.with_recommendation(now, clamped)
     stabilized = stabilize(clamped, current, history, now, up=policy.scale_up, down=policy.scale_down)
     held = False
-    if stabilized < current and policy.burst_memory_s > 0:
+    predicted = predictive_floor(history, policy, per_request_service_time(observation, policy), now)
+    # A trusted forecast knows when the next burst comes; the burst memory only guesses that one will.
+    if stabilized < current and policy.burst_memory_s > 0 and predicted.replicas is None:
         floor = burst_floor(history.recommendations, now, growth=policy.burst_growth,
                             hold_gaps=policy.burst_hold_gaps)
         if floor is not None and min(floor, current) > stabilized:
             stabilized, held = min(floor, current), True
+    stabilized, by_forecast = predicted.applied(stabilized, current, upper, policy.tolerance)
     final = stabilized
     if stabilized > current:
         ceiling = scale_up_limit(current, history, now, policy.scale_up)
@@ -188,24 +219,13 @@ def _scale(observation: Observation, policy: ScalingPolicy, history: History, no
         final = stabilized if floor is None else max(stabilized, floor)
     rate_limited = final != stabilized
 
-    if final > current:
-        reason = Reason.SCALED_UP
-    elif final < current:
-        reason = Reason.SCALED_DOWN
-    elif rate_limited:
-        reason = Reason.RATE_LIMITED
-    elif held:
-        reason = Reason.HOLDING_FOR_BURSTS
-    elif stabilized != clamped:
-        reason = Reason.STABILIZING
-    elif waiting:
-        reason = Reason.WAITING_FOR_STARTING_REPLICAS
-    elif clamp_reason is not None:
-        reason = clamp_reason
-    else:
-        reason = Reason.WITHIN_TOLERANCE
+    reason = _reason(final - current, first=(
+        (by_forecast, Reason.PREDICTIVE_FLOOR), (rate_limited, Reason.RATE_LIMITED),
+        (held, Reason.HOLDING_FOR_BURSTS), (stabilized != clamped, Reason.STABILIZING),
+        (waiting, Reason.WAITING_FOR_STARTING_REPLICAS), (clamp_reason is not None, clamp_reason or "")))
     limited = Reason.RATE_LIMITED if rate_limited else clamp_reason
-    message = f"{demand.detail}; recommended {demand.replicas}, {current} -> {final}"
+    forecast = f"; {predicted.note}" if predicted.note else ""
+    message = f"{demand.detail}{forecast}; recommended {demand.replicas}, {current} -> {final}"
     return _finish(observation, history.with_scale(now, final - current), replicas=final,
                    recommended=demand.replicas, reason=reason, message=message,
                    active=_active(True, Reason.VALID_METRICS, "metrics read"), limited=limited)
@@ -235,6 +255,16 @@ def _at_zero(observation: Observation, policy: ScalingPolicy, history: History, 
     return _finish(observation, history, replicas=wake, recommended=needed, reason=Reason.WOKE_FROM_ZERO,
                    message=f"{pending:g} pending at zero replicas; waking {wake} (cold start ahead)",
                    active=_active(True, Reason.WOKE_FROM_ZERO, "woke from zero"), limited=None)
+
+
+def _reason(change: int, first: tuple[tuple[bool, str], ...]) -> str:
+    """The decision's reason: the predictive floor when it set the count, else the direction of the
+    change, else the first of ``first`` (in order) that applies, else within tolerance."""
+    if first[0][0] and change >= 0:
+        return first[0][1]
+    if change:
+        return Reason.SCALED_UP if change > 0 else Reason.SCALED_DOWN
+    return next((reason for applies, reason in first[1:] if applies), Reason.WITHIN_TOLERANCE)
 
 
 def _hold_on_failure(observation: Observation, policy: ScalingPolicy, history: History, now: float, *,

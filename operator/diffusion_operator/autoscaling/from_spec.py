@@ -7,13 +7,31 @@ timing, the queueing model's knobs, the burst detector's thresholds) keep the po
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from diffusion_operator.api.durations import parse_duration
 from diffusion_operator.api.spec_autoscaling import AutoscalingSpec
+from diffusion_operator.autoscaling.overload import OverloadPolicy
 from diffusion_operator.autoscaling.policy import FallbackMode, ScalingPolicy, direction_rules
 
 
-def policy_from_spec(spec: AutoscalingSpec, *, expected_service_time_s: float | None = None) -> ScalingPolicy:
-    """The policy for an enabled ``spec.autoscaling``; ``expected_service_time_s`` comes from the engine plan."""
+class _Activation(TypedDict, total=False):
+    activation_pending_requests: float
+    scale_to_zero_after_s: float
+
+
+def policy_from_spec(spec: AutoscalingSpec, *, expected_service_time_s: float | None = None,
+                     pipeline_steps: int | None = None, cold_start_s: float | None = None) -> ScalingPolicy:
+    """The policy for an enabled ``spec.autoscaling``.
+
+    ``expected_service_time_s`` comes from the engine plan, ``pipeline_steps`` from ``spec.pipeline.steps``
+    (the speed tier needs it; without it the tier stays off), ``cold_start_s`` from the measured cold
+    start in status (``autoscaling.cold_start``; None keeps the policy's default).
+    """
+    overload = None
+    if spec.overload.enabled and pipeline_steps is not None and spec.overload.min_steps < pipeline_steps:
+        overload = OverloadPolicy(spec.overload.min_steps, pipeline_steps)
+    extra = {} if cold_start_s is None else {"cold_start_s": cold_start_s}
     if spec.max_replicas is None or spec.queue_latency_target is None:
         raise ValueError("autoscaling needs maxReplicas and queueLatencyTarget")
     return ScalingPolicy(
@@ -27,11 +45,14 @@ def policy_from_spec(spec: AutoscalingSpec, *, expected_service_time_s: float | 
         fallback=FallbackMode(spec.fallback.mode),
         fallback_replicas=spec.fallback.replicas,
         burst_memory_s=parse_duration(spec.scale_down.burst_memory).total_seconds(),
+        forecast_season_s=spec.predictive.season_s if spec.predictive.enabled else None,
+        overload=overload,
+        **extra,
         **_activation(spec),
     )
 
 
-def _activation(spec: AutoscalingSpec) -> dict[str, float]:
+def _activation(spec: AutoscalingSpec) -> _Activation:
     if spec.activation is None:
         return {}
     return {

@@ -3,12 +3,16 @@
 Times are seconds since the epoch (floats) supplied by the caller — the core never reads a clock.
 The dict form is small and JSON-able: lists of ``[time, replicas]`` pairs, pruned to the longest window
 or period the policy looks at (older recommendations thinned to one a minute for the burst memory).
+The predictive floor's forecast keeps its own fixed-size state (``forecast.ForecastState``: 48 bucket
+shapes and a few numbers), not a series, so a season of memory costs the same as an hour.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from typing import Any
+
+from diffusion_operator.autoscaling.forecast import ForecastState
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,8 @@ class History:
     last_scale_time: float | None = None
     consecutive_failures: int = 0
     idle_since: float | None = None
+    forecast: ForecastState | None = None
+    speed_tier_since: float | None = None  # when the overload speed tier turned on (None: full steps)
 
     def pruned(self, now: float, horizon_s: float, memory_s: float = 0.0, bucket_s: float = 60.0) -> History:
         """Drop entries older than ``horizon_s`` (they can no longer influence a decision).
@@ -70,6 +76,8 @@ class History:
             "lastScaleTime": self.last_scale_time,
             "consecutiveFailures": self.consecutive_failures,
             "idleSince": self.idle_since,
+            "speedTierSince": self.speed_tier_since,
+            **({"forecast": self.forecast.to_dict()} if self.forecast is not None else {}),
         }
 
     @classmethod
@@ -85,4 +93,6 @@ class History:
             last_scale_time=None if last is None else float(last),
             consecutive_failures=int(data.get("consecutiveFailures", 0)),
             idle_since=None if idle is None else float(idle),
+            forecast=ForecastState.from_dict(data.get("forecast")),
+            speed_tier_since=None if data.get("speedTierSince") is None else float(data["speedTierSince"]),
         )

@@ -36,7 +36,8 @@ class Observation:
     ``queue_latency_s`` average queue wait per request over the rate window (lags: counters move when
     requests complete); ``pending_requests`` requests waiting now (the fast signal); ``arrival_rate``
     requests/s; ``service_time_s`` replica-seconds per request in one execution (a batch's duration);
-    ``batch_size`` average requests per execution.
+    ``batch_size`` average requests per execution; ``steps_per_request`` the denoising steps the pipeline
+    ran per request (lower while the overload speed tier serves fewer steps).
     """
 
     current_replicas: int
@@ -46,6 +47,7 @@ class Observation:
     arrival_rate: float | None = None
     service_time_s: float | None = None
     batch_size: float | None = None
+    steps_per_request: float | None = None
     failure: MetricsFailure | None = None
     failure_detail: str = ""
 
@@ -65,7 +67,8 @@ class Observation:
             return self.failure, self.failure_detail or self.failure.value
         if self.queue_latency_s is None and self.pending_requests is None:
             return MetricsFailure.EMPTY_RESULT, "neither queue latency nor pending requests observed"
-        for name in ("queue_latency_s", "pending_requests", "arrival_rate", "service_time_s", "batch_size"):
+        for name in ("queue_latency_s", "pending_requests", "arrival_rate", "service_time_s", "batch_size",
+                     "steps_per_request"):
             value = getattr(self, name)
             if value is not None and (not math.isfinite(value) or value < 0):
                 return MetricsFailure.NON_FINITE, f"{name} is {value}"

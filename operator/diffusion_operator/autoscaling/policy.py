@@ -19,6 +19,7 @@ from diffusion_operator.api.spec_autoscaling import (
     ScaleDownBehaviour,
     ScaleUpBehaviour,
 )
+from diffusion_operator.autoscaling.overload import OverloadPolicy
 
 
 class FallbackMode(StrEnum):
@@ -130,6 +131,15 @@ class ScalingPolicy:
     burst_memory_s: float = DEFAULT_BURST_MEMORY_S
     burst_growth: float = 0.5
     burst_hold_gaps: float = 3.0
+    # Predictive floor (autoscaling/predictive.py): the season of the arrival pattern to forecast, or
+    # None to turn the floor off. The CRD's default is a day (``spec.autoscaling.predictive``).
+    forecast_season_s: float | None = None
+    # Seconds from ordering a replica to it serving, until the service's own pods have been measured
+    # (``autoscaling.cold_start``): the forecast looks this far ahead, the speed tier asks whether the
+    # queue breaches the SLA before then. 90 s: an SDXL engine load on L4 (bench/autoscaler/model.py).
+    cold_start_s: float = 90.0
+    # The overload speed tier (autoscaling/overload.py); None: off (the CRD's default).
+    overload: OverloadPolicy | None = None
 
     def __post_init__(self) -> None:
         if self.min_replicas < 0 or self.max_replicas < max(1, self.min_replicas):
@@ -154,6 +164,10 @@ class ScalingPolicy:
             raise ValueError("burst_memory_s must be >= 0 (0 turns the burst memory off)")
         if self.burst_growth <= 0 or self.burst_hold_gaps <= 0:
             raise ValueError("burst_growth and burst_hold_gaps must be positive")
+        if self.forecast_season_s is not None and self.forecast_season_s <= 0:
+            raise ValueError("forecast_season_s must be positive (None turns the predictive floor off)")
+        if self.cold_start_s <= 0:
+            raise ValueError("cold_start_s must be positive")
 
     @property
     def allows_zero(self) -> bool:

@@ -49,5 +49,15 @@ def batch_size() -> timeseries.Panel:
     )
 
 
+def cold_start() -> timeseries.Panel:
+    return d.timeseries_panel(
+        "Cold start and speed tier",
+        "The service's measured pod created -> Ready (75th percentile of its latest pods; the forecast "
+        "looks this far ahead), and the steps the overload speed tier serves (0: full steps).",
+        d.COUNT,
+        [(op.cold_start_seconds(d.OPERATOR), "cold start (s)"), (op.speed_tier_steps(d.OPERATOR), "speed tier steps")],
+    )
+
+
 def panels() -> list[timeseries.Panel]:
-    return [replicas(), scale_decisions(), pending(), batch_size()]
+    return [replicas(), scale_decisions(), pending(), batch_size(), cold_start()]

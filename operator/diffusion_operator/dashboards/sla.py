@@ -48,6 +48,17 @@ def throughput() -> timeseries.Panel:
     )
 
 
+def degraded_images() -> timeseries.Panel:
+    return d.timeseries_panel(
+        "Degraded images (speed tier)",
+        "Images per second the overload speed tier served with fewer steps (each says so in its degraded "
+        "output), next to all images per second; empty unless spec.autoscaling.overload is enabled.",
+        d.REQUESTS_PER_SECOND,
+        [(promql.degraded_images_rate(d.TRITON, d.WINDOW_S), "degraded/s"),
+         (promql.success_rate(d.TRITON, d.WINDOW_S), "images/s")],
+    )
+
+
 def cost_per_image() -> stat.Panel:
     return d.stat_panel(
         "Cost per image",
@@ -59,4 +70,4 @@ def cost_per_image() -> stat.Panel:
 
 
 def panels() -> list[timeseries.Panel | stat.Panel]:
-    return [queue_latency(), p95_latency(), throughput(), cost_per_image()]
+    return [queue_latency(), p95_latency(), throughput(), degraded_images(), cost_per_image()]

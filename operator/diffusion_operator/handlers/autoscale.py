@@ -26,13 +26,16 @@ from diffusion_operator.api.conditions import Reason
 from diffusion_operator.api.durations import parse_duration
 from diffusion_operator.api.resource import DiffusionService, ServiceRef, status_patch
 from diffusion_operator.autoscaling import Decision, History, decide
+from diffusion_operator.autoscaling.cold_start import ColdStart
 from diffusion_operator.autoscaling.from_spec import policy_from_spec
 from diffusion_operator.handlers.runtime import CONFIG, Runtime
+from diffusion_operator.k8s.pod_starts import pod_starts
 from diffusion_operator.metrics.observe import SignalQueries, observe
 from diffusion_operator.metrics.prometheus_client import PrometheusClient
 from diffusion_operator.reconcile.scaling_status import epoch, scaling_status
 from diffusion_operator.render import names
 from diffusion_operator.render.replicas import AUTOSCALER_FIELD_MANAGER, build_replicas_only
+from diffusion_operator.triton.speed_tier import ready_pod_urls, send_tier
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +52,7 @@ class Tick:
     service: DiffusionService
     current: int
     ready: int
+    pods: list[dict[str, Any]] | None = None  # listed only when a pod may have become Ready since
 
 
 def read_tick(runtime: Runtime, ref: ServiceRef) -> Tick | None:
@@ -64,11 +68,30 @@ def read_tick(runtime: Runtime, ref: ServiceRef) -> Tick | None:
     deployment = gateway.get("apps/v1", "Deployment", names.deployment_name(ref.name), ref.namespace)
     if deployment is None:
         return None  # nothing serves yet: the lifecycle reconcile creates it
-    return Tick(body, service, current=int((deployment.get("spec") or {}).get("replicas") or 0),
-                ready=int((deployment.get("status") or {}).get("readyReplicas") or 0))
+    ready = int((deployment.get("status") or {}).get("readyReplicas") or 0)
+    return Tick(body, service, current=int((deployment.get("spec") or {}).get("replicas") or 0), ready=ready,
+                pods=gateway.pods_of(ref.namespace, names.selector_string(ref.name))
+                if _pods_may_have_started(service, ready) or _speed_tier_on(service) else None)
 
 
-def write_tick(runtime: Runtime, tick: Tick, decision: Decision, now: datetime) -> None:
+def _speed_tier_on(service: DiffusionService) -> bool:
+    """While the tier is on, every tick refreshes it on every ready pod (their addresses come from the list)."""
+    autoscaling = service.status.autoscaling
+    return bool(autoscaling and autoscaling.history and autoscaling.history.speed_tier_since is not None)
+
+
+def _pods_may_have_started(service: DiffusionService, ready: int) -> bool:
+    """List pods (for the cold start) only when the ready count moved or nothing was measured yet.
+
+    The lifecycle writes ``status.readyReplicas`` when the Deployment changes, so a pod that just became
+    Ready shows as a difference for a tick or two; a steady fleet costs no list call per tick.
+    """
+    status = service.status
+    measured = status.autoscaling is not None and status.autoscaling.cold_start is not None
+    return ready > 0 and (not measured or ready != (status.ready_replicas or 0))
+
+
+def write_tick(runtime: Runtime, tick: Tick, decision: Decision, now: datetime, cold_start: ColdStart) -> None:
     """The Deployment's count (when it changes), then the autoscaler's part of the status."""
     gateway, ref, spec = runtime.gateway, tick.service.ref, tick.service.spec.autoscaling
     if decision.changes_replicas:
@@ -76,7 +99,7 @@ def write_tick(runtime: Runtime, tick: Tick, decision: Decision, now: datetime) 
                       field_manager=AUTOSCALER_FIELD_MANAGER)
     assert spec.queue_latency_target is not None  # read_tick returns only services with a target
     new_status = scaling_status(tick.service.status, decision, target=parse_duration(spec.queue_latency_target),
-                                generation=tick.service.generation, now=now)
+                                generation=tick.service.generation, now=now, cold_start=cold_start)
     patch = status_patch(new_status, tick.service.status)
     if patch:
         gateway.patch_status(API_VERSION, KIND, ref.name, ref.namespace, patch)
@@ -97,8 +120,17 @@ async def autoscale_once(runtime: Runtime, ref: ServiceRef) -> Decision | None:
         now = datetime.now(UTC)
         status = tick.service.status.autoscaling
         history = History.from_dict(status.history.model_dump(by_alias=True) if status and status.history else None)
-        decision = decide(observation, policy_from_spec(spec), history, epoch(now))
-        await asyncio.to_thread(write_tick, runtime, tick, decision, now)
+        cold = ColdStart.from_dict(status.cold_start.model_dump() if status and status.cold_start else None)
+        cold = cold.with_pods(pod_starts(tick.pods or ()))
+        policy = policy_from_spec(spec, pipeline_steps=tick.service.spec.pipeline.steps, cold_start_s=cold.seconds)
+        decision = decide(observation, policy, history, epoch(now))
+        await asyncio.to_thread(write_tick, runtime, tick, decision, now, cold)
+        if (decision.speed_tier_steps is not None or _speed_tier_on(tick.service)) and runtime.prometheus:
+            failed = await send_tier(runtime.prometheus, ready_pod_urls(tick.pods or ()),
+                                     decision.speed_tier_steps or 0)
+            for line in failed:
+                log.warning("speed tier not set on %s/%s: %s", ref.namespace, ref.name, line)
+        telemetry.record_cold_start(ref.namespace, ref.name, cold.seconds)
         assert spec.queue_latency_target is not None
         telemetry.record_scale_decision(ref.namespace, ref.name, decision,
                                         parse_duration(spec.queue_latency_target).total_seconds())

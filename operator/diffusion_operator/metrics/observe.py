@@ -35,6 +35,7 @@ class SignalQueries:
     service_time: str
     batch_size: str
     activation: str | None = None
+    steps_per_request: str | None = None  # the pipeline's steps counter (the speed tier's correction)
 
     @classmethod
     def for_scope(cls, scope: promql.TritonScope, window_s: int = 60,
@@ -46,6 +47,7 @@ class SignalQueries:
             service_time=promql.service_seconds_per_request(scope, window_s),
             batch_size=promql.batch_size(scope, window_s),
             activation=activation_query,
+            steps_per_request=promql.steps_per_request(scope, window_s),
         )
 
     @classmethod
@@ -68,6 +70,7 @@ async def observe(client: PrometheusClient, queries: SignalQueries, *, current_r
         "arrival_rate": queries.arrival_rate,
         "service_time": queries.service_time,
         "batch_size": queries.batch_size,
+        **({"steps_per_request": queries.steps_per_request} if queries.steps_per_request else {}),
     }, at=at)
     for name in REQUIRED:
         value = values[name]
@@ -75,7 +78,7 @@ async def observe(client: PrometheusClient, queries: SignalQueries, *, current_r
             return Observation.failed(value.kind, f"{name}: {value.detail}", current_replicas, ready_replicas)
 
     def optional(name: str) -> float | None:
-        value = values[name]
+        value = values.get(name)
         return None if isinstance(value, PrometheusError) else value
 
     def required(name: str) -> float:
@@ -91,6 +94,7 @@ async def observe(client: PrometheusClient, queries: SignalQueries, *, current_r
         arrival_rate=optional("arrival_rate"),
         service_time_s=optional("service_time"),
         batch_size=optional("batch_size"),
+        steps_per_request=optional("steps_per_request"),
     )
 
 

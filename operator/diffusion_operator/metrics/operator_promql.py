@@ -60,6 +60,16 @@ def observed_queue_latency_seconds(scope: OperatorScope) -> str:
     return f"max(diffusion_operator_observed_queue_latency_seconds{scope.matchers()})"
 
 
+def cold_start_seconds(scope: OperatorScope) -> str:
+    """The service's measured pod created -> Ready (``autoscaling.cold_start``)."""
+    return f"max(diffusion_operator_cold_start_seconds{scope.matchers()})"
+
+
+def speed_tier_steps(scope: OperatorScope) -> str:
+    """Steps the overload speed tier serves (0 while it is off)."""
+    return f"max(diffusion_operator_speed_tier_steps{scope.matchers()})"
+
+
 def desired_replicas(scope: OperatorScope) -> str:
     return f"max(diffusion_operator_desired_replicas{scope.matchers()})"
 

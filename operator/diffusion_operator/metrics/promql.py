@@ -165,6 +165,20 @@ def compute_seconds_per_request(scope: TritonScope, window_s: int = 60) -> str:
     return f"({per_request}) / {MICROSECONDS:g}"
 
 
+def steps_per_request(scope: TritonScope, window_s: int = 60) -> str:
+    """Denoising steps the pipeline ran per completed request (its ``diffusion_pipeline_steps_total``).
+
+    Lower than ``spec.pipeline.steps`` while the overload speed tier serves fewer steps: the autoscaler
+    scales the measured service time back to full steps with it.
+    """
+    return _per_request("diffusion_pipeline_steps_total", scope, window_s, "nv_inference_request_success")
+
+
+def degraded_images_rate(scope: TritonScope, window_s: int = 60) -> str:
+    """Images per second the overload speed tier served with fewer steps (``diffusion_degraded_images_total``)."""
+    return _sum_rate("diffusion_degraded_images_total", scope, window_s)
+
+
 def batch_size(scope: TritonScope, window_s: int = 60) -> str:
     """Average requests per model execution (1 when dynamic batching does not batch)."""
     return _per_request("nv_inference_count", scope, window_s, "nv_inference_exec_count")

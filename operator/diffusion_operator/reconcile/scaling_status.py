@@ -12,12 +12,20 @@ from datetime import UTC, datetime, timedelta
 
 from diffusion_operator.api.conditions import set_condition
 from diffusion_operator.api.durations import format_duration
-from diffusion_operator.api.status import AutoscalerMemory, AutoscalingStatus, DiffusionServiceStatus, queue_text
+from diffusion_operator.api.status import (
+    AutoscalerMemory,
+    AutoscalingStatus,
+    ColdStartStatus,
+    DiffusionServiceStatus,
+    queue_text,
+)
 from diffusion_operator.autoscaling import Decision
+from diffusion_operator.autoscaling.cold_start import ColdStart
 
 
 def scaling_status(old: DiffusionServiceStatus, decision: Decision, *, target: timedelta, generation: int,
-                   now: datetime) -> DiffusionServiceStatus:
+                   now: datetime, cold_start: ColdStart | None = None) -> DiffusionServiceStatus:
+    """The status after ``decision``; ``cold_start`` replaces the measured cold start (None keeps it)."""
     conditions = list(old.conditions)
     for hint in decision.conditions:
         conditions = set_condition(conditions, type=hint.type, status="True" if hint.status else "False",
@@ -34,6 +42,8 @@ def scaling_status(old: DiffusionServiceStatus, decision: Decision, *, target: t
         last_scale_time=last_scale,
         last_decision_reason=f"{decision.reason}: {decision.message}"[:256],
         history=AutoscalerMemory.model_validate(decision.history.to_dict()),
+        cold_start=previous.cold_start if cold_start is None or not cold_start.samples
+        else ColdStartStatus.model_validate(cold_start.to_dict()),
     )
     return old.model_copy(update={
         "conditions": conditions,

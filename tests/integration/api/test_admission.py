@@ -16,6 +16,9 @@ from typing import Any
 import pytest
 from diffusion_operator.api.crd import CRD_NAME, custom_resource_definition
 from diffusion_operator.api.resource import API_VERSION, GROUP, KIND, PLURAL, VERSION, parse_spec
+from diffusion_operator.autoscaling import History
+from diffusion_operator.autoscaling.cold_start import ColdStart, PodStart
+from diffusion_operator.autoscaling.forecast import BUCKETS, ForecastState
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
@@ -93,6 +96,8 @@ def test_server_applies_defaults(custom: client.CustomObjectsApi, admission_name
     assert spec["autoscaling"]["scaleUp"]["stabilizationWindowSeconds"] == 0
     assert spec["autoscaling"]["scaleDown"]["stabilizationWindowSeconds"] == 120
     assert spec["autoscaling"]["scaleDown"]["burstMemory"] == "90m"
+    assert spec["autoscaling"]["predictive"] == {"enabled": True, "season": "24h"}
+    assert spec["autoscaling"]["overload"] == {"enabled": False, "minSteps": 20}
     assert spec["autoscaling"]["scaleUp"]["policies"] == [
         {"type": "Pods", "value": 8, "periodSeconds": 15},
         {"type": "Percent", "value": 900, "periodSeconds": 15},
@@ -186,3 +191,29 @@ def test_printer_columns_show_in_kubectl_get(custom: client.CustomObjectsApi, ad
     header, row = output.splitlines()[:2]
     assert header.split() == ["NAME", "PHASE", "READY", "QUEUE", "GPU", "AGE"]
     assert row.split()[:5] == [name, "Building", "0/1", "120ms/500ms", "nvidia-l4"]
+
+
+def test_the_forecast_cold_start_and_speed_tier_survive_the_status_schema(
+    custom: client.CustomObjectsApi, admission_namespace: str, kube: KubeClient, kubectl_binary: str
+) -> None:
+    """What the autoscaler stores is exactly what it reads back: nothing pruned, so a restart changes nothing."""
+    name = "remembers"
+    custom.create_namespaced_custom_object(GROUP, VERSION, admission_namespace, PLURAL, manifest(MINIMAL, name))
+    state = ForecastState(season_s=3600.0, bucket=472_000, total=3.5, samples=2, level=1.25, trend=0.01,
+                          seasonal=tuple(0.1 * i for i in range(BUCKETS)), seen=60, error=0.12)
+    history = History(forecast=state, speed_tier_since=1_700_000_000.5)
+    cold = ColdStart((PodStart("sdxl-triton-abc", 84.2), PodStart("sdxl-triton-def", 97.0)))
+    written = {"history": history.to_dict(), "coldStart": cold.to_dict()}
+    custom.patch_namespaced_custom_object_status(GROUP, VERSION, admission_namespace, PLURAL, name,
+                                                 {"status": {"autoscaling": written}})
+    stored = custom.get_namespaced_custom_object(GROUP, VERSION, admission_namespace, PLURAL, name)
+    autoscaling = stored["status"]["autoscaling"]
+    assert History.from_dict(autoscaling["history"]).forecast == ForecastState.from_dict(state.to_dict())
+    assert History.from_dict(autoscaling["history"]).speed_tier_since == history.speed_tier_since
+    assert ColdStart.from_dict(autoscaling["coldStart"]) == cold
+    output = subprocess.run(
+        [kubectl_binary, "--kubeconfig", str(kube.kubeconfig), "get", "dfs", name, "-n", admission_namespace,
+         "-o", "wide"], check=True, capture_output=True, text=True, timeout=30,
+    ).stdout
+    header, row = output.splitlines()[:2]
+    assert "COLD START" in header and "97" in row.split()

@@ -71,7 +71,7 @@ def stats(server: TritonServer, model: str) -> tuple[int, int]:
 
 def test_the_in_process_repository_loads_no_component_models(in_process):
     index = httpclient.InferenceServerClient(in_process.http_url).get_model_repository_index()
-    assert sorted(m["name"] for m in index) == ["sdxl", "sdxl_inprocess", "upscale"]
+    assert sorted(m["name"] for m in index) == ["sdxl", "sdxl_inprocess", "speed_tier", "upscale"]
 
 
 def test_the_wire_api_is_the_same_in_both_modes(in_process):

@@ -7,12 +7,15 @@ Tolerance against diffusers: the Triton image is produced by ONNX Runtime compon
 
 from __future__ import annotations
 
+import json
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 import pytest
 import tritonclient.http as httpclient
+from diffusion_operator.triton.speed_tier import SPEED_TIER_MODEL, tier_request
 
 from engine_builder.pipeline import SCHEDULERS
 from engine_builder.tiny import build_tiny_pipeline
@@ -129,3 +132,36 @@ def test_serving_defaults_come_from_the_environment_without_a_rebuild(triton, tr
                              scheduler="ddim", upscale_factor=2)
     assert got.shape == (128, 128, 3)
     np.testing.assert_array_equal(got, explicit)
+
+
+def test_the_speed_tier_degrades_only_requests_without_steps_and_says_so(triton):
+    def set_tier(steps: int) -> None:
+        body = json.dumps(tier_request(steps, ttl_s=60.0)).encode()
+        url = f"http://{triton.http_url}/v2/models/{SPEED_TIER_MODEL}/infer"
+        with urllib.request.urlopen(urllib.request.Request(url, data=body, method="POST"), timeout=30) as response:
+            assert response.status == 200
+
+    def degraded(**options: Any) -> bool:
+        client = httpclient.InferenceServerClient(triton.http_url, network_timeout=120)
+        inputs = []
+        for name, value in {"prompt": "a lighthouse", "seed": 5, "width": 64, "height": 64, **options}.items():
+            triton_type, dtype = {"prompt": ("BYTES", object), "seed": ("INT64", np.int64)}.get(
+                name, ("INT32", np.int32))
+            tensor = httpclient.InferInput(name, [1], triton_type)
+            tensor.set_data_from_numpy(np.array([value.encode() if isinstance(value, str) else value], dtype=dtype))
+            inputs.append(tensor)
+        result = client.infer("sdxl", inputs, outputs=[httpclient.InferRequestedOutput("degraded")])
+        return bool(result.as_numpy("degraded")[0])
+
+    assert degraded() is False  # no tier set: full steps
+    set_tier(2)
+    try:
+        assert degraded() is True
+        assert degraded(steps=3) is False  # a request that pinned its steps is never degraded
+    finally:
+        set_tier(0)
+    assert degraded() is False
+    with urllib.request.urlopen(triton.metrics_url, timeout=30) as response:
+        metrics = response.read().decode()
+    assert any(line.startswith("diffusion_degraded_images_total") and line.rstrip().endswith(" 1")
+               for line in metrics.splitlines()), [m for m in metrics.splitlines() if "diffusion_" in m]

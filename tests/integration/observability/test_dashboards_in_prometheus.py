@@ -51,6 +51,7 @@ TARGET_S = 0.002  # far below what 16 clients on a 20 ms model wait, so the SLA 
 EXPECTED_EMPTY = {
     "DCGM_FI_DEV_GPU_UTIL": "no GPU and no NVIDIA DCGM exporter on a CPU test machine",
     "nv_gpu_utilization": "Triton exports GPU metrics only with a GPU (the test bed runs --allow-gpu-metrics=false)",
+    "diffusion_degraded_images_total": "only the sdxl pipeline counts speed-tier images; this test bed serves echo",
 }
 
 
@@ -74,6 +75,8 @@ def _operator_heartbeat(prometheus: Prometheus, stop: threading.Event) -> None:
         direction, reason = cycle[tick % len(cycle)]
         telemetry.SCALE_DECISIONS.labels(NAMESPACE, SERVICE, direction, reason).inc()
         telemetry.record_service(NAMESPACE, SERVICE, phase="Ready", desired=3 if tick < 8 else 4, ready=2)
+        telemetry.record_cold_start(NAMESPACE, SERVICE, 84.0 + tick % 3)
+        telemetry.SPEED_TIER_STEPS.labels(NAMESPACE, SERVICE).set(20 if tick % 3 == 0 else 0)
         latest = _finite(prometheus.query(seen))
         if latest:
             telemetry.OBSERVED_QUEUE_SECONDS.labels(NAMESPACE, SERVICE).set(latest[0])

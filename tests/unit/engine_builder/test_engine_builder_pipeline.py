@@ -9,6 +9,7 @@ from engine_builder.pipeline import (
     Defaults,
     Limits,
     RequestError,
+    apply_speed_tier,
     defaults_from_env,
     resolve_request,
     to_uint8,
@@ -83,3 +84,20 @@ def test_progress_percent_walks_the_stages_monotonically_to_100():
     values = [percent(stage, f) for stage, _ in STAGES for f in (0.0, 0.5, 1.0)]
     assert values == sorted(values)
     assert values[0] == 0 and values[-1] == 100
+
+
+@pytest.mark.parametrize(
+    ("raw", "tier", "expected_steps", "degraded"),
+    [
+        ({"prompt": "a"}, 20, 20, True),  # the tier applies to a request without steps
+        ({"prompt": "a", "steps": 30}, 20, 30, False),  # never to one that set its own
+        ({"prompt": "a", "steps": 40}, 20, 40, False),
+        ({"prompt": "a"}, 0, None, False),  # off
+        ({"prompt": "a"}, 30, None, False),  # not below the default: nothing to do
+        ({"prompt": "a"}, -3, None, False),  # nonsense from the control model: ignored
+    ],
+)
+def test_the_speed_tier_only_lowers_steps_of_requests_that_did_not_set_them(raw, tier, expected_steps, degraded):
+    served, was_degraded = apply_speed_tier(raw, tier, default_steps=30)
+    assert served.get("steps") == expected_steps and was_degraded is degraded
+    assert served["prompt"] == "a"

@@ -27,6 +27,7 @@ class Gateway:
         self.objects = objects
         self.applied: list[tuple[dict[str, Any], str]] = []
         self.patched: list[dict[str, Any]] = []
+        self.listed: list[str] = []
 
     def get(self, api_version: str, kind: str, name: str, namespace: str | None) -> dict[str, Any] | None:
         return self.objects.get(kind)
@@ -37,6 +38,12 @@ class Gateway:
 
     def patch_status(self, api_version: str, kind: str, name: str, namespace: str, status: dict[str, Any]) -> None:
         self.patched.append(status)
+
+    def pods_of(self, namespace: str, label_selector: str) -> list[dict[str, Any]]:
+        self.listed.append(label_selector)
+        return [{"metadata": {"name": "sdxl-triton-a", "creationTimestamp": "2026-12-03T10:00:00Z"},
+                 "status": {"conditions": [{"type": "Ready", "status": "True",
+                                            "lastTransitionTime": "2026-12-03T10:01:24Z"}]}}]
 
 
 @pytest.fixture
@@ -86,3 +93,14 @@ def test_no_deployment_yet_means_no_tick(monkeypatch, events) -> None:
     gateway = Gateway({"DiffusionService": BODY, "Deployment": None})
     assert tick(gateway, monkeypatch, Observation(current_replicas=0, ready_replicas=0)) is None
     assert gateway.applied == gateway.patched == [] and events == []
+
+
+def test_the_cold_start_is_measured_from_the_services_own_pods(monkeypatch, events) -> None:
+    gateway = Gateway({"DiffusionService": BODY, "Deployment": DEPLOYMENT})
+    steady = Observation(current_replicas=2, ready_replicas=2, queue_latency_s=0.1, pending_requests=0.0,
+                         arrival_rate=0.1, service_time_s=1.0, batch_size=1.0)
+    tick(gateway, monkeypatch, steady)
+    assert len(gateway.listed) == 1
+    (status,) = gateway.patched
+    assert status["autoscaling"]["coldStart"] == {"seconds": 84.0,
+                                                  "samples": [{"pod": "sdxl-triton-a", "seconds": 84.0}]}

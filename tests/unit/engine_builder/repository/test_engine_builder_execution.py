@@ -76,8 +76,8 @@ def test_in_process_writes_no_component_models_and_one_batched_pipeline_model(tm
         "float32",
         onnx_artefacts(tmp_path),
     )
-    assert sorted(p.parent.name for p in written) == ["sdxl", IN_PROCESS_MODEL, "upscale"]
-    assert sorted(p.name for p in root.iterdir()) == ["sdxl", IN_PROCESS_MODEL, "upscale"]
+    assert sorted(p.parent.name for p in written) == ["sdxl", IN_PROCESS_MODEL, "speed_tier", "upscale"]
+    assert sorted(p.name for p in root.iterdir()) == ["sdxl", IN_PROCESS_MODEL, "speed_tier", "upscale"]
     config = parse((root / IN_PROCESS_MODEL / "config.pbtxt").read_text())
     assert config.max_batch_size == 3 and config.HasField("dynamic_batching")
     assert [(g.count, g.kind) for g in config.instance_group] == [(1, config.instance_group[0].KIND_CPU)]

@@ -14,7 +14,7 @@ from engine_builder.errors import RepositoryError
 from engine_builder.plan import BuildPlan
 from engine_builder.repository.model_config import Engines, io_mismatches, parse, render
 from engine_builder.repository.pipeline_files import PIPELINE_FILE
-from engine_builder.repository.text2image import component_config, sdxl_config, upscale_config
+from engine_builder.repository.text2image import component_config, sdxl_config, speed_tier_config, upscale_config
 from engine_builder.repository.write import write_repository
 from engine_builder.trt import engine_filename
 
@@ -124,7 +124,7 @@ def test_the_gpu_repository_holds_one_engine_per_component_and_fp16_pipeline_set
     root = tmp_path / "repo"
     written = write_repository(root, plan, fake_source(tmp_path / "src"), Dims(), "float16", artefacts,  # type: ignore[arg-type]
                                Engines(files))  # type: ignore[arg-type]
-    assert sorted(p.parent.name for p in written) == ["clip", "clip2", "sdxl", "unetxl", "upscale", "vae"]
+    assert sorted(p.parent.name for p in written) == ["clip", "clip2", "sdxl", "speed_tier", "unetxl", "upscale", "vae"]
     assert sorted(p.name for p in (root / "clip" / "1").iterdir()) == ["clip.trt10.8.sm89.plan"]
     assert sorted(p.name for p in (root / "clip2" / "1").iterdir()) == ["clip2.trt10.8.sm89.plan"]
     unet = parse((root / "unetxl" / "config.pbtxt").read_text())
@@ -137,3 +137,16 @@ def test_the_gpu_repository_holds_one_engine_per_component_and_fp16_pipeline_set
                                   "default_width": 1024, "default_height": 1024}
     assert (root / "sdxl" / "1" / "pipeline.py").read_text() == PIPELINE_FILE.read_text()
     assert (root / "sdxl" / "1" / "tokenizer" / "vocab.json").exists()
+
+
+def test_the_bls_model_says_whether_the_speed_tier_degraded_the_image():
+    config = parse(render(sdxl_config(PLAN)))
+    degraded = next(t for t in config.output if t.name == "degraded")
+    assert list(degraded.dims) == [1]
+
+
+def test_the_speed_tier_control_model_sets_and_reads_the_tier():
+    config = parse(render(speed_tier_config()))
+    assert config.name == "speed_tier" and config.backend == "python"
+    assert {t.name: t.optional for t in config.input} == {"steps": True, "ttl_s": True}
+    assert [t.name for t in config.output] == ["steps"]
