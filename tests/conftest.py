@@ -59,11 +59,15 @@ def testbed_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def cluster(testbed_state_dir: Path) -> Iterator[Cluster]:
-    """The session's cluster: reused if already running there (testbed up), else started and stopped."""
+def cluster(testbed_state_dir: Path, request: pytest.FixtureRequest) -> Iterator[Cluster]:
+    """The session's cluster: reused if already running there (testbed up), else started and stopped.
+
+    It brings the real node only when a collected test uses it: the node is one per machine, and a
+    run of kwok-only tests (``-m "not realnode"``) should neither wait for it nor take it from another.
+    """
     bed = Cluster(testbed_state_dir)
     reuse = bed.healthy()
-    bed.up(real_node=True)
+    bed.up(real_node=any("real_node" in getattr(item, "fixturenames", ()) for item in request.session.items))
     yield bed
     if not reuse:
         bed.down()
