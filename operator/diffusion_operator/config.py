@@ -49,6 +49,13 @@ class OperatorConfig(BaseModel):
     gpu_node_labels: dict[str, dict[str, str]] = Field(default_factory=dict)
     #: Tolerations for GPU pods (JSON in DIFFUSION_GPU_TOLERATIONS); unset: GKE's GPU taint.
     gpu_tolerations: list[dict[str, str]] | None = None
+    #: The activator's image (services with minReplicas 0): the operator's own, set by the chart.
+    activator_image: str = Field(default="ghcr.io/diffusion-operator/operator:0.1.0")
+    #: Requests one activator replica holds at most while its service is at zero (beyond: 429).
+    activator_queue_limit: int = Field(default=100, ge=1, le=100000)
+    #: Node labels and tolerations of the activator pods (JSON); empty: anywhere.
+    activator_node_selector: dict[str, str] = Field(default_factory=dict)
+    activator_tolerations: list[dict[str, str]] = Field(default_factory=list)
 
     @classmethod
     def from_env(cls, environ: dict[str, str]) -> OperatorConfig:
@@ -59,7 +66,8 @@ class OperatorConfig(BaseModel):
             for key, value in environ.items()
             if key.startswith(prefix) and key[len(prefix):].lower() in cls.model_fields
         }
-        for structured in ("gpu_node_labels", "gpu_tolerations", "build_requests"):  # maps and lists arrive as JSON
+        for structured in ("gpu_node_labels", "gpu_tolerations", "build_requests", "activator_node_selector",
+                           "activator_tolerations"):  # maps and lists arrive as JSON
             if isinstance(values.get(structured), str):
                 values[structured] = json.loads(str(values[structured]))
         return cls.model_validate(values)

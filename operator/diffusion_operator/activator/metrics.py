@@ -16,8 +16,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from diffusion_operator.activator.gate import Gate
-
-HELD_REQUESTS = "diffusion_activator_held_requests"
+from diffusion_operator.render.names import ACTIVATOR_HELD_METRIC as HELD_REQUESTS
 
 
 class GateCollector(Collector):

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from diffusion_operator.render.names import SERVICE_METRIC_LABEL
+from diffusion_operator.render.names import ACTIVATOR_HELD_METRIC, SERVICE_METRIC_LABEL
 
 # Convert Triton's microsecond counters to seconds once, in the query, so every consumer sees seconds.
 MICROSECONDS: Final = 1e6
@@ -197,3 +197,13 @@ def gpu_utilization_dcgm(namespace: str, pod_regex: str, *, namespace_label: str
             raise ValueError(f"not a Prometheus label name: {name!r}")
     return (f"avg(DCGM_FI_DEV_GPU_UTIL{{{namespace_label}={_quote(namespace)},"
             f"{pod_label}=~{_quote(pod_regex)}}}) / 100")
+
+
+def activator_held_requests(namespace: str, service: str, *, service_label: str = SERVICE_METRIC_LABEL) -> str:
+    """Requests the service's activator replicas hold while no Triton pod is Ready: the default wake-up
+    signal of a service at zero (``spec.autoscaling.activation.query`` overrides it). Summed over
+    replicas; the service label comes from the activator pods, as for Triton's series."""
+    if not _LABEL_NAME.match(service_label):
+        raise ValueError(f"not a Prometheus label name: {service_label!r}")
+    return (f"sum({ACTIVATOR_HELD_METRIC}{{namespace={_quote(namespace)}, "
+            f"{service_label}={_quote(service)}}})")
