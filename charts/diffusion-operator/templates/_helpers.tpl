@@ -77,10 +77,11 @@ app.kubernetes.io/component: operator
 - apiGroups: ["rbac.authorization.k8s.io"]
   resources: ["roles", "rolebindings"]
   verbs: ["get", "create", "patch", "delete"]
-# Build and Triton pods are read to explain failures (termination messages, image pulls); never changed.
+# Build and Triton pods are read to explain failures (termination messages, image pulls); the only
+# change: the autoscaler's pod-deletion-cost on Triton pods before a scale-down (idle pods go first).
 - apiGroups: [""]
   resources: ["pods"]
-  verbs: ["list"]
+  verbs: ["list", "patch"]
 # Serving: the Triton Deployment (and its /scale for the autoscaler), PDB, ServiceMonitor.
 - apiGroups: ["apps"]
   resources: ["deployments"]

@@ -55,12 +55,18 @@ class SignalQueries:
     def for_service(cls, service: DiffusionService, window_s: int, queue_model: str | None = None) -> SignalQueries:
         """The queries for one service's entry models (``queue_model``: the operator's override)."""
         ref, spec = service.ref, service.spec.autoscaling
-        scope = promql.TritonScope.of_models(ref.namespace, ref.name,
-                                             queue_models(service.spec.pipelines, override=queue_model))
+        scope = service_scope(service, queue_model)
         queries = cls.for_scope(scope, window_s, activation_query=activation_query(service))
         if spec.min_replicas == 0:
             queries = replace(queries, held=promql.activator_held_requests(ref.namespace, ref.name))
         return queries
+
+
+def service_scope(service: DiffusionService, queue_model: str | None = None) -> promql.TritonScope:
+    """The Triton series of one service's entry models (``queue_model``: the operator's override)."""
+    ref = service.ref
+    return promql.TritonScope.of_models(ref.namespace, ref.name,
+                                        queue_models(service.spec.pipelines, override=queue_model))
 
 
 def activation_query(service: DiffusionService) -> str | None:

@@ -207,3 +207,14 @@ def activator_held_requests(namespace: str, service: str, *, service_label: str 
         raise ValueError(f"not a Prometheus label name: {service_label!r}")
     return (f"sum({ACTIVATOR_HELD_METRIC}{{namespace={_quote(namespace)}, "
             f"{service_label}={_quote(service)}}})")
+
+
+def pending_requests_by_pod(scope: TritonScope) -> str:
+    """Requests queued in each Triton pod right now (``autoscaling.deletion_cost``: the busy ones stay)."""
+    return f"sum by ({scope.pod_label}) (nv_inference_pending_request_count{scope.matchers()})"
+
+
+def completed_requests_by_pod(scope: TritonScope, window_s: int = 60) -> str:
+    """Requests each pod completed over the window: a pod that is executing has completed some lately,
+    which Triton's pending gauge (queued only, not executing) does not show."""
+    return f"sum by ({scope.pod_label}) (increase(nv_inference_request_success{scope.matchers()}[{window(window_s)}]))"
