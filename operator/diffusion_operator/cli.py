@@ -60,6 +60,8 @@ def activator(
     service: Annotated[str, typer.Option(help="the DiffusionService this activator fronts")],
     namespace: Annotated[str, typer.Option(help="its namespace")],
     backend: Annotated[str, typer.Option(help="host of Triton's backend Service")],
+    backend_service: Annotated[str | None, typer.Option(
+        help="the backend Service's name: use its ClusterIP (read from the API) instead of --backend")] = None,
     backend_http_port: Annotated[int, typer.Option()] = 8000,
     backend_grpc_port: Annotated[int, typer.Option()] = 8001,
     http_port: Annotated[int, typer.Option()] = 8000,
@@ -76,4 +78,5 @@ def activator(
     serve(ActivatorSettings(
         service=service, namespace=namespace, backend_host=backend, backend_http_port=backend_http_port,
         backend_grpc_port=backend_grpc_port, http_port=http_port, grpc_port=grpc_port, admin_port=admin_port,
-        queue_limit=queue_limit, deadline_s=deadline_seconds, drain_s=drain_seconds, read_status=read_status))
+        queue_limit=queue_limit, deadline_s=deadline_seconds, drain_s=drain_seconds, read_status=read_status,
+        backend_service=backend_service))

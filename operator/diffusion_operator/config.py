@@ -43,6 +43,8 @@ class OperatorConfig(BaseModel):
     #: 0 turns the timer off (each timer is a task per object: memory at thousands of services).
     resync_interval_seconds: float = Field(default=300.0, ge=0)
     metrics_port: int = Field(default=8080, ge=0, le=65535)
+    #: Scrape interval of the ServiceMonitors the operator renders (Triton's and the activator's).
+    metrics_interval: str = Field(default="15s", pattern=r"^[0-9]+(ms|s|m)$")
     #: Undo a rollout whose new pods fail this long while old ones serve (reconcile/rollback.py); 0: never.
     rollback_after_seconds: float = Field(default=120.0, ge=0)
     #: GPU type -> node labels selecting it (JSON in DIFFUSION_GPU_NODE_LABELS); empty: GKE's labels.

@@ -32,6 +32,9 @@ from diffusion_operator.activator.metrics import registry_for
 
 log = logging.getLogger(__name__)
 
+#: Seconds to wait for the backend Service's ClusterIP before falling back to its DNS name.
+BACKEND_LOOKUP_TRIES = 30
+
 
 @dataclass(frozen=True)
 class ActivatorSettings:
@@ -52,6 +55,23 @@ class ActivatorSettings:
     read_status: bool = True
     #: The connection pool to Triton: enough for every held request to go at once.
     max_connections: int = 256
+    #: The backend Service's name: when set (in a cluster), its ClusterIP replaces ``backend_host``.
+    backend_service: str | None = None
+
+
+def kube_cluster_ip(namespace: str, name: str) -> str | None:
+    """The backend Service's ClusterIP, read with the pod's ServiceAccount.
+
+    Why not its DNS name: the activator then depends on no cluster DNS (the test bed's pods have
+    none) and no lookup sits in front of a new connection; a ClusterIP never changes while the
+    Service exists, and the operator creates the Service before the activator.
+    """
+    from kubernetes import client, config  # noqa: PLC0415 - only in a cluster; tests run without it
+
+    config.load_incluster_config()  # type: ignore[no-untyped-call]
+    service = client.CoreV1Api().read_namespaced_service(name, namespace)
+    ip = service.spec.cluster_ip if service.spec else None
+    return str(ip) if ip and ip != "None" else None
 
 
 def kube_status_reader(namespace: str, name: str) -> StatusReader:
@@ -90,7 +110,10 @@ class Activator:
         connector = aiohttp.TCPConnector(limit=s.max_connections, ttl_dns_cache=30)
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=5)
         async with aiohttp.ClientSession(connector=connector, timeout=timeout, auto_decompress=False) as session:
-            backend = f"http://{s.backend_host}:{s.backend_http_port}"
+            host = await self._backend_host()
+            if host is None:
+                return
+            backend = f"http://{host}:{s.backend_http_port}"
             reader = kube_status_reader(s.namespace, s.service) if s.read_status else None
             monitor = BackendMonitor(self.gate, session, f"{backend}/v2/health/ready", read_status=reader)
             tasks = [asyncio.create_task(monitor.run_probes()), asyncio.create_task(monitor.run_status())]
@@ -100,13 +123,13 @@ class Activator:
             await admin.setup()
             await web.TCPSite(http, s.listen_host, s.http_port).start()
             await web.TCPSite(admin, s.listen_host, s.admin_port).start()
-            channel = grpc.aio.insecure_channel(f"{s.backend_host}:{s.backend_grpc_port}", options=CHANNEL_OPTIONS)
+            channel = grpc.aio.insecure_channel(f"{host}:{s.backend_grpc_port}", options=CHANNEL_OPTIONS)
             server = grpc.aio.server(options=CHANNEL_OPTIONS)
             server.add_generic_rpc_handlers((PassThrough(self.gate, channel, monitor.poke),))
             server.add_insecure_port(f"{s.listen_host}:{s.grpc_port}")
             await server.start()
             log.info("activator for %s holding up to %d requests for %.0fs each, backend %s",
-                     self.gate.service, s.queue_limit, s.deadline_s, s.backend_host)
+                     self.gate.service, s.queue_limit, s.deadline_s, host)
             self.ready.set()
             await self._stopped.wait()
             await self._drain()
@@ -117,6 +140,24 @@ class Activator:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _backend_host(self) -> str | None:
+        """The backend Service's ClusterIP (retried for ``BACKEND_LOOKUP_TRIES`` seconds), else
+        ``backend_host`` (its DNS name); None if stopped meanwhile."""
+        s = self.settings
+        tries = 0
+        while s.backend_service is not None and not self._stopped.is_set() and tries < BACKEND_LOOKUP_TRIES:
+            tries += 1
+            try:
+                ip = await asyncio.to_thread(kube_cluster_ip, s.namespace, s.backend_service)
+            except Exception as error:  # the API server away, or the Service not created yet
+                log.warning("backend Service %s not readable yet: %s", s.backend_service, error)
+                ip = None
+            if ip is not None:
+                return ip
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopped.wait(), timeout=1.0)
+        return None if self._stopped.is_set() else s.backend_host
 
     async def _drain(self) -> None:
         """Stop being Ready, keep holding up to ``drain_s``, then answer what is left as retryable."""

@@ -11,8 +11,9 @@ Why each setting (the activator is ``diffusion_operator/activator``):
   lost or drained keeps the endpoint answering; preferred, not required, so a one-node cluster still
   runs both.
 - restricted security with a read-only root: the image writes nothing but ``/tmp`` (an emptyDir).
-- its own ServiceAccount and a Role that may only ``get`` this one DiffusionService: the activator
-  reads why pods cannot start from the status the operator writes (``activator/backend.py``).
+- its own ServiceAccount and a Role that may only ``get`` this one DiffusionService and its backend
+  Service: the activator reads why pods cannot start from the status the operator writes
+  (``activator/backend.py``) and forwards to the backend's ClusterIP (no cluster DNS needed).
 - ``hold_deadline_seconds``: how long one request may be held.
 """
 
@@ -103,12 +104,15 @@ def build_activator_service_account(name: str, namespace: str) -> dict[str, Any]
 
 
 def build_activator_role(name: str, namespace: str) -> dict[str, Any]:
-    """Read this one DiffusionService (its status says why pods cannot start); nothing else."""
+    """Read this one DiffusionService (its status says why pods cannot start) and the backend Service
+    (its ClusterIP: no DNS needed); nothing else."""
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "Role",
         "metadata": {"name": activator_name(name), "namespace": namespace, "labels": activator_labels(name)},
-        "rules": [{"apiGroups": [GROUP], "resources": [PLURAL], "resourceNames": [name], "verbs": ["get"]}],
+        "rules": [{"apiGroups": [GROUP], "resources": [PLURAL], "resourceNames": [name], "verbs": ["get"]},
+                  {"apiGroups": [""], "resources": ["services"], "resourceNames": [backend_service_name(name)],
+                   "verbs": ["get"]}],
     }
 
 
@@ -129,6 +133,7 @@ def activator_args(name: str, namespace: str, spec: DiffusionServiceSpec, settin
         f"--service={name}",
         f"--namespace={namespace}",
         f"--backend={backend_service_name(name)}.{namespace}.svc",
+        f"--backend-service={backend_service_name(name)}",
         f"--queue-limit={settings.activator_queue_limit}",
         f"--deadline-seconds={hold_deadline_seconds(spec, settings)}",
         f"--drain-seconds={ACTIVATOR_HOLD_DRAIN_SECONDS}",

@@ -60,10 +60,12 @@ def test_the_activator_runs_two_spread_restricted_read_only_replicas():
     assert "nvidia.com/gpu" not in str(container["resources"])
 
 
-def test_the_activator_may_read_its_own_service_and_nothing_else():
-    [rule] = build_activator_role("sdxl", "ns")["rules"]
-    assert rule == {"apiGroups": ["diffusion.dev"], "resources": ["diffusionservices"], "resourceNames": ["sdxl"],
-                    "verbs": ["get"]}
+def test_the_activator_may_read_its_own_service_and_backend_and_nothing_else():
+    service, backend = build_activator_role("sdxl", "ns")["rules"]
+    assert service == {"apiGroups": ["diffusion.dev"], "resources": ["diffusionservices"], "resourceNames": ["sdxl"],
+                       "verbs": ["get"]}
+    assert backend == {"apiGroups": [""], "resources": ["services"], "resourceNames": ["sdxl-backend"],
+                       "verbs": ["get"]}
 
 
 def test_the_backend_service_selects_triton_and_keeps_its_scrape_labels():
