@@ -66,6 +66,10 @@ def build_app(gate: Gate, session: aiohttp.ClientSession, backend_url: str,
                 log.info("forward %d did not reach Triton (%s); holding again", attempt + 1, error)
                 gate.close()
                 on_unreachable()
+            except aiohttp.ClientError as error:  # the pod went away mid-answer (payload cut short)
+                log.warning("forward %d lost its answer (%s: %s); sending again", attempt + 1,
+                            type(error).__name__, error)
+                on_unreachable()
         return web.json_response({"error": messages.upstream_failed(gate.service, "Triton unreachable")},
                                  status=503, headers={"Retry-After": "1"})
 

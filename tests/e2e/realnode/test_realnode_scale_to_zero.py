@@ -11,6 +11,7 @@ wakes on the activator's held count exactly as in a cluster.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import threading
 import time
@@ -24,7 +25,10 @@ from diffusion_operator.client.request import ImageRequest
 from diffusion_operator.client.triton import Endpoint, TritonClient
 from diffusion_operator.render.names import selector_string
 
+from testbed import servicemonitors
 from testbed.cluster import Cluster
+from testbed.demo.manifests import CRD_API
+from testbed.demo.monitoring import install_service_monitor_crd
 from testbed.kube import KubeClient, WaitTimeoutError
 from testbed.load import ImageTraffic
 from testbed.operator_process import OperatorProcess
@@ -51,7 +55,27 @@ def status_of(obj: Any) -> dict:
 
 
 def dump(kube: KubeClient, namespace: str, message: str) -> WaitTimeoutError:
-    return WaitTimeoutError(f"{message}\n{kube.dump_pods(namespace)}")
+    """The pods, what the autoscaler last decided, and what Prometheus scrapes."""
+    return WaitTimeoutError(f"{message}\n{explain(kube, namespace)}")
+
+
+def explain(kube: KubeClient, namespace: str) -> str:
+    """What the autoscaler last decided, Prometheus' targets, and every pod's last termination."""
+    service = kube.get(API, "DiffusionService", SERVICE, namespace)
+    status = status_of(service) if service is not None else {}
+    scaling = {key: value for key, value in (status.get("autoscaling") or {}).items() if key != "history"}
+    targets = ""
+    with contextlib.suppress(Exception):
+        url = (kube.kubeconfig.parent / "prometheus.url").read_text().strip()
+        with urllib.request.urlopen(f"{url}/api/v1/targets", timeout=5) as response:
+            active = json.loads(response.read())["data"]["activeTargets"]
+        targets = "\n".join(f"  {t['labels'].get('job')} {t['scrapeUrl']} {t['health']} {t.get('lastError', '')}"
+                             for t in active)
+    ended = [f"  {pod.metadata.name}: restarts {c.restart_count}, last {c.last_state.terminated}"
+             for pod in kube.core.list_namespaced_pod(namespace).items for c in pod.status.container_statuses or []
+             if c.restart_count]
+    return (f"autoscaling: {scaling}\nscrape targets:\n{targets}\nrestarted containers:\n" + "\n".join(ended)
+            + f"\n{kube.dump_pods(namespace)}")
 
 
 def ready(pod: Any) -> bool:
@@ -116,7 +140,13 @@ def generate(address: str, retries: int = 0) -> tuple[bool, list[str], float]:
 @pytest.fixture(scope="module")
 def scrapes(cluster: Cluster, kube: KubeClient, restricted_namespace: str,
             realnode_operator: OperatorProcess) -> Iterator[None]:
-    """The operator's ServiceMonitors become Prometheus' scrape jobs for the module (then the bed's own)."""
+    """The operator's ServiceMonitors become Prometheus' scrape jobs for the module (then the bed's own).
+
+    The ServiceMonitor CRD is installed first (the operator renders ServiceMonitors only where the
+    kind is served; it notices a CRD installed after its start within its discovery TTL) and removed
+    again if it was installed here.
+    """
+    installed = install_service_monitor_crd(kube)
     prometheus = cluster.prometheus()
     translator = Translator(kube, TargetFiles(prometheus.dir / "targets"), prometheus, [restricted_namespace])
     stop = threading.Event()
@@ -135,6 +165,8 @@ def scrapes(cluster: Cluster, kube: KubeClient, restricted_namespace: str,
     stop.set()
     thread.join(10)
     prometheus.reload([file_scrape("triton", cluster.targets_dir)])
+    if installed:
+        kube.resource(CRD_API, "CustomResourceDefinition").delete(name=servicemonitors.CRD["metadata"]["name"])
 
 
 @pytest.fixture(scope="module")
@@ -172,7 +204,7 @@ def test_twenty_concurrent_requests_sent_at_zero_all_succeed(kube: KubeClient, r
     with ThreadPoolExecutor(20) as pool:
         results = list(pool.map(lambda _: generate(address), range(20)))
     failures = [errors for ok, errors, _ in results if not ok]
-    assert failures == [], failures[:3]
+    assert failures == [], f"{failures[:3]}\n{explain(kube, restricted_namespace)}"
     first = min(seconds for _, _, seconds in results)
     print(f"\n20 requests at zero: first image after {first:.1f}s, last after "
           f"{max(seconds for _, _, seconds in results):.1f}s")
