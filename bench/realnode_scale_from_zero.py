@@ -35,7 +35,7 @@ from diffusion_operator.render.names import selector_string
 from bench.realnode_startup import pod_with, ready, scheduled, started, until
 from testbed import servicemonitors
 from testbed.cluster import Cluster
-from testbed.demo.manifests import CRD_API
+from testbed.demo.manifests import CRD_API, apply_product_crds
 from testbed.demo.monitoring import install_service_monitor_crd
 from testbed.kube import KubeClient
 from testbed.operator_process import OperatorProcess
@@ -109,6 +109,7 @@ def measure(kube: KubeClient, cluster: Cluster, runs: int) -> list[dict[str, flo
             stop.wait(1)
 
     follower = threading.Thread(target=follow, daemon=True)
+    apply_product_crds(kube)
     installed = install_service_monitor_crd(kube)  # before the operator: it renders ServiceMonitors where served
     operator.start()
     follower.start()
