@@ -1,9 +1,13 @@
-"""Which statuses mean the service's pods cannot start (answer held requests) and which are a cold start."""
+"""Which statuses mean the service's pods cannot start (answer held requests) and which are a cold start,
+and the monitor answering what it holds with that reason."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
-from diffusion_operator.activator.backend import start_problem
+from diffusion_operator.activator.backend import BackendMonitor, start_problem
+from diffusion_operator.activator.gate import CannotStartError, Gate
 
 
 def available(status: str, reason: str, message: str) -> dict:
@@ -27,3 +31,28 @@ def available(status: str, reason: str, message: str) -> dict:
 ])
 def test_start_problem(status, expected):
     assert start_problem(status) == expected
+
+
+def test_held_requests_are_answered_with_the_reason_the_status_gives():
+    problem = "Unschedulable pod sdxl-1: 0/3 nodes are available: 3 Insufficient nvidia.com/gpu."
+
+    async def run() -> tuple[str | None, BaseException]:
+        gate = Gate(service="ns/sdxl", limit=5, deadline_s=30, clock=lambda: 0.0)
+        gate.close()
+
+        async def status() -> dict:
+            return available("False", "ReplicasUnavailable", problem)
+
+        monitor = BackendMonitor(gate, session=None, ready_url="http://unused",  # type: ignore[arg-type]
+                                 read_status=status)
+        held = asyncio.create_task(gate.enter())
+        await asyncio.sleep(0)
+        found = await monitor.check_status_once()
+        error = await asyncio.gather(held, return_exceptions=True)
+        assert isinstance(error[0], CannotStartError)
+        return found, error[0]
+
+    found, error = asyncio.run(run())
+    assert found == problem
+    assert str(error) == f"diffusion service ns/sdxl cannot start a Triton pod: {problem}"
+    assert error.status == 503 and not error.retryable
