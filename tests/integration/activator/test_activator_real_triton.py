@@ -122,3 +122,15 @@ def test_held_requests_left_at_shutdown_get_a_retryable_error(activator_factory)
         with pytest.raises(InferenceServerException) as error:
             held.result(timeout=30)
     assert "shutting down" in str(error.value) and "retry" in str(error.value)
+
+
+def test_over_grpc_a_request_beyond_the_limit_is_refused_resource_exhausted(activator_factory):
+    running = activator_factory(queue_limit=1, deadline_s=3.0)
+    with ThreadPoolExecutor(1) as pool:
+        held = pool.submit(echo_grpc, running.grpc_url, 1.0)
+        wait_held(running, 1)
+        with pytest.raises(InferenceServerException) as refused:
+            echo_grpc(running.grpc_url, 2.0)
+        with pytest.raises(InferenceServerException):
+            held.result(timeout=30)  # no Triton ever came: the held one times out
+    assert "RESOURCE_EXHAUSTED" in str(refused.value) and "queue limit" in str(refused.value)
