@@ -85,6 +85,8 @@ faults: setup
 bench: setup
 	$(PY) -m bench.testbed_start
 	$(PY) -m bench.realnode_startup
+	$(PY) -m bench.realnode_scale_from_zero
+	$(PY) -m bench.activator_overhead
 	$(PY) -m bench.operator_scale
 	$(PY) -m bench.autoscaler
 	$(PY) -m bench.autoscaler --node-provisioning

@@ -55,3 +55,30 @@ def run(
 def crd() -> None:
     """Print the DiffusionService CRD (the same YAML as manifests/crds/)."""
     typer.echo(render_yaml(), nl=False)
+
+
+@app.command()
+def activator(
+    service: Annotated[str, typer.Option(help="the DiffusionService this activator fronts")],
+    namespace: Annotated[str, typer.Option(help="its namespace")],
+    backend: Annotated[str, typer.Option(help="host of Triton's backend Service")],
+    backend_service: Annotated[str | None, typer.Option(
+        help="the backend Service's name: use its ClusterIP (read from the API) instead of --backend")] = None,
+    backend_http_port: Annotated[int, typer.Option()] = 8000,
+    backend_grpc_port: Annotated[int, typer.Option()] = 8001,
+    http_port: Annotated[int, typer.Option()] = 8000,
+    grpc_port: Annotated[int, typer.Option()] = 8001,
+    admin_port: Annotated[int, typer.Option(help="/metrics, /healthz, /readyz")] = 8002,
+    queue_limit: Annotated[int, typer.Option(help="requests held at most; beyond: 429")] = 100,
+    deadline_seconds: Annotated[float, typer.Option(help="how long one request is held at most")] = 1200.0,
+    drain_seconds: Annotated[float, typer.Option(help="how long held requests wait at shutdown")] = 10.0,
+    read_status: Annotated[bool, typer.Option(help="read the service's status for start problems")] = True,
+) -> None:
+    """Run the activator in front of a service that may scale to zero (diffusion_operator/activator)."""
+    from diffusion_operator.activator.server import ActivatorSettings, serve  # noqa: PLC0415
+
+    serve(ActivatorSettings(
+        service=service, namespace=namespace, backend_host=backend, backend_http_port=backend_http_port,
+        backend_grpc_port=backend_grpc_port, http_port=http_port, grpc_port=grpc_port, admin_port=admin_port,
+        queue_limit=queue_limit, deadline_s=deadline_seconds, drain_s=drain_seconds, read_status=read_status,
+        backend_service=backend_service))

@@ -43,12 +43,21 @@ class OperatorConfig(BaseModel):
     #: 0 turns the timer off (each timer is a task per object: memory at thousands of services).
     resync_interval_seconds: float = Field(default=300.0, ge=0)
     metrics_port: int = Field(default=8080, ge=0, le=65535)
+    #: Scrape interval of the ServiceMonitors the operator renders (Triton's and the activator's).
+    metrics_interval: str = Field(default="15s", pattern=r"^[0-9]+(ms|s|m)$")
     #: Undo a rollout whose new pods fail this long while old ones serve (reconcile/rollback.py); 0: never.
     rollback_after_seconds: float = Field(default=120.0, ge=0)
     #: GPU type -> node labels selecting it (JSON in DIFFUSION_GPU_NODE_LABELS); empty: GKE's labels.
     gpu_node_labels: dict[str, dict[str, str]] = Field(default_factory=dict)
     #: Tolerations for GPU pods (JSON in DIFFUSION_GPU_TOLERATIONS); unset: GKE's GPU taint.
     gpu_tolerations: list[dict[str, str]] | None = None
+    #: The activator's image (services with minReplicas 0): the operator's own, set by the chart.
+    activator_image: str = Field(default="ghcr.io/diffusion-operator/operator:0.1.0")
+    #: Requests one activator replica holds at most while its service is at zero (beyond: 429).
+    activator_queue_limit: int = Field(default=100, ge=1, le=100000)
+    #: Node labels and tolerations of the activator pods (JSON); empty: anywhere.
+    activator_node_selector: dict[str, str] = Field(default_factory=dict)
+    activator_tolerations: list[dict[str, str]] = Field(default_factory=list)
 
     @classmethod
     def from_env(cls, environ: dict[str, str]) -> OperatorConfig:
@@ -59,7 +68,8 @@ class OperatorConfig(BaseModel):
             for key, value in environ.items()
             if key.startswith(prefix) and key[len(prefix):].lower() in cls.model_fields
         }
-        for structured in ("gpu_node_labels", "gpu_tolerations", "build_requests"):  # maps and lists arrive as JSON
+        for structured in ("gpu_node_labels", "gpu_tolerations", "build_requests", "activator_node_selector",
+                           "activator_tolerations"):  # maps and lists arrive as JSON
             if isinstance(values.get(structured), str):
                 values[structured] = json.loads(str(values[structured]))
         return cls.model_validate(values)

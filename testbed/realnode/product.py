@@ -31,6 +31,10 @@ def operator_env(prometheus_url: str) -> dict[str, str]:
         "DIFFUSION_GPU_TOLERATIONS": json.dumps(tolerations()),
         "DIFFUSION_BUILD_REQUESTS": json.dumps(BUILD_REQUESTS),
         "DIFFUSION_PROMETHEUS_URL": prometheus_url,
+        # The activator (minReplicas 0) runs from the operator image, on the real node like Triton.
+        "DIFFUSION_ACTIVATOR_IMAGE": IMAGES["operator"],
+        "DIFFUSION_ACTIVATOR_NODE_SELECTOR": json.dumps(node_selector()),
+        "DIFFUSION_ACTIVATOR_TOLERATIONS": json.dumps(tolerations()),
     }
 
 

@@ -74,16 +74,27 @@ app.kubernetes.io/component: operator
   resources: ["jobs"]
   verbs: ["get", "list", "watch", "create", "patch"]
 - apiGroups: [""]
-  resources: ["configmaps", "persistentvolumeclaims", "serviceaccounts", "services"]
+  resources: ["configmaps", "persistentvolumeclaims"]
   verbs: ["get", "create", "patch"]
-# Build and Triton pods are read to explain failures (termination messages, image pulls); never changed.
+# The Triton Service; with minReplicas 0 also the activator's ServiceAccount and the backend Service
+# (deleted when the service stops scaling to zero).
+- apiGroups: [""]
+  resources: ["serviceaccounts", "services"]
+  verbs: ["get", "create", "patch", "delete"]
+# The activator reads its own DiffusionService's status: its Role grants only that (the operator
+# holds get on diffusionservices, so it may grant it).
+- apiGroups: ["rbac.authorization.k8s.io"]
+  resources: ["roles", "rolebindings"]
+  verbs: ["get", "create", "patch", "delete"]
+# Build and Triton pods are read to explain failures (termination messages, image pulls); the only
+# change: the autoscaler's pod-deletion-cost on Triton pods before a scale-down (idle pods go first).
 - apiGroups: [""]
   resources: ["pods"]
-  verbs: ["list"]
+  verbs: ["list", "patch"]
 # Serving: the Triton Deployment (and its /scale for the autoscaler), PDB, ServiceMonitor.
 - apiGroups: ["apps"]
   resources: ["deployments"]
-  verbs: ["get", "list", "watch", "create", "patch"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 # A stuck rollout's ReplicaSets: the revision to restore (read only; the Deployment does the rest).
 - apiGroups: ["apps"]
   resources: ["replicasets"]
@@ -97,7 +108,7 @@ app.kubernetes.io/component: operator
   verbs: ["get", "create", "patch", "delete"]
 - apiGroups: ["monitoring.coreos.com"]
   resources: ["servicemonitors"]
-  verbs: ["get", "create", "patch"]
+  verbs: ["get", "create", "patch", "delete"]
 # Events for every condition transition.
 - apiGroups: ["", "events.k8s.io"]
   resources: ["events"]

@@ -150,12 +150,17 @@ class FallbackSpec(ApiModel):
 
 class ActivationSpec(ApiModel):
     """How a service scaled to zero wakes up: Triton exports nothing while no pod runs, so the signal
-    must come from what sits in front of it (an ingress, gateway or queue)."""
+    comes from what sits in front of it: the operator's activator (its held-request count, the default)
+    or, with ``query``, a gateway or queue of the user's."""
 
-    query: str = Field(
+    query: str | None = Field(
+        default=None,
         min_length=1,
         max_length=4096,
-        description="PromQL returning the number of requests waiting for this service in front of Triton.",
+        description=(
+            "PromQL returning the number of requests waiting for this service in front of Triton. Unset: the "
+            "requests the operator's activator holds for this service."
+        ),
     )
     pending_threshold: float = Field(
         default=0.0, ge=0, description="Wake when the query returns more than this many pending requests."
@@ -165,6 +170,13 @@ class ActivationSpec(ApiModel):
         description="Scale to zero after this long with no request arriving.",
         json_schema_extra=cel.validations(cel.positive_duration("scaleToZeroAfter")),
     )
+
+    @field_validator("scale_to_zero_after")
+    @classmethod
+    def _positive_idle_time(cls, value: str) -> str:
+        if parse_duration(value) <= timedelta(0):
+            raise ValueError("scaleToZeroAfter must be a duration above zero")
+        return value
 
 
 class AutoscalingSpec(ApiModel):
@@ -190,13 +202,6 @@ class AutoscalingSpec(ApiModel):
                 "!has(self.enabled) || !self.enabled || has(self.queueLatencyTarget)",
                 "queueLatencyTarget is required when autoscaling is enabled",
                 field_path=".queueLatencyTarget",
-                reason="FieldValueRequired",
-            ),
-            cel.rule(
-                "!has(self.enabled) || !self.enabled || !has(self.minReplicas) || self.minReplicas > 0"
-                " || has(self.activation)",
-                "minReplicas 0 needs activation (a query that sees requests while no Triton pod runs)",
-                field_path=".activation",
                 reason="FieldValueRequired",
             ),
         )
@@ -231,7 +236,11 @@ class AutoscalingSpec(ApiModel):
         json_schema_extra={"default": {}},
     )
     activation: ActivationSpec | None = Field(
-        default=None, description="Scale to zero and back (needed when minReplicas is 0)."
+        default=None, description=(
+            "Scale to zero and back (minReplicas 0). Optional: with minReplicas 0 the operator puts its activator "
+            "in front of Triton and wakes on the requests it holds; set this to tune the threshold, the idle time "
+            "or to wake on another query."
+        )
     )
     predictive: PredictiveSpec = Field(
         default_factory=PredictiveSpec,
@@ -252,8 +261,6 @@ class AutoscalingSpec(ApiModel):
             raise ValueError("maxReplicas is required when autoscaling is enabled")
         if self.enabled and self.queue_latency_target is None:
             raise ValueError("queueLatencyTarget is required when autoscaling is enabled")
-        if self.enabled and self.min_replicas == 0 and self.activation is None:
-            raise ValueError("minReplicas 0 needs activation (a query that sees requests while no Triton pod runs)")
         if self.fallback.mode == "Fixed" and self.fallback.replicas is None:
             raise ValueError("fallback.replicas is required when fallback.mode is Fixed")
         if self.queue_latency_target is not None and parse_duration(self.queue_latency_target) <= timedelta(0):

@@ -3,7 +3,8 @@
 Each tick: read the Triton Deployment (edge) and Triton's queue signals from Prometheus (edge), call
 the pure ``autoscaling.decide`` with the history kept in status, write ``spec.replicas`` of the
 Deployment under the autoscaler's own field manager (the only writer of that field while
-autoscaling is on), then write the autoscaler's part of the status and an Event per scale.
+autoscaling is on; before a scale-down it also ranks the pods by their work now, through their
+deletion cost, so the idle ones go), then write the autoscaler's part of the status and an Event per scale.
 
 The timer is async on kopf's event loop and reads Prometheus through the runtime's one HTTP
 session; the Kubernetes client is synchronous, so its calls run in worker threads.
@@ -27,14 +28,21 @@ from diffusion_operator.api.durations import parse_duration
 from diffusion_operator.api.resource import DiffusionService, ServiceRef, status_patch
 from diffusion_operator.autoscaling import Decision, History, decide
 from diffusion_operator.autoscaling.cold_start import ColdStart
+from diffusion_operator.autoscaling.deletion_cost import DELETION_COST_ANNOTATION, deletion_costs
 from diffusion_operator.autoscaling.from_spec import policy_from_spec
 from diffusion_operator.handlers.runtime import CONFIG, Runtime
+from diffusion_operator.k8s.gateway import KubeError
 from diffusion_operator.k8s.pod_starts import pod_starts
-from diffusion_operator.metrics.observe import SignalQueries, observe
+from diffusion_operator.metrics.observe import SignalQueries, observe, service_scope
+from diffusion_operator.metrics.pod_work import read_pod_work
 from diffusion_operator.metrics.prometheus_client import PrometheusClient
 from diffusion_operator.reconcile.scaling_status import epoch, scaling_status
 from diffusion_operator.render import names
-from diffusion_operator.render.replicas import AUTOSCALER_FIELD_MANAGER, build_replicas_only
+from diffusion_operator.render.replicas import (
+    AUTOSCALER_FIELD_MANAGER,
+    build_pod_deletion_cost,
+    build_replicas_only,
+)
 from diffusion_operator.triton.speed_tier import ready_pod_urls, send_tier
 
 log = logging.getLogger(__name__)
@@ -91,6 +99,28 @@ def _pods_may_have_started(service: DiffusionService, ready: int) -> bool:
     return ready > 0 and (not measured or ready != (status.ready_replicas or 0))
 
 
+def write_deletion_costs(runtime: Runtime, ref: ServiceRef, costs: dict[str, int]) -> None:
+    """Each Triton pod's deletion cost, under the autoscaler's field manager (its one writer)."""
+    for pod, cost in costs.items():
+        try:
+            runtime.gateway.apply(build_pod_deletion_cost(pod, ref.namespace, DELETION_COST_ANNOTATION, cost),
+                                  field_manager=AUTOSCALER_FIELD_MANAGER)
+        except KubeError as error:  # the pod went away meanwhile: nothing to rank
+            log.debug("deletion cost of %s not written: %s", pod, error)
+
+
+async def rank_pods_for_scale_down(runtime: Runtime, client: PrometheusClient, tick: Tick) -> None:
+    """Before a scale-down: the idle pods get the lowest deletion cost, so they are the ones removed."""
+    scope = service_scope(tick.service, runtime.config.queue_model)
+    work = await read_pod_work(client, scope, runtime.config.metrics_window_seconds)
+    if work is None:
+        return
+    pods = await asyncio.to_thread(runtime.gateway.pods_of, tick.service.ref.namespace,
+                                   names.selector_string(tick.service.ref.name))
+    live = [p["metadata"]["name"] for p in pods if not p["metadata"].get("deletionTimestamp")]
+    await asyncio.to_thread(write_deletion_costs, runtime, tick.service.ref, deletion_costs(live, *work))
+
+
 def write_tick(runtime: Runtime, tick: Tick, decision: Decision, now: datetime, cold_start: ColdStart) -> None:
     """The Deployment's count (when it changes), then the autoscaler's part of the status."""
     gateway, ref, spec = runtime.gateway, tick.service.ref, tick.service.spec.autoscaling
@@ -117,13 +147,17 @@ async def autoscale_once(runtime: Runtime, ref: ServiceRef) -> Decision | None:
         client = PrometheusClient(url, timeout_s=config.prometheus_timeout_seconds, session=runtime.prometheus)
         async with client:
             observation = await observe(client, queries, current_replicas=tick.current, ready_replicas=tick.ready)
-        now = datetime.now(UTC)
-        status = tick.service.status.autoscaling
-        history = History.from_dict(status.history.model_dump(by_alias=True) if status and status.history else None)
-        cold = ColdStart.from_dict(status.cold_start.model_dump() if status and status.cold_start else None)
-        cold = cold.with_pods(pod_starts(tick.pods or ()))
-        policy = policy_from_spec(spec, pipeline_steps=tick.service.spec.pipeline.steps, cold_start_s=cold.seconds)
-        decision = decide(observation, policy, history, epoch(now))
+            now = datetime.now(UTC)
+            status = tick.service.status.autoscaling
+            history = History.from_dict(status.history.model_dump(by_alias=True) if status and status.history
+                                        else None)
+            cold = ColdStart.from_dict(status.cold_start.model_dump() if status and status.cold_start else None)
+            cold = cold.with_pods(pod_starts(tick.pods or ()))
+            policy = policy_from_spec(spec, pipeline_steps=tick.service.spec.pipeline.steps,
+                                      cold_start_s=cold.seconds)
+            decision = decide(observation, policy, history, epoch(now))
+            if 0 < decision.replicas < decision.previous_replicas:
+                await rank_pods_for_scale_down(runtime, client, tick)
         await asyncio.to_thread(write_tick, runtime, tick, decision, now, cold)
         if (decision.speed_tier_steps is not None or _speed_tier_on(tick.service)) and runtime.prometheus:
             failed = await send_tier(runtime.prometheus, ready_pod_urls(tick.pods or ()),

@@ -64,4 +64,9 @@ class Runtime:
             metrics_scraper_namespace=cfg.metrics_scraper_namespace,
             gpu_node_labels=cfg.gpu_node_labels,
             gpu_tolerations=tuple(cfg.gpu_tolerations) if cfg.gpu_tolerations is not None else None,
+            metrics_interval=cfg.metrics_interval,
+            activator_image=cfg.activator_image,
+            activator_queue_limit=cfg.activator_queue_limit,
+            activator_node_selector=dict(cfg.activator_node_selector),
+            activator_tolerations=tuple(cfg.activator_tolerations),
         )

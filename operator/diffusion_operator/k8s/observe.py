@@ -83,4 +83,5 @@ def observe(gateway: KubeGateway, namespace: str, service: str, cache_key: str, 
         service_monitor_supported=gateway.serves(*SERVICE_MONITOR),
         now=datetime.now(UTC),
         rollout=rollout,
+        activator_exists=gateway.get("apps/v1", "Deployment", names.activator_name(service), namespace) is not None,
     )

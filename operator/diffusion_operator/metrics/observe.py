@@ -5,13 +5,14 @@ failure of that kind and the decision holds the fleet. Arrival rate, service tim
 sharpen the estimate; when they fail the decision falls back to the latency signals.
 
 At zero replicas no Triton pod exports anything, so the Triton series are legitimately empty. Waking
-needs a signal from in front of Triton (a gateway's or activator's pending count): pass it as
-``activation_query``. Without one, a service at zero reads "nothing pending" and stays at zero.
+needs a signal from in front of Triton: the activator's held count by default (``minReplicas: 0``),
+or the spec's ``activation.query``. With replicas, what is held there is added to Triton's pending
+count, so a service whose pods are still starting never looks idle.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from diffusion_operator.api.resource import DiffusionService
 from diffusion_operator.autoscaling.observation import Observation
@@ -36,6 +37,8 @@ class SignalQueries:
     batch_size: str
     activation: str | None = None
     steps_per_request: str | None = None  # the pipeline's steps counter (the speed tier's correction)
+    #: The activator's held count (services with ``minReplicas: 0``), added to the pending count.
+    held: str | None = None
 
     @classmethod
     def for_scope(cls, scope: promql.TritonScope, window_s: int = 60,
@@ -54,9 +57,28 @@ class SignalQueries:
     def for_service(cls, service: DiffusionService, window_s: int, queue_model: str | None = None) -> SignalQueries:
         """The queries for one service's entry models (``queue_model``: the operator's override)."""
         ref, spec = service.ref, service.spec.autoscaling
-        scope = promql.TritonScope.of_models(ref.namespace, ref.name,
-                                             queue_models(service.spec.pipelines, override=queue_model))
-        return cls.for_scope(scope, window_s, activation_query=spec.activation.query if spec.activation else None)
+        scope = service_scope(service, queue_model)
+        queries = cls.for_scope(scope, window_s, activation_query=activation_query(service))
+        if spec.min_replicas == 0:
+            queries = replace(queries, held=promql.activator_held_requests(ref.namespace, ref.name))
+        return queries
+
+
+def service_scope(service: DiffusionService, queue_model: str | None = None) -> promql.TritonScope:
+    """The Triton series of one service's entry models (``queue_model``: the operator's override)."""
+    ref = service.ref
+    return promql.TritonScope.of_models(ref.namespace, ref.name,
+                                        queue_models(service.spec.pipelines, override=queue_model))
+
+
+def activation_query(service: DiffusionService) -> str | None:
+    """What wakes the service at zero: the spec's query, else (``minReplicas: 0``) the activator's held count."""
+    spec = service.spec.autoscaling
+    if spec.activation is not None and spec.activation.query is not None:
+        return spec.activation.query
+    if spec.min_replicas == 0:
+        return promql.activator_held_requests(service.ref.namespace, service.ref.name)
+    return None
 
 
 async def observe(client: PrometheusClient, queries: SignalQueries, *, current_replicas: int,
@@ -64,14 +86,18 @@ async def observe(client: PrometheusClient, queries: SignalQueries, *, current_r
     """Read all signals concurrently and fold them into one Observation (never raises PrometheusError)."""
     if current_replicas == 0:
         return await _observe_at_zero(client, queries, at)
-    values = await gather_values(client, {
+    signals = {
         "queue_latency": queries.queue_latency,
         "pending": queries.pending,
         "arrival_rate": queries.arrival_rate,
         "service_time": queries.service_time,
         "batch_size": queries.batch_size,
-        **({"steps_per_request": queries.steps_per_request} if queries.steps_per_request else {}),
-    }, at=at)
+    }
+    if queries.steps_per_request is not None:
+        signals["steps_per_request"] = queries.steps_per_request
+    if queries.held is not None:
+        signals["held"] = queries.held
+    values = await gather_values(client, signals, at=at)
     for name in REQUIRED:
         value = values[name]
         if isinstance(value, PrometheusError):
@@ -90,12 +116,20 @@ async def observe(client: PrometheusClient, queries: SignalQueries, *, current_r
         current_replicas=current_replicas,
         ready_replicas=ready_replicas,
         queue_latency_s=required("queue_latency"),
-        pending_requests=required("pending"),
+        pending_requests=required("pending") + _held(values.get("held")),
         arrival_rate=optional("arrival_rate"),
         service_time_s=optional("service_time"),
         batch_size=optional("batch_size"),
         steps_per_request=optional("steps_per_request"),
     )
+
+
+def _held(value: float | PrometheusError | None) -> float:
+    """Requests held in front of Triton count as pending: while pods start (or the last one left) the
+    activator holds them, Triton sees none, and the service must not look idle and go to zero.
+    An empty result is the activator's normal state (nothing held); another failure reads as 0 too,
+    since Triton's own pending count, required above, already guards the decision."""
+    return value if isinstance(value, float) else 0.0
 
 
 async def _observe_at_zero(client: PrometheusClient, queries: SignalQueries, at: float | None) -> Observation:

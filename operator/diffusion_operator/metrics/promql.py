@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from diffusion_operator.render.names import SERVICE_METRIC_LABEL
+from diffusion_operator.render.names import ACTIVATOR_HELD_METRIC, SERVICE_METRIC_LABEL
 
 # Convert Triton's microsecond counters to seconds once, in the query, so every consumer sees seconds.
 MICROSECONDS: Final = 1e6
@@ -211,3 +211,24 @@ def gpu_utilization_dcgm(namespace: str, pod_regex: str, *, namespace_label: str
             raise ValueError(f"not a Prometheus label name: {name!r}")
     return (f"avg(DCGM_FI_DEV_GPU_UTIL{{{namespace_label}={_quote(namespace)},"
             f"{pod_label}=~{_quote(pod_regex)}}}) / 100")
+
+
+def activator_held_requests(namespace: str, service: str, *, service_label: str = SERVICE_METRIC_LABEL) -> str:
+    """Requests the service's activator replicas hold while no Triton pod is Ready: the default wake-up
+    signal of a service at zero (``spec.autoscaling.activation.query`` overrides it). Summed over
+    replicas; the service label comes from the activator pods, as for Triton's series."""
+    if not _LABEL_NAME.match(service_label):
+        raise ValueError(f"not a Prometheus label name: {service_label!r}")
+    return (f"sum({ACTIVATOR_HELD_METRIC}{{namespace={_quote(namespace)}, "
+            f"{service_label}={_quote(service)}}})")
+
+
+def pending_requests_by_pod(scope: TritonScope) -> str:
+    """Requests queued in each Triton pod right now (``autoscaling.deletion_cost``: the busy ones stay)."""
+    return f"sum by ({scope.pod_label}) (nv_inference_pending_request_count{scope.matchers()})"
+
+
+def completed_requests_by_pod(scope: TritonScope, window_s: int = 60) -> str:
+    """Requests each pod completed over the window: a pod that is executing has completed some lately,
+    which Triton's pending gauge (queued only, not executing) does not show."""
+    return f"sum by ({scope.pod_label}) (increase(nv_inference_request_success{scope.matchers()}[{window(window_s)}]))"

@@ -19,10 +19,18 @@ from diffusion_operator.reconcile.decide import Decision
 from diffusion_operator.reconcile.observation import Observation
 from diffusion_operator.render import names
 from diffusion_operator.render.accounts import build_builder_service_account
+from diffusion_operator.render.activator import (
+    activator_child_refs,
+    activator_children,
+    build_activator_service_monitor,
+    build_backend_service,
+    build_client_service_via_activator,
+    scales_to_zero,
+)
 from diffusion_operator.render.defaults import RenderSettings
 from diffusion_operator.render.deployment import build_deployment, with_template
 from diffusion_operator.render.engine_job import build_engine_job, build_plan_config_map
-from diffusion_operator.render.network_policy import build_network_policy
+from diffusion_operator.render.network_policy import build_activator_network_policy, build_network_policy
 from diffusion_operator.render.pods import owner_reference
 from diffusion_operator.render.replicas import shared_field_manager
 from diffusion_operator.render.service import build_pod_disruption_budget, build_service, build_service_monitor
@@ -101,21 +109,34 @@ def engine_build(service: DiffusionService, plan: BuildPlan, settings: RenderSet
 
 def serving_manifests(service: DiffusionService, decision: Decision, settings: RenderSettings, *,
                       serving_key: str, monitor: bool, current_replicas: int) -> list[dict[str, Any]]:
-    """Deployment, Service, optional ServiceMonitor, PDB and NetworkPolicy, owned by the service;
-    the Deployment (first) carries the hash of them all."""
+    """Deployment, Service, optional ServiceMonitor, PDB and NetworkPolicy, owned by the service,
+    plus the activator's children while it may scale to zero (``render.activator``); the Deployment
+    (first) carries the hash of them all."""
     ref = service.ref
     name, namespace = ref.name, ref.namespace
+    via_activator = scales_to_zero(service.spec)
     children = [build_deployment(name, namespace, service.spec, cache_key=serving_key,
-                                 replicas=decision.replica_ownership.rendered_replicas, settings=settings),
-                build_service(name, namespace)]
+                                 replicas=decision.replica_ownership.rendered_replicas, settings=settings)]
+    if via_activator:  # the activator and the backend Service exist before the client Service points there
+        children += [build_backend_service(name, namespace),
+                     *activator_children(name, namespace, service.spec, settings),
+                     build_client_service_via_activator(name, namespace, names.service_name(name))]
+    else:
+        children.append(build_service(name, namespace))
     if monitor:
         children.append(build_service_monitor(name, namespace, settings))
+        if via_activator:
+            children.append(build_activator_service_monitor(name, namespace, settings))
     pdb = build_pod_disruption_budget(name, namespace, current_replicas)
     if pdb is not None:
         children.append(pdb)
-    policy = build_network_policy(name, namespace, service.spec.serving.network_policy, settings)
+    network_policy = service.spec.serving.network_policy
+    policy = build_network_policy(name, namespace, network_policy, settings, via_activator=via_activator)
     if policy is not None:
         children.append(policy)
+    if via_activator and (activator_policy := build_activator_network_policy(name, namespace, network_policy,
+                                                                            settings)) is not None:
+        children.append(activator_policy)
     owner = owner_reference(ref)
     children = [_owned_by(child, owner) for child in children]
     children[0]["metadata"].setdefault("annotations", {})[names.APPLIED_HASH_ANNOTATION] = applied_hash(children)
@@ -168,7 +189,7 @@ def _unwanted(ref: ServiceRef, service: DiffusionService, obs: Observation, chil
     """The optional children that may exist but are not rendered now.
 
     A PDB exists only after more than one replica ran (a brand-new Deployment never had one); a
-    NetworkPolicy only once the Deployment exists.
+    NetworkPolicy and the activator's children only once the Deployment exists.
     """
     kinds = {child["kind"] for child in children}
     deployment = obs.deployment
@@ -180,6 +201,12 @@ def _unwanted(ref: ServiceRef, service: DiffusionService, obs: Observation, chil
     if deployment.exists and "NetworkPolicy" not in kinds:
         unwanted.append(ChildRef("networking.k8s.io/v1", "NetworkPolicy", names.network_policy_name(ref.name),
                                  ref.namespace))
+    if deployment.exists and obs.activator_exists:
+        rendered = {(child["kind"], child["metadata"]["name"]) for child in children}
+        for api_version, kind, name in activator_child_refs(ref.name, ref.namespace):
+            if (kind, name) in rendered or (kind == "ServiceMonitor" and not obs.service_monitor_supported):
+                continue
+            unwanted.append(ChildRef(api_version, kind, name, ref.namespace))
     return tuple(unwanted)
 
 

@@ -93,6 +93,8 @@ class Observation:
     now: datetime | None = None
     #: Set only while a rollout is unfinished (ReplicaSets are read only then).
     rollout: RolloutState | None = None
+    #: Whether the activator's Deployment exists (the service scales, or scaled, to zero).
+    activator_exists: bool = False
 
 
 def _condition(obj: dict[str, Any], type_: str) -> dict[str, Any] | None:

@@ -44,3 +44,13 @@ class RenderSettings:
     gpu_node_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     #: Tolerations for GPU pods, replacing GKE's nvidia.com/gpu=present:NoSchedule when set.
     gpu_tolerations: tuple[Mapping[str, str], ...] | None = None
+    #: The activator runs from the operator's own image (``diffusion-operator activator``).
+    activator_image: str = "ghcr.io/diffusion-operator/operator:0.1.0"
+    #: Two replicas on different nodes where possible: one activator lost keeps the endpoint answering.
+    activator_replicas: int = 2
+    #: Requests one activator replica holds at most while a service is at zero; beyond it a 429. A held
+    #: KServe request is a small prompt (an inpainting image at most), so 100 bound a replica to ~100 MiB.
+    activator_queue_limit: int = 100
+    #: Where the activator may run (it needs no GPU); empty: anywhere the scheduler likes.
+    activator_node_selector: Mapping[str, str] = field(default_factory=dict)
+    activator_tolerations: tuple[Mapping[str, str], ...] = ()

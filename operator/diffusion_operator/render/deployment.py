@@ -15,6 +15,7 @@ from typing import Any
 from diffusion_operator.api.durations import parse_duration
 from diffusion_operator.api.spec import DiffusionServiceSpec
 from diffusion_operator.render.defaults import RenderSettings
+from diffusion_operator.render.drain import drain_times
 from diffusion_operator.render.names import (
     ENGINE_KEY_ANNOTATION,
     deployment_name,
@@ -46,7 +47,7 @@ PROBE_TIMEOUT_SECONDS = 5
 ENDPOINT_DRAIN_SECONDS = 5
 
 
-def triton_args() -> list[str]:
+def triton_args(exit_timeout_s: int) -> list[str]:
     return [
         f"--model-repository={TRITON_MODEL_REPOSITORY}",
         f"--http-port={HTTP_PORT}",
@@ -55,6 +56,8 @@ def triton_args() -> list[str]:
         "--strict-readiness=true",  # ready only when every model is loaded
         "--exit-on-error=true",  # a model that fails to load restarts the pod instead of half-serving
         "--metrics-config=summary_latencies=true",
+        # Finish what the pod holds at SIGTERM (render/drain.py sizes it to the longest request).
+        f"--exit-timeout-secs={exit_timeout_s}",
     ]
 
 
@@ -95,11 +98,13 @@ def build_deployment(
     leaves the field out so the autoscaler stays its only writer.
     """
     serving = spec.serving
+    drain = drain_times(spec, endpoint_drain_s=ENDPOINT_DRAIN_SECONDS,
+                        minimum_grace_s=settings.termination_grace_seconds)
     container = {
         "name": TRITON_CONTAINER,
         "image": serving.image or settings.triton_image,
         "command": ["tritonserver"],
-        "args": triton_args(),
+        "args": triton_args(drain.exit_timeout_s),
         "env": [{"name": "DIFFUSION_ENGINE_KEY", "value": cache_key}, *pipeline_env(spec)],
         "ports": [
             {"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"},
@@ -132,7 +137,7 @@ def build_deployment(
     pod_spec = {
         "automountServiceAccountToken": False,  # Triton never talks to the API server
         "enableServiceLinks": False,
-        "terminationGracePeriodSeconds": settings.termination_grace_seconds,
+        "terminationGracePeriodSeconds": drain.grace_s,
         "securityContext": restricted_pod_security(settings.run_as_user),
         **gpu_scheduling(
             serving.gpu.type, extra_node_selector=serving.node_selector, extra_tolerations=serving.tolerations,

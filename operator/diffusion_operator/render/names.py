@@ -28,6 +28,7 @@ APPLIED_HASH_ANNOTATION = "diffusion.dev/applied-hash"
 
 MANAGED_BY = "diffusion-operator"
 TRITON = "triton"
+ACTIVATOR = "activator"
 ENGINE_BUILDER = "engine-builder"
 
 # -- metric labels (what Prometheus makes of the pod labels) ----------------------------------------
@@ -42,6 +43,8 @@ def prometheus_label(pod_label: str) -> str:
 SERVICE_METRIC_LABEL = prometheus_label(SERVICE_LABEL)
 #: The engine key of a Triton series.
 ENGINE_KEY_METRIC_LABEL = prometheus_label(ENGINE_KEY_LABEL)
+#: The gauge each activator replica exports (activator/metrics.py) and the autoscaler wakes on.
+ACTIVATOR_HELD_METRIC = "diffusion_activator_held_requests"
 
 # -- fixed names -----------------------------------------------------------------------------------
 #: One shared engine cache per namespace (see render/storage.py for why).
@@ -117,6 +120,31 @@ def serving_pod_labels(service: str, cache_key: str) -> dict[str, str]:
 def selector_string(service: str) -> str:
     """``status.selector`` for the /scale subresource (sorted, comma-separated)."""
     return ",".join(f"{key}={value}" for key, value in sorted(selector_labels(service).items()))
+
+
+# -- the activator (only while a service may scale to zero: render/activator.py) -------------------
+def activator_name(service: str) -> str:
+    """The activator's Deployment, ServiceAccount, Role, RoleBinding, PDB and NetworkPolicy."""
+    return fit(f"{service}-activator")
+
+
+def backend_service_name(service: str) -> str:
+    """The Service that selects the Triton pods while the client Service selects the activator."""
+    return fit(f"{service}-backend")
+
+
+def activator_selector_labels(service: str) -> dict[str, str]:
+    return {NAME_LABEL: ACTIVATOR, INSTANCE_LABEL: label_value(service)}
+
+
+def activator_labels(service: str) -> dict[str, str]:
+    """On the activator's children and pods; the service label becomes the held-count metric's label."""
+    return {
+        **activator_selector_labels(service),
+        COMPONENT_LABEL: ACTIVATOR,
+        MANAGED_BY_LABEL: MANAGED_BY,
+        SERVICE_LABEL: label_value(service),
+    }
 
 
 # -- engine children (one set per namespace and cache key, shared by services) --------------------

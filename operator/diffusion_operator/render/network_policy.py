@@ -18,7 +18,14 @@ from typing import Any
 from diffusion_operator.api.spec_network_policy import LabelSelector, NetworkPolicyPeer, NetworkPolicySpec
 from diffusion_operator.render.defaults import RenderSettings
 from diffusion_operator.render.deployment import GRPC_PORT, HTTP_PORT, METRICS_PORT
-from diffusion_operator.render.names import network_policy_name, selector_labels, serving_labels
+from diffusion_operator.render.names import (
+    activator_labels,
+    activator_name,
+    activator_selector_labels,
+    network_policy_name,
+    selector_labels,
+    serving_labels,
+)
 
 API_VERSION = "networking.k8s.io/v1"
 #: The label the API server sets on every namespace (since 1.22): selects a namespace by name.
@@ -59,18 +66,43 @@ def _rules(clients: Sequence[dict[str, Any]], scrapers: Sequence[dict[str, Any]]
 
 
 def build_network_policy(
-    name: str, namespace: str, policy: NetworkPolicySpec, settings: RenderSettings
+    name: str, namespace: str, policy: NetworkPolicySpec, settings: RenderSettings, *, via_activator: bool = False
 ) -> dict[str, Any] | None:
-    """The NetworkPolicy for service ``name``; None when the spec does not enable one (delete it)."""
+    """The NetworkPolicy for service ``name``; None when the spec does not enable one (delete it).
+
+    ``via_activator``: clients reach Triton only through the activator (scale to zero), so the
+    inference ports admit the activator's pods; ``allowedClients`` apply to the activator instead
+    (``build_activator_network_policy``).
+    """
     if not policy.enabled:
         return None
-    clients = [_peer(peer) for peer in policy.allowed_clients]
+    clients = ([{"podSelector": {"matchLabels": activator_selector_labels(name)}}] if via_activator
+               else [_peer(peer) for peer in policy.allowed_clients])
     return {
         "apiVersion": API_VERSION,
         "kind": "NetworkPolicy",
         "metadata": {"name": network_policy_name(name), "namespace": namespace, "labels": serving_labels(name)},
         "spec": {
             "podSelector": {"matchLabels": selector_labels(name)},
+            "policyTypes": ["Ingress"],
+            "ingress": _rules(clients, scraper_peers(policy, settings)),
+        },
+    }
+
+
+def build_activator_network_policy(
+    name: str, namespace: str, policy: NetworkPolicySpec, settings: RenderSettings
+) -> dict[str, Any] | None:
+    """client -> activator: ``allowedClients`` on the inference ports, the scrapers on its metrics."""
+    if not policy.enabled:
+        return None
+    clients = [_peer(peer) for peer in policy.allowed_clients]
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "NetworkPolicy",
+        "metadata": {"name": activator_name(name), "namespace": namespace, "labels": activator_labels(name)},
+        "spec": {
+            "podSelector": {"matchLabels": activator_selector_labels(name)},
             "policyTypes": ["Ingress"],
             "ingress": _rules(clients, scraper_peers(policy, settings)),
         },

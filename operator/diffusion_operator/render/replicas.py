@@ -59,3 +59,10 @@ def build_replicas_only(name: str, namespace: str, replicas: int) -> dict[str, A
 def with_replicas(deployment: dict[str, Any], replicas: int) -> dict[str, Any]:
     """The rendered Deployment with a count: how a new autoscaled Deployment is first created."""
     return {**deployment, "spec": {**deployment["spec"], "replicas": replicas}}
+
+
+def build_pod_deletion_cost(name: str, namespace: str, annotation: str, cost: int) -> dict[str, Any]:
+    """A Triton pod with nothing but its deletion cost: the autoscaler's field manager applies it
+    (``autoscaling.deletion_cost``) before a scale-down, so the idle pods go first."""
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": namespace, "annotations": {annotation: str(cost)}}}

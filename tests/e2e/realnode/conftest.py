@@ -20,6 +20,8 @@ from testbed.realnode import RealNode
 from testbed.realnode.product import operator_env
 
 ROLLBACK_AFTER_SECONDS = 10
+#: Requests each activator replica holds at most in this suite (the product's default is 100).
+ACTIVATOR_QUEUE_LIMIT = 16
 
 
 @pytest.fixture(scope="package")
@@ -43,7 +45,13 @@ def realnode_operator(cluster: Cluster, crds: None, restricted_namespace: str) -
     process = OperatorProcess(cluster.state_dir, cluster.kubeconfig, name=f"operator-{restricted_namespace}",
                               env={**operator_env(url), "DIFFUSION_RESYNC_INTERVAL_SECONDS": "30",
                                    # The rollback test's grace; the default (120 s) is for clusters.
-                                   "DIFFUSION_ROLLBACK_AFTER_SECONDS": str(ROLLBACK_AFTER_SECONDS)},
+                                   "DIFFUSION_ROLLBACK_AFTER_SECONDS": str(ROLLBACK_AFTER_SECONDS),
+                                   # The scale-to-zero tests: an autoscaler that sees within seconds what
+                                   # a cluster's would within a minute, and a queue limit a flood can reach.
+                                   "DIFFUSION_AUTOSCALE_INTERVAL_SECONDS": "2",
+                                   "DIFFUSION_METRICS_INTERVAL": "1s",
+                                   "DIFFUSION_METRICS_WINDOW_SECONDS": "10",
+                                   "DIFFUSION_ACTIVATOR_QUEUE_LIMIT": str(ACTIVATOR_QUEUE_LIMIT)},
                               extra_args=[f"--namespace={restricted_namespace}"])
     process.start()
     yield process

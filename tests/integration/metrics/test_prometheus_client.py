@@ -192,3 +192,17 @@ def test_at_zero_replicas_only_the_activation_query_is_read() -> None:
         assert [s["query"] for s in seen] == ["scalar", "empty"]
 
     with_server(check)
+
+
+def test_with_replicas_the_activators_held_count_adds_to_the_pending_count() -> None:
+    """Pods are starting (or the last one left): requests wait at the activator, Triton sees none,
+    and the service must not look idle."""
+    async def check(url: str, seen: list[dict[str, str]]) -> None:
+        async with PrometheusClient(url) as prom:
+            held = await observe(prom, SignalQueries(**{**QUERIES.__dict__, "held": "scalar"}),
+                                 current_replicas=1, ready_replicas=0)
+            nothing_held = await observe(prom, SignalQueries(**{**QUERIES.__dict__, "held": "empty"}),
+                                         current_replicas=1, ready_replicas=0)
+        assert held.pending_requests == 14.0 and nothing_held.pending_requests == 7.0
+
+    with_server(check)

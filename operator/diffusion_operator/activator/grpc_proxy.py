@@ -1,0 +1,90 @@
+"""KServe v2 over gRPC: a generic handler that forwards every method's raw bytes to Triton.
+
+No request or response is deserialised (``request_deserializer``/``response_serializer`` are None,
+so grpc hands the handler bytes): the activator needs no Triton protos to stay correct across
+Triton versions, and adds no (de)serialisation cost. Unary methods (``ModelInfer``, metadata,
+health) and the bidirectional ``ModelStreamInfer`` are both passed through; client metadata goes
+along, the caller's deadline too.
+
+As over HTTP, a call that ends ``UNAVAILABLE`` (Triton unreachable) closes the gate and waits again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import grpc
+import grpc.aio
+
+from diffusion_operator.activator import messages
+from diffusion_operator.activator.gate import Gate, HoldError
+from diffusion_operator.activator.http_proxy import ATTEMPTS
+
+log = logging.getLogger(__name__)
+
+STREAMING_METHODS = frozenset({"/inference.GRPCInferenceService/ModelStreamInfer"})
+#: Triton's own limit is unbounded; images in and out exceed grpc's 4 MiB default.
+CHANNEL_OPTIONS = [("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)]
+
+
+def _metadata(context: grpc.aio.ServicerContext[Any, Any]) -> list[tuple[str, str | bytes]]:
+    return [(key, value) for key, value in context.invocation_metadata() or ()
+            if not key.startswith((":", "grpc-")) and key not in ("user-agent", "content-type", "te")]
+
+
+class PassThrough(grpc.GenericRpcHandler):  # type: ignore[misc]  # grpc ships no types
+    def __init__(self, gate: Gate, channel: grpc.aio.Channel, on_unreachable: Callable[[], None]) -> None:
+        self.gate = gate
+        self.channel = channel
+        self.on_unreachable = on_unreachable
+
+    def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
+        method: str = handler_call_details.method
+        if method in STREAMING_METHODS:
+            return grpc.stream_stream_rpc_method_handler(self._streaming(method))
+        return grpc.unary_unary_rpc_method_handler(self._unary(method))
+
+    async def _admit(self, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        try:
+            await self.gate.enter()
+        except HoldError as error:
+            await context.abort(getattr(grpc.StatusCode, error.grpc_code), str(error))
+
+    def _unary(self, method: str) -> Callable[..., Any]:
+        call = self.channel.unary_unary(method)
+
+        async def handle(request: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
+            for _ in range(ATTEMPTS):
+                await self._admit(context)
+                try:
+                    response: bytes = await call(request, metadata=_metadata(context),
+                                                 timeout=context.time_remaining())
+                    return response
+                except grpc.aio.AioRpcError as error:
+                    if error.code() != grpc.StatusCode.UNAVAILABLE:
+                        await context.abort(error.code(), error.details() or "")
+                    log.info("forward did not reach Triton (%s); holding again", error.details())
+                    self.gate.close()
+                    self.on_unreachable()
+            await context.abort(grpc.StatusCode.UNAVAILABLE, messages.upstream_failed(self.gate.service,
+                                                                                      "Triton unreachable"))
+            raise AssertionError("abort raises")
+
+        return handle
+
+    def _streaming(self, method: str) -> Callable[..., Any]:
+        call = self.channel.stream_stream(method)
+
+        async def handle(requests: AsyncIterator[bytes],
+                         context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[bytes]:
+            await self._admit(context)
+            stream = call(requests, metadata=_metadata(context), timeout=context.time_remaining())
+            try:
+                async for response in stream:
+                    yield response
+            except grpc.aio.AioRpcError as error:
+                await context.abort(error.code(), error.details() or "")
+
+        return handle

@@ -1,0 +1,241 @@
+"""The activator's children, rendered while a service may scale to zero (``minReplicas: 0``).
+
+The client Service (``names.service_name``, what users already call) then selects the activator's
+pods; the Triton pods get a backend Service the activator forwards to. With ``minReplicas > 0`` none
+of this is rendered and the client Service selects Triton again (``reconcile.children`` deletes the
+rest), so switching either way is one apply plus deletes.
+
+Why each setting (the activator is ``diffusion_operator/activator``):
+
+- 2 replicas, spread by a *preferred* anti-affinity and a PDB of ``maxUnavailable: 1``: one node
+  lost or drained keeps the endpoint answering; preferred, not required, so a one-node cluster still
+  runs both.
+- restricted security with a read-only root: the image writes nothing but ``/tmp`` (an emptyDir).
+- its own ServiceAccount and a Role that may only ``get`` this one DiffusionService and its backend
+  Service: the activator reads why pods cannot start from the status the operator writes
+  (``activator/backend.py``) and forwards to the backend's ClusterIP (no cluster DNS needed).
+- ``hold_deadline_seconds``: how long one request may be held.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from diffusion_operator.api import GROUP, PLURAL
+from diffusion_operator.api.durations import parse_duration
+from diffusion_operator.api.spec import DiffusionServiceSpec
+from diffusion_operator.render.defaults import RenderSettings
+from diffusion_operator.render.deployment import GRPC_PORT, HTTP_PORT, METRICS_PORT
+from diffusion_operator.render.names import (
+    SERVICE_LABEL,
+    activator_labels,
+    activator_name,
+    activator_selector_labels,
+    backend_service_name,
+    selector_labels,
+    serving_labels,
+)
+from diffusion_operator.render.pods import restricted_container_security, restricted_pod_security
+from diffusion_operator.render.service import SERVICE_MONITOR_API_VERSION
+
+ACTIVATOR_CONTAINER = "activator"
+#: The operator image's user (operator/Dockerfile).
+ACTIVATOR_USER = 65532
+#: The kubelet's sleep before SIGTERM: the endpoint leaves kube-proxy's rules while it still answers.
+ACTIVATOR_ENDPOINT_DRAIN_SECONDS = 3
+#: After SIGTERM, held requests keep waiting this long for Triton before a retryable 503.
+ACTIVATOR_HOLD_DRAIN_SECONDS = 10
+
+
+def scales_to_zero(spec: DiffusionServiceSpec) -> bool:
+    """Whether the service may have no Triton pod: then the activator fronts it."""
+    return spec.autoscaling.enabled and spec.autoscaling.min_replicas == 0
+
+
+def hold_deadline_seconds(spec: DiffusionServiceSpec, settings: RenderSettings) -> int:
+    """How long the activator holds one request: the startup budget plus the queue SLA.
+
+    The SLA (``queueLatencyTarget``) is the wait a request may have once a Triton pod serves; from
+    zero, a pod first has to start, and the longest it may take is the startup budget after which the
+    kubelet gives up on it (the startup probe's ``failureThreshold`` x period, ``render.deployment``).
+    Holding longer is pointless (the pod restarts), shorter fails requests on an ordinary cold start
+    (GKE GPU nodes take 4-7 min, an SDXL engine load more). A client with a shorter patience simply
+    disconnects and leaves the queue.
+    """
+    target = spec.autoscaling.queue_latency_target
+    sla = parse_duration(target).total_seconds() if target else 0.0
+    return settings.startup_budget_seconds + math.ceil(sla)
+
+
+def _ports() -> list[dict[str, Any]]:
+    return [
+        {"name": "http", "port": HTTP_PORT, "targetPort": "http", "protocol": "TCP", "appProtocol": "http"},
+        {"name": "grpc", "port": GRPC_PORT, "targetPort": "grpc", "protocol": "TCP", "appProtocol": "grpc"},
+        {"name": "metrics", "port": METRICS_PORT, "targetPort": "metrics", "protocol": "TCP", "appProtocol": "http"},
+    ]
+
+
+def build_backend_service(name: str, namespace: str) -> dict[str, Any]:
+    """Triton's pods behind the activator; it carries the serving labels, so Triton's ServiceMonitor
+    keeps scraping them through it."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": backend_service_name(name), "namespace": namespace, "labels": serving_labels(name)},
+        "spec": {"type": "ClusterIP", "selector": selector_labels(name), "ports": _ports()},
+    }
+
+
+def build_client_service_via_activator(name: str, namespace: str, client_service: str) -> dict[str, Any]:
+    """The Service users call, selecting the activator; activator labels (not Triton's), so Triton's
+    ServiceMonitor does not match it and the activator's does."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": client_service, "namespace": namespace, "labels": activator_labels(name)},
+        "spec": {"type": "ClusterIP", "selector": activator_selector_labels(name), "ports": _ports()},
+    }
+
+
+def build_activator_service_account(name: str, namespace: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ServiceAccount",
+            "metadata": {"name": activator_name(name), "namespace": namespace, "labels": activator_labels(name)}}
+
+
+def build_activator_role(name: str, namespace: str) -> dict[str, Any]:
+    """Read this one DiffusionService (its status says why pods cannot start) and the backend Service
+    (its ClusterIP: no DNS needed); nothing else."""
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": activator_name(name), "namespace": namespace, "labels": activator_labels(name)},
+        "rules": [{"apiGroups": [GROUP], "resources": [PLURAL], "resourceNames": [name], "verbs": ["get"]},
+                  {"apiGroups": [""], "resources": ["services"], "resourceNames": [backend_service_name(name)],
+                   "verbs": ["get"]}],
+    }
+
+
+def build_activator_role_binding(name: str, namespace: str) -> dict[str, Any]:
+    account = activator_name(name)
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": account, "namespace": namespace, "labels": activator_labels(name)},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": account},
+        "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": namespace}],
+    }
+
+
+def activator_args(name: str, namespace: str, spec: DiffusionServiceSpec, settings: RenderSettings) -> list[str]:
+    return [
+        "activator",
+        f"--service={name}",
+        f"--namespace={namespace}",
+        f"--backend={backend_service_name(name)}.{namespace}.svc",
+        f"--backend-service={backend_service_name(name)}",
+        f"--queue-limit={settings.activator_queue_limit}",
+        f"--deadline-seconds={hold_deadline_seconds(spec, settings)}",
+        f"--drain-seconds={ACTIVATOR_HOLD_DRAIN_SECONDS}",
+    ]
+
+
+def _probe(path: str) -> dict[str, Any]:
+    return {"httpGet": {"path": path, "port": "metrics"}, "periodSeconds": 2, "timeoutSeconds": 2,
+            "failureThreshold": 3}
+
+
+def build_activator_deployment(name: str, namespace: str, spec: DiffusionServiceSpec,
+                               settings: RenderSettings) -> dict[str, Any]:
+    labels = activator_labels(name)
+    container = {
+        "name": ACTIVATOR_CONTAINER,
+        "image": settings.activator_image,
+        "args": activator_args(name, namespace, spec, settings),
+        "ports": [
+            {"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"},
+            {"name": "grpc", "containerPort": GRPC_PORT, "protocol": "TCP"},
+            {"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"},
+        ],
+        # Small: it holds prompts and forwards bytes; the memory limit bounds a flood (queue limit x body).
+        "resources": {"requests": {"cpu": "50m", "memory": "96Mi"}, "limits": {"memory": "512Mi"}},
+        "readinessProbe": _probe("/readyz"),
+        "livenessProbe": {**_probe("/healthz"), "periodSeconds": 10},
+        "lifecycle": {"preStop": {"sleep": {"seconds": ACTIVATOR_ENDPOINT_DRAIN_SECONDS}}},
+        "securityContext": {**restricted_container_security(), "readOnlyRootFilesystem": True},
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
+    pod_spec: dict[str, Any] = {
+        "serviceAccountName": activator_name(name),
+        "enableServiceLinks": False,
+        # Forwards in flight at SIGTERM may be whole SDXL requests: the same grace as Triton's pods.
+        "terminationGracePeriodSeconds": settings.termination_grace_seconds,
+        "securityContext": restricted_pod_security(ACTIVATOR_USER),
+        "affinity": {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{
+            "weight": 100,
+            "podAffinityTerm": {"labelSelector": {"matchLabels": activator_selector_labels(name)},
+                                "topologyKey": "kubernetes.io/hostname"},
+        }]}},
+        "containers": [container],
+        "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
+    }
+    if settings.activator_node_selector:
+        pod_spec["nodeSelector"] = dict(settings.activator_node_selector)
+    if settings.activator_tolerations:
+        pod_spec["tolerations"] = [dict(t) for t in settings.activator_tolerations]
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": activator_name(name), "namespace": namespace, "labels": labels},
+        "spec": {
+            "replicas": settings.activator_replicas,
+            "selector": {"matchLabels": activator_selector_labels(name)},
+            "revisionHistoryLimit": 3,
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+            "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+        },
+    }
+
+
+def build_activator_pod_disruption_budget(name: str, namespace: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": {"name": activator_name(name), "namespace": namespace, "labels": activator_labels(name)},
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": activator_selector_labels(name)},
+                 "unhealthyPodEvictionPolicy": "AlwaysAllow"},
+    }
+
+
+def build_activator_service_monitor(name: str, namespace: str, settings: RenderSettings) -> dict[str, Any]:
+    """Scrape the activator's held count through the client Service; the service label comes from
+    the pods, as for Triton's series (``metrics.promql.activator_held_requests`` selects on it)."""
+    return {
+        "apiVersion": SERVICE_MONITOR_API_VERSION,
+        "kind": "ServiceMonitor",
+        "metadata": {"name": activator_name(name), "namespace": namespace, "labels": activator_labels(name)},
+        "spec": {
+            "selector": {"matchLabels": activator_selector_labels(name)},
+            "endpoints": [{"port": "metrics", "path": "/metrics", "interval": settings.metrics_interval}],
+            "podTargetLabels": [SERVICE_LABEL],
+        },
+    }
+
+
+def activator_children(name: str, namespace: str, spec: DiffusionServiceSpec,
+                       settings: RenderSettings) -> list[dict[str, Any]]:
+    """Everything but the two Services, in apply order (identity before the pods that use it)."""
+    return [build_activator_service_account(name, namespace), build_activator_role(name, namespace),
+            build_activator_role_binding(name, namespace), build_activator_deployment(name, namespace, spec, settings),
+            build_activator_pod_disruption_budget(name, namespace)]
+
+
+def activator_child_refs(name: str, namespace: str) -> list[tuple[str, str, str]]:
+    """(apiVersion, kind, name) of every activator child, to delete when the service stops scaling to zero."""
+    account = activator_name(name)
+    # The Deployment last: the reconcile deletes these only while it exists, so a crash midway retries.
+    return [("policy/v1", "PodDisruptionBudget", account), ("networking.k8s.io/v1", "NetworkPolicy", account),
+            ("monitoring.coreos.com/v1", "ServiceMonitor", account), ("v1", "Service", backend_service_name(name)),
+            ("rbac.authorization.k8s.io/v1", "RoleBinding", account), ("rbac.authorization.k8s.io/v1", "Role", account),
+            ("v1", "ServiceAccount", account), ("apps/v1", "Deployment", account)]
