@@ -6,13 +6,15 @@ request in a bounded queue with a deadline and exports the held count; the autos
 count (``metrics.promql.activator_held_requests``) and wakes the service. Once Triton is Ready the
 held requests go through, oldest first, and new ones pass straight through.
 
-Why a small one of our own, not an existing component (checked against their docs and sources):
+Why a small one of our own, not an existing component:
 
-- **KEDA's HTTP add-on** (interceptor + scaler + operator): the interceptor is an HTTP/1.1 reverse
-  proxy that routes on the Host header and path of an ``HTTPScaledObject``; gRPC pass-through is not
-  supported (its docs list HTTP only), and using it means installing KEDA, its add-on operator and
-  their CRDs, and handing the replica count of the Triton Deployment to KEDA's ScaledObject — a
-  second writer of ``spec.replicas`` next to the SLA autoscaler, which this operator rules out.
+- **KEDA's HTTP add-on** (interceptor + scaler + operator): the interceptor is a reverse proxy that
+  routes on the Host header and path of an ``HTTPScaledObject``. For years it spoke HTTP/1.1 only,
+  so gRPC hung behind it (kedacore/http-add-on#1084); HTTP/2 and gRPC support was only proposed in
+  2026 (#1655). The deciding reason is the rest: using it means installing KEDA, its add-on
+  operator and their CRDs, and handing the replica count of the Triton Deployment to KEDA's
+  ScaledObject — a second writer of ``spec.replicas`` next to the SLA autoscaler, which this
+  operator rules out.
 - **Knative's activator** speaks HTTP/1 and h2c (so gRPC) but is part of Knative Serving: it only
   fronts Knative ``Revision`` pods, takes readiness from Knative's own ServerlessServices and
   throttles with the KPA's metrics. Using it means running Triton as a Knative Service (its own
