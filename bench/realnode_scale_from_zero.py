@@ -21,17 +21,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 from diffusion_operator.client.request import ImageRequest
 from diffusion_operator.client.triton import Endpoint, TritonClient
 from diffusion_operator.render.names import selector_string
 
+from bench.realnode_bed import real_node_bed, write_runs
 from bench.realnode_startup import pod_with, ready, scheduled, started, until
 from testbed import servicemonitors
 from testbed.cluster import Cluster
@@ -139,22 +138,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path("bench/results/realnode_scale_from_zero.json"))
     args = parser.parse_args()
-    cluster = Cluster()
-    started_here = not cluster.healthy()
-    state = cluster.up(real_node=True)
-    if not state.real_node:
-        raise SystemExit(f"no real node: {state.real_node_error}")
-    try:
-        runs = measure(KubeClient(cluster.kubeconfig), cluster, args.runs)
-    finally:
-        if started_here:
-            cluster.down()
-    median: dict[str, Any] = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"runs": runs, "median": median}, indent=2) + "\n")
-    for key, value in median.items():
-        print(f"{key:20s} {value:7.2f}")
-
+    with real_node_bed() as (cluster, kube):
+        runs = measure(kube, cluster, args.runs)
+    write_runs(runs, args.out, width=20)
 
 if __name__ == "__main__":
     main()

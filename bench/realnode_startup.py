@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,7 @@ from diffusion_operator.client.request import ImageRequest
 from diffusion_operator.client.triton import Endpoint, TritonClient
 from diffusion_operator.render.names import engine_job_name, engine_plan_config_map_name, selector_string
 
+from bench.realnode_bed import real_node_bed, write_runs
 from testbed.cluster import Cluster
 from testbed.kube import KubeClient
 from testbed.operator_process import OperatorProcess
@@ -147,27 +147,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("bench/results/realnode_startup.json"))
     args = parser.parse_args()
-    cluster = Cluster()
-    started_here = not cluster.healthy()
-    state = cluster.up(real_node=True)
-    if not state.real_node:
-        raise SystemExit(f"no real node: {state.real_node_error}")
-    kube = KubeClient(cluster.kubeconfig)
     runs = []
-    try:
+    with real_node_bed() as (cluster, kube):
         for index in range(args.runs):
             runs.append(one_run(kube, cluster))
             print(f"run {index + 1}: {json.dumps(runs[-1])}")
-    finally:
-        if started_here:
-            cluster.down()
-    median = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
-    result = {"runs": runs, "median": median}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    for key, value in median.items():
-        print(f"{key:34s} {value:7.2f}")
-
+    write_runs(runs, args.out, width=34)
 
 if __name__ == "__main__":
     main()

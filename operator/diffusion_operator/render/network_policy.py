@@ -78,16 +78,8 @@ def build_network_policy(
         return None
     clients = ([{"podSelector": {"matchLabels": activator_selector_labels(name)}}] if via_activator
                else [_peer(peer) for peer in policy.allowed_clients])
-    return {
-        "apiVersion": API_VERSION,
-        "kind": "NetworkPolicy",
-        "metadata": {"name": network_policy_name(name), "namespace": namespace, "labels": serving_labels(name)},
-        "spec": {
-            "podSelector": {"matchLabels": selector_labels(name)},
-            "policyTypes": ["Ingress"],
-            "ingress": _rules(clients, scraper_peers(policy, settings)),
-        },
-    }
+    return _policy(network_policy_name(name), namespace, serving_labels(name), selector_labels(name),
+                   _rules(clients, scraper_peers(policy, settings)))
 
 
 def build_activator_network_policy(
@@ -97,13 +89,16 @@ def build_activator_network_policy(
     if not policy.enabled:
         return None
     clients = [_peer(peer) for peer in policy.allowed_clients]
+    return _policy(activator_name(name), namespace, activator_labels(name), activator_selector_labels(name),
+                   _rules(clients, scraper_peers(policy, settings)))
+
+
+def _policy(name: str, namespace: str, labels: dict[str, str], pods: dict[str, str],
+            ingress: list[dict[str, Any]]) -> dict[str, Any]:
+    """An ingress-only policy for the pods matching ``pods``."""
     return {
         "apiVersion": API_VERSION,
         "kind": "NetworkPolicy",
-        "metadata": {"name": activator_name(name), "namespace": namespace, "labels": activator_labels(name)},
-        "spec": {
-            "podSelector": {"matchLabels": activator_selector_labels(name)},
-            "policyTypes": ["Ingress"],
-            "ingress": _rules(clients, scraper_peers(policy, settings)),
-        },
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
+        "spec": {"podSelector": {"matchLabels": pods}, "policyTypes": ["Ingress"], "ingress": ingress},
     }
