@@ -24,6 +24,10 @@ class OperatorConfig(BaseModel):
     prometheus_url: str = Field(default="http://prometheus-operated.monitoring.svc:9090")
     #: Namespace Prometheus scrapes from: allowed to Triton's metrics port by a service's NetworkPolicy.
     metrics_scraper_namespace: str = Field(default="monitoring", min_length=1, max_length=63)
+    #: Where the operator itself runs (the chart sets it from the pod's namespace): a service's
+    #: NetworkPolicy admits it to Triton's HTTP port when the speed tier is on, since the operator
+    #: sends the tier to every pod. Unset (an operator outside the cluster): no such rule.
+    operator_namespace: str | None = Field(default=None, min_length=1, max_length=63)
     builder_service_account: str = "diffusion-engine-builder"
     cache_storage_class: str | None = None
     cache_size: str = "200Gi"

@@ -62,6 +62,7 @@ class Runtime:
             cache_storage_class=cfg.cache_storage_class,
             build_requests=dict(cfg.build_requests),
             metrics_scraper_namespace=cfg.metrics_scraper_namespace,
+            operator_namespace=cfg.operator_namespace,
             gpu_node_labels=cfg.gpu_node_labels,
             gpu_tolerations=tuple(cfg.gpu_tolerations) if cfg.gpu_tolerations is not None else None,
             metrics_interval=cfg.metrics_interval,

@@ -131,7 +131,9 @@ def serving_manifests(service: DiffusionService, decision: Decision, settings: R
     if pdb is not None:
         children.append(pdb)
     network_policy = service.spec.serving.network_policy
-    policy = build_network_policy(name, namespace, network_policy, settings, via_activator=via_activator)
+    policy = build_network_policy(name, namespace, network_policy, settings, via_activator=via_activator,
+                                  speed_tier=service.spec.autoscaling.enabled
+                                  and service.spec.autoscaling.overload.enabled)
     if policy is not None:
         children.append(policy)
     if via_activator and (activator_policy := build_activator_network_policy(name, namespace, network_policy,

@@ -39,6 +39,9 @@ class RenderSettings:
     #: Where Prometheus runs: the default peer allowed to scrape Triton's metrics port when a
     #: service's NetworkPolicy names no metricsScrapers (the chart's defaults.metricsScraperNamespace).
     metrics_scraper_namespace: str = "monitoring"
+    #: The operator's namespace, admitted to Triton's HTTP port while a service's speed tier is on
+    #: (the operator sends the tier to each pod); None: the operator runs outside the cluster.
+    operator_namespace: str | None = None
     #: Per GPU type, the node labels that select it, replacing GKE's accelerator label (EKS, AKS and
     #: on-prem clusters label GPU nodes differently, e.g. nvidia.com/gpu.product from GPU discovery).
     gpu_node_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)

@@ -66,20 +66,25 @@ def _rules(clients: Sequence[dict[str, Any]], scrapers: Sequence[dict[str, Any]]
 
 
 def build_network_policy(
-    name: str, namespace: str, policy: NetworkPolicySpec, settings: RenderSettings, *, via_activator: bool = False
+    name: str, namespace: str, policy: NetworkPolicySpec, settings: RenderSettings, *, via_activator: bool = False,
+    speed_tier: bool = False,
 ) -> dict[str, Any] | None:
     """The NetworkPolicy for service ``name``; None when the spec does not enable one (delete it).
 
     ``via_activator``: clients reach Triton only through the activator (scale to zero), so the
     inference ports admit the activator's pods; ``allowedClients`` apply to the activator instead
-    (``build_activator_network_policy``).
+    (``build_activator_network_policy``). ``speed_tier``: the operator sends the tier to each pod's
+    HTTP port, so its namespace is admitted there (or the tier would silently never arrive).
     """
     if not policy.enabled:
         return None
     clients = ([{"podSelector": {"matchLabels": activator_selector_labels(name)}}] if via_activator
                else [_peer(peer) for peer in policy.allowed_clients])
-    return _policy(network_policy_name(name), namespace, serving_labels(name), selector_labels(name),
-                   _rules(clients, scraper_peers(policy, settings)))
+    rules = _rules(clients, scraper_peers(policy, settings))
+    if speed_tier and settings.operator_namespace is not None:
+        operator = {"namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: settings.operator_namespace}}}
+        rules.append({"from": [operator], "ports": _ports(HTTP_PORT)})
+    return _policy(network_policy_name(name), namespace, serving_labels(name), selector_labels(name), rules)
 
 
 def build_activator_network_policy(

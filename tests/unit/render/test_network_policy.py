@@ -80,3 +80,20 @@ def test_peers_render_in_the_network_policy_wire_form() -> None:
         )
     )
     assert exists == {"podSelector": {"matchExpressions": [{"key": "canary", "operator": "DoesNotExist"}]}}
+
+
+def test_with_the_speed_tier_on_the_operators_namespace_reaches_the_http_port_only() -> None:
+    # The operator sends the tier to each pod's HTTP port: without this rule it would never arrive.
+    settings = RenderSettings(operator_namespace="diffusion-system")
+    rendered = build_network_policy("sdxl", "team-a", NetworkPolicySpec.model_validate(
+        {"enabled": True, "allowedClients": [GATEWAY]}), settings, speed_tier=True)
+    operator = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "diffusion-system"}}}
+    assert ([8000], [operator]) in rules(rendered)
+    assert ([8000, 8001], [GATEWAY]) in rules(rendered)
+
+
+def test_without_the_speed_tier_or_an_in_cluster_operator_no_rule_admits_the_operator() -> None:
+    spec = NetworkPolicySpec.model_validate({"enabled": True, "allowedClients": [GATEWAY]})
+    off = build_network_policy("sdxl", "team-a", spec, RenderSettings(operator_namespace="diffusion-system"))
+    outside = build_network_policy("sdxl", "team-a", spec, RenderSettings(), speed_tier=True)
+    assert rules(off) == rules(outside) == rules(policy(enabled=True, allowedClients=[GATEWAY]))
