@@ -332,8 +332,9 @@ def _write_json(path: Path, data: object) -> None:
 
 #: Archives kept per image (GBs each): the cache is shared by every checkout on the machine (a
 #: branch, a worktree, CI's clean clone), each with its own current build; the least recently built
-#: or used beyond this many go.
-ARCHIVES_KEPT_PER_IMAGE = 3
+#: or used beyond this many go. Two: this checkout's and one other's; the builder and serving images
+#: are ~3.6 GiB each, and a third set filled this machine's disk mid-build.
+ARCHIVES_KEPT_PER_IMAGE = 2
 
 
 def _prune(directory: Path, prefix: str, keep: Iterable[str]) -> None:

@@ -145,7 +145,7 @@ def test_pruning_keeps_the_most_recently_used_archives_of_an_image_and_the_one_j
     left = sorted(p.name for p in tmp_path.glob("operator-*.tar"))
     assert len(left) == images.ARCHIVES_KEPT_PER_IMAGE
     assert f"operator-{hashes[4]}.tar" in left  # just built, though the oldest by mtime
-    assert {f"operator-{hashes[0]}.tar", f"operator-{hashes[1]}.tar"} <= set(left)
+    assert f"operator-{hashes[0]}.tar" in left  # the most recently used of the others
     assert not (tmp_path / f"operator-{hashes[3]}.log").exists()  # a pruned archive's log goes with it
     assert (tmp_path / f"triton-sdxl-{hashes[4]}.tar").exists()
 
