@@ -33,9 +33,14 @@ CHART_VALUES: dict[str, tuple[str, ...]] = {
     "DIFFUSION_PROMETHEUS_URL": ("defaults", "prometheusUrl"),
     "DIFFUSION_GPU_NODE_LABELS": ("gpuNodeLabels",),
     "DIFFUSION_GPU_TOLERATIONS": ("gpuTolerations",),
+    "DIFFUSION_ACTIVATOR_NODE_SELECTOR": ("activator", "nodeSelector"),
+    "DIFFUSION_ACTIVATOR_TOLERATIONS": ("activator", "tolerations"),
 }
 #: Variables whose value is JSON (the operator parses them: diffusion_operator/config.py), structured in the chart.
-JSON_VALUES = frozenset({"DIFFUSION_BUILD_REQUESTS", "DIFFUSION_GPU_NODE_LABELS", "DIFFUSION_GPU_TOLERATIONS"})
+JSON_VALUES = frozenset({"DIFFUSION_BUILD_REQUESTS", "DIFFUSION_GPU_NODE_LABELS", "DIFFUSION_GPU_TOLERATIONS",
+                         "DIFFUSION_ACTIVATOR_NODE_SELECTOR", "DIFFUSION_ACTIVATOR_TOLERATIONS"})
+#: Variables the chart derives from the operator's own image (``image``), not from a value of their own.
+FROM_OPERATOR_IMAGE = frozenset({"DIFFUSION_ACTIVATOR_IMAGE"})
 
 
 def _set(values: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
@@ -54,6 +59,10 @@ def chart_values(prometheus_url: str, namespace: str) -> dict[str, Any]:
     """
     values: dict[str, Any] = {}
     for variable, text in operator_env(prometheus_url).items():
+        if variable in FROM_OPERATOR_IMAGE:
+            if text != IMAGES["operator"]:
+                raise ValueError(f"the chart sets {variable} to the operator image, not {text}")
+            continue
         if variable not in CHART_VALUES:
             raise KeyError(f"product.operator_env() sets {variable}, which no chart value maps to (CHART_VALUES)")
         _set(values, CHART_VALUES[variable], json.loads(text) if variable in JSON_VALUES else text)
