@@ -196,7 +196,12 @@ OPERATOR_NEEDS: list[tuple[str, str, str, str]] = [
         for v in ("get", "create", "patch")
     ],
     ("list", "", "pods", ""),
-    *[(v, "apps", "deployments", "") for v in ("get", "list", "watch", "create", "patch")],
+    ("patch", "", "pods", ""),  # the pod-deletion-cost annotation before a scale-down (issue 16)
+    *[(v, "apps", "deployments", "") for v in ("get", "list", "watch", "create", "patch", "delete")],
+    # An activator's own Role and RoleBinding (scale to zero), deleted with it; bounded by the
+    # API server's escalation check (see test_the_operator_cannot_grant_more_than_it_holds).
+    *[(v, "rbac.authorization.k8s.io", r, "") for r in ("roles", "rolebindings")
+      for v in ("get", "create", "patch", "delete")],
     *[(v, "policy", "poddisruptionbudgets", "") for v in ("get", "create", "patch", "delete")],
     *[(v, "networking.k8s.io", "networkpolicies", "") for v in ("get", "create", "patch", "delete")],
     *[(v, "monitoring.coreos.com", "servicemonitors", "") for v in ("get", "create", "patch")],
@@ -213,17 +218,12 @@ OPERATOR_DENIED: list[tuple[str, str, str, str]] = [
     ("create", "", "pods", ""),
     ("delete", "", "pods", ""),
     ("create", "", "serviceaccounts", "token"),
-    ("delete", "apps", "deployments", ""),
     ("delete", "batch", "jobs", ""),
     ("create", "diffusion.dev", "diffusionservices", ""),
     ("delete", "diffusion.dev", "diffusionservices", ""),
     ("delete", "", "configmaps", ""),
     ("delete", "", "persistentvolumeclaims", ""),
-    *[
-        (v, "rbac.authorization.k8s.io", r, "")
-        for r in ("roles", "rolebindings")
-        for v in ("create", "patch", "escalate", "bind")
-    ],
+    *[(v, "rbac.authorization.k8s.io", r, "") for r in ("roles", "rolebindings") for v in ("escalate", "bind")],
     ("create", "admissionregistration.k8s.io", "mutatingwebhookconfigurations", ""),
 ]
 OPERATOR_DENIED_CLUSTER: list[tuple[str, str, str, str]] = [
@@ -308,6 +308,31 @@ def test_the_operator_may_do_what_it_needs_and_nothing_that_would_hurt(
     assert missing == [], "the chart forgot a permission the operator uses"
     assert granted == [], "the chart grants more than the operator needs"
     assert allowed(kube, operator, "watch", "customresourcedefinitions", group="apiextensions.k8s.io")  # kopf
+
+
+def test_the_operator_cannot_grant_more_than_it_holds(
+    kube: KubeClient, namespace: str, chart_rbac: tuple[str, list[dict[str, Any]]]
+):
+    """It writes its activators' Roles, so the API server's escalation check is what bounds it: a Role
+    for what an activator needs is accepted, one reaching Secrets (which the operator lacks) is not."""
+    release, _ = chart_rbac
+    user, groups = service_account_user(namespace, f"{release}-diffusion-operator")
+    wait_allowed(kube, (user, groups), "create", "roles", group="rbac.authorization.k8s.io", namespace=namespace)
+    as_operator = client.ApiClient(kube.api_client.configuration)
+    as_operator.set_default_header("Impersonate-User", user)
+    rbac = client.RbacAuthorizationV1Api(as_operator)
+
+    def role(name: str, group: str, resource: str) -> dict[str, Any]:
+        return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                "metadata": {"name": name, "namespace": namespace},
+                "rules": [{"apiGroups": [group], "resources": [resource], "verbs": ["get"]}]}
+
+    rbac.create_namespaced_role(namespace, role("activator-like", "diffusion.dev", "diffusionservices"),
+                                dry_run="All")
+    with pytest.raises(client.ApiException) as refused:
+        rbac.create_namespaced_role(namespace, role("steal-secrets", "", "secrets"), dry_run="All")
+    assert refused.value.status == 403 and "attempting to grant RBAC permissions not currently held" in str(
+        refused.value.body)
 
 
 def test_namespaced_mode_grants_nothing_outside_the_watched_namespaces(
