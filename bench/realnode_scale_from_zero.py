@@ -30,17 +30,11 @@ from diffusion_operator.client.request import ImageRequest
 from diffusion_operator.client.triton import Endpoint, TritonClient
 from diffusion_operator.render.names import selector_string
 
-from bench.realnode_bed import real_node_bed, write_runs
+from bench.realnode_bed import operator_in_namespace, real_node_bed, write_runs
 from bench.realnode_startup import pod_with, ready, scheduled, started, until
-from testbed import servicemonitors
 from testbed.cluster import Cluster
-from testbed.demo.manifests import CRD_API, apply_product_crds
-from testbed.demo.monitoring import install_service_monitor_crd
 from testbed.kube import KubeClient
-from testbed.operator_process import OperatorProcess
-from testbed.prometheus import file_scrape
-from testbed.realnode.product import API, operator_env, tiny_service
-from testbed.servicemonitors import TargetFiles, Translator
+from testbed.realnode.product import API, tiny_service
 
 NAME = "from-zero"
 FAST = {"DIFFUSION_AUTOSCALE_INTERVAL_SECONDS": "2", "DIFFUSION_METRICS_INTERVAL": "1s",
@@ -91,28 +85,7 @@ def one_wake(kube: KubeClient, namespace: str, address: str) -> dict[str, float]
 
 def measure(kube: KubeClient, cluster: Cluster, runs: int) -> list[dict[str, float]]:
     namespace = f"bench-{uuid.uuid4().hex[:6]}"
-    kube.create_namespace(namespace)
-    prometheus_url = cluster.start_prometheus()
-    operator = OperatorProcess(cluster.state_dir, cluster.kubeconfig, name=f"operator-{namespace}",
-                               env={**operator_env(prometheus_url), **FAST}, extra_args=[f"--namespace={namespace}"])
-    prometheus = cluster.prometheus()
-    translator = Translator(kube, TargetFiles(prometheus.dir / "targets"), prometheus, [namespace])
-    stop = threading.Event()
-
-    def follow() -> None:
-        while not stop.is_set():
-            try:
-                translator.sync()
-            except Exception as err:  # the next pass retries
-                print(f"ServiceMonitor sync failed: {err}")
-            stop.wait(1)
-
-    follower = threading.Thread(target=follow, daemon=True)
-    apply_product_crds(kube)
-    installed = install_service_monitor_crd(kube)  # before the operator: it renders ServiceMonitors where served
-    operator.start()
-    follower.start()
-    try:
+    with operator_in_namespace(kube, cluster, namespace, FAST):
         kube.create(tiny_service(NAME, namespace, autoscaling=AUTOSCALING))
         until(lambda: ((kube.get(API, "DiffusionService", NAME, namespace).to_dict().get("status") or {})
                        .get("engine") or {}).get("servingCacheKey"), 600, "an engine served")
@@ -123,14 +96,6 @@ def measure(kube: KubeClient, cluster: Cluster, runs: int) -> list[dict[str, flo
             results.append(one_wake(kube, namespace, address))
             print(f"run {index + 1}: {json.dumps(results[-1])}")
         return results
-    finally:
-        stop.set()
-        follower.join(10)
-        prometheus.reload([file_scrape("triton", cluster.targets_dir)])
-        operator.stop()
-        kube.core.delete_namespace(namespace)
-        if installed:
-            kube.resource(CRD_API, "CustomResourceDefinition").delete(name=servicemonitors.CRD["metadata"]["name"])
 
 
 def main() -> None:

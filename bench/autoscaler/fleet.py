@@ -1,7 +1,8 @@
 """A discrete-event simulator of a Triton fleet behind a Kubernetes Service.
 
 Each pod is one GPU with its own Triton queue and dynamic batcher; the Service routes each request to
-the pod with the fewest outstanding requests (a least-request balancer, the kindest realistic choice).
+the pod with the fewest outstanding requests (a least-request balancer, the kindest realistic choice;
+``FleetConfig.routing`` ``random`` is kube-proxy's choice instead, per new connection).
 Requests queued at a pod stay there: a new pod only helps with what arrives after it is ready. With no
 ready pod at all, requests wait in an activator buffer (as scale-to-zero needs). Scaled-down pods stop
 receiving, finish their queue, then free the GPU. GPU time counts from pod creation (it holds the GPU
@@ -28,7 +29,7 @@ from enum import Enum
 import numpy as np
 import numpy.typing as npt
 
-from bench.autoscaler.model import NODE_KEEP_S, NODE_PROVISIONING_S, SERVICE_JITTER_CV, SYNC_OFFSET_S, FleetConfig
+from bench.autoscaler.model import NODE_KEEP_S, NODE_PROVISIONING_S, SERVICE_JITTER_CV, FleetConfig
 from bench.autoscaler.prometheus import ScrapeStore
 from bench.autoscaler.traces import FloatArray, Trace
 
@@ -127,7 +128,8 @@ class FleetSimulator:
         self.pods[pod.id] = pod
         if warm:
             return pod
-        delay = self.config.cold_start_s
+        samples = self.config.cold_start_samples
+        delay = float(self.rng.choice(samples)) if samples else self.config.cold_start_s
         if self.config.node_provisioning:
             self.free_nodes = [t for t in self.free_nodes if t > self.now]
             if self.free_nodes:
@@ -169,7 +171,10 @@ class FleetSimulator:
         if not self.ready:
             self.activator.append(request)
             return
-        pod = min(self.ready, key=lambda p: p.outstanding)
+        if self.config.routing == "random":
+            pod = self.ready[int(self.rng.integers(len(self.ready)))]
+        else:
+            pod = min(self.ready, key=lambda p: p.outstanding)
         pod.queue.append(request)
         if not pod.batch:
             self._start_batch(pod)
@@ -244,7 +249,7 @@ class FleetSimulator:
         for k in range(int(end // self.config.scrape_interval_s) + 1):
             self._push(k * self.config.scrape_interval_s, _SCRAPE)
         for k in range(int(end // self.config.sync_interval_s)):
-            self._push(k * self.config.sync_interval_s + SYNC_OFFSET_S, _SYNC)
+            self._push(k * self.config.sync_interval_s + self.config.sync_offset_s, _SYNC)
         next_request, total = 0, len(arrivals)
         while True:
             next_arrival = arrivals[next_request] if next_request < total else math.inf

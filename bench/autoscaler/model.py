@@ -11,6 +11,7 @@ deserialisation, Triton ready) 90 s; optional GPU node provisioning 4-7 min (Tri
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from diffusion_operator.autoscaling.capacity import BatchingCurve
 
@@ -38,3 +39,9 @@ class FleetConfig:
     sla_s: float = QUEUE_SLA_S
     min_replicas: int = MIN_REPLICAS
     max_replicas: int = MAX_REPLICAS
+    sync_offset_s: float = SYNC_OFFSET_S
+    #: How the Service spreads requests: ``least_request`` (a request-aware balancer, the default) or
+    #: ``random`` (kube-proxy's iptables mode with a new connection per request: what the real node does).
+    routing: Literal["least_request", "random"] = "least_request"
+    #: Measured pod-created -> Ready times to draw each cold start from; empty: ``cold_start_s`` each time.
+    cold_start_samples: tuple[float, ...] = ()

@@ -32,7 +32,6 @@ from bench.autoscaler.traces import COMPRESSED_DAY_S, Trace
 
 # The operator's query window (SignalQueries.for_scope's default): rates and deriv(pending) share it.
 RATE_WINDOW_S = 60.0
-PENDING_DERIV_WINDOW_S = RATE_WINDOW_S
 EPSILON = 1e-9
 PIPELINE_STEPS = 30  # spec.pipeline.steps default: the fleet's 9 s per image
 
@@ -53,25 +52,25 @@ def default_policy(config: FleetConfig) -> ScalingPolicy:
     )
 
 
-def observe(view: ClusterView) -> Observation:
-    """Evaluate the operator's PromQL signals against the scraped samples (see metrics.promql)."""
+def observe(view: ClusterView, window_s: float = RATE_WINDOW_S) -> Observation:
+    """Evaluate the operator's PromQL signals over ``window_s`` against the scraped samples (metrics.promql)."""
     prom, now = view.prometheus, view.now
     if not prom.reachable(now):
         return Observation.failed(MetricsFailure.UNREACHABLE, "connection refused", view.spec_replicas,
                                   view.ready_replicas)
-    success = prom.increase("success", now, RATE_WINDOW_S)
-    queue_us = prom.increase("queue_us", now, RATE_WINDOW_S)
-    service_us = prom.increase("service_us", now, RATE_WINDOW_S)
-    inferences = prom.increase("inference_count", now, RATE_WINDOW_S)
-    executions = prom.increase("exec_count", now, RATE_WINDOW_S)
-    steps = prom.increase("steps", now, RATE_WINDOW_S)
+    success = prom.increase("success", now, window_s)
+    queue_us = prom.increase("queue_us", now, window_s)
+    service_us = prom.increase("service_us", now, window_s)
+    inferences = prom.increase("inference_count", now, window_s)
+    executions = prom.increase("exec_count", now, window_s)
+    steps = prom.increase("steps", now, window_s)
     pending = prom.latest("pending", now)
-    growth = prom.deriv("pending", now, PENDING_DERIV_WINDOW_S)
+    growth = prom.deriv("pending", now, window_s)
     if success is None or queue_us is None or pending is None:
         return Observation.failed(MetricsFailure.EMPTY_RESULT, "no samples in window", view.spec_replicas,
                                   view.ready_replicas)
     completions = max(success, EPSILON)
-    arrival = max(0.0, success / RATE_WINDOW_S + (growth or 0.0))
+    arrival = max(0.0, success / window_s + (growth or 0.0))
     return Observation(
         current_replicas=view.spec_replicas,
         ready_replicas=view.ready_replicas,
@@ -99,6 +98,7 @@ class OurScaler:
     step_factor: float = 1.0
     cold_start: ColdStart = field(default_factory=ColdStart)
     learn_cold_start: bool = True
+    rate_window_s: float = RATE_WINDOW_S  # DIFFUSION_METRICS_WINDOW_SECONDS
 
     def __call__(self, view: ClusterView) -> int:
         # The learned cold start, as the operator measures it from its pods (autoscaling/cold_start.py).
@@ -106,7 +106,7 @@ class OurScaler:
             self.cold_start = self.cold_start.with_pods(PodStart(str(pod), s) for pod, s in view.pod_starts)
         learned = self.cold_start.seconds
         policy = self.policy if learned is None else replace(self.policy, cold_start_s=learned)
-        decision = decide(observe(view), policy, self.history, view.now)
+        decision = decide(observe(view, self.rate_window_s), policy, self.history, view.now)
         # Round-trip through the status dict, as the operator stores it.
         self.history = History.from_dict(decision.history.to_dict())
         self.reasons.append(decision.reason)
@@ -121,9 +121,10 @@ class HpaScaler:
 
     target_us: float
     behavior: HpaBehavior
+    window_s: float = 30.0  # the chart's delta(...[30s])
 
     def __call__(self, view: ClusterView) -> int:
-        values = view.prometheus.triton_chart_pod_values(view.now, set(view.live_pods))
+        values = view.prometheus.triton_chart_pod_values(view.now, set(view.live_pods), self.window_s)
         desired = pods_metric_replicas(view.spec_replicas, self.target_us, values, view.live_pods)
         if desired is None:
             return view.spec_replicas  # FailedGetPodsMetric: the HPA leaves replicas alone

@@ -32,7 +32,7 @@ class Trace:
         return float(len(self.intensity))
 
 
-def _arrivals(intensity: FloatArray, rng: np.random.Generator) -> FloatArray:
+def poisson_arrivals(intensity: FloatArray, rng: np.random.Generator) -> FloatArray:
     """Inhomogeneous Poisson arrivals by inverting the cumulative intensity."""
     cumulative = np.concatenate([[0.0], np.cumsum(intensity)])
     total = cumulative[-1]
@@ -151,7 +151,7 @@ def build(name: str, seed: int = 7) -> Trace:
     description, make = TRACES[name]
     rng = np.random.default_rng(seed)
     intensity = make(rng)
-    arrivals = _arrivals(intensity, rng)
+    arrivals = poisson_arrivals(intensity, rng)
     pinned = rng.random(len(arrivals)) < PINNED_SHARE
     sizes = None
     if name == "heavy_tailed":

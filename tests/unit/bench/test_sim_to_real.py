@@ -1,0 +1,110 @@
+"""The sim-to-real benchmark's pure parts: the compressed settings, the simulator's new knobs, the comparison."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from diffusion_operator.api.spec_autoscaling import AutoscalingSpec
+
+from bench.autoscaler.fleet import FleetSimulator
+from bench.autoscaler.model import FleetConfig
+from bench.autoscaler.scalers import StaticScaler
+from bench.autoscaler.traces import Trace
+from bench.sim_to_real import predict, report, settings
+from bench.sim_to_real.load import LoadResult
+from bench.sim_to_real.real_fleet import RealRun, Timeline
+from bench.sim_to_real.repository import config_pbtxt
+
+
+def test_the_compressed_spec_is_a_valid_autoscaling_spec_at_a_tenth_of_the_defaults() -> None:
+    spec = AutoscalingSpec.model_validate(settings.our_autoscaling())
+    defaults = AutoscalingSpec()
+    assert spec.scale_down.stabilization_window_seconds == math.ceil(
+        defaults.scale_down.stabilization_window_seconds / settings.COMPRESSION)
+    assert [p.period_seconds for p in spec.scale_up.policies] == [2, 2]  # 15 s / 10, whole seconds
+    assert spec.queue_latency_target == "1000ms"
+
+
+def test_the_emulated_model_config_names_the_curve() -> None:
+    text = config_pbtxt(0.9, 0.93, 4)
+    assert 'name: "sdxl"' in text and "max_batch_size: 4" in text
+    assert 'string_value: "0.9"' in text and 'string_value: "0.93"' in text
+
+
+def constant(rate: float, seconds: int, seed: int = 3) -> Trace:
+    rng = np.random.default_rng(seed)
+    arrivals = np.sort(rng.uniform(0, seconds, size=rng.poisson(rate * seconds)))
+    return Trace("constant", "test", np.full(seconds, rate), arrivals)
+
+
+def test_random_routing_queues_longer_than_least_request() -> None:
+    trace = constant(1.5, 600)
+    waits = {}
+    for routing in ("least_request", "random"):
+        config = FleetConfig(routing=routing, sync_interval_s=15.0)  # type: ignore[arg-type]
+        result = FleetSimulator(trace, config, StaticScaler(16), 16).run()
+        waits[routing] = float(np.quantile(result.waits, 0.99))
+    assert waits["random"] > waits["least_request"]
+
+
+def test_cold_starts_are_drawn_from_the_measured_samples() -> None:
+    trace = constant(2.0, 300)
+    config = FleetConfig(cold_start_samples=(12.0, 14.0))
+    simulator = FleetSimulator(trace, config, StaticScaler(20), 1)
+    simulator.run()
+    starts = {round(p.ready_at - p.created, 6) for p in simulator.pods.values() if p.ready_at is not None}
+    assert starts and starts <= {12.0, 14.0}
+
+
+def timeline() -> Timeline:
+    line = Timeline()
+    for step in range(40):
+        t = step * 0.5
+        line.t.append(t)
+        line.spec.append(2)
+        line.ready.append(1 if t < 10 else 2)
+        line.live.append(2)
+    line.first_seen = {"a": 0.0, "b": 3.0}
+    line.first_ready = {"a": 0.0, "b": 10.0}
+    return line
+
+
+def test_timeline_cold_starts_and_pod_seconds() -> None:
+    line = timeline()
+    assert line.cold_starts(after=1.0) == [7.0]
+    assert line.pod_seconds(0.0, 10.0) == pytest.approx(20.0)  # 2 pods for 10 s
+
+
+def test_figures_count_failures_as_misses_and_report_uncompressed_goodput() -> None:
+    waits = np.array([0.1, 0.5, 2.0, math.nan])
+    figures = report.figures(waits, pod_seconds=360.0, peak_ready=3)
+    assert figures.failed == 1
+    assert figures.within_sla_pct == 50.0
+    assert figures.p99_wait_s == math.inf
+    assert figures.goodput_per_gpu_hour == pytest.approx(2 / (360 * settings.COMPRESSION / 3600), abs=0.1)
+
+
+def fake_run(scaler: str) -> RealRun:
+    """A 'real' run whose arrivals are the benchmark's own (no cluster): enough to drive the prediction."""
+    arrivals = np.concatenate([np.sort(np.random.default_rng(1).uniform(0, settings.WARMUP_S, 120)),
+                               settings.WARMUP_S + settings.trace().arrivals])
+    start = 1000.0
+    load = LoadResult(start + arrivals, np.zeros(len(arrivals)))
+    line = Timeline(t=[0.0], spec=[3], ready=[3], live=[3], first_seen={"p": 5.0}, first_ready={"p": 16.0})
+    return RealRun(scaler, load, start, line, initial_replicas=3, cold_start_status=None)
+
+
+@pytest.mark.parametrize("scaler", ["ours", "hpa"])
+def test_the_prediction_replays_the_real_arrivals_with_the_measured_cold_start(scaler: str) -> None:
+    run = fake_run(scaler)
+    prediction = predict.predict(run, "random")
+    assert len(prediction.waits) == len(run.arrivals) and np.isfinite(prediction.waits).all()
+    assert predict.fleet_config(run, "random").cold_start_samples == (11.0,)
+    figures = report.predicted_figures(run, prediction)
+    assert figures.requests == int(np.sum(run.arrivals >= settings.WARMUP_S))
+    assert 1 <= figures.peak_ready <= settings.MAX_REPLICAS
+    # The step from 2 to 8 requests/s needs more than the warm-up's fleet: the scaler must have grown it.
+    assert max(prediction.timeline["ready"]) > run.initial_replicas
+    assert report.replica_gap(run, prediction) > 0
