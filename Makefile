@@ -82,10 +82,11 @@ realnode: setup images
 faults: setup
 	FAULTS_RESULTS=bench/results/faults $(PY) -m pytest tests/e2e/faults $(PYTEST_ARGS)
 
-bench: setup
+bench: setup images
 	$(PY) -m bench.testbed_start
 	$(PY) -m bench.realnode_startup
 	$(PY) -m bench.realnode_scale_from_zero
+	$(PY) -m bench.sim_to_real
 	$(PY) -m bench.activator_overhead
 	$(PY) -m bench.operator_scale
 	$(PY) -m bench.autoscaler

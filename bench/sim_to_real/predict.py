@@ -38,11 +38,12 @@ Routing = Literal["random", "least_request"]
 
 def hpa_behavior() -> HpaBehavior:
     """autoscaling/v2's default behaviour, compressed (what ``hpa_manifest`` writes into the HPA)."""
-    period = 15.0 / settings.COMPRESSION
+    hpa = settings.HpaSettings()
+    period = float(hpa.policy_period_s)
     return HpaBehavior(
         settings.MIN_REPLICAS, settings.MAX_REPLICAS,
         up=DirectionRules(0.0, (RateLimit(period, pods=4), RateLimit(period, percent=100.0))),
-        down=DirectionRules(float(settings.HPA_DOWN_STABILIZATION_S), (RateLimit(period, percent=100.0),)),
+        down=DirectionRules(float(hpa.down_stabilization_s), (RateLimit(period, percent=100.0),)),
     )
 
 

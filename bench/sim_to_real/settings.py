@@ -80,3 +80,4 @@ class HpaSettings:
     target_us: float = SLA_S * 1e6
     window_s: int = HPA_WINDOW_S
     down_stabilization_s: int = HPA_DOWN_STABILIZATION_S
+    policy_period_s: int = _seconds(15)  # autoscaling/v2's default policies run per 15 s

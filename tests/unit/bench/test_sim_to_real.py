@@ -12,7 +12,7 @@ from bench.autoscaler.fleet import FleetSimulator
 from bench.autoscaler.model import FleetConfig
 from bench.autoscaler.scalers import StaticScaler
 from bench.autoscaler.traces import Trace
-from bench.sim_to_real import predict, report, settings
+from bench.sim_to_real import hpa_side, predict, report, settings
 from bench.sim_to_real.load import LoadResult
 from bench.sim_to_real.real_fleet import RealRun, Timeline
 from bench.sim_to_real.repository import config_pbtxt
@@ -108,3 +108,17 @@ def test_the_prediction_replays_the_real_arrivals_with_the_measured_cold_start(s
     # The step from 2 to 8 requests/s needs more than the warm-up's fleet: the scaler must have grown it.
     assert max(prediction.timeline["ready"]) > run.initial_replicas
     assert report.replica_gap(run, prediction) > 0
+
+
+def test_the_hpa_targets_the_services_scale_subresource_with_the_charts_metric() -> None:
+    manifest = hpa_side.hpa_manifest("svc", "ns")
+    spec = manifest["spec"]
+    assert spec["scaleTargetRef"] == {"apiVersion": "diffusion.dev/v1alpha1", "kind": "DiffusionService", "name": "svc"}
+    assert spec["metrics"][0]["pods"]["target"] == {"type": "AverageValue", "averageValue": "1000000"}  # the SLA, in us
+    assert spec["behavior"]["scaleDown"]["stabilizationWindowSeconds"] == 30  # 300 s / 10
+    # The simulator's HPA is given the same behaviour as the real one.
+    behavior = predict.hpa_behavior()
+    assert behavior.down.stabilization_window_s == 30
+    period = spec["behavior"]["scaleUp"]["policies"][0]["periodSeconds"]
+    assert {limit.period_s for limit in behavior.up.limits} == {period}
+    assert "[5s]" in hpa_side.chart_query(5) and "by (pod)" in hpa_side.chart_query(5)
