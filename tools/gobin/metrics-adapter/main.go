@@ -24,6 +24,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"sort"
 	"time"
@@ -114,7 +115,7 @@ func (p *promProvider) metricValue(name types.NamespacedName, info provider.Cust
 		Timestamp:       metav1.NewTime(s.At),
 		WindowSeconds:   &window,
 		// Milli-units, as prometheus-adapter does: queue times in microseconds keep 3 decimals.
-		Value: *resource.NewMilliQuantity(int64(s.Value*1000+0.5), resource.DecimalSI),
+		Value: *resource.NewMilliQuantity(int64(math.Round(s.Value*1000)), resource.DecimalSI),
 	}, nil
 }
 
