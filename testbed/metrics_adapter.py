@@ -192,6 +192,25 @@ def registration(address: str, port: int, ca_bundle: bytes) -> list[dict[str, An
     ]
 
 
+def pods_metric_hpa(name: str, namespace: str, deployment: str, metric: str, average_value: float | str, *,
+                    min_replicas: int = 1, max_replicas: int = 10,
+                    behavior: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """An ``autoscaling/v2`` HPA on one Pods metric with an AverageValue target, as the k8s-onprem chart
+    writes it (``behavior`` None: Kubernetes' defaults, 300 s scale-down window)."""
+    spec: dict[str, Any] = {
+        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": deployment},
+        "minReplicas": min_replicas, "maxReplicas": max_replicas,
+        "metrics": [{"type": "Pods", "pods": {
+            "metric": {"name": metric},
+            "target": {"type": "AverageValue", "averageValue": str(average_value)},
+        }}],
+    }
+    if behavior is not None:
+        spec["behavior"] = dict(behavior)
+    return {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": name, "namespace": namespace}, "spec": spec}
+
+
 def wait_available(cluster: Cluster, timeout: float = 90) -> None:
     """Until the APIService's ``Available`` condition is True (the aggregator reached the adapter's
     discovery document through the Service's endpoint)."""
