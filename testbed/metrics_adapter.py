@@ -9,8 +9,9 @@ rule semantics. It runs as a host process of the test bed, like Prometheus:
 - it serves TLS with a certificate from the test bed's CA, on this machine's own non-loopback
   address (Endpoints refuse 127.0.0.0/8, and the API server routes to the endpoint IP: there is no
   kube-proxy for ClusterIPs);
-- it delegates authentication and authorization to the API server (admin kubeconfig: a real
-  cluster would give it a ServiceAccount bound to ``system:auth-delegator``), and trusts the
+- it runs as the ServiceAccount ``custom-metrics/metrics-adapter`` with what prometheus-adapter's
+  manifests grant (``system:auth-delegator``, ``extension-apiserver-authentication-reader``, and
+  reading pods), delegates authentication and authorization to the API server, and trusts the
   aggregator's ``X-Remote-User`` headers through the front-proxy CA (testbed/pki.py);
 - it is registered by a selectorless Service and its EndpointSlice in ``custom-metrics`` and the
   ``APIService`` ``v1beta2.custom.metrics.k8s.io``.
@@ -38,7 +39,7 @@ from typing import Any
 
 from testbed import paths
 from testbed.cluster import Cluster
-from testbed.kube import KubeClient, WaitTimeoutError, condition
+from testbed.kube import KubeClient, WaitTimeoutError, condition, service_account_kubeconfig
 from testbed.pki import issue_serving_cert
 from testbed.processes import ManagedProcess, free_port, log_tail
 
@@ -57,6 +58,8 @@ APISERVICE = f"{API_VERSION}.{API_GROUP}"
 PROCESS = "metrics-adapter"
 FIELD_MANAGER = "testbed-metrics-adapter"
 _PORT_NAME = "https"
+#: Lifetime of the adapter's ServiceAccount token: longer than any benchmark that keeps it running.
+TOKEN_SECONDS = 24 * 3600
 
 
 class MetricsAdapterUnavailableError(RuntimeError):
@@ -107,11 +110,13 @@ class MetricsAdapter:
         return f"https://{self.address}:{self.port}"
 
     def stop(self) -> None:
-        """The APIService goes first: an unavailable aggregated API breaks every client's discovery."""
+        """The APIService goes first: an unavailable aggregated API breaks every client's discovery.
+        The namespace and its ServiceAccount stay (deleting a namespace would race the next start)."""
         kube = KubeClient(self.cluster.kubeconfig)
-        kube.delete("apiregistration.k8s.io/v1", "APIService", APISERVICE)
-        kube.delete("discovery.k8s.io/v1", "EndpointSlice", SERVICE, NAMESPACE)
-        kube.delete("v1", "Service", SERVICE, NAMESPACE)
+        for manifest in reversed(identity() + registration(self.address, self.port, b"")):
+            if manifest["kind"] not in ("Namespace", "ServiceAccount"):
+                meta = manifest["metadata"]
+                kube.delete(manifest["apiVersion"], manifest["kind"], meta["name"], meta.get("namespace"))
         self.process.stop()
 
 
@@ -129,7 +134,10 @@ def start_metrics_adapter(cluster: Cluster, prometheus_url: str, metrics: Mappin
     config.write_text(json.dumps({"metrics": [{"name": n, "query": q} for n, q in sorted(metrics.items())]},
                                  indent=2))
     adapter = MetricsAdapter(cluster, address, port, dict(metrics), go_duration(window))
-    kubeconfig = str(cluster.kubeconfig)
+    kube = KubeClient(cluster.kubeconfig)
+    for manifest in identity():
+        kube.apply(manifest, field_manager=FIELD_MANAGER)
+    kubeconfig = str(service_account_kubeconfig(kube, NAMESPACE, SERVICE, state / "kubeconfig", seconds=TOKEN_SECONDS))
     adapter.process.stop()
     adapter.process.start([
         str(paths.binary("metrics-adapter")),
@@ -147,7 +155,6 @@ def start_metrics_adapter(cluster: Cluster, prometheus_url: str, metrics: Mappin
         "--v=1",
     ])
     adapter.process.wait_ready(lambda: _healthy(adapter.url, cluster), timeout=60, interval=0.2)
-    kube = KubeClient(cluster.kubeconfig)
     for manifest in registration(address, port, cluster.pki.ca_cert.read_bytes()):
         kube.apply(manifest, field_manager=FIELD_MANAGER)
     created = time.monotonic()
@@ -160,11 +167,33 @@ def start_metrics_adapter(cluster: Cluster, prometheus_url: str, metrics: Mappin
     return adapter
 
 
-def registration(address: str, port: int, ca_bundle: bytes) -> list[dict[str, Any]]:
-    """Namespace, selectorless Service, its EndpointSlice (the host process) and the APIService."""
-    labels = {"app.kubernetes.io/name": SERVICE, "app.kubernetes.io/managed-by": "testbed"}
+def identity() -> list[dict[str, Any]]:
+    """The adapter's namespace, ServiceAccount and RBAC (prometheus-adapter's, less what it does not
+    use): delegated authn/authz, reading the front-proxy CA from kube-system, and listing pods."""
+    rbac = "rbac.authorization.k8s.io/v1"
+    subject = [{"kind": "ServiceAccount", "name": SERVICE, "namespace": NAMESPACE}]
+    lister = f"{SERVICE}-pod-reader"
     return [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}},
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": SERVICE, "namespace": NAMESPACE}},
+        {"apiVersion": rbac, "kind": "ClusterRole", "metadata": {"name": lister},
+         "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}]},
+        {"apiVersion": rbac, "kind": "ClusterRoleBinding", "metadata": {"name": lister}, "subjects": subject,
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": lister}},
+        {"apiVersion": rbac, "kind": "ClusterRoleBinding", "metadata": {"name": f"{SERVICE}:system:auth-delegator"},
+         "subjects": subject,
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "system:auth-delegator"}},
+        {"apiVersion": rbac, "kind": "RoleBinding",
+         "metadata": {"name": f"{SERVICE}-auth-reader", "namespace": "kube-system"}, "subjects": subject,
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                     "name": "extension-apiserver-authentication-reader"}},
+    ]
+
+
+def registration(address: str, port: int, ca_bundle: bytes) -> list[dict[str, Any]]:
+    """The selectorless Service, its EndpointSlice (the host process) and the APIService."""
+    labels = {"app.kubernetes.io/name": SERVICE, "app.kubernetes.io/managed-by": "testbed"}
+    return [
         {
             "apiVersion": "v1", "kind": "Service",
             "metadata": {"name": SERVICE, "namespace": NAMESPACE, "labels": labels},
