@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
 .PHONY: help setup venv system-deps binaries test lint typecheck contracts generated pytest unit \
-        faults integration e2e realnode demo demo-down bench generate lock clean images
+        faults integration e2e realnode demo demo-down bench generate lock clean images gotest
 
 help:
 	@echo "make demo   - run the main job on the embedded local test bed"
@@ -63,7 +63,12 @@ generated: setup
 generate: setup
 	$(PY) tools/generate.py
 
-test: setup images lint typecheck contracts generated pytest
+# The metrics adapter's Go tests (tools/gobin/metrics-adapter; same flags as `make binaries`, so its
+# build cache serves them).
+gotest:
+	cd tools/gobin/metrics-adapter && GOFLAGS="-buildvcs=false -trimpath" CGO_ENABLED=0 go test ./...
+
+test: setup images lint typecheck contracts generated gotest pytest
 
 unit: venv
 	$(PY) -m pytest -m unit $(PYTEST_ARGS)

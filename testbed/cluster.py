@@ -8,6 +8,8 @@ etcd -> apiserver -> (controller-manager, scheduler, kwok) -> node pools.
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
 import ssl
 import sys
@@ -21,7 +23,7 @@ import yaml
 
 from testbed import paths
 from testbed.kube import KubeClient
-from testbed.pki import Pki, ensure_pki
+from testbed.pki import FRONT_PROXY_CLIENT, Pki, ensure_pki
 from testbed.pools import DEFAULT_POOLS, NodePool, node_manifest
 from testbed.processes import ManagedProcess, ProcessStartError, free_port
 from testbed.prometheus import Prometheus, file_scrape
@@ -39,6 +41,21 @@ START_ATTEMPTS = 2
 
 #: kwok hands out fake pod IPs from here; the real node routes them nowhere (realnode/network.py).
 POD_CIDR = "10.244.0.1/16"  # inside KWOK_CIDR: the first address kwok hands out, and the mask
+
+
+#: How often kube-controller-manager's HPA controller evaluates every HorizontalPodAutoscaler (and
+#: re-discovers the metrics APIs). Kubernetes' default is 15s; a time-compressed benchmark of the real
+#: HPA sets e.g. ``DIFFUSION_TESTBED_HPA_SYNC_PERIOD=1.5s`` before ``testbed up`` (read at start only).
+HPA_SYNC_PERIOD_ENV = "DIFFUSION_TESTBED_HPA_SYNC_PERIOD"
+HPA_SYNC_PERIOD_DEFAULT = "15s"
+
+
+def hpa_sync_period() -> str:
+    """The ``--horizontal-pod-autoscaler-sync-period`` value: a Go duration (``1.5s``, ``500ms``)."""
+    value = os.environ.get(HPA_SYNC_PERIOD_ENV, "").strip() or HPA_SYNC_PERIOD_DEFAULT
+    if not re.fullmatch(r"(\d+(\.\d+)?(ms|s|m))+", value):
+        raise ValueError(f"{HPA_SYNC_PERIOD_ENV}={value!r} is not a duration such as 15s, 1.5s or 500ms")
+    return value
 
 
 @dataclass
@@ -234,6 +251,7 @@ class Cluster:
             self.real_node().down()
         self.prometheus().stop()
         (self.state_dir / "prometheus.url").unlink(missing_ok=True)
+        self.process("metrics-adapter").stop()  # testbed/metrics_adapter.py, when a test started one
         for name in reversed(COMPONENTS):
             self.process(name).stop()
         _state_file(self.state_dir).unlink(missing_ok=True)
@@ -293,6 +311,7 @@ class Cluster:
                 f"--service-account-key-file={pki.sa_pub}",
                 f"--service-account-signing-key-file={pki.sa_key}",
                 f"--service-cluster-ip-range={SERVICE_CIDR}",
+                *self._aggregation_flags(),
                 "--allow-privileged=true",
                 "--profiling=false",
                 f"--cert-dir={self.state_dir / 'apiserver-certs'}",
@@ -300,6 +319,22 @@ class Cluster:
             ]
         )
         proc.wait_ready(lambda: _https_ok(f"{s.server}/readyz", pki), timeout=90, interval=0.25)
+
+    def _aggregation_flags(self) -> list[str]:
+        """The aggregation layer, as kubeadm configures it: requests for an APIService (the metrics
+        adapter's ``custom.metrics.k8s.io``) are proxied with the front-proxy client cert and the
+        user in ``X-Remote-*`` headers, straight to the Service's endpoint IP (no kube-proxy here)."""
+        pki = self.pki
+        return [
+            f"--requestheader-client-ca-file={pki.front_proxy_ca_cert}",
+            f"--requestheader-allowed-names={FRONT_PROXY_CLIENT}",
+            "--requestheader-username-headers=X-Remote-User",
+            "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+            f"--proxy-client-cert-file={pki.front_proxy_client_cert}",
+            f"--proxy-client-key-file={pki.front_proxy_client_key}",
+            "--enable-aggregator-routing=true",
+        ]
 
     def _apiserver_address_flags(self) -> list[str]:
         """Loopback only, unless the real node runs: its pods reach the API server through the
@@ -343,6 +378,7 @@ class Cluster:
                 "--concurrent-job-syncs=20",
                 "--concurrent-deployment-syncs=20",
                 "--concurrent-replicaset-syncs=20",
+                f"--horizontal-pod-autoscaler-sync-period={hpa_sync_period()}",
                 "--v=1",
             ]
         )

@@ -7,6 +7,7 @@ each other's clusters.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -24,7 +25,13 @@ PINNED_BY = {
     "kube-proxy": "KUBERNETES_VERSION",
     "kwok": "KWOK_VERSION",
     "helm": "HELM_VERSION",
+    "metrics-adapter": "CUSTOM_METRICS_APISERVER_VERSION",
 }
+
+#: Binaries whose source lives in this repository: their cache key also carries a hash of that
+#: source, so an edit rebuilds them without anyone bumping a version (tools/build-binaries.sh
+#: computes the same hash with ``source_hash``).
+SOURCE_DIRS = {"metrics-adapter": REPO_ROOT / "tools" / "gobin" / "metrics-adapter"}
 
 
 class BinaryMissingError(RuntimeError):
@@ -50,9 +57,22 @@ def versions() -> dict[str, str]:
     return pins
 
 
+def source_hash(directory: Path) -> str:
+    """12 hex digits of SHA-256 over ``go.mod``, ``go.sum`` and the non-test ``.go`` files, each as its
+    name, a newline and its bytes, in byte order of the names (what build-binaries.sh hashes)."""
+    files = sorted(p for p in directory.iterdir()
+                   if p.name in ("go.mod", "go.sum") or (p.suffix == ".go" and not p.name.endswith("_test.go")))
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.name.encode() + b"\n" + path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def binary(name: str) -> Path:
     pins = versions()
     version = pins[PINNED_BY[name]]
+    if name in SOURCE_DIRS:
+        version += "+" + source_hash(SOURCE_DIRS[name])
     path = bin_cache() / f"{name}-{version}-r{pins.get('BUILD_RECIPE', '1')}" / name
     if not path.exists():
         raise BinaryMissingError(

@@ -8,12 +8,18 @@ tokens. The real node's kubelet is ``system:node:<name>`` in ``system:nodes`` (s
 authorizer and NodeRestriction confine it to its own node and pods, as on a real cluster),
 kube-proxy is ``system:kube-proxy`` (bound to ``system:node-proxier`` by the default RBAC), and the
 API server talks to the kubelet (logs, exec) with a client cert of its own.
+
+The aggregation layer has its own CA, as on a kubeadm cluster: the API server proxies requests for
+aggregated APIs (``custom.metrics.k8s.io`` from the metrics adapter) with the front-proxy client
+certificate, and the extension server trusts the ``X-Remote-User`` headers only from a certificate
+that this separate CA signed, so no ordinary client certificate can impersonate a user there.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +49,10 @@ class Pki:
     node_key: Path
     proxy_cert: Path
     proxy_key: Path
+    front_proxy_ca_cert: Path
+    front_proxy_ca_key: Path
+    front_proxy_client_cert: Path
+    front_proxy_client_key: Path
 
 
 def _key() -> rsa.RSAPrivateKey:
@@ -101,6 +111,8 @@ REAL_NODE_NAME = "real-0"
 #: its pods reach the API server) and the ``kubernetes`` Service's ClusterIP (what in-cluster
 #: clients dial). Both must be in the serving certificate.
 APISERVER_EXTRA_IPS = ("10.250.0.1", "10.96.0.1")
+#: The common name of the API server's front-proxy client cert (``--requestheader-allowed-names``).
+FRONT_PROXY_CLIENT = "front-proxy-client"
 
 
 def _client(
@@ -114,6 +126,37 @@ def _client(
 def _write_pair(key: rsa.RSAPrivateKey, cert: x509.Certificate, key_path: Path, cert_path: Path) -> None:
     _write_key(key, key_path)
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
+def _ensure_front_proxy(pki: Pki) -> None:
+    """The front-proxy CA and client cert, made on their own so that a state directory from before
+    they existed keeps its other keys (and a running cluster its kubeconfigs)."""
+    files = (pki.front_proxy_ca_cert, pki.front_proxy_ca_key, pki.front_proxy_client_cert, pki.front_proxy_client_key)
+    if all(p.exists() for p in files):
+        return
+    ca_key = _key()
+    ca_name = _name("diffusion-testbed-front-proxy-ca")
+    ca_cert = _sign(ca_name, ca_key.public_key(), ca_name, ca_key, ca=True)
+    _write_pair(ca_key, ca_cert, pki.front_proxy_ca_key, pki.front_proxy_ca_cert)
+    _write_pair(*_client(FRONT_PROXY_CLIENT, None, ca_name, ca_key), pki.front_proxy_client_key,
+                pki.front_proxy_client_cert)
+
+
+def issue_serving_cert(pki: Pki, directory: Path, name: str, *, dns: Sequence[str] = (),
+                       ips: Sequence[str] = ()) -> tuple[Path, Path]:
+    """A serving certificate signed by the test bed's CA (for a host process that the API server
+    dials, such as the metrics adapter); returns ``(cert, key)`` paths under ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ca_key = serialization.load_pem_private_key(pki.ca_key.read_bytes(), password=None)
+    assert isinstance(ca_key, rsa.RSAPrivateKey)
+    ca_name = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes()).subject
+    key = _key()
+    sans: list[x509.GeneralName] = [x509.DNSName(d) for d in dns]
+    sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
+    cert = _sign(_name(name), key.public_key(), ca_name, ca_key, usage=[ExtendedKeyUsageOID.SERVER_AUTH], sans=sans)
+    cert_path, key_path = directory / f"{name}.crt", directory / f"{name}.key"
+    _write_pair(key, cert, key_path, cert_path)
+    return cert_path, key_path
 
 
 def ensure_pki(directory: Path) -> Pki:
@@ -134,7 +177,12 @@ def ensure_pki(directory: Path) -> Pki:
         node_key=directory / "node.key",
         proxy_cert=directory / "kube-proxy.crt",
         proxy_key=directory / "kube-proxy.key",
+        front_proxy_ca_cert=directory / "front-proxy-ca.crt",
+        front_proxy_ca_key=directory / "front-proxy-ca.key",
+        front_proxy_client_cert=directory / "front-proxy-client.crt",
+        front_proxy_client_key=directory / "front-proxy-client.key",
     )
+    _ensure_front_proxy(pki)
     if all(p.exists() for p in vars(pki).values()):
         return pki
 

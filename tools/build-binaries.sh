@@ -26,6 +26,14 @@ kube_version_ldflags() {
   echo "$flags"
 }
 
+# What testbed/paths.py source_hash computes: each of go.mod, go.sum and the non-test .go files as
+# its name, a newline and its bytes, in byte order of the names; 12 hex digits of their SHA-256.
+source_hash() {
+  local dir=$1 f
+  (cd "$dir" && for f in $(ls go.mod go.sum *.go | grep -v '_test\.go$' | LC_ALL=C sort); do
+     printf '%s\n' "$f"; cat "$f"; done) | sha256sum | cut -c1-12
+}
+
 build() {  # build NAME VERSION DIR-OR-PACKAGE [go install]
   local name=$1 version=$2 target=$3 mode=${4:-build}
   local out="$CACHE/$name-$version-r$BUILD_RECIPE/$name"
@@ -47,7 +55,7 @@ build() {  # build NAME VERSION DIR-OR-PACKAGE [go install]
   echo "built $name $version in $((SECONDS - started)) s" >&2
 }
 
-want=${*:-etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy kwok helm}
+want=${*:-etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy kwok helm metrics-adapter}
 for name in $want; do
   case $name in
     etcd) build etcd "$ETCD_VERSION" "etcd:go.etcd.io/etcd/server/v3" ;;
@@ -55,6 +63,9 @@ for name in $want; do
       build "$name" "$KUBERNETES_VERSION" "kubernetes:k8s.io/kubernetes/cmd/$name" ;;
     kwok) build kwok "$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok install ;;
     helm) build helm "$HELM_VERSION" helm.sh/helm/v3/cmd/helm install ;;
+    # Our custom.metrics.k8s.io adapter (prometheus-adapter cannot be fetched here; see its main.go).
+    metrics-adapter)
+      build metrics-adapter "$CUSTOM_METRICS_APISERVER_VERSION+$(source_hash "$here/gobin/metrics-adapter")" "metrics-adapter:." ;;
     *) echo "unknown binary: $name" >&2; exit 2 ;;
   esac
 done
