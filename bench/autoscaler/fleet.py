@@ -14,7 +14,9 @@ dynamic batcher merges across requests, so a pod's throughput follows the steps 
 short request leaves the batch early and its slot is refilled (modelled here as an even share).
 A scaler may also run an overload speed tier: after each sync the fleet reads its ``step_factor`` (1.0:
 full steps; 20/30: the tier's floor) and every batch started while it is below 1 serves the requests
-that did not pin their steps with that fraction of the work, marked degraded.
+that did not pin their steps with that fraction of the work, marked degraded. A scaler with a
+``step_factor_at(now)`` method (the bounds' instant tier) is asked at each batch start instead, so its
+tier needs no sync to switch.
 """
 
 from __future__ import annotations
@@ -184,16 +186,21 @@ class FleetSimulator:
         pod.batch = [pod.queue.popleft() for _ in range(size)]
         pod.batch_start = self.now
         work = 0.0
+        step_factor = self._step_factor_now()
         for request in pod.batch:
             self.waits[request] = self.now - self.trace.arrivals[request]
             factor = float(self.sizes[request])
-            if self.step_factor < 1.0 and not self.pinned[request]:
-                factor *= self.step_factor
+            if step_factor < 1.0 and not self.pinned[request]:
+                factor *= step_factor
                 self.degraded[request] = True
-                self.step_factor_served[request] = self.step_factor
+                self.step_factor_served[request] = step_factor
             work += factor
         duration = self.config.curve.execution_s(size) * work / size * float(self.rng.lognormal(0.0, SERVICE_JITTER_CV))
         self._push(self.now + duration, _DONE, pod.id)
+
+    def _step_factor_now(self) -> float:
+        at = getattr(self.scaler, "step_factor_at", None)
+        return self.step_factor if at is None else float(at(self.now))
 
     def _finish_batch(self, pod: Pod) -> None:
         execution_us = (self.now - pod.batch_start) * 1e6

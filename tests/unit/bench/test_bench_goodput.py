@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from bench.autoscaler import traces
+from bench.autoscaler.bounds import ClairvoyantNow, ClairvoyantTier
 from bench.autoscaler.fleet import ClusterView, FleetSimulator
 from bench.autoscaler.hpa import HpaBehavior
 from bench.autoscaler.model import FleetConfig
@@ -105,3 +106,25 @@ def test_our_scaler_learns_the_cold_start_of_the_pods_it_started() -> None:
     FleetSimulator(trace, config, scaler, initial_replicas=5).run()
     learned = scaler.cold_start.seconds
     assert learned is not None and learned > config.cold_start_s + 200  # node provisioning (4-7 min) is in it
+
+
+def test_an_instant_tier_is_asked_at_every_batch_start_not_at_the_syncs() -> None:
+    # A burst at 100 s, between two syncs (95 s and 110 s): only a tier the fleet asks per batch covers it.
+    rate = np.full(600, 0.5)
+    rate[100:] = 5.0
+    arrivals = traces._arrivals(rate, np.random.default_rng(5))
+    trace = Trace("burst", "", rate, arrivals, pinned=np.zeros(len(arrivals), dtype=bool))
+    need = OracleScaler.for_trace(trace, FleetConfig()).schedule
+    tier = ClairvoyantTier(need, rate, level=40, hold_s=0.0, factor=2 / 3, cold_start_s=90.0)
+    result = FleetSimulator(trace, FleetConfig(), tier, 8).run()
+    started = arrivals + result.waits
+    assert result.degraded[(started >= 100) & (started < 110)].all()  # before the first sync that sees it
+    assert not result.degraded[started < 100].any()
+    assert not result.degraded[started > 110 + 90 + 1].any()  # off once the ordered capacity is Ready
+
+
+def test_a_bound_that_knows_late_sees_the_burst_one_scrape_later() -> None:
+    rate = np.full(300, 0.5)
+    rate[100:] = 5.0
+    late = ClairvoyantNow([1] * 300, rate, level=40, hold_s=0.0, late_s=15)
+    assert not late.bursting(110.0) and late.bursting(115.0)
