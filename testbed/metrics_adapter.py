@@ -223,11 +223,14 @@ def registration(address: str, port: int, ca_bundle: bytes) -> list[dict[str, An
 
 def pods_metric_hpa(name: str, namespace: str, deployment: str, metric: str, average_value: float | str, *,
                     min_replicas: int = 1, max_replicas: int = 10,
-                    behavior: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                    behavior: Mapping[str, Any] | None = None,
+                    scale_target_ref: Mapping[str, str] | None = None) -> dict[str, Any]:
     """An ``autoscaling/v2`` HPA on one Pods metric with an AverageValue target, as the k8s-onprem chart
-    writes it (``behavior`` None: Kubernetes' defaults, 300 s scale-down window)."""
+    writes it (``behavior`` None: Kubernetes' defaults, 300 s scale-down window). It scales the
+    Deployment ``deployment`` unless ``scale_target_ref`` names another target (any /scale subresource)."""
+    target = scale_target_ref or {"apiVersion": "apps/v1", "kind": "Deployment", "name": deployment}
     spec: dict[str, Any] = {
-        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": deployment},
+        "scaleTargetRef": dict(target),
         "minReplicas": min_replicas, "maxReplicas": max_replicas,
         "metrics": [{"type": "Pods", "pods": {
             "metric": {"name": metric},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import numpy as np
 from bench.autoscaler.traces import poisson_arrivals
 from bench.realnode_bed import real_node_bed
 from bench.sim_to_real import predict, real_fleet, report, settings
+from testbed.cluster import HPA_SYNC_PERIOD_ENV, Cluster
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 
@@ -21,17 +23,33 @@ def arrivals() -> np.ndarray:
     return np.concatenate([warmup, settings.WARMUP_S + settings.trace().arrivals])
 
 
+def hpa_sync_period_of(cluster: Cluster) -> str | None:
+    """The ``--horizontal-pod-autoscaler-sync-period`` the running kube-controller-manager was given."""
+    pid = cluster.process("kube-controller-manager").pid()
+    if pid is None:
+        return None
+    flag = "--horizontal-pod-autoscaler-sync-period="
+    args = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+    return next((a.removeprefix(flag) for a in args if a.startswith(flag)), None)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--scalers", nargs="+", choices=["ours", "hpa"], default=["ours", "hpa"])
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     install_hpa: real_fleet.HpaInstaller | None = None
+    want_sync = f"{settings.HPA_SYNC_S:g}s"
+    os.environ[HPA_SYNC_PERIOD_ENV] = want_sync  # read when this run starts the test bed
     if "hpa" in args.scalers:
         from bench.sim_to_real import hpa_side  # noqa: PLC0415 - only the HPA side needs the adapter
         install_hpa = hpa_side.install_hpa
     runs = []
     with real_node_bed() as (cluster, kube):
+        running = hpa_sync_period_of(cluster)
+        if "hpa" in args.scalers and running != want_sync:
+            raise SystemExit(f"the running test bed's HPA syncs every {running}, the simulator's every {want_sync}: "
+                             "stop it (`testbed down`) and run again")
         for scaler in args.scalers:
             run = real_fleet.run(kube, cluster, scaler, arrivals(), install_hpa)
             starts = run.timeline.cold_starts()

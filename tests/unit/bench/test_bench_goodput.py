@@ -112,7 +112,7 @@ def test_an_instant_tier_is_asked_at_every_batch_start_not_at_the_syncs() -> Non
     # A burst at 100 s, between two syncs (95 s and 110 s): only a tier the fleet asks per batch covers it.
     rate = np.full(600, 0.5)
     rate[100:] = 5.0
-    arrivals = traces._arrivals(rate, np.random.default_rng(5))
+    arrivals = traces.poisson_arrivals(rate, np.random.default_rng(5))
     trace = Trace("burst", "", rate, arrivals, pinned=np.zeros(len(arrivals), dtype=bool))
     need = OracleScaler.for_trace(trace, FleetConfig()).schedule
     tier = ClairvoyantTier(need, rate, level=40, hold_s=0.0, factor=2 / 3, cold_start_s=90.0)
