@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from bench.sim_to_real import predict, real_fleet, report, settings
 from testbed.cluster import HPA_SYNC_PERIOD_ENV, Cluster
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
+RUNS_FILE = "sim_to_real_runs.json"
 
 
 def arrivals() -> np.ndarray:
@@ -37,7 +39,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--scalers", nargs="+", choices=["ours", "hpa"], default=["ours", "hpa"])
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--replay", type=Path, help="re-analyse the runs saved in this file (no test bed)")
     args = parser.parse_args()
+    if args.replay:
+        saved = [real_fleet.RealRun.from_dict(d) for d in json.loads(args.replay.read_text())]
+        print(report.write([(run, predict.predictions(run)) for run in saved], args.out))
+        return
     install_hpa: real_fleet.HpaInstaller | None = None
     want_sync = f"{settings.HPA_SYNC_S:g}s"
     os.environ[HPA_SYNC_PERIOD_ENV] = want_sync  # read when this run starts the test bed
@@ -54,7 +61,10 @@ def main() -> None:
             run = real_fleet.run(kube, cluster, scaler, arrivals(), install_hpa)
             starts = run.timeline.cold_starts()
             print(f"{scaler}: {run.load.failed} failed of {len(run.load.waits)}; cold starts {starts}")
-            runs.append((run, [predict.predict(run, "random"), predict.predict(run, "least_request")]))
+            runs.append((run, predict.predictions(run)))
+            # Saved as soon as each run ends: a later failure does not lose it, and --replay re-analyses it.
+            args.out.mkdir(parents=True, exist_ok=True)
+            (args.out / RUNS_FILE).write_text(json.dumps([r.to_dict() for r, _ in runs]) + "\n")
     print(report.write(runs, args.out))
 
 

@@ -5,7 +5,8 @@ arrivals as they actually left the load generator, the compressed L4 curve the e
 by, the cold starts the poller measured on the real node, the operator's tick (or the HPA's sync), the
 1 s scrapes, the rate windows, and the policy the operator builds from the same ``spec.autoscaling``
 (``policy_from_spec``, as its timer does). Routing is kube-proxy's (random per connection); the
-simulator's usual least-request balancer is run too, to show what routing alone is worth.
+simulator's usual least-request balancer is run too, to show what routing alone is worth. Random
+routing is itself random: ``SEEDS`` shows how far the simulator's own noise moves its prediction.
 """
 
 from __future__ import annotations
@@ -34,6 +35,12 @@ DRAIN_S = 120
 #: A tiny service's ``spec.pipeline.steps`` (the speed tier is off: only the policy's constructor needs it).
 PIPELINE_STEPS = 2
 Routing = Literal["random", "least_request"]
+SEEDS = (7, 8, 9, 10, 11)
+
+
+def predictions(run: RealRun) -> list[Prediction]:
+    """Random routing over ``SEEDS`` (kube-proxy's choice), least-request once (the simulator's usual)."""
+    return [*(predict(run, "random", seed) for seed in SEEDS), predict(run, "least_request")]
 
 
 def hpa_behavior() -> HpaBehavior:
@@ -76,6 +83,7 @@ def scaler_for(run: RealRun) -> Scaler:
 @dataclass
 class Prediction:
     routing: Routing
+    seed: int
     waits: np.ndarray  # per request, in the real run's order
     pod_seconds: float  # pods existing (starting, ready or draining) within the measured window
     timeline: dict[str, list[float]]
@@ -93,4 +101,4 @@ def predict(run: RealRun, routing: Routing = "random", seed: int = settings.SEED
     window = (settings.WARMUP_S, settings.WARMUP_S + len(settings.intensity()))
     pod_seconds = sum(max(0.0, min(end if pod.ended is None else pod.ended, window[1]) - max(pod.created, window[0]))
                       for pod in simulator.pods.values())
-    return Prediction(routing, waits, pod_seconds, result.timeline)
+    return Prediction(routing, seed, waits, pod_seconds, result.timeline)

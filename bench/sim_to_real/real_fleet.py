@@ -60,9 +60,20 @@ class Timeline:
                 if seen > after and pod in self.first_ready]
 
     def pod_seconds(self, start: float, end: float) -> float:
+        """The integral of ``live`` over [start, end), each sample holding until the next (polls take time:
+        the samples are ``POLL_S`` plus two API calls apart, not ``POLL_S``)."""
         t, live = np.asarray(self.t), np.asarray(self.live, dtype=float)
-        inside = (t >= start) & (t < end)
-        return float(live[inside].sum() * POLL_S)
+        until = np.append(t[1:], t[-1]) if len(t) else t
+        overlap = np.clip(np.minimum(until, end) - np.maximum(t, start), 0.0, None)
+        return float((live * overlap).sum())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"t": [round(v, 3) for v in self.t], "spec": self.spec, "ready": self.ready, "live": self.live,
+                "first_seen": self.first_seen, "first_ready": self.first_ready}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Timeline:
+        return cls(**data)
 
 
 @dataclass
@@ -78,6 +89,21 @@ class RealRun:
     def arrivals(self) -> npt.NDArray[np.float64]:
         """When each request actually left (seconds after start): the simulator replays exactly these."""
         return self.load.sent_at - self.start
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything the prediction and the report read, so a run can be re-analysed without the node."""
+        return {"scaler": self.scaler, "start": self.start, "initial_replicas": self.initial_replicas,
+                "cold_start_status": self.cold_start_status, "timeline": self.timeline.to_dict(),
+                "sent_at": [round(v, 4) for v in self.load.sent_at], "waits": [
+                    None if np.isnan(w) else round(float(w), 4) for w in self.load.waits],
+                "errors": self.load.errors}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RealRun:
+        waits = np.array([np.nan if w is None else w for w in data["waits"]], dtype=float)
+        load = LoadResult(np.asarray(data["sent_at"], dtype=float), waits, list(data["errors"]))
+        return cls(data["scaler"], load, float(data["start"]), Timeline.from_dict(data["timeline"]),
+                   int(data["initial_replicas"]), data["cold_start_status"])
 
 
 def _poll(kube: KubeClient, namespace: str, start: float, timeline: Timeline, stop: threading.Event) -> None:

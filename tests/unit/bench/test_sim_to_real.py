@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -75,6 +76,7 @@ def test_timeline_cold_starts_and_pod_seconds() -> None:
     line = timeline()
     assert line.cold_starts(after=1.0) == [7.0]
     assert line.pod_seconds(0.0, 10.0) == pytest.approx(20.0)  # 2 pods for 10 s
+    assert line.pod_seconds(5.0, 100.0) == pytest.approx(29.0)  # to the last sample (19.5 s), no further
 
 
 def test_figures_count_failures_as_misses_and_report_uncompressed_goodput() -> None:
@@ -100,6 +102,7 @@ def fake_run(scaler: str) -> RealRun:
 def test_the_prediction_replays_the_real_arrivals_with_the_measured_cold_start(scaler: str) -> None:
     run = fake_run(scaler)
     prediction = predict.predict(run, "random")
+    assert RealRun.from_dict(json.loads(json.dumps(run.to_dict()))).arrivals == pytest.approx(run.arrivals, abs=1e-3)
     assert len(prediction.waits) == len(run.arrivals) and np.isfinite(prediction.waits).all()
     assert predict.fleet_config(run, "random").cold_start_samples == (11.0,)
     figures = report.predicted_figures(run, prediction)
