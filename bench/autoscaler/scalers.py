@@ -122,13 +122,19 @@ class HpaScaler:
     target_us: float
     behavior: HpaBehavior
     window_s: float = 30.0  # the chart's delta(...[30s])
+    #: Each sync as the real HPA's status reports it: (now, the metric's average over the pods that had
+    #: one in µs, or None; the replicas decided). Sim-to-real compares it with the real HPA's status.
+    syncs: list[tuple[float, float | None, int]] = field(default_factory=list)
 
     def __call__(self, view: ClusterView) -> int:
         values = view.prometheus.triton_chart_pod_values(view.now, set(view.live_pods), self.window_s)
         desired = pods_metric_replicas(view.spec_replicas, self.target_us, values, view.live_pods)
         if desired is None:
+            self.syncs.append((view.now, None, view.spec_replicas))
             return view.spec_replicas  # FailedGetPodsMetric: the HPA leaves replicas alone
-        return self.behavior.normalize(desired, view.spec_replicas, view.now)
+        final = self.behavior.normalize(desired, view.spec_replicas, view.now)
+        self.syncs.append((view.now, sum(values.values()) / len(values), final))
+        return final
 
 
 KEDA_POLLING_INTERVAL_S = 30.0  # ScaledObject pollingInterval default

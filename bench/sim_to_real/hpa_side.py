@@ -12,10 +12,13 @@ what ``spec.replicas`` then says. The HPA controller's sync period is the test b
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
+from kubernetes import client as k8s
+from kubernetes.utils import parse_quantity
+
 from bench.sim_to_real import settings
+from bench.sim_to_real.real_fleet import HpaSide
 from testbed.cluster import Cluster
 from testbed.kube import KubeClient
 from testbed.metrics_adapter import TRITON_CHART_QUEUE_QUERY, pods_metric_hpa, start_metrics_adapter
@@ -40,8 +43,8 @@ def hpa_manifest(name: str, namespace: str, hpa: settings.HpaSettings | None = N
                            scale_target_ref={"apiVersion": API, "kind": "DiffusionService", "name": name})
 
 
-def install_hpa(kube: KubeClient, cluster: Cluster, namespace: str, name: str) -> Callable[[], None]:
-    """Start the adapter on the test bed's Prometheus and create the HPA; returns the teardown."""
+def install_hpa(kube: KubeClient, cluster: Cluster, namespace: str, name: str) -> HpaSide:
+    """Start the adapter on the test bed's Prometheus and create the HPA."""
     hpa = settings.HpaSettings()
     adapter = start_metrics_adapter(cluster, cluster.start_prometheus(), {METRIC: TRITON_CHART_QUEUE_QUERY},
                                     window=f"{hpa.window_s}s")
@@ -51,4 +54,16 @@ def install_hpa(kube: KubeClient, cluster: Cluster, namespace: str, name: str) -
         kube.delete("autoscaling/v2", "HorizontalPodAutoscaler", name, namespace)
         adapter.stop()
 
-    return teardown
+    autoscaling = k8s.AutoscalingV2Api(kube.api_client)
+    return HpaSide(lambda: hpa_view(autoscaling.read_namespaced_horizontal_pod_autoscaler_status(name, namespace)
+                                    .to_dict()), teardown)
+
+
+def hpa_view(hpa: dict[str, Any]) -> dict[str, Any]:
+    """The HPA's last sync as its status reports it: the Pods metric's average over the pods that had one
+    (µs; None before the first read) and the replicas it wanted. The simulator's HPA records the same."""
+    status = hpa.get("status") or {}
+    current = next(iter(status.get("current_metrics") or []), None) or {}
+    average = ((current.get("pods") or {}).get("current") or {}).get("average_value")
+    return {"average_us": None if average is None else float(parse_quantity(average)),
+            "desired": status.get("desired_replicas"), "current": status.get("current_replicas")}

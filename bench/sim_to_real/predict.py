@@ -6,7 +6,9 @@ by, the cold starts the poller measured on the real node, the operator's tick (o
 1 s scrapes, the rate windows, and the policy the operator builds from the same ``spec.autoscaling``
 (``policy_from_spec``, as its timer does). Routing is kube-proxy's (random per connection); the
 simulator's usual least-request balancer is run too, to show what routing alone is worth. Random
-routing is itself random: ``SEEDS`` shows how far the simulator's own noise moves its prediction.
+routing is itself random, and a real run's scaler ticks at a phase nobody chose (the operator's timer
+and the HPA's sync start when their processes do): the prediction is an ensemble over ``SEEDS`` and
+``SYNC_OFFSETS_S``, so its spread shows how far chance alone moves a run, and where the real one falls.
 """
 
 from __future__ import annotations
@@ -36,11 +38,16 @@ DRAIN_S = 120
 PIPELINE_STEPS = 2
 Routing = Literal["random", "least_request"]
 SEEDS = (7, 8, 9, 10, 11)
+#: Where the scaler's first tick falls within its 1.5 s period, relative to the trace's first second.
+SYNC_OFFSETS_S = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25)
+#: The least-request run's phase (one run: its balancer leaves no routing noise to average).
+DEFAULT_SYNC_OFFSET_S = 0.5
 
 
 def predictions(run: RealRun) -> list[Prediction]:
-    """Random routing over ``SEEDS`` (kube-proxy's choice), least-request once (the simulator's usual)."""
-    return [*(predict(run, "random", seed) for seed in SEEDS), predict(run, "least_request")]
+    """Random routing (kube-proxy's choice) over every seed and tick phase; least-request once."""
+    ensemble = [predict(run, "random", seed, offset) for seed in SEEDS for offset in SYNC_OFFSETS_S]
+    return [*ensemble, predict(run, "least_request")]
 
 
 def hpa_behavior() -> HpaBehavior:
@@ -54,7 +61,7 @@ def hpa_behavior() -> HpaBehavior:
     )
 
 
-def fleet_config(run: RealRun, routing: Routing) -> FleetConfig:
+def fleet_config(run: RealRun, routing: Routing, sync_offset_s: float = DEFAULT_SYNC_OFFSET_S) -> FleetConfig:
     starts = tuple(run.timeline.cold_starts())
     return FleetConfig(
         curve=BatchingCurve(settings.SINGLE_S, settings.EXPONENT, settings.MAX_BATCH_SIZE),
@@ -62,7 +69,7 @@ def fleet_config(run: RealRun, routing: Routing) -> FleetConfig:
         cold_start_samples=starts,
         scrape_interval_s=settings.SCRAPE_S,
         sync_interval_s=settings.TICK_S if run.scaler == "ours" else settings.HPA_SYNC_S,
-        sync_offset_s=0.5,
+        sync_offset_s=sync_offset_s,
         sla_s=settings.SLA_S,
         min_replicas=settings.MIN_REPLICAS,
         max_replicas=settings.MAX_REPLICAS,
@@ -84,21 +91,27 @@ def scaler_for(run: RealRun) -> Scaler:
 class Prediction:
     routing: Routing
     seed: int
+    sync_offset_s: float
     waits: np.ndarray  # per request, in the real run's order
     pod_seconds: float  # pods existing (starting, ready or draining) within the measured window
     timeline: dict[str, list[float]]
+    hpa_syncs: list[tuple[float, float | None, int]]  # the simulated HPA's (now, average µs, replicas); ours: []
 
 
-def predict(run: RealRun, routing: Routing = "random", seed: int = settings.SEED) -> Prediction:
+def predict(run: RealRun, routing: Routing = "random", seed: int = settings.SEED,
+            sync_offset_s: float = DEFAULT_SYNC_OFFSET_S) -> Prediction:
     arrivals = run.arrivals
     order = np.argsort(arrivals, kind="stable")
     end = int(np.ceil(arrivals.max())) + DRAIN_S
     trace = Trace("replayed", "the real run's arrivals", np.zeros(end), arrivals[order])
-    simulator = FleetSimulator(trace, fleet_config(run, routing), scaler_for(run), run.initial_replicas, seed=seed)
+    scaler = scaler_for(run)
+    config = fleet_config(run, routing, sync_offset_s)
+    simulator = FleetSimulator(trace, config, scaler, run.initial_replicas, seed=seed)
     result = simulator.run()
     waits = np.empty_like(result.waits)
     waits[order] = result.waits
     window = (settings.WARMUP_S, settings.WARMUP_S + len(settings.intensity()))
     pod_seconds = sum(max(0.0, min(end if pod.ended is None else pod.ended, window[1]) - max(pod.created, window[0]))
                       for pod in simulator.pods.values())
-    return Prediction(routing, seed, waits, pod_seconds, result.timeline)
+    syncs = scaler.syncs if isinstance(scaler, HpaScaler) else []
+    return Prediction(routing, seed, sync_offset_s, waits, pod_seconds, result.timeline, syncs)

@@ -38,8 +38,18 @@ POLL_S = 0.5
 OPERATOR_ENV = {"DIFFUSION_AUTOSCALE_INTERVAL_SECONDS": str(settings.TICK_S), "DIFFUSION_METRICS_INTERVAL": "1s",
                 "DIFFUSION_METRICS_WINDOW_SECONDS": str(settings.RATE_WINDOW_S)}
 Scaler = Literal["ours", "hpa"]
-#: Installs the HPA side (the metrics adapter and the HPA object) for a namespace; returns its teardown.
-HpaInstaller = Callable[[KubeClient, Cluster, str, str], Callable[[], None]]
+
+
+@dataclass(frozen=True)
+class HpaSide:
+    """What the HPA side leaves running: how to read the HPA's own view each poll, and its teardown."""
+
+    read_status: Callable[[], dict[str, Any] | None]
+    teardown: Callable[[], None]
+
+
+#: Installs the HPA side (the metrics adapter and the HPA object) for a namespace.
+HpaInstaller = Callable[[KubeClient, Cluster, str, str], HpaSide]
 
 
 @dataclass
@@ -53,6 +63,8 @@ class Timeline:
     live: list[int] = field(default_factory=list)
     first_seen: dict[str, float] = field(default_factory=dict)
     first_ready: dict[str, float] = field(default_factory=dict)
+    #: The HPA's status at each poll (``t`` added): the metric it last computed and what it decided.
+    hpa_status: list[dict[str, Any]] = field(default_factory=list)
 
     def cold_starts(self, after: float = 0.0) -> list[float]:
         """First seen -> first seen Ready of the pods created after ``after`` (both polled: unbiased)."""
@@ -69,7 +81,7 @@ class Timeline:
 
     def to_dict(self) -> dict[str, Any]:
         return {"t": [round(v, 3) for v in self.t], "spec": self.spec, "ready": self.ready, "live": self.live,
-                "first_seen": self.first_seen, "first_ready": self.first_ready}
+                "first_seen": self.first_seen, "first_ready": self.first_ready, "hpa_status": self.hpa_status}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Timeline:
@@ -106,12 +118,14 @@ class RealRun:
                    int(data["initial_replicas"]), data["cold_start_status"])
 
 
-def _poll(kube: KubeClient, namespace: str, start: float, timeline: Timeline, stop: threading.Event) -> None:
+def _poll(kube: KubeClient, namespace: str, start: float, timeline: Timeline, stop: threading.Event,
+          read_hpa: Callable[[], dict[str, Any] | None] | None = None) -> None:
     selector = selector_string(NAME)
     while not stop.is_set():
         try:
             deployment = k8s.AppsV1Api(kube.api_client).read_namespaced_deployment(NAME, namespace)
             pods = kube.core.list_namespaced_pod(namespace, label_selector=selector).items
+            hpa = read_hpa() if read_hpa is not None else None
         except Exception as err:  # a missed sample is a gap, not a failed run
             print(f"poll failed: {err}")
             stop.wait(POLL_S)
@@ -125,6 +139,8 @@ def _poll(kube: KubeClient, namespace: str, start: float, timeline: Timeline, st
             timeline.first_seen.setdefault(pod.metadata.name, now)
             if ready(pod):
                 timeline.first_ready.setdefault(pod.metadata.name, now)
+        if hpa is not None:
+            timeline.hpa_status.append({"t": round(now, 3), **hpa})
         stop.wait(POLL_S)
 
 
@@ -159,18 +175,20 @@ def run(kube: KubeClient, cluster: Cluster, scaler: Scaler, arrivals: npt.NDArra
     with operator_in_namespace(kube, cluster, namespace, OPERATOR_ENV):
         kube.create(tiny_service(NAME, namespace, **spec))
         _serve_emulated(kube, cluster, namespace)
-        teardown = None
+        hpa_side = None
         if scaler == "hpa":
             if install_hpa is None:
                 raise RuntimeError("the HPA side needs the metrics adapter (install_hpa)")
-            teardown = install_hpa(kube, cluster, namespace, NAME)
+            hpa_side = install_hpa(kube, cluster, namespace, NAME)
         try:
             status = kube.get(API, "DiffusionService", NAME, namespace).to_dict().get("status") or {}
             initial = int(k8s.AppsV1Api(kube.api_client).read_namespaced_deployment(NAME, namespace).spec.replicas or 0)
             service = kube.core.read_namespaced_service(NAME, namespace)
             start = time.time() + 1.0
             timeline, stop = Timeline(), threading.Event()
-            poller = threading.Thread(target=_poll, args=(kube, namespace, start, timeline, stop), daemon=True)
+            read_hpa = hpa_side.read_status if hpa_side is not None else None
+            poller = threading.Thread(target=_poll, args=(kube, namespace, start, timeline, stop, read_hpa),
+                                      daemon=True)
             poller.start()
             try:
                 load = replay(f"{service.spec.cluster_ip}:8000", arrivals, start)
@@ -181,5 +199,5 @@ def run(kube: KubeClient, cluster: Cluster, scaler: Scaler, arrivals: npt.NDArra
             return RealRun(scaler, load, start, timeline, initial,
                            (status.get("autoscaling") or {}).get("coldStart"))
         finally:
-            if teardown is not None:
-                teardown()
+            if hpa_side is not None:
+                hpa_side.teardown()

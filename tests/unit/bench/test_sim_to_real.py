@@ -124,3 +124,37 @@ def test_the_hpa_targets_the_services_scale_subresource_with_the_charts_metric()
     assert behavior.down.stabilization_window_s == 30
     period = spec["behavior"]["scaleUp"]["policies"][0]["periodSeconds"]
     assert {limit.period_s for limit in behavior.up.limits} == {period}
+
+
+def test_the_prediction_is_an_ensemble_over_seeds_and_tick_phases() -> None:
+    """A real run's tick phase is nobody's choice: every (seed, phase) pair is simulated, least-request once."""
+    run = fake_run("hpa")
+    ensemble = predict.predictions(run)
+    random_runs = {(p.seed, p.sync_offset_s) for p in ensemble if p.routing == "random"}
+    assert random_runs == {(s, o) for s in predict.SEEDS for o in predict.SYNC_OFFSETS_S}
+    assert [p.routing for p in ensemble].count("least_request") == 1
+    # The phase reaches the simulator: its first decision is taken at the offset.
+    late = predict.predict(run, "random", 7, sync_offset_s=1.25)
+    assert late.timeline["t"][0] == pytest.approx(1.25)
+
+
+def test_where_the_real_run_falls_in_its_ensemble() -> None:
+    assert report.share_at_or_below(3.0, [1.0, 2.0, 3.0, 4.0]) == 0.75
+    assert report.share_at_or_below(0.5, [1.0, 2.0]) == 0.0
+    assert report.share_at_or_below(9.0, [1.0, 2.0]) == 1.0
+
+
+def test_the_real_hpas_view_is_read_from_its_status() -> None:
+    status = {"status": {"desired_replicas": 3, "current_replicas": 2, "current_metrics": [
+        {"type": "Pods", "pods": {"metric": {"name": hpa_side.METRIC}, "current": {"average_value": "254500m"}}}]}}
+    assert hpa_side.hpa_view(status) == {"average_us": 254.5, "desired": 3, "current": 2}
+    # Before its first metric read the HPA reports no current metric: no average, never a made-up 0.
+    assert hpa_side.hpa_view({"status": {"desired_replicas": 1, "current_replicas": 1}})["average_us"] is None
+
+
+def test_the_simulated_hpa_records_each_sync_as_the_real_status_reports_it() -> None:
+    run = fake_run("hpa")
+    syncs = predict.predict(run, "random").hpa_syncs
+    assert syncs and all(1 <= replicas <= settings.MAX_REPLICAS for _, _, replicas in syncs)
+    averages = [average for _, average, _ in syncs if average is not None]
+    assert averages and min(averages) >= 0.0 and max(averages) > 0.0  # the step queues requests
