@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import statistics
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -89,6 +90,60 @@ def replica_gap(run: RealRun, prediction: Prediction) -> float:
     return round(float(np.mean(np.abs(real - predicted))), 2)
 
 
+#: Width of the bins the HPA's metric is compared in (compressed seconds: 5 HPA windows, 20 syncs).
+HPA_BIN_S = 30
+
+
+def bin_means(times: list[float], values: list[float | None], start: float, end: float,
+              width: float) -> list[float | None]:
+    """The mean of the samples in each ``width`` bin of [start, end); None where a bin has none."""
+    sums, counts = [0.0] * math.ceil((end - start) / width), [0] * math.ceil((end - start) / width)
+    for t, value in zip(times, values, strict=True):
+        if value is not None and start <= t < end:
+            sums[int((t - start) // width)] += value
+            counts[int((t - start) // width)] += 1
+    return [total / n if n else None for total, n in zip(sums, counts, strict=True)]
+
+
+def hpa_metric_table(run: RealRun, predictions: list[Prediction]) -> list[str]:
+    """The real HPA's metric and decisions against the simulated ones', per ``HPA_BIN_S`` of the trace:
+    where the two HPAs saw different queues, the table shows when and by how much."""
+    status = run.timeline.hpa_status
+    simulated = [p for p in predictions if p.routing == "random" and p.hpa_syncs]
+    if not status or not simulated:
+        return []
+    start, end = settings.WARMUP_S, settings.WARMUP_S + len(settings.intensity())
+
+    def bins(times: list[float], values: list[float | None]) -> list[float | None]:
+        return bin_means(times, values, start, end, HPA_BIN_S)
+
+    real_t = [float(s["t"]) for s in status]
+    real_ms = bins(real_t, [None if s["average_us"] is None else s["average_us"] / 1000 for s in status])
+    real_desired = bins(real_t, [s["desired"] for s in status])
+    sim_ms = [bins([t for t, _, _ in p.hpa_syncs], [None if a is None else a / 1000 for _, a, _ in p.hpa_syncs])
+              for p in simulated]
+    sim_desired = [bins([t for t, _, _ in p.hpa_syncs], [float(r) for _, _, r in p.hpa_syncs]) for p in simulated]
+
+    def ensemble(columns: list[list[float | None]], i: int) -> list[float]:
+        return [c[i] for c in columns if c[i] is not None]  # type: ignore[misc]
+
+    def cell(value: float | None, digits: int) -> str:
+        return "" if value is None else f"{value:.{digits}f}"
+
+    lines = ["", f"The HPA's own view, per {HPA_BIN_S} s of the trace: the metric its status reports (the per-pod "
+             "queue time per request, averaged over the pods with one; ms) and the replicas it decided, real vs "
+             f"the {len(simulated)} simulated runs (mean (min-max)).", "",
+             "| trace seconds | real metric | simulated metric | real decided | simulated decided |",
+             "|---|---:|---:|---:|---:|"]
+    for i, real_value in enumerate(real_ms):
+        metric, decided = ensemble(sim_ms, i), ensemble(sim_desired, i)
+        sim_metric = f"{statistics.fmean(metric):.0f}{_range(metric, 0)}" if metric else ""
+        sim_decided = f"{statistics.fmean(decided):.1f}{_range(decided, 1)}" if decided else ""
+        lines.append(f"| {i * HPA_BIN_S}-{(i + 1) * HPA_BIN_S} | {cell(real_value, 0)} | {sim_metric} "
+                     f"| {cell(real_desired[i], 1)} | {sim_decided} |")
+    return lines
+
+
 def share_at_or_below(value: float, ensemble: list[float]) -> float:
     """The share of the simulated runs at or below the real value (0.5: the real run is the ensemble's median)."""
     return sum(v <= value for v in ensemble) / len(ensemble)
@@ -151,20 +206,38 @@ def write(runs: list[tuple[RealRun, list[Prediction]]], out_dir: Path) -> str:
                      f"| {f.goodput_per_gpu_hour:.0f} | {f.peak_ready} | {gap_text} |")
     if places:
         lines += ["", "Where each real run falls in its simulated ensemble:", *places]
+    for run, predictions in runs:
+        lines += hpa_metric_table(run, predictions)
     markdown = "\n".join(lines) + "\n"
     (out_dir / "sim_to_real.md").write_text(markdown)
     return markdown
 
 
 def _plot(runs: list[tuple[RealRun, list[Prediction]]], path: Path) -> None:
-    fig, axes = plt.subplots(len(runs), 1, figsize=(10, 3.2 * len(runs)), squeeze=False)
-    for axis, (run, predictions) in zip(axes[:, 0], runs, strict=True):
+    with_hpa = [(run, predictions) for run, predictions in runs if run.timeline.hpa_status]
+    fig, axes = plt.subplots(len(runs) + len(with_hpa), 1, figsize=(10, 3.2 * (len(runs) + len(with_hpa))),
+                             squeeze=False)
+    for axis, (run, predictions) in zip(axes[:, 0], runs, strict=False):
         axis.step(run.timeline.t, run.timeline.ready, where="post", label="real: Ready pods", color="black")
         for prediction in {p.routing: p for p in reversed(predictions)}.values():  # each routing's first seed
             axis.step(prediction.timeline["t"], prediction.timeline["ready"], where="post",
                       label=f"simulated ({prediction.routing})", alpha=0.8)
         axis.axvline(settings.WARMUP_S, color="grey", linestyle=":")
         axis.set_title(f"{run.scaler}: Ready replicas, real vs simulated")
+        axis.set_xlabel("seconds (compressed)")
+        axis.legend(loc="upper left", fontsize=8)
+    for axis, (run, predictions) in zip(axes[len(runs):, 0], with_hpa, strict=True):
+        status = [s for s in run.timeline.hpa_status if s["average_us"] is not None]
+        axis.step([s["t"] for s in status], [max(s["average_us"] / 1000, 1.0) for s in status], where="post",
+                  label="real HPA's status", color="black")
+        simulated = next(p for p in predictions if p.routing == "random")
+        syncs = [(t, a) for t, a, _ in simulated.hpa_syncs if a is not None]
+        axis.step([t for t, _ in syncs], [max(a / 1000, 1.0) for _, a in syncs], where="post",
+                  label=f"simulated (random, seed {simulated.seed}, phase {simulated.sync_offset_s:g} s)", alpha=0.8)
+        axis.axhline(settings.SLA_S * 1000, color="grey", linestyle="--", label="target (the SLA)")
+        axis.axvline(settings.WARMUP_S, color="grey", linestyle=":")
+        axis.set_yscale("log")
+        axis.set_title(f"{run.scaler}: the HPA's metric (queue ms per request, per-pod average; floor 1 ms)")
         axis.set_xlabel("seconds (compressed)")
         axis.legend(loc="upper left", fontsize=8)
     fig.tight_layout()

@@ -158,3 +158,19 @@ def test_the_simulated_hpa_records_each_sync_as_the_real_status_reports_it() -> 
     assert syncs and all(1 <= replicas <= settings.MAX_REPLICAS for _, _, replicas in syncs)
     averages = [average for _, average, _ in syncs if average is not None]
     assert averages and min(averages) >= 0.0 and max(averages) > 0.0  # the step queues requests
+
+
+def test_bin_means_skip_missing_samples_and_leave_empty_bins_empty() -> None:
+    assert report.bin_means([0.0, 1.0, 31.0, 95.0], [1.0, 3.0, None, 5.0], 0.0, 90.0, 30.0) == [2.0, None, None]
+
+
+def test_the_hpa_table_sets_the_real_hpas_metric_beside_the_simulated_ones() -> None:
+    run = fake_run("hpa")
+    polls = np.arange(settings.WARMUP_S, settings.WARMUP_S + len(settings.intensity()), 0.5)
+    run.timeline.hpa_status = [{"t": float(t), "average_us": 500_000.0, "desired": 4, "current": 4} for t in polls]
+    lines = report.hpa_metric_table(run, [predict.predict(run, "random", 7), predict.predict(run, "random", 8)])
+    rows = [line for line in lines if line.startswith("| ") and line[2].isdigit()]
+    assert len(rows) == len(settings.intensity()) // report.HPA_BIN_S
+    assert all(row.split(" | ")[1] == "500" and row.split(" | ")[3] == "4.0" for row in rows)
+    assert "2 simulated runs" in "".join(lines)
+    assert report.hpa_metric_table(fake_run("ours"), []) == []  # ours has no HPA to compare
