@@ -25,11 +25,13 @@ def main() -> None:
                         help="comma-separated trace names")
     parser.add_argument("--node-provisioning", action="store_true",
                         help="new pods beyond the warm nodes wait 4-7 min for a GPU node")
+    parser.add_argument("--termination-s", type=float, default=0.0,
+                        help="a removed pod holds its GPU at least this long (preStop sleep + Triton's shutdown)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
 
-    config = FleetConfig(node_provisioning=args.node_provisioning)
+    config = FleetConfig(node_provisioning=args.node_provisioning, termination_s=args.termination_s)
     chosen = [traces.build(name, seed=args.seed) for name in args.traces.split(",")]
     rows: list[Row] = []
     results: dict[tuple[str, str], SimResult] = {}

@@ -5,8 +5,9 @@ the pod with the fewest outstanding requests (a least-request balancer, the kind
 ``FleetConfig.routing`` ``random`` is kube-proxy's choice instead, per new connection).
 Requests queued at a pod stay there: a new pod only helps with what arrives after it is ready. With no
 ready pod at all, requests wait in an activator buffer (as scale-to-zero needs). Scaled-down pods stop
-receiving, finish their queue, then free the GPU. GPU time counts from pod creation (it holds the GPU
-while starting) to its end.
+receiving, finish their queue, then free the GPU, no sooner than ``FleetConfig.termination_s`` after
+their removal (the preStop sleep and Triton's shutdown). GPU time counts from pod creation (it holds the
+GPU while starting) to its end.
 
 Request sizes (``Trace.sizes``) scale a request's service time; a batch takes its size's execution
 time times the mean of its requests' sizes. The BLS pipeline runs every UNet step as a Triton call the
@@ -53,6 +54,7 @@ class Pod:
     batch_start: float = 0.0
     ended: float | None = None
     ready_at: float | None = None  # None for the warm pods of the start (never measured)
+    terminated_at: float = 0.0  # removed pods: when the preStop sleep and shutdown are over
     queue_us: float = 0.0
     success: float = 0.0
     service_us: float = 0.0
@@ -81,7 +83,7 @@ class ClusterView:
 
 Scaler = Callable[[ClusterView], int]
 
-_ARRIVAL, _READY, _DONE, _SCRAPE, _SYNC = range(5)
+_ARRIVAL, _READY, _DONE, _SCRAPE, _SYNC, _TERMINATED = range(6)
 
 
 @dataclass
@@ -164,10 +166,13 @@ class FleetSimulator:
         for pod in victims:
             if pod.state is PodState.READY:
                 self.ready.remove(pod)
-            if pod.outstanding:
-                pod.state = PodState.DRAINING
-            else:
+            if not pod.outstanding and self.config.termination_s <= 0:
                 self._end_pod(pod)
+                continue
+            pod.state = PodState.DRAINING
+            pod.terminated_at = self.now + self.config.termination_s
+            if self.config.termination_s > 0:
+                self._push(pod.terminated_at, _TERMINATED, pod.id)
 
     def _dispatch(self, request: int) -> None:
         if not self.ready:
@@ -214,7 +219,7 @@ class FleetSimulator:
         pod.batch = []
         if pod.queue:
             self._start_batch(pod)
-        elif pod.state is PodState.DRAINING:
+        elif pod.state is PodState.DRAINING and self.now >= pod.terminated_at:
             self._end_pod(pod)
 
     def _scrape(self) -> None:
@@ -274,6 +279,8 @@ class FleetSimulator:
                 self._finish_batch(self.pods[payload])
             elif kind == _READY:
                 self._on_ready(self.pods[payload])
+            elif kind == _TERMINATED:
+                self._on_terminated(self.pods[payload])
             elif kind == _SCRAPE:
                 self._scrape()
             else:
@@ -288,6 +295,10 @@ class FleetSimulator:
         self.ready.append(pod)
         while self.activator:
             self._dispatch(self.activator.popleft())
+
+    def _on_terminated(self, pod: Pod) -> None:
+        if pod.state is PodState.DRAINING and not pod.outstanding:
+            self._end_pod(pod)  # otherwise it ends when its last batch does
 
     def _result(self, end: float) -> SimResult:
         unfinished = np.isnan(self.waits)

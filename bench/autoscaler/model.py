@@ -45,3 +45,6 @@ class FleetConfig:
     routing: Literal["least_request", "random"] = "least_request"
     #: Measured pod-created -> Ready times to draw each cold start from; empty: ``cold_start_s`` each time.
     cold_start_samples: tuple[float, ...] = ()
+    #: The least time a removed pod keeps its GPU (the product's preStop sleep, then Triton's shutdown);
+    #: it serves its queue meanwhile. 0: an idle pod is gone the moment it is removed.
+    termination_s: float = 0.0

@@ -74,6 +74,7 @@ def fleet_config(run: RealRun, routing: Routing, sync_offset_s: float = DEFAULT_
         min_replicas=settings.MIN_REPLICAS,
         max_replicas=settings.MAX_REPLICAS,
         routing=routing,
+        termination_s=run.timeline.termination_s() or 0.0,
     )
 
 

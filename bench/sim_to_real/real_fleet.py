@@ -79,6 +79,16 @@ class Timeline:
         overlap = np.clip(np.minimum(until, end) - np.maximum(t, start), 0.0, None)
         return float((live * overlap).sum())
 
+    def termination_s(self) -> float | None:
+        """How long a removed pod held its GPU, on average: the pod-seconds beyond what the Deployment
+        asked for (pods still terminating) per pod it stopped asking for. None without a scale-down."""
+        t, live, spec = np.asarray(self.t), np.asarray(self.live, dtype=float), np.asarray(self.spec, dtype=float)
+        removed = float(np.clip(-np.diff(spec), 0.0, None).sum()) if len(spec) > 1 else 0.0
+        if not removed:
+            return None
+        beyond = np.clip(live - spec, 0.0, None)[:-1] * np.diff(t)
+        return float(beyond.sum()) / removed
+
     def to_dict(self) -> dict[str, Any]:
         return {"t": [round(v, 3) for v in self.t], "spec": self.spec, "ready": self.ready, "live": self.live,
                 "first_seen": self.first_seen, "first_ready": self.first_ready, "hpa_status": self.hpa_status}

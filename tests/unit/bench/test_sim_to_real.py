@@ -174,3 +174,29 @@ def test_the_hpa_table_sets_the_real_hpas_metric_beside_the_simulated_ones() -> 
     assert all(row.split(" | ")[1] == "500" and row.split(" | ")[3] == "4.0" for row in rows)
     assert "2 simulated runs" in "".join(lines)
     assert report.hpa_metric_table(fake_run("ours"), []) == []  # ours has no HPA to compare
+
+
+@pytest.mark.parametrize("termination_s", [0.0, 8.0])
+def test_a_removed_idle_pod_holds_its_gpu_for_the_termination_time(termination_s: float) -> None:
+    trace = Trace("idle", "no requests", np.zeros(120), np.array([]))
+    config = FleetConfig(sync_interval_s=10.0, sync_offset_s=0.0, termination_s=termination_s)
+    simulator = FleetSimulator(trace, config, lambda view: 2 if view.now < 50 else 1, 2)
+    simulator.run()
+    ended = sorted(p.ended for p in simulator.pods.values() if p.ended is not None)
+    assert ended == [pytest.approx(50.0 + termination_s)]  # removed at the 50 s sync
+
+
+def test_a_removed_busy_pod_serves_its_queue_and_then_its_termination_time_if_longer() -> None:
+    trace = Trace("burst", "4 requests at once", np.zeros(60), np.full(4, 9.5))
+    config = FleetConfig(sync_interval_s=10.0, sync_offset_s=0.0, termination_s=1.0, routing="least_request")
+    simulator = FleetSimulator(trace, config, lambda view: 2 if view.now < 10 else 1, 2)
+    result = simulator.run()
+    assert np.isfinite(result.waits).all() and (result.waits < 30).all()  # the removed pod's queue is served
+    removed = next(p for p in simulator.pods.values() if p.ended is not None)
+    assert removed.ended is not None and removed.ended > 10.0 + 1.0  # its batch (~9 s x 2) outlasts 1 s
+
+
+def test_the_termination_time_is_measured_from_pods_beyond_the_deployments_replicas() -> None:
+    line = Timeline(t=[0.0, 5.0, 9.0, 20.0], spec=[2, 1, 1, 1], ready=[2, 1, 1, 1], live=[2, 2, 1, 1])
+    assert line.termination_s() == pytest.approx(4.0)  # one pod removed at 5 s, gone by 9 s
+    assert Timeline(t=[0.0, 1.0], spec=[2, 2], ready=[2, 2], live=[2, 2]).termination_s() is None
