@@ -97,11 +97,13 @@ HPA_BIN_S = 30
 def bin_means(times: list[float], values: list[float | None], start: float, end: float,
               width: float) -> list[float | None]:
     """The mean of the samples in each ``width`` bin of [start, end); None where a bin has none."""
-    sums, counts = [0.0] * math.ceil((end - start) / width), [0] * math.ceil((end - start) / width)
+    bins = math.ceil((end - start) / width)
+    sums, counts = [0.0] * bins, [0] * bins
     for t, value in zip(times, values, strict=True):
         if value is not None and start <= t < end:
-            sums[int((t - start) // width)] += value
-            counts[int((t - start) // width)] += 1
+            index = int((t - start) // width)
+            sums[index] += value
+            counts[index] += 1
     return [total / n if n else None for total, n in zip(sums, counts, strict=True)]
 
 
@@ -125,7 +127,7 @@ def hpa_metric_table(run: RealRun, predictions: list[Prediction]) -> list[str]:
     sim_desired = [bins([t for t, _, _ in p.hpa_syncs], [float(r) for _, _, r in p.hpa_syncs]) for p in simulated]
 
     def ensemble(columns: list[list[float | None]], i: int) -> list[float]:
-        return [c[i] for c in columns if c[i] is not None]  # type: ignore[misc]
+        return [value for column in columns if (value := column[i]) is not None]
 
     def cell(value: float | None, digits: int) -> str:
         return "" if value is None else f"{value:.{digits}f}"
@@ -181,11 +183,10 @@ def write(runs: list[tuple[RealRun, list[Prediction]]], out_dir: Path) -> str:
             rows.append((run.scaler, label, mean, f"{mean.within_sla_pct:.2f} %{_range(shares, 2)}",
                          f"{mean.pod_seconds:.0f}{_range(pod_seconds, 0)}", gap))
             if len(group) > 1:
-                n = len(group)
-                below_share = round(share_at_or_below(real.within_sla_pct, shares) * n)
-                below_pods = round(share_at_or_below(real.pod_seconds, pod_seconds) * n)
+                below_share = sum(v <= real.within_sla_pct for v in shares)
+                below_pods = sum(v <= real.pod_seconds for v in pod_seconds)
                 places.append(f"- {run.scaler}: the real run's within-SLA share is at or above {below_share} of the "
-                              f"{n} simulated {routing} runs', its pod-seconds at or above {below_pods}.")
+                              f"{len(group)} simulated {routing} runs', its pod-seconds at or above {below_pods}.")
         data.append(entry)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "sim_to_real.json").write_text(json.dumps(data, indent=2) + "\n")
