@@ -76,7 +76,7 @@ class Reason:
     WAITING_FOR_STARTING_REPLICAS = "WaitingForStartingReplicas"
     WOKE_FROM_ZERO = "WokeFromZero"
     VALID_METRICS = "ValidMetrics"
-    # SpeedTier (autoscaling/overload.py; MetricsUnavailable when the metrics fail)
+    # SpeedTier (autoscaling/speed_tier.py; MetricsUnavailable when the metrics fail)
     QUEUE_WILL_BREACH_SLA = "QueueWillBreachSLA"
     FULL_STEPS = "FullSteps"
     SPEED_TIER_DISABLED = "SpeedTierDisabled"

@@ -21,7 +21,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-MAX_SAMPLES = 8
+from diffusion_operator.api.status import COLD_START_SAMPLES
+
+#: How many pods are kept (``api.status.COLD_START_SAMPLES``: the status schema's limit is its one home).
+MAX_SAMPLES = COLD_START_SAMPLES
 MAX_COLD_START_S = 3600.0
 QUANTILE = 0.75
 

@@ -18,7 +18,7 @@ from diffusion_operator.autoscaling.bursts import BUCKET_S, burst_floor
 from diffusion_operator.autoscaling.capacity import replicas_for_queue_sla
 from diffusion_operator.autoscaling.history import History
 from diffusion_operator.autoscaling.observation import MetricsFailure, Observation
-from diffusion_operator.autoscaling.overload import decide_tier, full_steps_service_time, seconds_until_ready
+from diffusion_operator.autoscaling.speed_tier import decide_tier, full_steps_service_time, seconds_until_ready
 from diffusion_operator.autoscaling.policy import FallbackMode, ScalingPolicy
 from diffusion_operator.autoscaling.predictive import learn_arrivals, predictive_floor
 
@@ -70,17 +70,17 @@ def decide(observation: Observation, policy: ScalingPolicy, history: History, no
     While the speed tier is on, the measured service time is of degraded images; the replica decision
     sizes with the full-step time, so the fleet is sized for full steps and the tier can end.
     """
-    if policy.overload is not None and observation.service_time_s is not None:
+    if policy.speed_tier is not None and observation.service_time_s is not None:
         observation = replace(observation, service_time_s=full_steps_service_time(
             observation.service_time_s, observation.steps_per_request, history.speed_tier_since is not None,
-            policy.overload))
+            policy.speed_tier))
     return _with_speed_tier(_decide(observation, policy, history, now), observation, policy, now)
 
 
 def _with_speed_tier(decision: Decision, observation: Observation, policy: ScalingPolicy, now: float) -> Decision:
     history = decision.history
     last_up = max((e.at for e in history.scale_events if e.change > 0), default=None)
-    tier = decide_tier(observation, policy.overload, service_time_s=per_request_service_time(observation, policy),
+    tier = decide_tier(observation, policy.speed_tier, service_time_s=per_request_service_time(observation, policy),
                        target_s=policy.queue_latency_target_s,
                        until_ready_s=seconds_until_ready(observation, policy.cold_start_s, last_up, now),
                        was_active=history.speed_tier_since is not None)
