@@ -11,8 +11,8 @@ from typing import TypedDict
 
 from diffusion_operator.api.durations import parse_duration
 from diffusion_operator.api.spec_autoscaling import AutoscalingSpec
-from diffusion_operator.autoscaling.speed_tier import SpeedTierPolicy
 from diffusion_operator.autoscaling.policy import FallbackMode, ScalingPolicy, direction_rules
+from diffusion_operator.autoscaling.speed_tier import SpeedTierPolicy
 
 
 class _Activation(TypedDict, total=False):

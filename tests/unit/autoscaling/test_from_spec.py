@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from diffusion_operator.api.spec_autoscaling import AutoscalingSpec
 from diffusion_operator.autoscaling.from_spec import policy_from_spec
-from diffusion_operator.autoscaling.speed_tier import SpeedTierPolicy
 from diffusion_operator.autoscaling.policy import DEFAULT_SCALE_DOWN, DEFAULT_SCALE_UP, RateLimit, ScalingPolicy
+from diffusion_operator.autoscaling.speed_tier import SpeedTierPolicy
 
 
 def test_the_api_defaults_are_the_tuned_policy_defaults() -> None:
