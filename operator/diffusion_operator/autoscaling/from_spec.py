@@ -37,7 +37,7 @@ def policy_from_spec(spec: AutoscalingSpec, *, expected_service_time_s: float | 
     return ScalingPolicy(
         min_replicas=spec.min_replicas,
         max_replicas=spec.max_replicas,
-        queue_latency_target_s=parse_duration(spec.queue_latency_target).total_seconds(),
+        queue_latency_target_s=spec.queue_latency_target_s,
         scale_up=direction_rules(spec.scale_up),
         scale_down=direction_rules(spec.scale_down),
         expected_service_time_s=expected_service_time_s,

@@ -30,6 +30,15 @@ from diffusion_operator.autoscaling.observation import Observation
 
 # Turn off only when the backlog's wait is under this share of the target at full steps.
 OFF_BELOW = 0.5
+# Each pod keeps the tier this many autoscaler ticks unless refreshed: one missed refresh does not flap
+# it, and a pod the operator no longer reaches (or a stopped operator) is back at full steps soon after.
+LAPSE_TICKS = 4
+
+
+def lapse_s(tick_interval_s: float) -> float:
+    """How long a pod keeps the tier it was sent (the control model's ``ttl_s``): ``LAPSE_TICKS`` of the
+    configured tick, so a longer tick does not let the tier lapse between refreshes (60 s at 15 s)."""
+    return LAPSE_TICKS * tick_interval_s
 
 
 @dataclass(frozen=True)
