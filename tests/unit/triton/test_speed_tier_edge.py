@@ -11,6 +11,7 @@ from diffusion_operator.api.conditions import Reason
 from diffusion_operator.autoscaling.tick import SpeedTierOrder
 from diffusion_operator.triton import speed_tier
 from diffusion_operator.triton.speed_tier import apply_tier, control_url, send_tier, tier_request
+
 from engine_builder.layout import SPEED_TIER_MODEL
 
 
