@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from diffusion_operator.api.conditions import ConditionType, Reason, find_condition, set_condition
+from diffusion_operator.api.conditions import ConditionStatus, ConditionType, Reason, find_condition, set_condition
 from diffusion_operator.api.durations import format_duration
 from diffusion_operator.api.status import (
     AutoscalerMemory,
@@ -91,11 +91,11 @@ def after_writes(planned: DiffusionServiceStatus, before: DiffusionServiceStatus
     """
     if any(f.reason == Reason.FAILED_UPDATE_SCALE for f in failures):
         planned = _unscaled(planned, before)
+    status: ConditionStatus = "False" if failures else "True"
     if failures:
-        status, reason = "False", failures[0].reason
-        message = "; ".join(f.detail for f in failures)
+        reason, message = failures[0].reason, "; ".join(f.detail for f in failures)
     else:
-        status, reason, message = "True", Reason.READY_FOR_NEW_SCALE, "the autoscaler's last writes succeeded"
+        reason, message = Reason.READY_FOR_NEW_SCALE, "the autoscaler's last writes succeeded"
     conditions = set_condition(list(planned.conditions), type=ConditionType.ABLE_TO_SCALE, status=status,
                                reason=reason, message=message[:4096], observed_generation=generation, now=now)
     was = find_condition(before.conditions, ConditionType.ABLE_TO_SCALE)
