@@ -19,13 +19,11 @@ import kopf
 
 from diffusion_operator import telemetry
 from diffusion_operator.api import GROUP, PLURAL, VERSION
-from diffusion_operator.api.resource import DiffusionService, ServiceRef
-from diffusion_operator.autoscaling.deletion_cost import deletion_costs
-from diffusion_operator.autoscaling.status import WriteFailure
+from diffusion_operator.api.resource import ServiceRef
 from diffusion_operator.autoscaling.tick import TickPlan, plan_tick, settle
 from diffusion_operator.handlers.lifecycle import post_event
 from diffusion_operator.handlers.runtime import CONFIG, Runtime
-from diffusion_operator.k8s.autoscaler import live_pods, read_tick, write_deletion_costs, write_scale, write_status
+from diffusion_operator.k8s.autoscaler import read_tick, write_plan, write_status
 from diffusion_operator.metrics.observe import SignalQueries, observe, service_scope
 from diffusion_operator.metrics.pod_work import read_pod_work
 from diffusion_operator.metrics.prometheus_client import PrometheusClient
@@ -36,18 +34,6 @@ log = logging.getLogger(__name__)
 
 def autoscaling_enabled(spec: kopf.Spec, **_: Any) -> bool:
     return bool((spec.get("autoscaling") or {}).get("enabled"))
-
-
-def write_plan(runtime: Runtime, service: DiffusionService, plan: TickPlan,
-               work: tuple[dict[str, float], dict[str, float]] | None) -> list[WriteFailure | None]:
-    """The count, then (before a scale-down, when Prometheus could say) each pod's deletion cost."""
-    ref, failures = service.ref, []
-    if plan.ranking is not None and work is not None:
-        pods = plan.ranking.pods if plan.ranking.pods is not None else live_pods(runtime.gateway, ref)
-        failures.append(write_deletion_costs(runtime.gateway, ref, deletion_costs(pods, *work)))
-    if plan.replicas is not None:
-        failures.append(write_scale(runtime.gateway, ref, plan.replicas))
-    return failures
 
 
 async def autoscale_once(runtime: Runtime, ref: ServiceRef) -> TickPlan | None:
@@ -67,7 +53,7 @@ async def autoscale_once(runtime: Runtime, ref: ServiceRef) -> TickPlan | None:
             plan = plan_tick(service, fleet, observation, now, interval_s=config.autoscale_interval_seconds)
             work = None if plan.ranking is None else await read_pod_work(
                 client, service_scope(service, config.queue_model), config.metrics_window_seconds)
-        failures = await asyncio.to_thread(write_plan, runtime, service, plan, work)
+        failures = await asyncio.to_thread(write_plan, gateway, service.ref, plan, work)
         if plan.speed_tier is not None and runtime.prometheus is not None:
             failures.append(await apply_tier(runtime.prometheus, plan.speed_tier))
         status, notices = settle(plan, service, tuple(f for f in failures if f is not None), now)

@@ -16,10 +16,10 @@ from diffusion_operator.api import API_VERSION, KIND
 from diffusion_operator.api.conditions import Reason
 from diffusion_operator.api.resource import DiffusionService, ServiceRef, status_patch
 from diffusion_operator.api.status import DiffusionServiceStatus
-from diffusion_operator.autoscaling.deletion_cost import DELETION_COST_ANNOTATION
+from diffusion_operator.autoscaling.deletion_cost import DELETION_COST_ANNOTATION, deletion_costs
 from diffusion_operator.autoscaling.fleet import Fleet, parse_fleet
 from diffusion_operator.autoscaling.status import WriteFailure
-from diffusion_operator.autoscaling.tick import autoscaled, needs_pods
+from diffusion_operator.autoscaling.tick import TickPlan, autoscaled, needs_pods
 from diffusion_operator.k8s.gateway import KubeError, KubeGateway
 from diffusion_operator.render import names
 from diffusion_operator.render.replicas import (
@@ -80,6 +80,18 @@ def write_deletion_costs(gateway: KubeGateway, ref: ServiceRef, costs: Mapping[s
         return None
     return WriteFailure(Reason.FAILED_UPDATE_DELETION_COST,
                         f"the autoscaler could not rank {len(refused)} pod(s) for the scale-down: {'; '.join(refused)}")
+
+
+def write_plan(gateway: KubeGateway, ref: ServiceRef, plan: TickPlan,
+               work: tuple[dict[str, float], dict[str, float]] | None) -> list[WriteFailure | None]:
+    """The count, after (before a scale-down, when Prometheus could say) each pod's deletion cost."""
+    failures = []
+    if plan.ranking is not None and work is not None:
+        pods = plan.ranking.pods if plan.ranking.pods is not None else live_pods(gateway, ref)
+        failures.append(write_deletion_costs(gateway, ref, deletion_costs(pods, *work)))
+    if plan.replicas is not None:
+        failures.append(write_scale(gateway, ref, plan.replicas))
+    return failures
 
 
 def write_status(gateway: KubeGateway, service: DiffusionService, status: DiffusionServiceStatus) -> None:
