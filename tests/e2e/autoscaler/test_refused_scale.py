@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from testbed.cluster import Cluster
-from testbed.kube import KubeClient
+from testbed.kube import KubeClient, WaitTimeoutError
 from tests.e2e.support import API, phase_is, service, start_operator
 
 POLICY_API = "admissionregistration.k8s.io/v1"
@@ -58,9 +58,12 @@ def test_a_refused_scale_write_is_a_condition_and_a_warning_then_clears(
             "fallback": {"mode": "Fixed", "replicas": 2, "failureThreshold": 1}}))
         kube.wait_for(API, "DiffusionService", "sdxl", namespace, phase_is("Ready"), timeout=120, what="Ready")
 
-        refused = kube.wait_for(API, "DiffusionService", "sdxl", namespace,
-                                lambda o: (able_to_scale(o) or ("",))[0] == "False", timeout=60,
-                                what="AbleToScale=False")
+        try:
+            refused = kube.wait_for(API, "DiffusionService", "sdxl", namespace,
+                                    lambda o: (able_to_scale(o) or ("",))[0] == "False", timeout=60,
+                                    what="AbleToScale=False")
+        except WaitTimeoutError as error:
+            raise AssertionError(operator.log()[-4000:]) from error
         _, reason, message = able_to_scale(refused)  # type: ignore[misc]
         assert reason == "FailedUpdateScale"
         assert "Deployment sdxl to 2 replicas" in message and "GPU budget allows one replica" in message
