@@ -29,6 +29,7 @@ class ConditionType:
     FALLBACK = "Fallback"  # [autoscaler] metrics are missing; replicas are held, not guessed
     DEGRADED = "Degraded"  # [lifecycle] serving, but something needs attention
     SPEED_TIER = "SpeedTier"  # [autoscaler] requests without their own steps are served with fewer steps
+    ABLE_TO_SCALE = "AbleToScale"  # [autoscaler] its writes land: the count, the pods' ranking, the speed tier
 
 
 class Reason:
@@ -76,10 +77,16 @@ class Reason:
     WAITING_FOR_STARTING_REPLICAS = "WaitingForStartingReplicas"
     WOKE_FROM_ZERO = "WokeFromZero"
     VALID_METRICS = "ValidMetrics"
-    # SpeedTier (autoscaling/overload.py; MetricsUnavailable when the metrics fail)
+    # SpeedTier (autoscaling/speed_tier.py; MetricsUnavailable when the metrics fail)
     QUEUE_WILL_BREACH_SLA = "QueueWillBreachSLA"
     FULL_STEPS = "FullSteps"
     SPEED_TIER_DISABLED = "SpeedTierDisabled"
+    # AbleToScale (autoscaling/status.py), as the HPA's: which of the autoscaler's writes the API refused
+    READY_FOR_NEW_SCALE = "ReadyForNewScale"
+    FAILED_UPDATE_SCALE = "FailedUpdateScale"
+    FAILED_RESCALE = "FailedRescale"  # the Warning Event of a FailedUpdateScale (the HPA's Event reason)
+    FAILED_UPDATE_DELETION_COST = "FailedUpdateDeletionCost"
+    FAILED_SET_SPEED_TIER = "FailedSetSpeedTier"
 
 
 #: Same shape as metav1.Condition's reason rule, so reasons sort and grep like the built-ins.

@@ -22,9 +22,12 @@ EngineState = Literal["Pending", "Building", "Succeeded", "Failed"]
 
 #: One entry per decision (every 15 s) over the longest window (3600 s max) fits with room to spare.
 MAX_HISTORY_ENTRIES = 512
-#: ``autoscaling.forecast.BUCKETS`` (the API layer cannot import the autoscaler; a unit test ties them).
+#: The predictive floor's season is cut into this many buckets (``autoscaling.forecast`` imports it):
+#: 30 min each for a day, 75 s for the benchmark's compressed day; fine enough to see a morning ramp,
+#: and 48 numbers in status. It lives here because the status schema's list limit is this number and
+#: the API is the bottom layer.
 FORECAST_BUCKETS = 48
-#: ``autoscaling.cold_start.MAX_SAMPLES`` (tied by a unit test).
+#: Pods whose cold start is kept (``autoscaling.cold_start`` imports it; the schema's list limit).
 COLD_START_SAMPLES = 8
 
 #: EngineReady reasons after which nothing will change until the user edits the spec or a Secret.
