@@ -41,14 +41,14 @@ class QualityGateSettings(BaseModel):
     enabled: bool = True
     on_unavailable: OnUnavailable = "Block"
     #: Worst single image's PSNR (dB) and SSIM against the fp32 reference at the configured steps.
-    min_psnr_db: float = Field(default=20.0, ge=0, le=100)
-    min_ssim: float = Field(default=0.80, ge=0, le=1)
+    min_psnr_db: float = Field(default=30.0, ge=0, le=100)
+    min_ssim: float = Field(default=0.95, ge=0, le=1)
     #: Mean CLIP score may fall at most this many percent below the reference's (only with a CLIP source).
     max_clip_drop_percent: float = Field(default=MLPERF_CLIP_WINDOW_PERCENT, ge=0, le=100)
     #: The scene checker's share of satisfied attributes may fall at most this many points (built-in model).
     max_adherence_drop_points: float = Field(default=10.0, ge=0, le=100)
     #: The step curve: a step count passes when its worst image's SSIM to the full-step reference is this high.
-    min_steps_ssim: float = Field(default=0.60, ge=0, le=1)
+    min_steps_ssim: float = Field(default=0.80, ge=0, le=1)
     clip_source: str | None = Field(default=None, max_length=1024)
     #: None: the built-in prompt set (prompts.py). Kept raw here and parsed by the gate, so an empty or
     #: malformed set is the gate's QualityGateUnavailableError (with the cause), not a rejected plan.
@@ -69,3 +69,15 @@ class QualityGateSettings(BaseModel):
         if bad:
             raise ValueError(f"step_counts: {bad} outside 1..150")
         return self
+
+
+def curve_step_counts(steps: int, floor: int | None) -> tuple[int, ...]:
+    """The step counts the curve scores: the configured ones, down to the speed tier's floor and below.
+
+    Four even points from ``steps`` to ``floor``, then half the floor and a quarter (the cost of going
+    below it), deduplicated and descending; at most 6 counts so the curve stays cheap.
+    """
+    floor = max(1, min(floor if floor is not None else max(1, steps // 2), steps))
+    between = [round(steps - (steps - floor) * k / 3) for k in range(4)]
+    counts = {steps, *between, max(1, floor // 2), max(1, floor // 4)}
+    return tuple(sorted(counts, reverse=True))[:6]

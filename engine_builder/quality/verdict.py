@@ -128,18 +128,6 @@ def lowest_passing_steps(passed_by_steps: dict[int, bool]) -> int | None:
     return lowest
 
 
-def curve_step_counts(steps: int, floor: int | None) -> tuple[int, ...]:
-    """The step counts the curve scores: the configured ones, down to the speed tier's floor and below.
-
-    Four even points from ``steps`` to ``floor``, then half the floor and a quarter (the cost of going
-    below it), deduplicated and descending; at most 6 counts so the curve stays cheap.
-    """
-    floor = max(1, min(floor if floor is not None else max(1, steps // 2), steps))
-    between = [round(steps - (steps - floor) * k / 3) for k in range(4)]
-    counts = {steps, *between, max(1, floor // 2), max(1, floor // 4)}
-    return tuple(sorted(counts, reverse=True))[:6]
-
-
 def best_attempt(attempts: Sequence[tuple[Scores, list[str]]]) -> int | None:
     """Index of the best attempt that passes (highest worst-SSIM, then worst-PSNR); None if none passes."""
     passing = [i for i, (_, failures) in enumerate(attempts) if not failures]

@@ -29,6 +29,7 @@ class ConditionType:
     FALLBACK = "Fallback"  # [autoscaler] metrics are missing; replicas are held, not guessed
     DEGRADED = "Degraded"  # [lifecycle] serving, but something needs attention
     SPEED_TIER = "SpeedTier"  # [autoscaler] requests without their own steps are served with fewer steps
+    STEPS_QUALITY = "StepsQuality"  # [lifecycle] overload.minSteps is at or above the lowest passing step count
 
 
 class Reason:
@@ -46,6 +47,12 @@ class Reason:
     BUILD_FAILED = "BuildFailed"
     BUILD_TIMED_OUT = "BuildTimedOut"
     SECRET_NOT_FOUND = "SecretNotFound"
+    QUALITY_GATE_FAILED = "QualityGateFailed"  # the engine's images missed a qualityGate threshold
+    QUALITY_GATE_UNAVAILABLE = "QualityGateUnavailable"  # the gate could not score (the cause is in the message)
+    # StepsQuality
+    MIN_STEPS_ABOVE_QUALITY_FLOOR = "MinStepsAboveQualityFloor"
+    MIN_STEPS_BELOW_QUALITY_FLOOR = "MinStepsBelowQualityFloor"
+    NO_QUALITY_CURVE = "NoQualityCurve"
     # Available / Ready / Progressing / Degraded
     MINIMUM_REPLICAS_AVAILABLE = "MinimumReplicasAvailable"
     REPLICAS_UNAVAILABLE = "ReplicasUnavailable"
