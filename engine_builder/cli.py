@@ -150,7 +150,7 @@ def evaluate(
             prompts=tuple(c.model_dump() for c in cases) if cases else None)
         with tempfile.TemporaryDirectory() as work:
             source_dir = resolve_source(source, Path(work), pvc_root=pvc_root)
-            outcome = run_gate(settings, source_dir, published_candidate(repository, (size, size)),
+            outcome = run_gate(settings, source_dir, published_candidate(repository, (size, size), settings),
                                pvc_root=pvc_root)
         typer.echo(json.dumps(outcome.full, sort_keys=True))
     except QualityGateFailedError as err:

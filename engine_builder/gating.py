@@ -20,8 +20,9 @@ from engine_builder.parity import check_parity
 from engine_builder.pipeline import Component
 from engine_builder.plan import BuildPlan
 from engine_builder.profiles import LatentRange, parity_shapes, within
-from engine_builder.quality.gate import Candidate, GateOutcome, Recalibrate, run_gate
+from engine_builder.quality.gate import Candidate, GateOutcome, Recalibrate, run_gate, serving_candidate
 from engine_builder.quality.render import engine_components, onnx_components
+from engine_builder.quality_settings import QualityGateSettings
 from engine_builder.quantize import quantize_components
 from engine_builder.repository.pipeline_files import write_pipeline_files
 from engine_builder.triton_models.local_components import load_components
@@ -108,13 +109,14 @@ def gate_build(plan: BuildPlan, source: Path, dims: Any, artefacts: Mapping[Comp
     pipeline_dir = work / "quality" / "sdxl"
     write_pipeline_files(pipeline_dir, plan, source, dims, float_dtype)
     text2image = {name: artefacts[name] for name in ("clip", "clip2", "unetxl", "vae")}
-    candidate = Candidate(pipeline_dir, text2image, load_for_gate(plan, trt_version), evaluation_size(plan))
+    candidate = serving_candidate(pipeline_dir, text2image, load_for_gate(plan, trt_version), evaluation_size(plan),
+                                  plan.quality_gate)
     recalibrate = recalibration(plan, source, work, lr, float_dtype, trt_version) if quantizes(plan) else None
     return run_gate(plan.quality_gate, source, candidate, recalibrate=recalibrate, pvc_root=pvc_root,
                     device="cuda" if plan.backend == "tensorrt" else "cpu")
 
 
-def published_candidate(repository: Path, size: tuple[int, int]) -> Candidate:
+def published_candidate(repository: Path, size: tuple[int, int], settings: QualityGateSettings) -> Candidate:
     """A published CPU repository as the gate's candidate (``engine-builder evaluate``).
 
     BLS repositories keep each component's ``model.onnx`` in its own model; in-process ones list them
@@ -124,8 +126,9 @@ def published_candidate(repository: Path, size: tuple[int, int]) -> Candidate:
     names = ("clip", "clip2", "unetxl", "vae")
     if all((repository / name / "1" / "model.onnx").is_file() for name in names):
         artefacts = {name: repository / name / "1" / "model.onnx" for name in names}
-        return Candidate(pipeline_dir, artefacts, lambda paths: onnx_components(paths, GATE_THREADS), size)
+        return serving_candidate(pipeline_dir, artefacts, lambda paths: onnx_components(paths, GATE_THREADS), size,
+                                 settings)
     in_process = repository / "sdxl_inprocess" / "1" / "components"
     if not in_process.is_dir():
         raise FileNotFoundError(f"{repository}: neither component models nor sdxl_inprocess/1/components")
-    return Candidate(pipeline_dir, {}, lambda _: load_components(in_process, GATE_THREADS), size)
+    return serving_candidate(pipeline_dir, {}, lambda _: load_components(in_process, GATE_THREADS), size, settings)

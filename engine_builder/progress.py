@@ -19,7 +19,7 @@ STAGES: tuple[tuple[str, int], ...] = (
     ("export", 40),
     ("parity", 10),
     ("engines", 20),
-    ("quality", 15),
+    ("quality", 10),
     ("repository", 5),
     ("publish", 5),
 )

@@ -40,12 +40,21 @@ LoadComponents = Callable[[Mapping[str, Path]], Mapping[str, Component]]
 
 @dataclass(frozen=True)
 class Candidate:
-    """What was built, as the gate renders it."""
+    """What was built, as the gate renders it: ``renderer_for(artefacts)`` renders with those artefacts."""
 
-    pipeline_dir: Path
     artefacts: Mapping[str, Path]
-    load: LoadComponents
+    renderer_for: Callable[[Mapping[str, Path]], Renderer]
     size: tuple[int, int]
+
+
+def serving_candidate(pipeline_dir: Path, artefacts: Mapping[str, Path], load: LoadComponents,
+                      size: tuple[int, int], settings: QualityGateSettings) -> Candidate:
+    """The serving loop (pipeline.py) over the components ``load`` makes of the artefacts."""
+
+    def renderer_for(paths: Mapping[str, Path]) -> Renderer:
+        return candidate_renderer(pipeline_dir, load(paths), size, settings.guidance_scale, settings.scheduler)
+
+    return Candidate(artefacts, renderer_for, size)
 
 
 @dataclass
@@ -59,14 +68,19 @@ class GateOutcome:
 
 def run_gate(settings: QualityGateSettings | None, source: Path, candidate: Candidate, *,
              recalibrate: Recalibrate | None = None, scorer: AdherenceScorer | None = None,
-             pvc_root: Path | None = None, device: str = "cpu") -> GateOutcome:
-    """Score, decide, and raise on failure; an unscorable build follows ``onUnavailable``."""
+             pvc_root: Path | None = None, device: str = "cpu",
+             make_reference: Callable[..., Renderer] = reference_renderer) -> GateOutcome:
+    """Score, decide, and raise on failure; an unscorable build follows ``onUnavailable``.
+
+    ``make_reference(source, size, guidance, device)`` renders the reference (fp32 diffusers; tests
+    hand in their own).
+    """
     settings = settings or QualityGateSettings()
     if not settings.enabled:
         report = disabled_report()
         return GateOutcome(report, report)
     try:
-        return _scored(settings, source, candidate, recalibrate, scorer, pvc_root, device)
+        return _scored(settings, source, candidate, recalibrate, scorer, pvc_root, device, make_reference)
     except QualityGateFailedError:
         raise
     except QualityGateUnavailableError as err:
@@ -85,17 +99,14 @@ def _unavailable(cause: str, settings: QualityGateSettings) -> GateOutcome:
 
 
 def _scored(settings: QualityGateSettings, source: Path, candidate: Candidate, recalibrate: Recalibrate | None,
-            scorer: AdherenceScorer | None, pvc_root: Path | None, device: str) -> GateOutcome:
+            scorer: AdherenceScorer | None, pvc_root: Path | None, device: str,
+            make_reference: Callable[..., Renderer]) -> GateOutcome:
     started = time.monotonic()
     cases = parse_prompt_set(settings.prompts)
     if settings.clip_source:
         scorer = load_clip_scorer(settings.clip_source, pvc_root, device)
-    reference = reference_renderer(source, candidate.size, settings.guidance_scale, device)
+    reference = make_reference(source, candidate.size, settings.guidance_scale, device)
     references = render_references(reference, cases, settings.steps, scorer)
-
-    def renderer(artefacts: Mapping[str, Path]) -> Renderer:
-        return candidate_renderer(candidate.pipeline_dir, candidate.load(artefacts), candidate.size,
-                                  settings.guidance_scale, settings.scheduler)
 
     attempts: list[tuple[Scores, list[str]]] = []
     renderers: list[Renderer] = []
@@ -103,7 +114,7 @@ def _scored(settings: QualityGateSettings, source: Path, candidate: Candidate, r
     total = settings.calibration_attempts if recalibrate is not None else 1
     for attempt in range(total):
         replaced = dict(recalibrate(attempt)) if attempt and recalibrate is not None else {}
-        render = renderer({**candidate.artefacts, **replaced})
+        render = candidate.renderer_for({**candidate.artefacts, **replaced})
         scores, failures = judge(render, references, settings, scorer)
         LOG.info("quality attempt %d/%d: worst ssim %.4f, worst psnr %.2f dB, %s", attempt + 1, total,
                  scores.worst_ssim, scores.worst_psnr_db, "; ".join(failures) or "passed")
