@@ -161,5 +161,34 @@ def evaluate(
         raise typer.Exit(BuildError.exit_code) from err
 
 
+@app.command()
+def references(
+    out: Annotated[Path, typer.Option(help="directory for the PNGs and references.json")],
+    source: Annotated[str, typer.Option(help="the model source the reference renders from")] = "builtin://tiny-sdxl",
+    prompts: Annotated[Path | None, typer.Option(help="JSON list of {prompt, seed}; default: the built-in set")] = None,
+    steps: Annotated[int, typer.Option(help="denoising steps")] = 30,
+    guidance: Annotated[float, typer.Option(help="classifier-free guidance")] = 5.0,
+    size: Annotated[int, typer.Option(help="square image size")] = 64,
+    pvc_root: Annotated[Path | None, typer.Option(envvar="PVC_ROOT", help="where pvc://<claim>/ is mounted")] = None,
+    log_level: Annotated[str, typer.Option(help="logging level")] = "INFO",
+) -> None:
+    """Render the fp32 reference images ``diffusion evaluate`` compares a running service with."""
+    configure_logging(log_level)
+    import tempfile  # noqa: PLC0415
+
+    from engine_builder.quality.evaluate import render_references  # noqa: PLC0415
+    from engine_builder.quality.prompts import DEFAULT_PROMPTS, load_prompt_file  # noqa: PLC0415
+    from engine_builder.quality.references import write_references  # noqa: PLC0415
+    from engine_builder.quality.render import reference_renderer  # noqa: PLC0415
+    from engine_builder.sources import resolve_source  # noqa: PLC0415
+
+    cases = load_prompt_file(prompts) if prompts else DEFAULT_PROMPTS
+    with tempfile.TemporaryDirectory() as work:
+        source_dir = resolve_source(source, Path(work), pvc_root=pvc_root)
+        rendered = render_references(reference_renderer(source_dir, (size, size), guidance), cases, steps, None)
+    index = write_references(out, rendered, steps=steps, guidance=guidance, size=(size, size), source=source)
+    typer.echo(json.dumps({"references": str(index), "images": len(cases)}))
+
+
 if __name__ == "__main__":
     app()

@@ -117,7 +117,7 @@ def test_open_clip_vit_b_32_is_loaded_from_the_claim_and_scores_100_times_the_co
 
 def test_weights_open_clip_cannot_load_are_unavailable_with_the_cause(tmp_path, fake_open_clip):
     (tmp_path / "clip.bin").write_bytes(b"not a checkpoint")
-    with pytest.raises(QualityGateUnavailableError, match="could not load .*RuntimeError: Error"):
+    with pytest.raises(QualityGateUnavailableError, match=r"could not load .*RuntimeError: Error"):
         load_clip_scorer(str(tmp_path / "clip.bin"))
 
 
