@@ -19,7 +19,7 @@ from typing import Any
 
 from engine_builder.components import UNETS, ComponentName, component_spec, components_for, export_latent_size
 from engine_builder.export import export_component, load_pipeline
-from engine_builder.gating import gate_build, parity_tolerance, quantizes
+from engine_builder.gating import calibration_latent, gate_build, parity_tolerance, quantizes
 from engine_builder.layout import MODEL_REPOSITORY_DIR
 from engine_builder.parity import check_parity
 from engine_builder.plan import BuildPlan
@@ -160,8 +160,9 @@ def _calibrate(plan: BuildPlan, loaded: Any, lr: Any, progress: Progress) -> Non
     if not quantizes(plan):
         return
     names = ",".join(plan.quantized_components)
-    progress.report("export", 0.0, f"calibrating {names} for {plan.precision} latent={lr.opt_hw}")
-    quantize_components(loaded, plan.precision, lr.opt_hw, tuple(plan.quantized_components))
+    latent = calibration_latent(plan, lr)
+    progress.report("export", 0.0, f"calibrating {names} for {plan.precision} latent={latent}")
+    quantize_components(loaded, plan.precision, latent, tuple(plan.quantized_components))
 
 
 def _build_into(plan: BuildPlan, staging: Path, work: Path, options: BuildOptions,

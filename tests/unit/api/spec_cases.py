@@ -163,7 +163,7 @@ INVALID_SPECS: list[Invalid] = [
     Invalid("quality-empty-prompts", spec_with(engine__qualityGate={"prompts": []}),
             "spec.engine.qualityGate.prompts"),
     Invalid("quality-duplicate-prompts",
-            spec_with(engine__qualityGate={"prompts": [{"prompt": "a cat", "seed": 1}, {"prompt": "a cat", "seed": 1}]}),
+            spec_with(engine__qualityGate={"prompts": [{"prompt": "a cat", "seed": 1}] * 2}),
             "spec.engine.qualityGate.prompts"),
     Invalid("quality-clip-from-a-hub", spec_with(engine__qualityGate={"clipSource": "hf://openai/clip"}),
             "spec.engine.qualityGate.clipSource"),
