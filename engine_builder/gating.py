@@ -28,8 +28,9 @@ from engine_builder.repository.pipeline_files import write_pipeline_files
 from engine_builder.triton_models.local_components import load_components
 from engine_builder.trt import build_engine, engine_filename, engine_parity
 
-#: ONNX Runtime threads for the gate's sessions: the build Job's CPU request is small.
-GATE_THREADS = 2
+#: ONNX Runtime threads for the gate's sessions: its tensors are tiny on the CPU path, where more
+#: threads cost synchronisation (see render.CPU_REFERENCE_THREADS), and the build Job's CPU request is small.
+GATE_THREADS = 1
 
 
 def quantizes(plan: BuildPlan) -> bool:
