@@ -30,6 +30,7 @@ class ConditionType:
     DEGRADED = "Degraded"  # [lifecycle] serving, but something needs attention
     SPEED_TIER = "SpeedTier"  # [autoscaler] requests without their own steps are served with fewer steps
     ABLE_TO_SCALE = "AbleToScale"  # [autoscaler] its writes land: the count, the pods' ranking, the speed tier
+    STEPS_QUALITY = "StepsQuality"  # [lifecycle] overload.minSteps is at or above the lowest passing step count
 
 
 class Reason:
@@ -47,6 +48,12 @@ class Reason:
     BUILD_FAILED = "BuildFailed"
     BUILD_TIMED_OUT = "BuildTimedOut"
     SECRET_NOT_FOUND = "SecretNotFound"
+    QUALITY_GATE_FAILED = "QualityGateFailed"  # the engine's images missed a qualityGate threshold
+    QUALITY_GATE_UNAVAILABLE = "QualityGateUnavailable"  # the gate could not score (the cause is in the message)
+    # StepsQuality
+    MIN_STEPS_ABOVE_QUALITY_FLOOR = "MinStepsAboveQualityFloor"
+    MIN_STEPS_BELOW_QUALITY_FLOOR = "MinStepsBelowQualityFloor"
+    NO_QUALITY_CURVE = "NoQualityCurve"
     # Available / Ready / Progressing / Degraded
     MINIMUM_REPLICAS_AVAILABLE = "MinimumReplicasAvailable"
     REPLICAS_UNAVAILABLE = "ReplicasUnavailable"

@@ -11,11 +11,12 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import Field
 
+from diffusion_operator.api.base import StatusModel
 from diffusion_operator.api.conditions import Condition, ConditionType, Reason, find_condition
 from diffusion_operator.api.durations import Duration, format_duration
+from diffusion_operator.api.status_quality import QualityStatus
 
 Phase = Literal["Pending", "Building", "Deploying", "Ready", "Degraded", "Failed"]
 EngineState = Literal["Pending", "Building", "Succeeded", "Failed"]
@@ -31,11 +32,8 @@ FORECAST_BUCKETS = 48
 COLD_START_SAMPLES = 8
 
 #: EngineReady reasons after which nothing will change until the user edits the spec or a Secret.
-TERMINAL_ENGINE_REASONS = frozenset({Reason.BUILD_FAILED, Reason.BUILD_TIMED_OUT, Reason.SECRET_NOT_FOUND})
-
-
-class StatusModel(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True, alias_generator=to_camel, populate_by_name=True)
+TERMINAL_ENGINE_REASONS = frozenset({Reason.BUILD_FAILED, Reason.BUILD_TIMED_OUT, Reason.SECRET_NOT_FOUND,
+                                     Reason.QUALITY_GATE_FAILED, Reason.QUALITY_GATE_UNAVAILABLE})
 
 
 class EngineStatus(StatusModel):
@@ -57,6 +55,9 @@ class EngineStatus(StatusModel):
     )
     message: str | None = Field(
         default=None, max_length=4096, description="The builder's summary or failure message."
+    )
+    quality: QualityStatus | None = Field(
+        default=None, description="The quality gate's scores, thresholds, prompts and step curve for this build."
     )
 
 
