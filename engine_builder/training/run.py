@@ -22,8 +22,8 @@ from engine_builder.training.evaluate import evaluate_weights
 #: Steps and set sizes per scale: "smoke" checks the wiring in a minute, "full" is what ships.
 SCALES: dict[str, dict[str, int]] = {
     "smoke": {"scenes": 512, "products": 256, "vae": 30, "unet": 30, "inpaint": 20, "segmenter": 20, "eval": 8},
-    "full": {"scenes": 5000, "products": 1500, "vae": 500, "unet": 1000, "inpaint": 200, "segmenter": 300,
-             "eval": 40},
+    "full": {"scenes": 2500, "products": 1500, "vae": 400, "unet": 700, "inpaint": 100, "segmenter": 300,
+             "eval": 20},
 }
 BATCH = {"vae": 16, "unet": 48, "inpaint": 48, "segmenter": 16}
 LR = {"vae": 2e-3, "unet": 1.5e-3, "inpaint": 5e-4, "segmenter": 3e-3}
