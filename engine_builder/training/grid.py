@@ -37,10 +37,13 @@ def grid(prompts: list[str], images: list[NDArray[np.uint8]]) -> Image.Image:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import torch
     parser = argparse.ArgumentParser(prog="python -m engine_builder.training.grid", description=__doc__)
     parser.add_argument("out", type=Path)
     parser.add_argument("--weights", type=Path, default=tiny.WEIGHTS_DIR)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (2 thrash on a busy 2-core machine)")
     args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
     pipe = tiny.build_tiny_pipeline(trained=True, weights=args.weights)
     pipe.set_progress_bar_config(disable=True)
     singles, pairs = held_out_prompts(COLUMNS)
