@@ -20,11 +20,15 @@ from engine_builder.parity import check_parity
 from engine_builder.pipeline import Component
 from engine_builder.plan import BuildPlan
 from engine_builder.profiles import LatentRange, parity_shapes, within
+from engine_builder.errors import QualityGateUnavailableError
+from engine_builder.quality.adherence import AdherenceScorer, scene_scorer
 from engine_builder.quality.gate import Candidate, GateOutcome, Recalibrate, run_gate, serving_candidate
 from engine_builder.quality.render import engine_components, onnx_components
 from engine_builder.quality_settings import QualityGateSettings
 from engine_builder.quantize import quantize_components
 from engine_builder.repository.pipeline_files import write_pipeline_files
+from engine_builder.scenes.checker import verdict as scene_verdict
+from engine_builder.scenes.vocabulary import PromptError
 from engine_builder.triton_models.local_components import load_components
 from engine_builder.trt import build_engine, engine_filename, engine_parity
 
@@ -101,6 +105,25 @@ def recalibration(plan: BuildPlan, source: Path, work: Path, lr: LatentRange, fl
     return recalibrate
 
 
+#: Sources that draw the scene vocabulary (engine_builder.scenes): the pixel scene checker reads their
+#: prompt adherence. The random-weight variant is included on purpose: it must score (and fail) like any build.
+SCENE_SOURCES = ("builtin://tiny-sdxl", "builtin://tiny-sdxl-random")
+
+
+def _scene_checks(prompt: str, image: Any) -> dict[str, bool]:
+    try:
+        return scene_verdict(prompt, image).checks
+    except PromptError as err:
+        raise QualityGateUnavailableError(
+            f"prompts: {prompt!r} is outside the built-in model's scene grammar ({err})") from err
+
+
+def adherence_scorer(plan: BuildPlan) -> AdherenceScorer | None:
+    """The scene checker for the built-in models; other sources score adherence only with a clipSource
+    (run_gate loads it, and it replaces this one)."""
+    return scene_scorer(_scene_checks) if plan.source in SCENE_SOURCES else None
+
+
 def load_for_gate(plan: BuildPlan, trt_version: str | None) -> Any:
     """Artefacts -> components: ORT sessions for ONNX files, TensorRT engines for engine directories."""
 
@@ -125,8 +148,8 @@ def gate_build(plan: BuildPlan, source: Path, dims: Any, artefacts: Mapping[Comp
     candidate = serving_candidate(pipeline_dir, text2image, load_for_gate(plan, trt_version), evaluation_size(plan),
                                   plan.quality_gate)
     recalibrate = recalibration(plan, source, work, lr, float_dtype, trt_version) if quantizes(plan) else None
-    return run_gate(plan.quality_gate, source, candidate, recalibrate=recalibrate, pvc_root=pvc_root,
-                    device="cuda" if plan.backend == "tensorrt" else "cpu")
+    return run_gate(plan.quality_gate, source, candidate, recalibrate=recalibrate, scorer=adherence_scorer(plan),
+                    pvc_root=pvc_root, device="cuda" if plan.backend == "tensorrt" else "cpu")
 
 
 def published_candidate(repository: Path, size: tuple[int, int], settings: QualityGateSettings) -> Candidate:

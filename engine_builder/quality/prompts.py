@@ -1,8 +1,8 @@
 """The fixed prompt set: prompts with seeds, so every run renders from the same initial latents.
 
 The default set is small on purpose (the gate runs in every build): a handful of prompts covering
-single objects, two objects with a relation, and a texture, phrased in the built-in model's
-vocabulary (coloured shapes on backgrounds) so its scene checker can read them, and plain enough
+single objects and two objects with a relation, in the built-in model's grammar
+(engine_builder.scenes.vocabulary) so its scene checker reads them, and plain enough
 that a CLIP model scores them meaningfully for a real SDXL.
 """
 
@@ -19,10 +19,10 @@ from engine_builder.errors import QualityGateUnavailableError
 from engine_builder.quality_settings import MAX_PROMPTS, PromptCase
 
 DEFAULT_PROMPTS: tuple[PromptCase, ...] = (
-    PromptCase(prompt="a red circle on a white background", seed=11),
-    PromptCase(prompt="a large blue square on a yellow background", seed=23),
-    PromptCase(prompt="a green triangle left of a red circle on a gray background", seed=37),
-    PromptCase(prompt="a small yellow star above a blue square on a black background", seed=41),
+    PromptCase(prompt="a large red circle on a white background", seed=11),
+    PromptCase(prompt="a small blue square on a yellow background", seed=23),
+    PromptCase(prompt="a green triangle left of a red circle on a black background", seed=37),
+    PromptCase(prompt="a yellow circle above a blue square on a purple background", seed=41),
 )
 
 

@@ -61,7 +61,7 @@ def test_a_faithful_candidate_passes_and_reports_scores_thresholds_prompts_and_t
     assert report["verdict"] == "Passed" and outcome.replaced == {}
     assert report["scores"]["ssim"] > 0.95 and report["scores"]["finite"] is True
     assert report["thresholds"]["minSsim"] == 0.95 and report["steps"] == 30
-    assert report["prompts"][0] == "a red circle on a white background"
+    assert report["prompts"][0] == "a large red circle on a white background"
     assert [p["steps"] for p in report["curve"]] == [30, 20, 10, 5]
     # the fake strays by (30 - steps) grey levels: fewer steps cost quality until minStepsSsim fails
     assert report["curve"][0]["passed"] is True and report["curve"][-1]["passed"] is False
