@@ -4,7 +4,7 @@
 # Why from source: no kube-apiserver/etcd/kwok/helm package exists in the registries this project
 # may use, and no Docker engine is available, so the Go module proxy is the one pinned, reproducible
 # source. Each binary lands in $CACHE/<name>-<version>/<name>; an existing binary is never rebuilt,
-# so a warm run costs milliseconds and a cold one ~tens of minutes on 2 cores (figure in README).
+# so a warm run costs milliseconds and a cold one ~tens of minutes on 2 cores (figure in docs/benchmarks.md).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=versions.env
