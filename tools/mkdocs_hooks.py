@@ -67,7 +67,7 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str
         path = _repo_path(base, target)
         if path is None:
             return match.group(0)
-        anchor = target[len(target.split("#")[0]):]
+        anchor = target[len(target.partition("#")[0]):]
         if not path.exists():
             LOG.warning("%s links to %s, which is not in the repository", _name(page, is_readme), target)
             return match.group(0)
@@ -107,7 +107,7 @@ def _repo_path(base: Path, target: str) -> Path | None:
     """The repository file a relative link names; None for URLs, mail and same-page anchors."""
     if re.match(r"^[a-z][a-z0-9+.-]*:", target) or target.startswith(("#", "/")):
         return None
-    return Path(posixpath.normpath((base / target.split("#")[0]).as_posix()))
+    return Path(posixpath.normpath((base / target.partition("#")[0]).as_posix()))
 
 
 def _inside(path: Path, folder: Path) -> bool:
