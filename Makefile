@@ -119,6 +119,12 @@ demo-down: venv
 docs: venv
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
 
+# Copy the images `make images` built to your registry (skopeo; `skopeo login` first) and print the chart
+# values that name them: make images-push REGISTRY=us-docker.pkg.dev/PROJECT/diffusion [IMAGES=operator].
+images-push: images
+	@test -n "$(REGISTRY)" || { echo "usage: make images-push REGISTRY=host/path [IMAGES=name...]" >&2; exit 2; }
+	$(PY) -m testbed.registry push $(REGISTRY) $(IMAGES)
+
 lock: venv
 	$(PY) -m pip freeze --exclude-editable | grep -v '^-e' > constraints.txt
 

@@ -55,12 +55,13 @@ build() {  # build NAME VERSION DIR-OR-PACKAGE [go install]
   echo "built $name $version in $((SECONDS - started)) s" >&2
 }
 
-want=${*:-etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy kwok helm metrics-adapter}
+want=${*:-etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy kwok helm metrics-adapter registry}
 for name in $want; do
   case $name in
     etcd) build etcd "$ETCD_VERSION" "etcd:go.etcd.io/etcd/server/v3" ;;
     kube-apiserver|kube-controller-manager|kube-scheduler|kubectl|kubelet|kube-proxy)
       build "$name" "$KUBERNETES_VERSION" "kubernetes:k8s.io/kubernetes/cmd/$name" ;;
+    registry) build registry "$DISTRIBUTION_VERSION" github.com/distribution/distribution/v3/cmd/registry install ;;
     kwok) build kwok "$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok install ;;
     helm) build helm "$HELM_VERSION" helm.sh/helm/v3/cmd/helm install ;;
     # Our custom.metrics.k8s.io adapter (prometheus-adapter cannot be fetched here; see its main.go).

@@ -14,7 +14,6 @@ from grafana_foundation_sdk.models import dashboard as dashboard_models
 
 from diffusion_operator.dashboards.defaults import DATASOURCE
 
-
 #: Said in each dashboard's own description (a JSON file has no comments, and the SDK's model no field
 #: for one): the file is generated, and an edit made to it or in Grafana is lost at the next install.
 GENERATED_MARKER = (
@@ -42,7 +41,8 @@ def build(title: str, uid: str, description: str, variables: Sequence[cogbuilder
     ``annotations`` are ``(name, expr)`` Prometheus annotations (events drawn on every panel).
     """
     board = (
-        dashboard.Dashboard(title).uid(uid).description(f"{description} {GENERATED_MARKER}").tags(list(tags)).refresh(refresh)
+        dashboard.Dashboard(title).uid(uid).description(f"{description} {GENERATED_MARKER}").tags(list(tags))
+        .refresh(refresh)
         .time("now-1h", "now").timezone("browser").editable()
         .tooltip(dashboard_models.DashboardCursorSync.CROSSHAIR)
     )
