@@ -67,7 +67,8 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str
         path = _repo_path(base, target)
         if path is None:
             return match.group(0)
-        anchor = target[len(target.partition("#")[0]):]
+        _, hash_sign, fragment = target.partition("#")
+        anchor = hash_sign + fragment
         if not path.exists():
             LOG.warning("%s links to %s, which is not in the repository", _name(page, is_readme), target)
             return match.group(0)
