@@ -8,6 +8,8 @@ so without this it would warn about (``--strict``: fail on) every link that leav
   links rewritten to be relative to ``docs/``;
 - a link to a file of the repository outside ``docs/`` points at that file on GitHub (``repo_url``),
   and an image outside ``docs/`` is copied into the site, so the page shows it offline;
+- a pipe in a code span of a table row is written ``\\|`` for GitHub, which splits cells on every
+  ``|``; Python-Markdown splits around code spans and would show the backslash, so it is removed;
 - a link to a file that does not exist in the repository is a warning, which ``--strict`` turns
   into a failed build: MkDocs checks the links inside ``docs/``, this checks the ones that leave it.
 
@@ -31,6 +33,7 @@ _LINK = re.compile(r"(!?\[[^\]]*\]\()([^)\s]+)(\))")
 #: Fenced blocks and inline code spans: what looks like a link there (a regex's ``[a-z](...)``) is code.
 _CODE = re.compile(r"^(```|~~~).*?^\1|(`+)(?!`).+?(?<!`)\2(?!`)", re.MULTILINE | re.DOTALL)
 _IMAGE_SUFFIXES = (".png", ".svg", ".jpg", ".jpeg", ".gif")
+_CODE_SPAN = re.compile(r"(`+)(?!`).+?(?<!`)\1(?!`)")
 #: Where files from outside docs/ are copied inside the site.
 _COPIED = "repo"
 _BRANCH = "main"
@@ -82,7 +85,15 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str
         url = f"{config['repo_url'].rstrip('/')}/{kind}/{_BRANCH}/{path.relative_to(REPO).as_posix()}"
         return f"{opening}{url}{anchor}{closing}"
 
-    return _substitute(markdown, rewrite)
+    return _unescape_table_code_pipes(_substitute(markdown, rewrite))
+
+
+def _unescape_table_code_pipes(markdown: str) -> str:
+    def unescape(span: re.Match[str]) -> str:
+        return span.group(0).replace("\\|", "|")
+
+    return "\n".join(_CODE_SPAN.sub(unescape, line) if line.startswith("|") else line
+                     for line in markdown.split("\n"))
 
 
 def _links(markdown: str) -> list[tuple[str, str, str]]:

@@ -1,7 +1,8 @@
 """The little Markdown both reference pages write: table cells that survive pipes, newlines and ``<``.
 
-GitHub and MkDocs (Python-Markdown's tables) both split a row on ``|`` even inside a code span
-unless it is escaped as ``\\|``; a newline ends the row; and ``<org>`` in prose would be read as an
+GitHub splits a table row on every ``|``, even inside a code span, unless it is escaped as ``\\|``
+(the docs site's hook, tools/mkdocs_hooks.py, drops that backslash again inside code spans, where
+Python-Markdown would show it); a newline ends the row; and ``<org>`` in prose would be read as an
 HTML tag and vanish, while inside a code span it must stay as typed.
 """
 
