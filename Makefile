@@ -11,19 +11,21 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
+.PHONY: docs images-push
 .PHONY: help setup venv system-deps binaries test lint typecheck contracts generated pytest unit \
         faults integration e2e realnode demo demo-down tiny-model bench generate lock clean images gotest
 
 help:
 	@echo "make demo   - run the main job on the embedded local test bed"
 	@echo "make test   - everything CI checks"
-	@echo "make bench  - benchmarks (figures go to the README)"
+	@echo "make bench  - benchmarks (figures go to docs/benchmarks.md)"
+	@echo "make docs   - the docs site into site/ (mkdocs build --strict)"
 	@echo "make realnode - only the tests that run containers on the real kubelet node"
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade "pip==25.3"
-	$(PY) -m pip install -q -c constraints.txt -e ".[builder,testbed,dev]"
+	$(PY) -m pip install -q -c constraints.txt -e ".[builder,testbed,dev,docs]"
 	touch $@
 
 venv: $(STAMP)
@@ -68,7 +70,7 @@ generate: setup
 gotest:
 	cd tools/gobin/metrics-adapter && GOFLAGS="-buildvcs=false -trimpath" CGO_ENABLED=0 go test ./...
 
-test: setup images lint typecheck contracts generated gotest pytest
+test: setup images lint typecheck contracts generated docs gotest pytest
 
 unit: venv
 	$(PY) -m pytest -m unit $(PYTEST_ARGS)
@@ -116,6 +118,18 @@ demo: setup images
 
 demo-down: venv
 	$(VENV)/bin/testbed down
+
+# The docs site (MkDocs + Material) into site/: README.md is its front page, docs/ its pages. --strict
+# turns every warning into a failure: a broken link or anchor inside the site (MkDocs' validation),
+# a link out of docs/ to a file that is not in the repository (tools/mkdocs_hooks.py).
+docs: venv
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+
+# Copy the images `make images` built to your registry (skopeo; `skopeo login` first) and print the chart
+# values that name them: make images-push REGISTRY=us-docker.pkg.dev/PROJECT/diffusion [IMAGES=operator].
+images-push: images
+	@test -n "$(REGISTRY)" || { echo "usage: make images-push REGISTRY=host/path [IMAGES=name...]" >&2; exit 2; }
+	$(PY) -m testbed.registry push $(REGISTRY) $(IMAGES)
 
 lock: venv
 	$(PY) -m pip freeze --exclude-editable | grep -v '^-e' > constraints.txt

@@ -26,6 +26,7 @@ PINNED_BY = {
     "kwok": "KWOK_VERSION",
     "helm": "HELM_VERSION",
     "metrics-adapter": "CUSTOM_METRICS_APISERVER_VERSION",
+    "registry": "DISTRIBUTION_VERSION",
 }
 
 #: Binaries whose source lives in this repository: their cache key also carries a hash of that

@@ -4,7 +4,7 @@
 # Why from source: no kube-apiserver/etcd/kwok/helm package exists in the registries this project
 # may use, and no Docker engine is available, so the Go module proxy is the one pinned, reproducible
 # source. Each binary lands in $CACHE/<name>-<version>/<name>; an existing binary is never rebuilt,
-# so a warm run costs milliseconds and a cold one ~tens of minutes on 2 cores (figure in README).
+# so a warm run costs milliseconds and a cold one ~tens of minutes on 2 cores (figure in docs/benchmarks.md).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=versions.env
@@ -55,12 +55,13 @@ build() {  # build NAME VERSION DIR-OR-PACKAGE [go install]
   echo "built $name $version in $((SECONDS - started)) s" >&2
 }
 
-want=${*:-etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy kwok helm metrics-adapter}
+want=${*:-etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy kwok helm metrics-adapter registry}
 for name in $want; do
   case $name in
     etcd) build etcd "$ETCD_VERSION" "etcd:go.etcd.io/etcd/server/v3" ;;
     kube-apiserver|kube-controller-manager|kube-scheduler|kubectl|kubelet|kube-proxy)
       build "$name" "$KUBERNETES_VERSION" "kubernetes:k8s.io/kubernetes/cmd/$name" ;;
+    registry) build registry "$DISTRIBUTION_VERSION" github.com/distribution/distribution/v3/cmd/registry install ;;
     kwok) build kwok "$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok install ;;
     helm) build helm "$HELM_VERSION" helm.sh/helm/v3/cmd/helm install ;;
     # Our custom.metrics.k8s.io adapter (prometheus-adapter cannot be fetched here; see its main.go).

@@ -10,11 +10,13 @@
 # and with the argument `images` (make images), what builds the container images without Docker:
 #   buildah         - builds the Dockerfiles (and runc, which it runs them with)
 #   mmdebstrap      - makes the Debian bookworm base image from the apt sources
+#   skopeo          - copies the built archives to a registry (make images-push; its real-node test)
 set -euo pipefail
 need=()
 if [[ ${1:-} == images ]]; then
   command -v buildah >/dev/null 2>&1 || need+=(buildah)
   command -v mmdebstrap >/dev/null 2>&1 || need+=(mmdebstrap)
+  command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
 fi
 command -v prometheus >/dev/null 2>&1 || [[ -x /usr/bin/prometheus ]] || need+=(prometheus)
 for tool in containerd:containerd runc:runc iptables:iptables conntrack:conntrack ip:iproute2; do

@@ -123,6 +123,19 @@ def write_registry_hosts(hosts_dir: Path) -> None:
         )
 
 
+def trust_plain_http_registry(hosts_dir: Path, address: str) -> Path:
+    """Let the node pull from the plain-HTTP registry at ``address`` (``127.0.0.1:<port>``), as a
+    cluster's nodes pull from its registry. containerd reads ``<hosts_dir>/<host:port>/hosts.toml``
+    at each pull, so this takes effect without a restart; every other registry stays closed.
+    Returns the directory to remove when that registry is gone."""
+    directory = hosts_dir / address
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "hosts.toml").write_text(
+        f'server = "http://{address}"\n\n[host."http://{address}"]\n  capabilities = ["pull", "resolve"]\n'
+    )
+    return directory
+
+
 def ctr(layout: RuntimeLayout, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     """``ctr`` against this node's containerd, in the CRI namespace."""
     return subprocess.run(

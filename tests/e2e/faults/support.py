@@ -1,5 +1,5 @@
 """Shared pieces of the fault-injection suite: a Prometheus whose answers the test controls, and a
-recorder for the figures the README's reliability table quotes (recovery times, memory)."""
+recorder for the figures docs/reliability.md's table quotes (recovery times, memory)."""
 
 from __future__ import annotations
 
@@ -113,7 +113,7 @@ def _vector(result: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 class Figures:
-    """Figures a fault case measured, merged into ``<results>/<case>.json`` for the README table."""
+    """Figures a fault case measured, merged into ``<results>/<case>.json`` for docs/reliability.md's table."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory

@@ -148,3 +148,8 @@ def test_the_json_parses_back_into_the_sdks_grafana_dashboard_model_unchanged() 
         original = json.loads(text)
         model = dashboard_models.Dashboard.from_json(original)
         assert json.loads(assemble.to_json(model)) == original, name
+
+
+def test_every_dashboard_says_it_is_generated_and_not_to_be_edited() -> None:
+    for name, text in generate.dashboard_files().items():
+        assert json.loads(text)["description"].endswith(assemble.GENERATED_MARKER), name
