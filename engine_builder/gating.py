@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from engine_builder.components import UNETS, ComponentName, component_spec, export_latent_size
+from engine_builder.errors import QualityGateUnavailableError
 from engine_builder.export import export_component, load_pipeline
 from engine_builder.parity import check_parity
 from engine_builder.pipeline import Component
 from engine_builder.plan import BuildPlan
 from engine_builder.profiles import LatentRange, parity_shapes, within
-from engine_builder.errors import QualityGateUnavailableError
 from engine_builder.quality.adherence import AdherenceScorer, scene_scorer
 from engine_builder.quality.gate import Candidate, GateOutcome, Recalibrate, run_gate, serving_candidate
 from engine_builder.quality.render import engine_components, onnx_components
