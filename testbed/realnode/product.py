@@ -15,7 +15,7 @@ from testbed.images import RECIPES
 from testbed.realnode.kubelet import node_selector, tolerations
 
 API = "diffusion.dev/v1alpha1"
-#: Image name (testbed/images.py recipe) -> the tag the real node's containerd holds it under.
+#: Image name (testbed/images/recipes.py) -> the tag the real node's containerd holds it under.
 IMAGES = {recipe.name: recipe.tag for recipe in RECIPES}
 #: The tiny model's build needs a fraction of the SDXL defaults (4 CPUs, 32 GiB); the node has 2 and 24.
 BUILD_REQUESTS = {"cpu": "250m", "memory": "1Gi"}
