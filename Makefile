@@ -39,12 +39,15 @@ setup: venv system-deps binaries
 lint: venv
 	$(PY) -m ruff check .
 
-# The pure core: deciders and builders with no I/O, held to mypy --strict.
+# Held to mypy --strict: the pure core (deciders and builders with no I/O), the settings, and the
+# edges that run beside the handlers on their own (the activator, the Triton edge, the exporter).
 STRICT_CORE := $(wildcard operator/diffusion_operator/api operator/diffusion_operator/engines \
 	operator/diffusion_operator/render operator/diffusion_operator/autoscaling \
 	operator/diffusion_operator/metrics operator/diffusion_operator/reconcile engine_builder \
 	operator/diffusion_operator/dashboards operator/diffusion_operator/alerts.py \
-	operator/diffusion_operator/client)
+	operator/diffusion_operator/client operator/diffusion_operator/activator \
+	operator/diffusion_operator/triton operator/diffusion_operator/telemetry.py \
+	operator/diffusion_operator/config.py)
 
 typecheck: venv
 	$(PY) -m mypy
