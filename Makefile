@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: help setup venv system-deps binaries test lint typecheck contracts generated pytest unit \
+.PHONY: help setup venv system-deps binaries test lint typecheck contracts generated pytest unit unit-without-builder \
         faults integration e2e realnode demo demo-down bench generate lock clean images gotest
 
 help:
@@ -75,6 +75,11 @@ test: setup images lint typecheck contracts generated gotest pytest
 
 unit: venv
 	$(PY) -m pytest -m unit $(PYTEST_ARGS)
+
+# The unit tests as they run where the [builder] extra (torch, ONNX, ...) is not installed: those
+# that need it skip with the reason (tests/builder_extra.py, tests/hide_builder_extra.py).
+unit-without-builder: venv
+	$(PY) -m pytest -m unit -p tests.hide_builder_extra $(PYTEST_ARGS)
 
 integration: setup
 	$(PY) -m pytest -m integration $(PYTEST_ARGS)

@@ -1,9 +1,9 @@
-"""``pytest -p tests.without_builder_extra``: run the tests as if the ``[builder]`` extra were not installed.
+"""``pytest -m unit -p tests.hide_builder_extra``: the tests as if the ``[builder]`` extra were not installed.
 
-Unit tests must pass without it (``pytest -m unit`` in an environment with only the operator's and the
-dev dependencies): a test that needs torch, diffusers, ONNX and the rest skips with the reason. This
-plugin proves it on a full dev environment by making those packages unimportable before any test
-module is collected, exactly as ``ModuleNotFoundError`` would in an environment without them.
+Unit tests must pass without it (only the operator's and the dev dependencies): a test that needs
+torch, diffusers, ONNX and the rest skips with the reason (``tests/builder_extra.py``). This plugin
+proves it on a full dev environment: those packages raise ``ModuleNotFoundError`` from before any
+test module is collected, as they would where they are absent.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ class _Absent(importlib.abc.MetaPathFinder):
     def find_spec(self, fullname: str, path: Sequence[str] | None,
                   target: ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
         if fullname.partition(".")[0] in BUILDER_MODULES:
-            raise ModuleNotFoundError(f"No module named {fullname!r} (hidden by tests/without_builder_extra.py)",
+            raise ModuleNotFoundError(f"No module named {fullname!r} (hidden by tests/hide_builder_extra.py)",
                                       name=fullname)
         return None
 
