@@ -9,8 +9,8 @@ the same thing one hop earlier; a forward that still meets a closed port (connec
 sent) closes the gate and is held again, so the probe's lag costs no request.
 
 Why pods cannot start: the operator already computes it (``Available`` False with a start problem's
-reason, e.g. ``Unschedulable``, and the scheduler's words as its message; see ``reconcile/decide.py``). The
-activator reads the DiffusionService's status (a namespaced Role allows ``get`` on that one object)
+reason, e.g. ``Unschedulable``, and the scheduler's words as its message; see ``reconcile/decide.py``).
+The activator reads the DiffusionService's status (a namespaced Role allows ``get`` on that one object)
 while it holds requests, instead of the operator writing a second copy of the same fact somewhere;
 ``start_problem`` is the pure rule.
 """
@@ -30,6 +30,7 @@ from diffusion_operator.activator.gate import CannotStartError, Gate
 from diffusion_operator.api.conditions import START_PROBLEMS, ConditionType
 
 log = logging.getLogger(__name__)
+
 
 def start_problem(status: Mapping[str, Any] | None) -> str | None:
     """Why the service's Triton pods cannot start, from its status; None while they may still start.
