@@ -19,13 +19,14 @@ from typing import Any
 
 from engine_builder.components import UNETS, ComponentName, component_spec, components_for, export_latent_size
 from engine_builder.export import export_component, load_pipeline
+from engine_builder.gating import calibration_latent, gate_build, parity_tolerance, quantizes
 from engine_builder.layout import MODEL_REPOSITORY_DIR
 from engine_builder.parity import check_parity
 from engine_builder.plan import BuildPlan
 from engine_builder.profiles import LatentRange, latent_range, parity_shapes, within
 from engine_builder.progress import LOG, Progress
-from engine_builder.publish import is_complete, partial_dir, publish, sweep_partials, work_dir
-from engine_builder.quantize import quantize_unet
+from engine_builder.publish import is_complete, partial_dir, publish, read_manifest, sweep_partials, work_dir
+from engine_builder.quantize import quantize_components
 from engine_builder.repository.model_config import Engines
 from engine_builder.repository.write import write_repository
 from engine_builder.segmentation import check_segmenter, read_config, resolve_segmenter
@@ -82,7 +83,9 @@ def build(plan: BuildPlan, out: Path, options: BuildOptions | None = None) -> di
     key = plan.cache_key()
     target = out / key
     if is_complete(target, key):
-        return summary("cached", plan, target, started)
+        # The gate's scores of the build that published it (a failed gate never publishes).
+        quality = (read_manifest(target) or {}).get("quality_summary")
+        return summary("cached", plan, target, started, **({"quality": quality} if quality else {}))
 
     trt_version = None
     if plan.backend == "tensorrt":
@@ -110,7 +113,7 @@ def build(plan: BuildPlan, out: Path, options: BuildOptions | None = None) -> di
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return summary("built", plan, target, started, tensorrt_version=trt_version,
-                   parity_max_error=manifest["parity_max_error"])
+                   parity_max_error=manifest["parity_max_error"], quality=manifest["quality_summary"])
 
 
 @dataclass(frozen=True)
@@ -149,17 +152,17 @@ def _export(loaded: Any, components: tuple[ComponentName, ...], lr: LatentRange,
 
 
 def _calibrate(plan: BuildPlan, loaded: Any, lr: Any, progress: Progress) -> None:
-    """int8/fp8 (TensorRT only): ModelOpt calibrates the UNet so its export carries Q/DQ nodes."""
-    if plan.backend != "tensorrt" or plan.precision == "fp16":
+    """int8 (and fp8 on TensorRT): ModelOpt calibrates the plan's components so their export carries Q/DQ.
+
+    ONNX Runtime runs int8 Q/DQ on the CPU, so the CPU path quantizes int8 too and the quality gate
+    sees what an int8 engine costs; fp8's Q/DQ ops are TensorRT's own, so a CPU fp8 plan stays float.
+    """
+    if not quantizes(plan):
         return
-
-    progress.report("export", 0.0, f"calibrating unetxl for {plan.precision} latent={lr.opt_hw}")
-    quantize_unet(loaded, plan.precision, lr.opt_hw)
-
-
-def _parity_tolerance(plan: BuildPlan, name: str, float_dtype: str) -> str:
-    """The parity tolerance key: a quantized UNet's engine is held to the 8-bit bound (parity.py)."""
-    return plan.precision if name == "unetxl" and plan.precision != "fp16" else float_dtype
+    names = ",".join(plan.quantized_components)
+    latent = calibration_latent(plan, lr)
+    progress.report("export", 0.0, f"calibrating {names} for {plan.precision} latent={latent}")
+    quantize_components(loaded, plan.precision, latent, tuple(plan.quantized_components))
 
 
 def _build_into(plan: BuildPlan, staging: Path, work: Path, options: BuildOptions,
@@ -193,7 +196,8 @@ def _build_into(plan: BuildPlan, staging: Path, work: Path, options: BuildOption
             for index, name in enumerate(components):
                 progress.report("parity", index / len(components), f"component={name} shapes={shapes}")
                 spec = component_spec(name, dims, float_dtype)
-                results = check_parity(loaded.modules[name], spec, onnx_paths[name], shapes, float_dtype)
+                results = check_parity(loaded.modules[name], spec, onnx_paths[name], shapes,
+                                       parity_tolerance(plan, name, float_dtype))
                 parity[name] = max(r.max_abs_error for r in results)
     else:
         # GPU path: parity compares the engines themselves with torch (ORT's CPU kernels do not cover
@@ -209,12 +213,16 @@ def _build_into(plan: BuildPlan, staging: Path, work: Path, options: BuildOption
                 spec = component_spec(name, dims, float_dtype)
                 engine = build_engine(onnx_paths[name], spec, plan, lr, work / "engines" / name / filename)
                 results = engine_parity(engine, loaded.modules[name], spec, shapes,
-                                        _parity_tolerance(plan, name, float_dtype))
+                                        parity_tolerance(plan, name, float_dtype))
                 parity[name] = max(r.max_abs_error for r in results)
                 files[name] = {f"{plan.compute_capability:.1f}": filename}
                 artefacts[name] = work / "engines" / name
         engines = Engines(files)
-    del loaded  # free the torch weights before writing the repository
+    del loaded  # free the torch weights before the gate loads the reference pipeline
+
+    with progress.stage("quality"):
+        gate = gate_build(plan, source, dims, artefacts, work, lr, float_dtype, trt_version, options.pvc_root)
+        artefacts.update(gate.replaced)  # type: ignore[arg-type]  # a later calibration attempt won
 
     with progress.stage("repository"):
         write_repository(staging / MODEL_REPOSITORY_DIR, plan, source, dims, float_dtype, artefacts, engines,
@@ -228,5 +236,7 @@ def _build_into(plan: BuildPlan, staging: Path, work: Path, options: BuildOption
         "parity_max_error": parity,
         "parity_shapes": [list(s) for s in shapes],
         "trace_latent": list(trace_hw),
+        "quality": gate.full,
+        "quality_summary": gate.report,
         **options.extra_manifest,
     }

@@ -108,8 +108,8 @@ def build(
         result = run_build(parsed, out, BuildOptions(pvc_root=pvc_root, hf_cache=hf_cache))
     except BuildError as err:
         logging.getLogger("engine_builder").error("%s: %s", err.kind, err)
-        emit({"status": "failed", "error": err.kind, "message": str(err)[:2000],
-              "seconds": round(time.monotonic() - started, 3)}, termination_log)
+        emit({"status": "failed", "error": err.kind, "message": str(err)[:1000],
+              "seconds": round(time.monotonic() - started, 3), **err.details}, termination_log)
         raise typer.Exit(err.exit_code) from err
     except Exception as err:  # a bug or an unexpected library error: still leave a summary
         logging.getLogger("engine_builder").exception("unexpected failure")
@@ -117,6 +117,77 @@ def build(
               "seconds": round(time.monotonic() - started, 3)}, termination_log)
         raise typer.Exit(BuildError.exit_code) from err
     emit(result, termination_log)
+
+
+@app.command()
+def evaluate(
+    repository: Annotated[Path, typer.Option(help="a published model_repository (CPU/ONNX Runtime build)")],
+    source: Annotated[str, typer.Option(help="the model source the reference renders from")] = "builtin://tiny-sdxl",
+    prompts: Annotated[Path | None, typer.Option(help="JSON list of {prompt, seed}; default: the built-in set")] = None,
+    clip_source: Annotated[str | None, typer.Option(help="open_clip ViT-B-32 'openai' weights file")] = None,
+    steps: Annotated[int, typer.Option(help="configured steps (the reference's)")] = 30,
+    step_counts: Annotated[str, typer.Option(help="comma-separated fewer step counts for the curve")] = "",
+    size: Annotated[int, typer.Option(help="square image size of the evaluation")] = 64,
+    pvc_root: Annotated[Path | None, typer.Option(envvar="PVC_ROOT", help="where pvc://<claim>/ is mounted")] = None,
+    log_level: Annotated[str, typer.Option(help="logging level")] = "INFO",
+) -> None:
+    """Score REPOSITORY against the fp32 reference; prints the full report, exit 6 when it fails the gate."""
+    configure_logging(log_level)
+    import tempfile  # noqa: PLC0415
+
+    from engine_builder.errors import QualityGateFailedError  # noqa: PLC0415
+    from engine_builder.gating import published_candidate  # noqa: PLC0415
+    from engine_builder.quality.gate import run_gate  # noqa: PLC0415
+    from engine_builder.quality.prompts import load_prompt_file  # noqa: PLC0415
+    from engine_builder.quality_settings import QualityGateSettings  # noqa: PLC0415
+    from engine_builder.sources import resolve_source  # noqa: PLC0415
+
+    try:
+        counts = tuple(int(c) for c in step_counts.split(",") if c.strip())
+        cases = load_prompt_file(prompts) if prompts else None
+        settings = QualityGateSettings(
+            clip_source=clip_source, steps=steps, step_counts=counts,
+            prompts=tuple(c.model_dump() for c in cases) if cases else None)
+        with tempfile.TemporaryDirectory() as work:
+            source_dir = resolve_source(source, Path(work), pvc_root=pvc_root)
+            outcome = run_gate(settings, source_dir, published_candidate(repository, (size, size), settings),
+                               pvc_root=pvc_root)
+        typer.echo(json.dumps(outcome.full, sort_keys=True))
+    except QualityGateFailedError as err:
+        typer.echo(json.dumps(err.details.get("quality", {}), sort_keys=True))
+        raise typer.Exit(err.exit_code) from err
+    except (BuildError, ValueError, OSError) as err:
+        typer.echo(json.dumps({"verdict": "Unavailable", "message": str(err)}), err=False)
+        raise typer.Exit(BuildError.exit_code) from err
+
+
+@app.command()
+def references(
+    out: Annotated[Path, typer.Option(help="directory for the PNGs and references.json")],
+    source: Annotated[str, typer.Option(help="the model source the reference renders from")] = "builtin://tiny-sdxl",
+    prompts: Annotated[Path | None, typer.Option(help="JSON list of {prompt, seed}; default: the built-in set")] = None,
+    steps: Annotated[int, typer.Option(help="denoising steps")] = 30,
+    guidance: Annotated[float, typer.Option(help="classifier-free guidance")] = 5.0,
+    size: Annotated[int, typer.Option(help="square image size")] = 64,
+    pvc_root: Annotated[Path | None, typer.Option(envvar="PVC_ROOT", help="where pvc://<claim>/ is mounted")] = None,
+    log_level: Annotated[str, typer.Option(help="logging level")] = "INFO",
+) -> None:
+    """Render the fp32 reference images ``diffusion evaluate`` compares a running service with."""
+    configure_logging(log_level)
+    import tempfile  # noqa: PLC0415
+
+    from engine_builder.quality.evaluate import render_references  # noqa: PLC0415
+    from engine_builder.quality.prompts import DEFAULT_PROMPTS, load_prompt_file  # noqa: PLC0415
+    from engine_builder.quality.references import write_references  # noqa: PLC0415
+    from engine_builder.quality.render import reference_renderer  # noqa: PLC0415
+    from engine_builder.sources import resolve_source  # noqa: PLC0415
+
+    cases = load_prompt_file(prompts) if prompts else DEFAULT_PROMPTS
+    with tempfile.TemporaryDirectory() as work:
+        source_dir = resolve_source(source, Path(work), pvc_root=pvc_root)
+        rendered = render_references(reference_renderer(source_dir, (size, size), guidance), cases, steps, None)
+    index = write_references(out, rendered, steps=steps, guidance=guidance, size=(size, size), source=source)
+    typer.echo(json.dumps({"references": str(index), "images": len(cases)}))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,11 @@ class BuildError(RuntimeError):
     kind = "BuildFailed"
     exit_code = 1
 
+    def __init__(self, message: str, *, details: dict[str, object] | None = None) -> None:
+        super().__init__(message)
+        #: Extra fields for the failure summary (the quality gate's scores), merged in by the CLI.
+        self.details = details or {}
+
 
 class PlanError(BuildError):
     kind = "InvalidPlan"
@@ -48,3 +53,17 @@ class RepositoryError(BuildError):
     """A generated Triton config does not parse or does not match its model's I/O."""
 
     kind = "RepositoryInvalid"
+
+
+class QualityGateFailedError(BuildError):
+    """The built engines' images scored below a threshold of ``spec.engine.qualityGate``: nothing published."""
+
+    kind = "QualityGateFailed"
+    exit_code = 6
+
+
+class QualityGateUnavailableError(BuildError):
+    """The gate could not score (empty or malformed prompts, a CLIP model that does not load, a crash)."""
+
+    kind = "QualityGateUnavailable"
+    exit_code = 7

@@ -22,5 +22,8 @@ MANIFEST_FILE: Final = "manifest.json"
 TEXT2IMAGE_MODEL: Final = "sdxl"
 #: The product photoshoot's orchestrator model.
 PHOTOSHOOT_MODEL: Final = "sdxl-photoshoot"
+#: The speed tier's control model beside the text-to-image pipeline: the operator sets the tier on each
+#: pod through it, the pipeline reads it (``triton_models/speed_tier_model.py``).
+SPEED_TIER_MODEL: Final = "speed_tier"
 #: The Triton model a client calls for each pipeline (``plan.Pipeline``).
 ENTRY_MODELS: Final[dict[str, str]] = {"text2image": TEXT2IMAGE_MODEL, "photoshoot": PHOTOSHOOT_MODEL}

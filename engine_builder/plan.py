@@ -19,7 +19,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from engine_builder.quality_settings import QualityGateSettings
+
 Precision = Literal["fp16", "int8", "fp8"]
+#: Components an 8-bit plan may quantize (components.ComponentName; this module stays pydantic-only).
+QuantizableComponent = Literal["clip", "clip2", "unetxl", "vae"]
+#: ModelOpt's recipe for SDXL: the UNet alone (quantize.py says why).
+DEFAULT_QUANTIZED: tuple[QuantizableComponent, ...] = ("unetxl",)
 #: How the ``sdxl`` model runs the components (engine_builder/repository/execution.py).
 ExecutionMode = Literal["bls", "in_process"]
 #: What the repository serves: each pipeline's entry model is ``layout.ENTRY_MODELS[pipeline]``.
@@ -86,6 +92,15 @@ class BuildPlan(BaseModel):
     inpaint_source: str | None = Field(default=None, pattern=INPAINT_SOURCE_PATTERN)
     #: photoshoot only: the foreground segmentation (background removal) model.
     segmentation_source: str | None = Field(default=None, pattern=SEGMENTATION_SOURCE_PATTERN)
+    #: int8/fp8 only: which components are quantized (keyed only when not the default UNet alone).
+    quantized_components: tuple[QuantizableComponent, ...] = Field(default=DEFAULT_QUANTIZED, min_length=1)
+    #: The quality gate (quality/gate.py). It never changes what is built, so it is not in the cache key.
+    quality_gate: QualityGateSettings = Field(default_factory=QualityGateSettings)
+
+    @field_validator("quantized_components")
+    @classmethod
+    def _unique_components(cls, value: tuple[QuantizableComponent, ...]) -> tuple[QuantizableComponent, ...]:
+        return tuple(sorted(set(value), key=("clip", "clip2", "unetxl", "vae").index))
 
     @field_validator("pipelines")
     @classmethod
@@ -135,7 +150,9 @@ class BuildPlan(BaseModel):
         A text-to-image-only plan hashes exactly as before pipelines existed, so upgrading the
         operator does not rebuild every existing engine; any other choice of pipelines is in the key.
         """
-        excluded = {"credentials", "gpu_type"}
+        excluded = {"credentials", "gpu_type", "quality_gate"}
+        if self.quantized_components == DEFAULT_QUANTIZED:
+            excluded.add("quantized_components")
         if self.pipelines == DEFAULT_PIPELINES:
             excluded |= {"pipelines", "inpaint_source", "segmentation_source"}
         if self.execution_mode == "bls":

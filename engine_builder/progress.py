@@ -16,9 +16,10 @@ LOG = logging.getLogger("engine_builder")
 #: (stage, share of the whole build in percent); shares sum to 100.
 STAGES: tuple[tuple[str, int], ...] = (
     ("source", 10),
-    ("export", 45),
-    ("parity", 15),
+    ("export", 40),
+    ("parity", 10),
     ("engines", 20),
+    ("quality", 10),
     ("repository", 5),
     ("publish", 5),
 )

@@ -10,8 +10,10 @@ loop; the ordinary TorchScript export (export.py) then writes them as Q/DQ pairs
 Calibration runs a small prompt set through the real denoising loop (both text encoders, classifier-free
 guidance, Euler timesteps, at the profile's optimal latent size), calling the UNet being calibrated,
 as NVIDIA's diffusers quantization example does: activation ranges differ strongly between the noisy
-first steps and the last ones, so random tensors would calibrate the wrong ranges. Only the text-to-image
-UNet is quantized: it is ~90 % of the time, and the VAE stays fp32 anyway (components.py).
+first steps and the last ones, so random tensors would calibrate the wrong ranges. By default only the
+text-to-image UNet is quantized: it is ~90 % of the time, and the VAE stays fp32 (components.py).
+Quantizing more (``quantize_components``, the VAE too) is the aggressive recipe the quality gate
+exists to refuse when it costs too much.
 
 Runs on CPU and GPU (the module's device). Measured on tiny-SDXL (CPU): 698 quantizers, ~1 s.
 """
@@ -60,8 +62,9 @@ def _modelopt() -> Any:
     return mtq
 
 
-def calibration_loop(loaded: LoadedPipeline, latent_hw: tuple[int, int], prompts: tuple[str, ...], steps: int) -> Any:
-    """``forward_loop(unet)`` for ``mtq.quantize``: the guided Euler loop over ``prompts``."""
+def _denoiser(loaded: LoadedPipeline, latent_hw: tuple[int, int], prompts: tuple[str, ...], steps: int,
+              seed: int) -> Any:
+    """``run(unet) -> [final latents per prompt]``: the guided Euler loop over ``prompts``, calling ``unet``."""
     import diffusers
     import torch
     from transformers import CLIPTokenizer
@@ -88,8 +91,9 @@ def calibration_loop(loaded: LoadedPipeline, latent_hw: tuple[int, int], prompts
             pooled = first
         return torch.cat(hidden, dim=-1), pooled
 
-    def forward_loop(unet: Any) -> None:
-        generator = torch.Generator().manual_seed(0)
+    def run(unet: Any) -> list[Any]:
+        generator = torch.Generator().manual_seed(seed)
+        finals = []
         with torch.no_grad():
             for prompt in prompts:
                 embeds, pooled = encode(prompt)
@@ -116,8 +120,58 @@ def calibration_loop(loaded: LoadedPipeline, latent_hw: tuple[int, int], prompts
                     uncond, text = noise.chunk(2)
                     guided = uncond + CALIBRATION_GUIDANCE * (text - uncond)
                     latents = scheduler.step(guided, t, latents, return_dict=False)[0]
+                finals.append(latents.to(device=device, dtype=dtype))
+        return finals
+
+    return run
+
+
+def calibration_loop(loaded: LoadedPipeline, latent_hw: tuple[int, int], prompts: tuple[str, ...], steps: int,
+                     seed: int = 0) -> Any:
+    """``forward_loop(unet)`` for ``mtq.quantize``: the guided Euler loop over ``prompts``.
+
+    ``seed`` draws the calibration latents: ModelOpt's calibration is only as varied as its data, so
+    each attempt of the quality gate (quality/gate.py) calibrates on other latents.
+    """
+    denoise = _denoiser(loaded, latent_hw, prompts, steps, seed)
+
+    def forward_loop(unet: Any) -> None:
+        denoise(unet)
 
     return forward_loop
+
+
+def component_calibration_loop(loaded: LoadedPipeline, name: ComponentName, latent_hw: tuple[int, int],
+                               prompts: tuple[str, ...], steps: int, seed: int = 0) -> Any:
+    """``forward_loop(module)`` for a component other than the UNet, fed what it sees when serving.
+
+    The VAE decodes the latents the (unquantized) loop ends with; a text encoder reads the prompts.
+    """
+    import torch
+    from transformers import CLIPTokenizer
+
+    if name == QUANTIZED_COMPONENT:
+        return calibration_loop(loaded, latent_hw, prompts, steps, seed)
+    if name == "vae":
+        denoise = _denoiser(loaded, latent_hw, prompts, steps, seed)
+        scale = float(json.loads((loaded.directory / "vae" / "config.json").read_text()).get("scaling_factor", 0.13025))
+
+        def decode_loop(vae: Any) -> None:
+            with torch.no_grad():
+                for latents in denoise(loaded.modules[QUANTIZED_COMPONENT]):
+                    vae(latents / scale)
+
+        return decode_loop
+    tokenizer = CLIPTokenizer.from_pretrained(loaded.directory / ("tokenizer" if name == "clip" else "tokenizer_2"))
+
+    def encode_loop(encoder: Any) -> None:
+        with torch.no_grad():
+            for prompt in prompts:
+                ids = tokenizer(prompt, padding="max_length", max_length=tokenizer.model_max_length,
+                                truncation=True, return_tensors="pt").input_ids.to(dtype=torch.int32)
+                encoder(ids)
+
+    return encode_loop
 
 
 def quantize_unet(
@@ -126,12 +180,34 @@ def quantize_unet(
     latent_hw: tuple[int, int],
     prompts: tuple[str, ...] = CALIBRATION_PROMPTS,
     steps: int = CALIBRATION_STEPS,
+    seed: int = 0,
 ) -> int:
     """Replace the UNet in ``loaded`` by its calibrated fake-quantized version; returns the quantizer count."""
+    return quantize_components(loaded, precision, latent_hw, (QUANTIZED_COMPONENT,), prompts, steps, seed)
+
+
+def quantize_components(
+    loaded: LoadedPipeline,
+    precision: str,
+    latent_hw: tuple[int, int],
+    components: tuple[ComponentName, ...] = (QUANTIZED_COMPONENT,),
+    prompts: tuple[str, ...] = CALIBRATION_PROMPTS,
+    steps: int = CALIBRATION_STEPS,
+    seed: int = 0,
+) -> int:
+    """Quantize each of ``components`` in ``loaded`` (the UNet alone is the default recipe).
+
+    More than the UNet is the aggressive recipe: the VAE's decoder in 8 bits shows in every pixel,
+    which is what the quality gate is there to catch. Components are calibrated in the order given,
+    each before the next is quantized (the VAE calibrates on latents of the full-precision UNet
+    only when it comes first). Returns the number of enabled quantizers.
+    """
     mtq = _modelopt()
-    module = loaded.modules[QUANTIZED_COMPONENT]
-    quantized = mtq.quantize(module, quant_config(precision), calibration_loop(loaded, latent_hw, prompts, steps))
-    loaded.modules[QUANTIZED_COMPONENT] = quantized
     from modelopt.torch.quantization.nn import TensorQuantizer
 
-    return sum(1 for m in quantized.modules() if isinstance(m, TensorQuantizer) and m.is_enabled)
+    count = 0
+    for name in components:
+        loop = component_calibration_loop(loaded, name, latent_hw, prompts, steps, seed)
+        loaded.modules[name] = mtq.quantize(loaded.modules[name], quant_config(precision), loop)
+        count += sum(1 for m in loaded.modules[name].modules() if isinstance(m, TensorQuantizer) and m.is_enabled)
+    return count

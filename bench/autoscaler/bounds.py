@@ -8,7 +8,7 @@ loses in a burst's first cold start, every real reactive policy loses too (given
 fleet); its GPU-hours for a given hold or headroom show what spare capacity between bursts costs. Same
 fleet model, traces, seed and cold start as the benchmark.
 
-With the overload speed tier, the same scaler also switches the tier on *instantly*: from each burst's
+With the speed tier, the same scaler also switches the tier on *instantly*: from each burst's
 first second (no signal to wait for) until the capacity it ordered for that burst is Ready, at a given
 floor of steps (``min_steps`` of the 30 default; pinned requests keep theirs, as in the benchmark).
 That is the most any reactive tier policy with that floor can add, so the second table shows the best a
@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
-from diffusion_operator.autoscaling.overload import OverloadPolicy
+from diffusion_operator.autoscaling.speed_tier import SpeedTierPolicy
 
 from bench.autoscaler import traces
 from bench.autoscaler.fleet import ClusterView
@@ -151,7 +151,7 @@ def main() -> None:
         tier_lines += tier_rows(bound)
         notes.append(bound.pinned_note())
         for steps in OURS_FLOORS:
-            policy = replace(default_policy(config), overload=OverloadPolicy(steps, PIPELINE_STEPS))
+            policy = replace(default_policy(config), speed_tier=SpeedTierPolicy(steps, PIPELINE_STEPS))
             outcome = bound.run(lambda t, c, p=policy: OurScaler(p))
             ours_lines.append(f"| {name} | {steps} | {outcome.cells(degraded=True)} |")
     tier_lines += ["", "Until the ordered capacity is Ready only the base fleet serves, and no floor touches "

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from diffusion_operator.autoscaling import ScalingPolicy
 from diffusion_operator.autoscaling.capacity import replicas_for_queue_sla
-from diffusion_operator.autoscaling.overload import OverloadPolicy
+from diffusion_operator.autoscaling.speed_tier import SpeedTierPolicy
 
 from bench.autoscaler.fleet import FleetSimulator, Scaler, SimResult
 from bench.autoscaler.hpa import HpaBehavior
@@ -46,7 +46,7 @@ class Row:
     gpu_hours: float
     scale_events: int
     goodput_per_gpu_hour: float = 0.0
-    degraded_pct: float = 0.0  # images served with fewer steps by the overload speed tier
+    degraded_pct: float = 0.0  # images served with fewer steps by the speed tier
 
 
 ScalerFactory = Callable[[Trace, FleetConfig], Scaler]
@@ -65,8 +65,8 @@ def scaler_factories() -> dict[str, ScalerFactory]:
         return replace(default_policy(config), forecast_season_s=None)
 
     def speed_tier(config: FleetConfig) -> ScalingPolicy:
-        """The default policy with the overload speed tier on: 30 -> 20 steps (the CRD's minSteps)."""
-        return replace(default_policy(config), overload=OverloadPolicy(SPEED_TIER_MIN_STEPS, PIPELINE_STEPS))
+        """The default policy with the speed tier on: 30 -> 20 steps (the CRD's minSteps)."""
+        return replace(default_policy(config), speed_tier=SpeedTierPolicy(SPEED_TIER_MIN_STEPS, PIPELINE_STEPS))
 
     return {
         "ours": lambda trace, config: OurScaler(default_policy(config)),

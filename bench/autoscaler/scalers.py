@@ -86,7 +86,7 @@ def observe(view: ClusterView, window_s: float = RATE_WINDOW_S) -> Observation:
 
 @dataclass
 class OurScaler:
-    """The operator's decision; with ``policy.overload`` set, the fleet serves its speed tier too.
+    """The operator's decision; with ``policy.speed_tier`` set, the fleet serves its speed tier too.
 
     The tier reaches the pods at the decision (the operator pushes it to each pod's control model in
     well under a second); ``step_factor`` is what the fleet reads after each sync.
@@ -110,8 +110,8 @@ class OurScaler:
         # Round-trip through the status dict, as the operator stores it.
         self.history = History.from_dict(decision.history.to_dict())
         self.reasons.append(decision.reason)
-        steps, overload = decision.speed_tier_steps, self.policy.overload
-        self.step_factor = 1.0 if steps is None or overload is None else steps / overload.default_steps
+        steps, tier = decision.speed_tier_steps, self.policy.speed_tier
+        self.step_factor = 1.0 if steps is None or tier is None else steps / tier.default_steps
         return decision.replicas
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine_builder.components import UNETS, ComponentSpec
-from engine_builder.layout import TEXT2IMAGE_MODEL
+from engine_builder.layout import SPEED_TIER_MODEL, TEXT2IMAGE_MODEL
 from engine_builder.plan import BuildPlan
 from engine_builder.repository.execution import mode_parameters
 from engine_builder.repository.model_config import Engines, tensor_entry, triton_tensor
@@ -66,7 +66,7 @@ def sdxl_config(plan: BuildPlan) -> dict[str, Any]:
 def speed_tier_config() -> dict[str, Any]:
     """The overload speed tier's control model (triton_models/speed_tier_model.py): set or read the tier."""
     return {
-        "name": "speed_tier",
+        "name": SPEED_TIER_MODEL,
         "backend": "python",
         "max_batch_size": 0,
         "input": [tensor_entry("steps", "int32", [1], True), tensor_entry("ttl_s", "float32", [1], True)],

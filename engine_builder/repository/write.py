@@ -13,7 +13,7 @@ from typing import Any
 
 from engine_builder.components import ComponentName, Dims, component_spec, components_for
 from engine_builder.errors import RepositoryError
-from engine_builder.layout import TEXT2IMAGE_MODEL
+from engine_builder.layout import SPEED_TIER_MODEL, TEXT2IMAGE_MODEL
 from engine_builder.plan import BuildPlan
 from engine_builder.repository import execution
 from engine_builder.repository.model_config import MODELS_DIR, Engines, io_mismatches, onnx_io, parse, render
@@ -51,7 +51,7 @@ def write_repository(root: Path, plan: BuildPlan, source: Path, dims: Dims, floa
         write_pipeline_files(sdxl, plan, source, dims, float_dtype)
         shutil.copy2(MODELS_DIR / "sdxl_model.py", sdxl / "model.py")
         configs.append((sdxl_config(plan), None))
-        tier = root / "speed_tier" / "1"
+        tier = root / SPEED_TIER_MODEL / "1"
         tier.mkdir(parents=True, exist_ok=True)
         shutil.copy2(MODELS_DIR / "speed_tier_model.py", tier / "model.py")
         configs.append((speed_tier_config(), None))

@@ -45,7 +45,7 @@ OUTPUTS = {
 }
 TIMESTEP_AS_COLUMN = {"timestep"}
 IN_PROCESS_MODEL = "sdxl_inprocess"
-SPEED_TIER_MODEL = "speed_tier"
+SPEED_TIER_MODEL = "speed_tier"  # layout.SPEED_TIER_MODEL: this file runs in Triton, without the builder
 
 
 def speed_tier_steps() -> int:

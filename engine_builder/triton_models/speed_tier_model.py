@@ -1,6 +1,6 @@
 """Triton Python-backend control model ``speed_tier``: the overload speed tier the operator set.
 
-The operator's autoscaler decides the tier (``autoscaling/overload.py``) and sends it to every Triton
+The operator's autoscaler decides the tier (``autoscaling/speed_tier.py``) and sends it to every Triton
 pod of the service with one tiny inference request on this model (``steps`` INT32 [1], ``ttl_s`` FP32
 [1]); the ``sdxl`` pipeline asks it (a BLS request with no inputs, well under a millisecond) for each
 request that did not set its own steps. Why a model and not a ConfigMap: a mounted ConfigMap reaches

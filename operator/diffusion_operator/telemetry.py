@@ -12,6 +12,7 @@ from collections.abc import Collection
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 from diffusion_operator.api.conditions import Reason
+from diffusion_operator.api.status_quality import QualityStatus
 from diffusion_operator.autoscaling import Decision
 from diffusion_operator.metrics.operator_metrics import OperatorMetric
 
@@ -71,6 +72,12 @@ QUEUE_TARGET_SECONDS = Gauge(
     "The service's queueLatencyTarget (the SLA line on dashboards).",
     ["namespace", "service"],
 )
+ENGINE_QUALITY = Gauge(
+    OperatorMetric.ENGINE_QUALITY,
+    "The quality gate's scores of the service's engine build: psnr_db and ssim (worst image), adherence (mean), "
+    "lowest_passing_steps, and passed (1 passed, 0 failed or unavailable).",
+    ["namespace", "service", "score"],
+)
 
 
 def serve_metrics(port: int) -> None:
@@ -99,7 +106,8 @@ def record_build_outcome(namespace: str, reasons: Collection[str], build_seconds
         ENGINE_BUILDS.labels(namespace, "succeeded").inc()
         if build_seconds is not None:
             ENGINE_BUILD_SECONDS.labels(namespace).observe(build_seconds)
-    if Reason.BUILD_FAILED in reasons or Reason.BUILD_TIMED_OUT in reasons:
+    if set(reasons) & {Reason.BUILD_FAILED, Reason.BUILD_TIMED_OUT, Reason.QUALITY_GATE_FAILED,
+                        Reason.QUALITY_GATE_UNAVAILABLE}:
         ENGINE_BUILDS.labels(namespace, "failed").inc()
 
 
@@ -119,6 +127,23 @@ def record_scale_decision(namespace: str, service: str, decision: Decision, targ
     SPEED_TIER_STEPS.labels(namespace, service).set(decision.speed_tier_steps or 0)
 
 
+def record_quality(namespace: str, service: str, quality: QualityStatus | None) -> None:
+    """The gate's scores as series (dashboards and alerts); a score the gate did not produce is not set."""
+    if quality is None or quality.verdict == "Disabled":
+        return
+    scores = quality.scores
+    values = {
+        "passed": 1.0 if quality.verdict == "Passed" else 0.0,
+        "psnr_db": scores.psnr_db if scores else None,
+        "ssim": scores.ssim if scores else None,
+        "adherence": scores.adherence if scores else None,
+        "lowest_passing_steps": quality.lowest_passing_steps,
+    }
+    for score, value in values.items():
+        if value is not None:
+            ENGINE_QUALITY.labels(namespace, service, score).set(value)
+
+
 def record_cold_start(namespace: str, service: str, seconds: float | None) -> None:
     if seconds is not None:
         COLD_START_SECONDS.labels(namespace, service).set(seconds)
@@ -127,7 +152,7 @@ def record_cold_start(namespace: str, service: str, seconds: float | None) -> No
 #: Every metric with a series per service: a deleted service's series must go with it, or dashboards
 #: list it forever and "Ready with no Triton metrics" alerts fire for a service that no longer exists.
 PER_SERVICE = (SCALE_DECISIONS, DESIRED_REPLICAS, READY_REPLICAS, SERVICE_PHASE, OBSERVED_QUEUE_SECONDS,
-               QUEUE_TARGET_SECONDS, COLD_START_SECONDS, SPEED_TIER_STEPS)
+               QUEUE_TARGET_SECONDS, COLD_START_SECONDS, SPEED_TIER_STEPS, ENGINE_QUALITY)
 
 
 def forget_service(namespace: str, service: str) -> None:

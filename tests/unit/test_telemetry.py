@@ -46,5 +46,5 @@ def test_every_operator_metric_is_exported_under_its_one_name() -> None:
     collectors = [value for value in vars(telemetry).values() if isinstance(value, Counter | Gauge | Histogram)]
     exported = {collector.describe()[0].name + ("_total" if isinstance(collector, Counter) else "")
                 for collector in collectors}
-    assert len(wanted) == len(collectors) == 12
+    assert len(wanted) == len(collectors) == 13
     assert exported == wanted

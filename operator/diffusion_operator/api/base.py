@@ -53,3 +53,9 @@ class ApiModel(BaseModel):
     model_config = ConfigDict(
         extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True
     )
+
+
+class StatusModel(BaseModel):
+    """Status parts: camelCase, immutable, unknown fields ignored (an older operator reads a newer status)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, alias_generator=to_camel, populate_by_name=True)

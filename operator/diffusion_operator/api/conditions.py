@@ -30,6 +30,8 @@ class ConditionType:
     FALLBACK = "Fallback"  # [autoscaler] metrics are missing; replicas are held, not guessed
     DEGRADED = "Degraded"  # [lifecycle] serving, but something needs attention
     SPEED_TIER = "SpeedTier"  # [autoscaler] requests without their own steps are served with fewer steps
+    ABLE_TO_SCALE = "AbleToScale"  # [autoscaler] its writes land: the count, the pods' ranking, the speed tier
+    STEPS_QUALITY = "StepsQuality"  # [lifecycle] overload.minSteps is at or above the lowest passing step count
 
 
 class Reason:
@@ -47,6 +49,12 @@ class Reason:
     BUILD_FAILED = "BuildFailed"
     BUILD_TIMED_OUT = "BuildTimedOut"
     SECRET_NOT_FOUND = "SecretNotFound"
+    QUALITY_GATE_FAILED = "QualityGateFailed"  # the engine's images missed a qualityGate threshold
+    QUALITY_GATE_UNAVAILABLE = "QualityGateUnavailable"  # the gate could not score (the cause is in the message)
+    # StepsQuality
+    MIN_STEPS_ABOVE_QUALITY_FLOOR = "MinStepsAboveQualityFloor"
+    MIN_STEPS_BELOW_QUALITY_FLOOR = "MinStepsBelowQualityFloor"
+    NO_QUALITY_CURVE = "NoQualityCurve"
     # Available / Ready / Progressing / Degraded
     MINIMUM_REPLICAS_AVAILABLE = "MinimumReplicasAvailable"
     # Available: no pod ready and no start problem seen (a cold start); Degraded: serving, some pods cannot start
@@ -83,10 +91,16 @@ class Reason:
     WAITING_FOR_STARTING_REPLICAS = "WaitingForStartingReplicas"
     WOKE_FROM_ZERO = "WokeFromZero"
     VALID_METRICS = "ValidMetrics"
-    # SpeedTier (autoscaling/overload.py; MetricsUnavailable when the metrics fail)
+    # SpeedTier (autoscaling/speed_tier.py; MetricsUnavailable when the metrics fail)
     QUEUE_WILL_BREACH_SLA = "QueueWillBreachSLA"
     FULL_STEPS = "FullSteps"
     SPEED_TIER_DISABLED = "SpeedTierDisabled"
+    # AbleToScale (autoscaling/status.py), as the HPA's: which of the autoscaler's writes the API refused
+    READY_FOR_NEW_SCALE = "ReadyForNewScale"
+    FAILED_UPDATE_SCALE = "FailedUpdateScale"
+    FAILED_RESCALE = "FailedRescale"  # the Warning Event of a FailedUpdateScale (the HPA's Event reason)
+    FAILED_UPDATE_DELETION_COST = "FailedUpdateDeletionCost"
+    FAILED_SET_SPEED_TIER = "FailedSetSpeedTier"
 
 
 #: A Triton container's waiting reason (the kubelet's word) that no wait will fix -> the reason the

@@ -21,6 +21,7 @@ from diffusion_operator.api.base import DNS_SUBDOMAIN_PATTERN, IMAGE_PATTERN, SE
 from diffusion_operator.api.durations import Duration, parse_duration
 from diffusion_operator.api.gpus import fp8_capable_types
 from diffusion_operator.api.spec_autoscaling import AutoscalingSpec
+from diffusion_operator.api.spec_quality import QUANTIZED_COMPONENTS_FIELD, QualityGateSpec, QuantizedComponents
 from diffusion_operator.api.spec_serving import ServingSpec
 from engine_builder.plan import (
     DEFAULT_INPAINT_SOURCE,
@@ -105,7 +106,7 @@ class Resolution(ApiModel):
 
 
 class EngineSpec(ApiModel):
-    """What the TensorRT engines are built for; every field here changes the engine cache key."""
+    """What the TensorRT engines are built for; every field but qualityGate changes the engine cache key."""
 
     precision: Precision = Field(
         default="fp16",
@@ -143,6 +144,12 @@ class EngineSpec(ApiModel):
             "InProcess: one batched model runs them all in-process (~5 ms per request whatever the step count; "
             "text2image only)."
         ),
+    )
+    quantized_components: QuantizedComponents = QUANTIZED_COMPONENTS_FIELD
+    quality_gate: QualityGateSpec = Field(
+        default_factory=QualityGateSpec,
+        description="What the built engines' images must score against the fp32 reference before they serve.",
+        json_schema_extra={"default": {}},
     )
     build_timeout: Duration = Field(
         default="2h",

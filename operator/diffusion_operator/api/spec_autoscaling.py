@@ -253,6 +253,15 @@ class AutoscalingSpec(ApiModel):
         json_schema_extra={"default": {}},
     )
 
+    @property
+    def queue_latency_target_s(self) -> float:
+        """``queueLatencyTarget`` in seconds, parsed here only (0 when unset, i.e. autoscaling is off)."""
+        return parse_duration(self.queue_latency_target).total_seconds() if self.queue_latency_target else 0.0
+
+    def prometheus_url(self, default: str) -> str:
+        """The Prometheus this service's signals come from: its own, else the operator's ``default``."""
+        return self.prometheus.url if self.prometheus is not None else default
+
     @model_validator(mode="after")
     def _mirror_cel(self) -> AutoscalingSpec:
         if self.max_replicas is not None and self.min_replicas > self.max_replicas:

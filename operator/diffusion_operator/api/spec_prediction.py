@@ -3,7 +3,7 @@
 Kept apart from ``spec_autoscaling`` (the HPA-shaped core) because both are about what a reactive
 scaler cannot do: order replicas before a forecast rise (predictive), or serve faster while replicas
 are still starting (overload). The decisions live in ``autoscaling.predictive`` and
-``autoscaling.overload``; the numbers behind the defaults in ``bench/results/autoscaler.md``.
+``autoscaling.speed_tier``; the numbers behind the defaults in ``bench/results/autoscaler.md``.
 """
 
 from __future__ import annotations

@@ -11,28 +11,29 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import Field
 
+from diffusion_operator.api.base import StatusModel
 from diffusion_operator.api.conditions import Condition, ConditionType, Reason, find_condition
 from diffusion_operator.api.durations import Duration, format_duration
+from diffusion_operator.api.status_quality import QualityStatus
 
 Phase = Literal["Pending", "Building", "Deploying", "Ready", "Degraded", "Failed"]
 EngineState = Literal["Pending", "Building", "Succeeded", "Failed"]
 
 #: One entry per decision (every 15 s) over the longest window (3600 s max) fits with room to spare.
 MAX_HISTORY_ENTRIES = 512
-#: ``autoscaling.forecast.BUCKETS`` (the API layer cannot import the autoscaler; a unit test ties them).
+#: The predictive floor's season is cut into this many buckets (``autoscaling.forecast`` imports it):
+#: 30 min each for a day, 75 s for the benchmark's compressed day; fine enough to see a morning ramp,
+#: and 48 numbers in status. It lives here because the status schema's list limit is this number and
+#: the API is the bottom layer.
 FORECAST_BUCKETS = 48
-#: ``autoscaling.cold_start.MAX_SAMPLES`` (tied by a unit test).
+#: Pods whose cold start is kept (``autoscaling.cold_start`` imports it; the schema's list limit).
 COLD_START_SAMPLES = 8
 
 #: EngineReady reasons after which nothing will change until the user edits the spec or a Secret.
-TERMINAL_ENGINE_REASONS = frozenset({Reason.BUILD_FAILED, Reason.BUILD_TIMED_OUT, Reason.SECRET_NOT_FOUND})
-
-
-class StatusModel(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True, alias_generator=to_camel, populate_by_name=True)
+TERMINAL_ENGINE_REASONS = frozenset({Reason.BUILD_FAILED, Reason.BUILD_TIMED_OUT, Reason.SECRET_NOT_FOUND,
+                                     Reason.QUALITY_GATE_FAILED, Reason.QUALITY_GATE_UNAVAILABLE})
 
 
 class EngineStatus(StatusModel):
@@ -54,6 +55,9 @@ class EngineStatus(StatusModel):
     )
     message: str | None = Field(
         default=None, max_length=4096, description="The builder's summary or failure message."
+    )
+    quality: QualityStatus | None = Field(
+        default=None, description="The quality gate's scores, thresholds, prompts and step curve for this build."
     )
 
 

@@ -5,7 +5,8 @@ policy from ``autoscaling.from_spec.policy_from_spec`` and the :class:`History` 
 then writes ``decision.replicas`` and ``decision.history``.
 """
 
-from diffusion_operator.autoscaling.decision import ConditionHint, Decision, decide, estimate_demand
+from diffusion_operator.autoscaling.decision import ConditionHint, Decision, decide
+from diffusion_operator.autoscaling.demand import estimate_demand
 from diffusion_operator.autoscaling.history import History
 from diffusion_operator.autoscaling.observation import MetricsFailure, Observation
 from diffusion_operator.autoscaling.policy import DirectionRules, FallbackMode, RateLimit, ScalingPolicy

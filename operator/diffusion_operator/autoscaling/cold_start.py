@@ -5,7 +5,7 @@ breach the SLA before starting pods serve; both used a constant (90 s, an SDXL e
 real figure depends on the engine (fp8 engines are half the size), the node (a cached image or not),
 the cluster (GPU node provisioning adds 4-7 min) and the storage the engines come from, so the service
 measures its own: ``metadata.creationTimestamp`` to the pod's Ready condition, read by the Kubernetes
-edge (``k8s/pod_starts.py``).
+edge and parsed with the fleet (``autoscaling/fleet.py``).
 
 What is kept. The last ``MAX_SAMPLES`` pods (name and seconds) in ``status.autoscaling.coldStart``, so
 a pod is counted once and a restart changes nothing. The estimate is their 75th percentile (nearest
@@ -21,7 +21,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-MAX_SAMPLES = 8
+from diffusion_operator.api.status import COLD_START_SAMPLES
+
+#: How many pods are kept (``api.status.COLD_START_SAMPLES``: the status schema's limit is its one home).
+MAX_SAMPLES = COLD_START_SAMPLES
 MAX_COLD_START_S = 3600.0
 QUANTILE = 0.75
 

@@ -25,9 +25,11 @@ import math
 from dataclasses import dataclass, replace
 from typing import Any
 
-# A season is cut into this many buckets: 30 min each for a day, 75 s for the benchmark's compressed
-# day. Fine enough to see a morning ramp, and 48 numbers in status.
-BUCKETS = 48
+from diffusion_operator.api.status import FORECAST_BUCKETS
+
+# A season is cut into this many buckets (``api.status.FORECAST_BUCKETS``: the status schema's limit is
+# the one home of the number).
+BUCKETS = FORECAST_BUCKETS
 # Smoothing constants. Level and season adapt within a few buckets/seasons; the trend slowly and
 # damped (phi), so a forecast over the cold-start horizon cannot run away on one noisy bucket.
 ALPHA, BETA, GAMMA, PHI = 0.3, 0.05, 0.4, 0.9

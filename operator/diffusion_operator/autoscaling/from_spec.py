@@ -11,8 +11,8 @@ from typing import TypedDict
 
 from diffusion_operator.api.durations import parse_duration
 from diffusion_operator.api.spec_autoscaling import AutoscalingSpec
-from diffusion_operator.autoscaling.overload import OverloadPolicy
 from diffusion_operator.autoscaling.policy import FallbackMode, ScalingPolicy, direction_rules
+from diffusion_operator.autoscaling.speed_tier import SpeedTierPolicy
 
 
 class _Activation(TypedDict, total=False):
@@ -28,16 +28,16 @@ def policy_from_spec(spec: AutoscalingSpec, *, expected_service_time_s: float | 
     (the speed tier needs it; without it the tier stays off), ``cold_start_s`` from the measured cold
     start in status (``autoscaling.cold_start``; None keeps the policy's default).
     """
-    overload = None
+    speed_tier = None
     if spec.overload.enabled and pipeline_steps is not None and spec.overload.min_steps < pipeline_steps:
-        overload = OverloadPolicy(spec.overload.min_steps, pipeline_steps)
+        speed_tier = SpeedTierPolicy(spec.overload.min_steps, pipeline_steps)
     extra = {} if cold_start_s is None else {"cold_start_s": cold_start_s}
     if spec.max_replicas is None or spec.queue_latency_target is None:
         raise ValueError("autoscaling needs maxReplicas and queueLatencyTarget")
     return ScalingPolicy(
         min_replicas=spec.min_replicas,
         max_replicas=spec.max_replicas,
-        queue_latency_target_s=parse_duration(spec.queue_latency_target).total_seconds(),
+        queue_latency_target_s=spec.queue_latency_target_s,
         scale_up=direction_rules(spec.scale_up),
         scale_down=direction_rules(spec.scale_down),
         expected_service_time_s=expected_service_time_s,
@@ -46,7 +46,7 @@ def policy_from_spec(spec: AutoscalingSpec, *, expected_service_time_s: float | 
         fallback_replicas=spec.fallback.replicas,
         burst_memory_s=parse_duration(spec.scale_down.burst_memory).total_seconds(),
         forecast_season_s=spec.predictive.season_s if spec.predictive.enabled else None,
-        overload=overload,
+        speed_tier=speed_tier,
         **extra,
         **_activation(spec),
     )

@@ -37,7 +37,7 @@ class History:
     consecutive_failures: int = 0
     idle_since: float | None = None
     forecast: ForecastState | None = None
-    speed_tier_since: float | None = None  # when the overload speed tier turned on (None: full steps)
+    speed_tier_since: float | None = None  # when the speed tier turned on (None: full steps)
 
     def pruned(self, now: float, horizon_s: float, memory_s: float = 0.0, bucket_s: float = 60.0) -> History:
         """Drop entries older than ``horizon_s`` (they can no longer influence a decision).

@@ -19,7 +19,7 @@ from diffusion_operator.api.spec_autoscaling import (
     ScaleDownBehaviour,
     ScaleUpBehaviour,
 )
-from diffusion_operator.autoscaling.overload import OverloadPolicy
+from diffusion_operator.autoscaling.speed_tier import SpeedTierPolicy
 
 
 class FallbackMode(StrEnum):
@@ -138,8 +138,8 @@ class ScalingPolicy:
     # (``autoscaling.cold_start``): the forecast looks this far ahead, the speed tier asks whether the
     # queue breaches the SLA before then. 90 s: an SDXL engine load on L4 (bench/autoscaler/model.py).
     cold_start_s: float = 90.0
-    # The overload speed tier (autoscaling/overload.py); None: off (the CRD's default).
-    overload: OverloadPolicy | None = None
+    # The speed tier (autoscaling/speed_tier.py); None: off (the CRD's default).
+    speed_tier: SpeedTierPolicy | None = None
 
     def __post_init__(self) -> None:
         if self.min_replicas < 0 or self.max_replicas < max(1, self.min_replicas):

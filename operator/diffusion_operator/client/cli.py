@@ -21,6 +21,7 @@ from diffusion_operator.api.durations import parse_duration
 from diffusion_operator.client import planner
 from diffusion_operator.client.endpoints import endpoint_from_status, parse_resolve
 from diffusion_operator.client.errors import ClientError, LoadTestFailedError, UsageError
+from diffusion_operator.client.evaluate import Thresholds, evaluate_service
 from diffusion_operator.client.generate import generate_png
 from diffusion_operator.client.loadtest import run_load
 from diffusion_operator.client.photoshoot import photoshoot_png, read_image
@@ -123,6 +124,29 @@ def generate(
         image = generate_png(endpoint, request, output, timeout_s=timeout)
     out.print(f"wrote {image.path} ({image.width}x{image.height}, seed {image.seed}) in {image.seconds:.2f}s",
               highlight=False)
+
+
+@app.command()
+@user_errors
+def evaluate(
+    references: Annotated[Path, typer.Argument(help="directory written by `engine-builder references`")],
+    min_psnr_db: Annotated[float, typer.Option(help="worst image's PSNR to its reference (dB)")] = 30.0,
+    min_ssim: Annotated[float, typer.Option(help="worst image's SSIM to its reference")] = 0.95,
+    service: ServiceOption = None,
+    namespace: NamespaceOption = None,
+    url: UrlOption = None,
+    protocol: ProtocolOption = "http",
+    resolve: ResolveOption = None,
+    kubeconfig: KubeconfigOption = None,
+    timeout: Annotated[float, typer.Option(help="seconds to wait for each image")] = DEFAULT_TIMEOUT_S,
+) -> None:
+    """Score a running service's images against reference images (the build gate's metrics); exit 1 on failure."""
+    endpoint = resolve_endpoint(url, service, namespace, protocol, resolve, kubeconfig)
+    with err_console.status(f"evaluating {endpoint.protocol}://{endpoint.address} ..."):
+        report = evaluate_service(endpoint, references, Thresholds(min_psnr_db, min_ssim), timeout_s=timeout)
+    out.print_json(json.dumps(report))
+    if report["verdict"] != "Passed":
+        raise typer.Exit(1)
 
 
 @app.command()

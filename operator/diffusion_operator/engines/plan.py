@@ -4,8 +4,9 @@ The plan takes exactly the engine-affecting parts of the spec (model source, pre
 max batch) plus what the cluster decides (the GPU's compute capability from the catalogue and the
 TensorRT version of the builder image), and which pipelines the repository serves with the photoshoot's
 resolved sources (defaults filled in here, so the key names what is really built). Serving and
-pipeline settings never reach it, so editing them
-can never trigger a rebuild, and two services with the same engine spec share one build.
+pipeline settings never reach the key, so editing them can never trigger a rebuild, and two services
+with the same engine spec share one build. The quality gate's settings (with the pipeline's steps it
+scores) ride along in the plan outside the key: a gate that failed published nothing to reuse.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from engine_builder.plan import (
     CredentialsRef,
     Resolution,
 )
+from engine_builder.quality_settings import QualityGateSettings, curve_step_counts
 
 Backend = Literal["tensorrt", "onnxruntime"]
 
@@ -71,6 +73,34 @@ def plan_for(
         inpaint_source=inpaint_source,
         segmentation_source=segmentation_source,
         execution_mode="in_process" if spec.engine.execution_mode == "InProcess" else "bls",
+        quantized_components=tuple(spec.engine.quantized_components),
+        quality_gate=quality_settings(spec),
+    )
+
+
+def quality_settings(spec: DiffusionServiceSpec) -> QualityGateSettings:
+    """The gate's thresholds and the pipeline it scores: the configured steps, down to the speed tier's floor.
+
+    The floor is ``autoscaling.overload.minSteps`` (its default when the tier is off, so the curve
+    is there before anyone turns the tier on).
+    """
+    gate = spec.engine.quality_gate
+    return QualityGateSettings(
+        enabled=gate.enabled,
+        on_unavailable=gate.on_unavailable,
+        min_psnr_db=gate.min_psnr_db,
+        min_ssim=gate.min_ssim,
+        max_clip_drop_percent=gate.max_clip_drop_percent,
+        max_adherence_drop_points=gate.max_adherence_drop_points,
+        min_steps_ssim=gate.min_steps_ssim,
+        clip_source=gate.clip_source,
+        prompts=tuple(p.model_dump() for p in gate.prompts) if gate.prompts is not None else None,
+        steps=spec.pipeline.steps,
+        guidance_scale=spec.pipeline.guidance_scale,
+        scheduler=spec.pipeline.scheduler,
+        image_size=gate.image_size,
+        step_counts=curve_step_counts(spec.pipeline.steps, spec.autoscaling.overload.min_steps),
+        calibration_attempts=gate.calibration_attempts,
     )
 
 

@@ -75,6 +75,7 @@ def reconcile_service(runtime: Runtime, body: Mapping[str, Any], *, force: bool 
     status = decision.status
     telemetry.record_service(ref.namespace, ref.name, phase=status.phase, desired=status.desired_replicas,
                              ready=status.ready_replicas)
+    telemetry.record_quality(ref.namespace, ref.name, status.engine.quality if status.engine else None)
     return decision
 
 

@@ -11,6 +11,8 @@ in ``render/`` and applied under the field managers named in ``render.replicas``
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from diffusion_operator.k8s.gateway import KubeError, KubeGateway
@@ -30,12 +32,37 @@ from diffusion_operator.render.replicas import (
 JOIN_ATTEMPTS = 5
 
 
+class ChildError(KubeError):
+    """Applying or deleting one child failed; ``child`` is its ``Kind/name``, first in the message, so the
+    reconcile's Warning Event and kopf's retry say which child (as NIM's operator does), not just 'HTTP 403'."""
+
+    def __init__(self, child: str, error: KubeError) -> None:
+        super().__init__(f"{child}: {error}", error.status, error.reason)
+        self.child = child
+
+
+@contextmanager
+def naming(kind: str, name: str) -> Iterator[None]:
+    """Any API error inside names the child ``kind/name``."""
+    try:
+        yield
+    except ChildError:
+        raise
+    except KubeError as error:
+        raise ChildError(f"{kind}/{name}", error) from error
+
+
+def _apply(gateway: KubeGateway, manifest: dict[str, Any], field_manager: str) -> dict[str, Any]:
+    with naming(manifest["kind"], manifest["metadata"]["name"]):
+        return gateway.apply(manifest, field_manager=field_manager)
+
+
 def apply_build(gateway: KubeGateway, build: EngineBuild) -> None:
     """Create (or re-apply) the shared build: the namespace's objects, then the plan and the Job."""
     for manifest in build.namespace_objects:
-        gateway.apply(manifest, field_manager=OPERATOR_FIELD_MANAGER)
+        _apply(gateway, manifest, OPERATOR_FIELD_MANAGER)
     for manifest in build.owned:
-        gateway.apply(manifest, field_manager=build.field_manager)
+        _apply(gateway, manifest, build.field_manager)
 
 
 def join_build(gateway: KubeGateway, build: EngineBuild, job: JobState) -> bool:
@@ -55,7 +82,7 @@ def join_build(gateway: KubeGateway, build: EngineBuild, job: JobState) -> bool:
                           field_manager=build.field_manager)
         except KubeError as err:
             if err.status not in (404, 409, 422):
-                raise
+                raise ChildError(f"Job/{job.name}", err) from err
             fresh = gateway.get("batch/v1", "Job", job.name, build.namespace)
             if fresh is None:
                 return False
@@ -68,7 +95,7 @@ def join_build(gateway: KubeGateway, build: EngineBuild, job: JobState) -> bool:
             plan_map = names.engine_plan_config_map_name(build.cache_key)
             if err.status == 422 and gateway.get("v1", "ConfigMap", plan_map, build.namespace) is None:
                 return False
-            raise
+            raise ChildError(f"ConfigMap/{plan_map}", err) from err
         return True
     return True  # still contended after every attempt: follow for now, the next reconcile tries again
 
@@ -77,13 +104,14 @@ def hand_replicas_to_autoscaler(gateway: KubeGateway, deployment: dict[str, Any]
     """Make the autoscaler's field manager the owner of ``spec.replicas`` before the operator's apply
     leaves the field out; otherwise server-side apply would drop it and the count fall back to 1."""
     meta = deployment["metadata"]
-    existing = gateway.get("apps/v1", "Deployment", meta["name"], meta["namespace"])
-    if existing is None:
-        existing = gateway.apply(with_replicas(deployment, initial), field_manager=OPERATOR_FIELD_MANAGER)
-    if not gateway.owns_field(existing, AUTOSCALER_FIELD_MANAGER, ("spec", "replicas")):
-        keep = int((existing.get("spec") or {}).get("replicas") or initial)
-        gateway.apply(build_replicas_only(meta["name"], meta["namespace"], keep),
-                      field_manager=AUTOSCALER_FIELD_MANAGER)
+    with naming("Deployment", meta["name"]):
+        existing = gateway.get("apps/v1", "Deployment", meta["name"], meta["namespace"])
+        if existing is None:
+            existing = gateway.apply(with_replicas(deployment, initial), field_manager=OPERATOR_FIELD_MANAGER)
+        if not gateway.owns_field(existing, AUTOSCALER_FIELD_MANAGER, ("spec", "replicas")):
+            keep = int((existing.get("spec") or {}).get("replicas") or initial)
+            gateway.apply(build_replicas_only(meta["name"], meta["namespace"], keep),
+                          field_manager=AUTOSCALER_FIELD_MANAGER)
 
 
 def apply_serving(gateway: KubeGateway, serving: ServingChildren) -> None:
@@ -91,9 +119,10 @@ def apply_serving(gateway: KubeGateway, serving: ServingChildren) -> None:
     if serving.hand_over_replicas is not None:
         hand_replicas_to_autoscaler(gateway, serving.deployment, serving.hand_over_replicas)
     for manifest in serving.apply:
-        gateway.apply(manifest, field_manager=OPERATOR_FIELD_MANAGER)
+        _apply(gateway, manifest, OPERATOR_FIELD_MANAGER)
     for child in serving.delete:
-        gateway.delete(child.api_version, child.kind, child.name, child.namespace)
+        with naming(child.kind, child.name):
+            gateway.delete(child.api_version, child.kind, child.name, child.namespace)
 
 
 def apply_desired(gateway: KubeGateway, desired: DesiredChildren, observed_job: JobState) -> None:

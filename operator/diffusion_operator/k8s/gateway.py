@@ -6,6 +6,7 @@ Every write names its field manager (the names live in ``render.replicas``), so
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import threading
@@ -39,9 +40,21 @@ def _wrap(err: Exception, what: str) -> KubeError:
         status = int(getattr(err, "status", 0) or 0)
         body = getattr(err, "body", "") or ""
         cls = KubeConflictError if isinstance(err, ConflictError) else KubeError
-        return cls(f"{what}: HTTP {status} {body if isinstance(body, str) else ''}".strip(), status,
-                   str(getattr(err, "reason", "")))
+        reason, message = _api_status(body if isinstance(body, (str, bytes)) else "")
+        return cls(f"{what}: HTTP {status} {message}".strip(), status, reason or str(getattr(err, "reason", "")))
     return KubeError(f"{what}: {err}")
+
+
+def _api_status(body: str | bytes) -> tuple[str, str]:
+    """The API server's answer as people read it: the ``Status`` object's reason and message (e.g.
+    Forbidden, 'exceeded quota: gpus, requested: ...'), not its JSON; a body that is not one as it came."""
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        return "", body.decode(errors="replace") if isinstance(body, bytes) else body
+    if not isinstance(answer, dict) or "message" not in answer:
+        return "", json.dumps(answer)
+    return str(answer.get("reason") or ""), str(answer["message"])
 
 
 class KubeGateway:

@@ -27,6 +27,7 @@ class OperatorMetric:
     COLD_START_SECONDS: Final = "diffusion_operator_cold_start_seconds"  # [COLD_START_SECONDS]
     SPEED_TIER_STEPS: Final = "diffusion_operator_speed_tier_steps"  # [SPEED_TIER_STEPS]
     QUEUE_TARGET_SECONDS: Final = "diffusion_operator_queue_latency_target_seconds"  # [QUEUE_TARGET_SECONDS]
+    ENGINE_QUALITY: Final = "diffusion_operator_engine_quality"  # [ENGINE_QUALITY]
 
 
 def bucket(histogram: str) -> str:

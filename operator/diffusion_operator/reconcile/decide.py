@@ -26,6 +26,7 @@ from diffusion_operator.api.status import (
 from diffusion_operator.reconcile.events import EventNote, transition_events, with_rollback_event
 from diffusion_operator.reconcile.observation import JobState, Observation
 from diffusion_operator.reconcile.owners import joins_build_owners
+from diffusion_operator.reconcile.quality import published_note, quality_from_summary, refused_build, steps_quality
 from diffusion_operator.reconcile.rollback import (
     DEFAULT_GRACE,
     active_rollback,
@@ -62,6 +63,8 @@ def _engine_condition(job: JobState, secret_missing: str | None) -> tuple[Condit
         return "False", Reason.SECRET_NOT_FOUND, secret_missing
     if job.phase == "Succeeded":
         return "True", Reason.ENGINE_BUILT, f"engines published by Job {job.name}"
+    if (refused := refused_build(job)) is not None:
+        return refused
     if job.phase == "Failed":
         if job.reason == "DeadlineExceeded":
             return "False", Reason.BUILD_TIMED_OUT, f"Job {job.name} exceeded spec.engine.buildTimeout"
@@ -166,8 +169,13 @@ def decide(
                                    observed_generation=generation, now=now)
 
     job = obs.desired_job
+    quality = quality_from_summary(job.summary) or (
+        old.engine.quality if old.engine is not None and old.engine.cache_key == cache_key else None)
     engine_status, engine_reason, engine_message = _engine_condition(job, obs.secret_missing)
+    if engine_status == "True":
+        engine_message += published_note(quality)
     put(ConditionType.ENGINE_READY, engine_status, engine_reason, engine_message)
+    put(ConditionType.STEPS_QUALITY, *steps_quality(service.spec, quality))
 
     serving_key = serving_key_for(cache_key, obs)
     if rollback is not None:
@@ -207,6 +215,7 @@ def decide(
         message=(job.message or (old.engine.message if old.engine and old.engine.cache_key == cache_key
                                   and job.phase == "Succeeded" and old.engine.state == "Succeeded" else None)
                  or engine_message)[:4096],
+        quality=quality,
     )
     status = old.model_copy(update={
         "conditions": conditions,

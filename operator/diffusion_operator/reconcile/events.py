@@ -15,6 +15,7 @@ from diffusion_operator.api.status import RollbackStatus
 WARNING_REASONS = frozenset({
     Reason.BUILD_FAILED, Reason.BUILD_TIMED_OUT, Reason.SECRET_NOT_FOUND,
     Reason.REPLICAS_UNAVAILABLE, Reason.RECONCILE_ERROR, Reason.ROLLED_BACK, *START_PROBLEMS,
+    Reason.QUALITY_GATE_FAILED, Reason.QUALITY_GATE_UNAVAILABLE, Reason.MIN_STEPS_BELOW_QUALITY_FLOOR,
 })
 
 
@@ -26,7 +27,10 @@ class EventNote:
 
 
 #: Conditions whose transitions are worth an Event; Available and Progressing only echo these.
-EVENT_CONDITIONS = frozenset({ConditionType.READY, ConditionType.ENGINE_READY, ConditionType.DEGRADED})
+EVENT_CONDITIONS = frozenset({ConditionType.READY, ConditionType.ENGINE_READY, ConditionType.DEGRADED,
+                              ConditionType.STEPS_QUALITY})
+#: Conditions announced on first appearance only when they bring bad news (Degraded=True, StepsQuality=False).
+QUIET_WHEN_HEALTHY = {ConditionType.DEGRADED: "True", ConditionType.STEPS_QUALITY: "False"}
 
 
 def transition_events(before: list[Condition], after: list[Condition]) -> list[EventNote]:
@@ -36,8 +40,8 @@ def transition_events(before: list[Condition], after: list[Condition]) -> list[E
     for cond in after:
         if cond.type not in EVENT_CONDITIONS:
             continue
-        if cond.type not in previous:  # first time: announce all but a healthy Degraded=False
-            if cond.type != ConditionType.DEGRADED or cond.status == "True":
+        if cond.type not in previous:  # first time: announce all but a healthy Degraded or StepsQuality
+            if QUIET_WHEN_HEALTHY.get(cond.type, cond.status) == cond.status:
                 notes.append(_note(cond))
             continue
         before_status, before_reason = previous[cond.type]

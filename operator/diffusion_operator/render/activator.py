@@ -23,7 +23,6 @@ import math
 from typing import Any
 
 from diffusion_operator.api import GROUP, PLURAL
-from diffusion_operator.api.durations import parse_duration
 from diffusion_operator.api.spec import DiffusionServiceSpec
 from diffusion_operator.render.defaults import RenderSettings
 from diffusion_operator.render.deployment import GRPC_PORT, HTTP_PORT, METRICS_PORT
@@ -63,9 +62,7 @@ def hold_deadline_seconds(spec: DiffusionServiceSpec, settings: RenderSettings) 
     (GKE GPU nodes take 4-7 min, an SDXL engine load more). A client with a shorter patience simply
     disconnects and leaves the queue.
     """
-    target = spec.autoscaling.queue_latency_target
-    sla = parse_duration(target).total_seconds() if target else 0.0
-    return settings.startup_budget_seconds + math.ceil(sla)
+    return settings.startup_budget_seconds + math.ceil(spec.autoscaling.queue_latency_target_s)
 
 
 def _ports() -> list[dict[str, Any]]:

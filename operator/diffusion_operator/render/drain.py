@@ -63,8 +63,7 @@ def drain_times(spec: DiffusionServiceSpec, *, endpoint_drain_s: int, minimum_gr
     """Triton's exit timeout and the pod's grace; the grace never drops below ``minimum_grace_s``
     (the operator's setting) and always covers preStop + exit timeout + Triton's own shutdown."""
     execution = longest_execution_seconds(spec)
-    target = spec.autoscaling.queue_latency_target
-    queue = parse_duration(target).total_seconds() if target else 0.0
+    queue = spec.autoscaling.queue_latency_target_s
     delay = parse_duration(spec.serving.max_queue_delay).total_seconds()
     exit_timeout = max(MIN_EXIT_TIMEOUT_SECONDS, math.ceil(EXECUTIONS_TO_COVER * execution + queue + delay))
     grace = max(minimum_grace_s, endpoint_drain_s + exit_timeout + TRITON_SHUTDOWN_SECONDS)

@@ -46,8 +46,8 @@ def source_claim(source: str) -> str | None:
 
 
 def source_claims(plan: BuildPlan) -> list[str]:
-    """Every claim the build reads from: the model's, then the photoshoot's inpainting and segmentation sources'."""
-    sources = (plan.source, plan.inpaint_source, plan.segmentation_source)
+    """Every claim the build reads from: the model's, the photoshoot's sources', the quality gate's CLIP weights'."""
+    sources = (plan.source, plan.inpaint_source, plan.segmentation_source, plan.quality_gate.clip_source)
     claims = (source_claim(source) for source in sources if source is not None)
     return list(dict.fromkeys(claim for claim in claims if claim is not None))
 

@@ -1,10 +1,11 @@
-"""Send the overload speed tier to every ready Triton pod's ``speed_tier`` control model.
+"""Send the speed tier to every serving Triton pod's control model (``layout.SPEED_TIER_MODEL``).
 
 Why per pod and by inference request: the pipeline must learn the tier within one autoscaler tick
 (a ConfigMap volume takes the kubelet's sync period, a minute or more), and a Service would reach one
-pod, not all. Each pod keeps the setting for ``TTL_S`` (engine_builder/triton_models/speed_tier_model.py),
-so a pod the operator cannot reach, or an operator that stopped, falls back to full steps by itself.
-Failures are returned, never raised: a tier that does not arrive degrades nothing.
+pod, not all. Each pod keeps the setting for the order's ``lapse_s`` (``autoscaling.speed_tier.lapse_s``:
+four ticks; engine_builder/triton_models/speed_tier_model.py caps it), so a pod the operator cannot
+reach, or an operator that stopped, falls back to full steps by itself. Failures are returned, never
+raised: a tier that does not arrive degrades nothing, and the status says which pods missed it.
 """
 
 from __future__ import annotations
@@ -15,15 +16,16 @@ from typing import Any
 
 import aiohttp
 
+from diffusion_operator.api.conditions import Reason
+from diffusion_operator.autoscaling.status import WriteFailure
+from diffusion_operator.autoscaling.tick import SpeedTierOrder
 from diffusion_operator.render.deployment import HTTP_PORT
+from engine_builder.layout import SPEED_TIER_MODEL
 
-SPEED_TIER_MODEL = "speed_tier"
-# Four autoscaler ticks: one missed refresh does not flap the tier, a stopped operator ends it in a minute.
-TTL_S = 60.0
 TIMEOUT_S = 2.0
 
 
-def tier_request(steps: int, ttl_s: float = TTL_S) -> dict[str, Any]:
+def tier_request(steps: int, ttl_s: float) -> dict[str, Any]:
     """The KServe v2 inference body that sets the tier (``steps`` 0: full steps)."""
     return {"inputs": [
         {"name": "steps", "shape": [1], "datatype": "INT32", "data": [int(steps)]},
@@ -31,20 +33,14 @@ def tier_request(steps: int, ttl_s: float = TTL_S) -> dict[str, Any]:
     ]}
 
 
-def ready_pod_urls(pods: Iterable[dict[str, Any]]) -> list[str]:
-    """The control model's URL on every ready, not terminating pod with an IP."""
-    urls = []
-    for pod in pods:
-        status = pod.get("status") or {}
-        ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
-        if ready and status.get("podIP") and not (pod.get("metadata") or {}).get("deletionTimestamp"):
-            urls.append(f"http://{status['podIP']}:{HTTP_PORT}/v2/models/{SPEED_TIER_MODEL}/infer")
-    return urls
+def control_url(address: str) -> str:
+    """The control model's inference URL on the pod at ``address``."""
+    return f"http://{address}:{HTTP_PORT}/v2/models/{SPEED_TIER_MODEL}/infer"
 
 
-async def send_tier(session: aiohttp.ClientSession, urls: Iterable[str], steps: int) -> list[str]:
+async def send_tier(session: aiohttp.ClientSession, urls: Iterable[str], steps: int, ttl_s: float) -> list[str]:
     """Set the tier on every URL concurrently; the failures, one line each (empty: all pods have it)."""
-    body = tier_request(steps)
+    body = tier_request(steps, ttl_s)
 
     async def one(url: str) -> str | None:
         try:
@@ -55,3 +51,13 @@ async def send_tier(session: aiohttp.ClientSession, urls: Iterable[str], steps: 
 
     results = await asyncio.gather(*(one(url) for url in urls))
     return [r for r in results if r is not None]
+
+
+async def apply_tier(session: aiohttp.ClientSession, order: SpeedTierOrder) -> WriteFailure | None:
+    """The planned tier on every pod it names; the pods that did not take it, as one failure."""
+    failed = await send_tier(session, map(control_url, order.addresses), order.steps, order.lapse_s)
+    if not failed:
+        return None
+    return WriteFailure(Reason.FAILED_SET_SPEED_TIER,
+                        f"{len(failed)} of {len(order.addresses)} pod(s) did not take the speed tier "
+                        f"({order.steps or 'full'} steps): {'; '.join(failed)}")

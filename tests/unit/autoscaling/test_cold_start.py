@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 
 import pytest
-from diffusion_operator.api.status import COLD_START_SAMPLES, ColdStartStatus
+from diffusion_operator.api.status import ColdStartStatus
 from diffusion_operator.autoscaling.cold_start import MAX_SAMPLES, ColdStart, PodStart
-from diffusion_operator.k8s.pod_starts import pod_starts
+from diffusion_operator.autoscaling.fleet import parse_fleet
 
 
 def starts(*seconds: float) -> list[PodStart]:
@@ -35,7 +35,7 @@ def test_a_pod_is_counted_once_and_only_the_latest_are_kept() -> None:
     cold = ColdStart().with_pods(starts(90.0))
     assert cold.with_pods(starts(90.0)) == cold
     many = cold.with_pods(PodStart(f"new-{i}", 50.0 + i) for i in range(20))
-    assert len(many.samples) == MAX_SAMPLES == COLD_START_SAMPLES
+    assert len(many.samples) == MAX_SAMPLES
     assert many.samples[-1].pod == "new-19"
 
 
@@ -61,4 +61,4 @@ def test_pods_are_read_from_created_to_ready() -> None:
     pods = [pod("a", "2026-12-03T10:00:00Z", "2026-12-03T10:01:30Z"),
             pod("starting", "2026-12-03T10:00:00Z", None),
             pod("leaving", "2026-12-03T10:00:00Z", "2026-12-03T10:00:10Z", deleting=True)]
-    assert pod_starts(pods) == [PodStart("a", 90.0)]
+    assert parse_fleet({}, pods).starts == (PodStart("a", 90.0),)

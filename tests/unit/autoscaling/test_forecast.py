@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 from diffusion_operator.api.conditions import Reason
-from diffusion_operator.api.status import FORECAST_BUCKETS, AutoscalerMemory
+from diffusion_operator.api.status import AutoscalerMemory
 from diffusion_operator.autoscaling import History, MetricsFailure, Observation, ScalingPolicy, decide
 from diffusion_operator.autoscaling.capacity import replicas_for_queue_sla
 from diffusion_operator.autoscaling.forecast import (
@@ -179,7 +179,6 @@ def test_the_status_schema_keeps_every_field_of_the_state() -> None:
     stored = AutoscalerMemory.model_validate(History(forecast=state).to_dict())
     back = History.from_dict(stored.model_dump(by_alias=True))
     assert back.forecast == ForecastState.from_dict(state.to_dict())
-    assert FORECAST_BUCKETS == BUCKETS
 
 
 def test_a_trusted_forecast_replaces_the_burst_memorys_guess() -> None:

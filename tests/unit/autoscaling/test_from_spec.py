@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from diffusion_operator.api.spec_autoscaling import AutoscalingSpec
 from diffusion_operator.autoscaling.from_spec import policy_from_spec
-from diffusion_operator.autoscaling.overload import OverloadPolicy
 from diffusion_operator.autoscaling.policy import DEFAULT_SCALE_DOWN, DEFAULT_SCALE_UP, RateLimit, ScalingPolicy
+from diffusion_operator.autoscaling.speed_tier import SpeedTierPolicy
 
 
 def test_the_api_defaults_are_the_tuned_policy_defaults() -> None:
@@ -56,10 +56,10 @@ def test_a_disabled_spec_without_targets_is_rejected() -> None:
 def test_the_predictive_floor_and_speed_tier_map_onto_the_policy() -> None:
     base = {"enabled": True, "maxReplicas": 4, "queueLatencyTarget": "10s"}
     default = policy_from_spec(AutoscalingSpec.model_validate(base), pipeline_steps=30)
-    assert default.forecast_season_s == 86400.0 and default.overload is None
+    assert default.forecast_season_s == 86400.0 and default.speed_tier is None
     tiered = policy_from_spec(AutoscalingSpec.model_validate(
         {**base, "predictive": {"enabled": False}, "overload": {"enabled": True, "minSteps": 18}}),
         pipeline_steps=30, cold_start_s=42.0)
     assert tiered.forecast_season_s is None
-    assert tiered.overload == OverloadPolicy(18, 30)
+    assert tiered.speed_tier == SpeedTierPolicy(18, 30)
     assert tiered.cold_start_s == 42.0

@@ -1,6 +1,6 @@
 """One autoscaler tick end to end against a scripted gateway: the count goes to the Deployment under the
-autoscaler's field manager, the status gets the autoscaler's fields (not desiredReplicas), and the one
-shared HTTP session is what the Prometheus client uses."""
+autoscaler's field manager, the status gets the autoscaler's fields (not desiredReplicas), the one
+shared HTTP session is what the Prometheus client uses, and a refused write is on the object."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from diffusion_operator.autoscaling import Observation
 from diffusion_operator.config import OperatorConfig
 from diffusion_operator.handlers import autoscale
 from diffusion_operator.handlers.runtime import Runtime
+from diffusion_operator.k8s.gateway import KubeError
 
 REF = ServiceRef("n", "s", "u1")
 BODY = {"apiVersion": "diffusion.dev/v1alpha1", "kind": "DiffusionService",
@@ -23,8 +24,9 @@ DEPLOYMENT = {"spec": {"replicas": 2}, "status": {"readyReplicas": 2}}
 
 
 class Gateway:
-    def __init__(self, objects: dict[str, dict[str, Any] | None]) -> None:
+    def __init__(self, objects: dict[str, dict[str, Any] | None], refuse: KubeError | None = None) -> None:
         self.objects = objects
+        self.refuse = refuse
         self.applied: list[tuple[dict[str, Any], str]] = []
         self.patched: list[dict[str, Any]] = []
         self.listed: list[str] = []
@@ -33,6 +35,8 @@ class Gateway:
         return self.objects.get(kind)
 
     def apply(self, manifest: dict[str, Any], *, field_manager: str) -> dict[str, Any]:
+        if self.refuse is not None:
+            raise self.refuse
         self.applied.append((manifest, field_manager))
         return manifest
 
@@ -65,9 +69,9 @@ def tick(gateway: Gateway, monkeypatch: pytest.MonkeyPatch, observation: Observa
     async def scenario() -> Any:
         session = object()  # stands in for the runtime's one aiohttp session
         runtime = Runtime(gateway=gateway, config=OperatorConfig(), prometheus=session)  # type: ignore[arg-type]
-        decision = await autoscale.autoscale_once(runtime, REF)
+        plan = await autoscale.autoscale_once(runtime, REF)
         assert not runtime.lock_for("u1").locked()
-        return decision, session
+        return plan, session
 
     decision, session = asyncio.run(scenario())
     if seen:
@@ -79,7 +83,7 @@ def test_a_busy_service_scales_up_through_the_autoscalers_field_manager(monkeypa
     gateway = Gateway({"DiffusionService": BODY, "Deployment": DEPLOYMENT})
     busy = Observation(current_replicas=2, ready_replicas=2, queue_latency_s=5.0, pending_requests=40.0,
                        arrival_rate=4.0, service_time_s=1.0, batch_size=1.0)
-    decision = tick(gateway, monkeypatch, busy)
+    decision = tick(gateway, monkeypatch, busy).decision
     assert decision.replicas > 2
     ((manifest, manager),) = gateway.applied
     assert manager == "diffusion-operator-autoscaler" and manifest["spec"] == {"replicas": decision.replicas}
@@ -104,3 +108,29 @@ def test_the_cold_start_is_measured_from_the_services_own_pods(monkeypatch, even
     (status,) = gateway.patched
     assert status["autoscaling"]["coldStart"] == {"seconds": 84.0,
                                                   "samples": [{"pod": "sdxl-triton-a", "seconds": 84.0}]}
+
+
+BUSY = Observation(current_replicas=2, ready_replicas=2, queue_latency_s=5.0, pending_requests=40.0,
+                   arrival_rate=4.0, service_time_s=1.0, batch_size=1.0)
+
+
+def test_a_refused_scale_write_is_on_the_object_and_clears_on_the_next_success(monkeypatch, events) -> None:
+    quota = KubeError("apply Deployment n/s: HTTP 403 exceeded quota: gpu-quota", 403, "Forbidden")
+    refused = Gateway({"DiffusionService": BODY, "Deployment": DEPLOYMENT}, refuse=quota)
+    tick(refused, monkeypatch, BUSY)
+    (status,) = refused.patched
+    able = {c["type"]: c for c in status["conditions"]}["AbleToScale"]
+    assert (able["status"], able["reason"]) == ("False", "FailedUpdateScale")
+    assert "exceeded quota" in able["message"] and "Deployment s" in able["message"]
+    assert [(e["type"], e["reason"]) for e in events] == [("Warning", "FailedRescale")]  # no ScaledUp
+    assert status["autoscaling"]["history"]["scaleEvents"] == []  # the change never happened
+    assert status["autoscaling"].get("lastScaleTime") is None
+
+    events.clear()
+    after = {**BODY, "status": status}
+    granted = Gateway({"DiffusionService": after, "Deployment": DEPLOYMENT})
+    tick(granted, monkeypatch, BUSY)
+    (status,) = granted.patched
+    able = {c["type"]: c for c in status["conditions"]}["AbleToScale"]
+    assert (able["status"], able["reason"]) == ("True", "ReadyForNewScale")
+    assert [e["reason"] for e in events] == ["ScaledUp"]

@@ -3,12 +3,22 @@ build's owners under contention, and handing spec.replicas over to the autoscale
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from typing import Any
 
-from diffusion_operator.k8s.children import JOIN_ATTEMPTS, apply_desired, hand_replicas_to_autoscaler, join_build
-from diffusion_operator.k8s.gateway import KubeError
+import pytest
+from diffusion_operator.k8s.children import (
+    JOIN_ATTEMPTS,
+    ChildError,
+    apply_desired,
+    hand_replicas_to_autoscaler,
+    join_build,
+)
+from diffusion_operator.k8s.gateway import KubeError, _wrap
 from diffusion_operator.reconcile.children import ChildRef, DesiredChildren, EngineBuild, ServingChildren
 from diffusion_operator.reconcile.observation import JobState
+from kubernetes.client.exceptions import ApiException
 
 OWNER = {"apiVersion": "diffusion.dev/v1alpha1", "kind": "DiffusionService", "name": "s", "uid": "u1",
          "controller": False, "blockOwnerDeletion": True}
@@ -132,3 +142,33 @@ def test_serving_children_are_applied_in_order_then_the_unwanted_deleted() -> No
     assert [(kind, manager) for kind, _, manager, _ in gateway.applied] == [
         ("Deployment", "diffusion-operator"), ("Service", "diffusion-operator")]
     assert gateway.deleted == [("PodDisruptionBudget", "s")]
+
+
+def test_a_refused_child_is_named_in_the_error() -> None:
+    quota = KubeError("apply Service n/s: HTTP 403 services \"s\" is forbidden: exceeded quota", 403, "Forbidden")
+    serving = ServingChildren(apply=(DEPLOYMENT, {"kind": "Service", "metadata": {"name": "s"}}), delete=(),
+                              hand_over_replicas=None, deployment=DEPLOYMENT)
+    gateway = Gateway(failures=[None, quota])
+    with pytest.raises(ChildError) as refused:
+        apply_desired(gateway, DesiredChildren(build=None, serving=serving, applied_hash="h"), job(set()))
+    assert refused.value.child == "Service/s" and str(refused.value).startswith("Service/s: ")
+    assert (refused.value.status, refused.value.reason) == (403, "Forbidden")  # kopf's retry and the 404 check
+
+
+def test_a_refused_build_object_is_named_too() -> None:
+    gateway = Gateway(failures=[None, KubeError("denied", 403)])
+    with pytest.raises(ChildError, match=r"^ConfigMap/engine-k-plan: denied"):
+        apply_desired(gateway, DesiredChildren(build=replace(BUILD, start=True), serving=None, applied_hash="h"),
+                      job(set()))
+
+
+def test_the_api_servers_answer_is_read_from_its_status_object() -> None:
+    body = json.dumps({"kind": "Status", "reason": "Forbidden",
+                       "message": 'deployments.apps "s" is forbidden: exceeded quota: gpus'})
+    error = _wrap(ApiException(status=403, reason="Forbidden", http_resp=None), "apply Deployment n/s")
+    assert error.status == 403
+    answered = ApiException(status=403, reason="Forbidden")
+    answered.body = body
+    named = _wrap(answered, "apply Deployment n/s")
+    assert str(named) == 'apply Deployment n/s: HTTP 403 deployments.apps "s" is forbidden: exceeded quota: gpus'
+    assert named.reason == "Forbidden"

@@ -7,17 +7,16 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from diffusion_operator.triton.speed_tier import SPEED_TIER_MODEL, ready_pod_urls, send_tier, tier_request
+from diffusion_operator.api.conditions import Reason
+from diffusion_operator.autoscaling.tick import SpeedTierOrder
+from diffusion_operator.triton import speed_tier
+from diffusion_operator.triton.speed_tier import apply_tier, control_url, send_tier, tier_request
+
+from engine_builder.layout import SPEED_TIER_MODEL
 
 
-def pod(ip: str | None, ready: bool = True, deleting: bool = False) -> dict[str, Any]:
-    return {"metadata": {"name": "p", **({"deletionTimestamp": "now"} if deleting else {})},
-            "status": {"podIP": ip, "conditions": [{"type": "Ready", "status": str(ready)}]}}
-
-
-def test_only_ready_pods_with_an_address_are_told() -> None:
-    urls = ready_pod_urls([pod("10.0.0.1"), pod("10.0.0.2", ready=False), pod(None), pod("10.0.0.3", deleting=True)])
-    assert urls == [f"http://10.0.0.1:8000/v2/models/{SPEED_TIER_MODEL}/infer"]
+def test_the_control_model_is_addressed_on_the_pods_http_port() -> None:
+    assert control_url("10.0.0.1") == f"http://10.0.0.1:8000/v2/models/{SPEED_TIER_MODEL}/infer"
 
 
 def test_the_body_is_a_v2_inference_request_with_a_ttl() -> None:
@@ -44,10 +43,28 @@ def test_every_pod_gets_the_tier_and_a_failing_one_is_named() -> None:
         good = f"http://127.0.0.1:{port}/v2/models/{SPEED_TIER_MODEL}/infer"
         missing = f"http://127.0.0.1:{port}/v2/models/other/infer"
         async with aiohttp.ClientSession() as session:
-            failed = await send_tier(session, [good, good, missing], 20)
+            failed = await send_tier(session, [good, good, missing], 20, 60.0)
         await runner.cleanup()
         return failed
 
     failed = asyncio.run(scenario())
     assert len(received) == 2 and all(r["inputs"][0]["data"] == [20] for r in received)
     assert len(failed) == 1 and "HTTP 404" in failed[0]
+
+
+def test_pods_that_miss_the_tier_are_one_named_failure(monkeypatch) -> None:
+    async def scenario() -> object:
+        runner = web.AppRunner(web.Application())  # answers 404: no control model on this "pod"
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        monkeypatch.setattr(speed_tier, "control_url", lambda address: f"http://{address}:{port}/v2/models/x/infer")
+        async with aiohttp.ClientSession() as session:
+            failure = await apply_tier(session, SpeedTierOrder(steps=20, lapse_s=60.0, addresses=("127.0.0.1",)))
+        await runner.cleanup()
+        return failure
+
+    failure = asyncio.run(scenario())
+    assert failure is not None and failure.reason == Reason.FAILED_SET_SPEED_TIER  # type: ignore[attr-defined]
+    assert "1 of 1 pod(s)" in failure.detail and "HTTP 404" in failure.detail  # type: ignore[attr-defined]

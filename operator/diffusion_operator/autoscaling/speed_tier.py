@@ -1,4 +1,4 @@
-"""The overload speed tier: serve with fewer denoising steps while new capacity is still starting.
+"""The speed tier: serve with fewer denoising steps while new capacity is still starting.
 
 Why. When load jumps, the replicas ordered now serve only after a cold start (~90 s for SDXL), and
 every request queued meanwhile on the old pods waits behind the backlog: no scaling decision can help
@@ -30,10 +30,19 @@ from diffusion_operator.autoscaling.observation import Observation
 
 # Turn off only when the backlog's wait is under this share of the target at full steps.
 OFF_BELOW = 0.5
+# Each pod keeps the tier this many autoscaler ticks unless refreshed: one missed refresh does not flap
+# it, and a pod the operator no longer reaches (or a stopped operator) is back at full steps soon after.
+LAPSE_TICKS = 4
+
+
+def lapse_s(tick_interval_s: float) -> float:
+    """How long a pod keeps the tier it was sent (the control model's ``ttl_s``): ``LAPSE_TICKS`` of the
+    configured tick, so a longer tick does not let the tier lapse between refreshes (60 s at 15 s)."""
+    return LAPSE_TICKS * tick_interval_s
 
 
 @dataclass(frozen=True)
-class OverloadPolicy:
+class SpeedTierPolicy:
     """``spec.autoscaling.overload`` as the decision reads it; ``default_steps`` is ``spec.pipeline.steps``."""
 
     min_steps: int
@@ -63,18 +72,18 @@ class SpeedTier:
 
 
 def full_steps_service_time(service_time_s: float | None, steps_per_request: float | None, tier_active: bool,
-                            overload: OverloadPolicy | None) -> float | None:
+                            tier: SpeedTierPolicy | None) -> float | None:
     """The per-request service time at full steps, from one measured while the tier may have been on.
 
     With the pipeline's steps counter (``steps_per_request``) the time scales exactly to the default
     steps. Without it, while the tier is on, it assumes every request in the window was degraded: the
     estimate errs high and the fleet is sized larger, never smaller.
     """
-    if service_time_s is None or overload is None:
+    if service_time_s is None or tier is None:
         return service_time_s
     if steps_per_request is not None and steps_per_request > 0:
-        return service_time_s * overload.default_steps / steps_per_request
-    return service_time_s / overload.work_factor if tier_active else service_time_s
+        return service_time_s * tier.default_steps / steps_per_request
+    return service_time_s / tier.work_factor if tier_active else service_time_s
 
 
 def breach_ahead(observation: Observation, service_time_s: float, target_s: float, until_ready_s: float) -> float:
@@ -87,11 +96,11 @@ def breach_ahead(observation: Observation, service_time_s: float, target_s: floa
     return backlog * service_time_s / ready
 
 
-def decide_tier(observation: Observation, overload: OverloadPolicy | None, *, service_time_s: float | None,
+def decide_tier(observation: Observation, tier: SpeedTierPolicy | None, *, service_time_s: float | None,
                 target_s: float, until_ready_s: float, was_active: bool) -> SpeedTier:
     """Fewer steps now, or full steps, with the reason."""
-    if overload is None:
-        return SpeedTier(None, Reason.SPEED_TIER_DISABLED, "the overload speed tier is off")
+    if tier is None:
+        return SpeedTier(None, Reason.SPEED_TIER_DISABLED, "the speed tier is off")
     problem = observation.problem()
     if problem is not None:
         return SpeedTier(None, Reason.METRICS_UNAVAILABLE, f"full steps while metrics fail ({problem[1]})")
@@ -102,8 +111,8 @@ def decide_tier(observation: Observation, overload: OverloadPolicy | None, *, se
     detail = (f"expected wait {wait:.1f}s within {until_ready_s:.0f}s vs target {target_s:g}s "
               f"(backlog wait now {now_wait:.1f}s)")
     if wait > target_s or (was_active and (wait > target_s * OFF_BELOW or now_wait > target_s * OFF_BELOW)):
-        return SpeedTier(overload.min_steps, Reason.QUEUE_WILL_BREACH_SLA,
-                         f"{overload.min_steps} of {overload.default_steps} steps: {detail}")
+        return SpeedTier(tier.min_steps, Reason.QUEUE_WILL_BREACH_SLA,
+                         f"{tier.min_steps} of {tier.default_steps} steps: {detail}")
     return SpeedTier(None, Reason.FULL_STEPS, f"full steps: {detail}")
 
 

@@ -1,4 +1,4 @@
-"""The overload speed tier: on when the queue will breach the SLA before new pods serve, off otherwise."""
+"""The speed tier: on when the queue will breach the SLA before new pods serve, off otherwise."""
 
 from __future__ import annotations
 
@@ -7,16 +7,16 @@ from dataclasses import replace
 import pytest
 from diffusion_operator.api.conditions import ConditionType, Reason
 from diffusion_operator.autoscaling import History, MetricsFailure, Observation, ScalingPolicy, decide
-from diffusion_operator.autoscaling.overload import (
-    OverloadPolicy,
+from diffusion_operator.autoscaling.speed_tier import (
+    SpeedTierPolicy,
     decide_tier,
     full_steps_service_time,
     seconds_until_ready,
 )
 
-TIER = OverloadPolicy(min_steps=20, default_steps=30)
+TIER = SpeedTierPolicy(min_steps=20, default_steps=30)
 POLICY = ScalingPolicy(min_replicas=1, max_replicas=64, queue_latency_target_s=10.0, expected_service_time_s=9.0,
-                       overload=TIER)
+                       speed_tier=TIER)
 NOW = 1_000_000.0
 
 
@@ -28,8 +28,8 @@ def seen(ready: int, current: int | None = None, **signals: float | None) -> Obs
 
 
 def tier(observation: Observation, *, was_active: bool = False, until_ready_s: float = 90.0,
-         overload: OverloadPolicy | None = TIER):  # type: ignore[no-untyped-def]
-    return decide_tier(observation, overload, service_time_s=9.0, target_s=10.0, until_ready_s=until_ready_s,
+         policy: SpeedTierPolicy | None = TIER):  # type: ignore[no-untyped-def]
+    return decide_tier(observation, policy, service_time_s=9.0, target_s=10.0, until_ready_s=until_ready_s,
                        was_active=was_active)
 
 
@@ -56,7 +56,7 @@ def test_the_tier_is_never_below_its_floor() -> None:
 
 
 def test_off_by_default_and_off_when_metrics_fail() -> None:
-    assert tier(seen(10, arrival_rate=5.0), overload=None).reason == Reason.SPEED_TIER_DISABLED
+    assert tier(seen(10, arrival_rate=5.0), policy=None).reason == Reason.SPEED_TIER_DISABLED
     failed = Observation.failed(MetricsFailure.UNREACHABLE, "down", current_replicas=10, ready_replicas=10)
     off = tier(failed, was_active=True)
     assert (off.steps, off.reason) == (None, Reason.METRICS_UNAVAILABLE)
@@ -82,7 +82,7 @@ def test_a_failed_read_turns_the_tier_off() -> None:
 
 
 def test_without_the_tier_the_condition_says_disabled() -> None:
-    decision = decide(seen(10), replace(POLICY, overload=None), History(), NOW)
+    decision = decide(seen(10), replace(POLICY, speed_tier=None), History(), NOW)
     assert decision.speed_tier_steps is None
     [hint] = [c for c in decision.conditions if c.type == ConditionType.SPEED_TIER]
     assert (hint.status, hint.reason) == (False, Reason.SPEED_TIER_DISABLED)
@@ -120,4 +120,4 @@ def test_time_until_ready_counts_down_from_the_last_scale_up() -> None:
 @pytest.mark.parametrize(("min_steps", "default_steps"), [(0, 30), (30, 30), (31, 30)])
 def test_a_floor_must_be_below_the_default_steps(min_steps: int, default_steps: int) -> None:
     with pytest.raises(ValueError, match="min_steps"):
-        OverloadPolicy(min_steps, default_steps)
+        SpeedTierPolicy(min_steps, default_steps)
