@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
 .PHONY: help setup venv system-deps binaries test lint typecheck contracts generated pytest unit unit-without-builder \
-        faults integration e2e realnode demo demo-down bench generate lock clean images gotest
+        faults integration e2e realnode demo demo-down tiny-model bench generate lock clean images gotest
 
 help:
 	@echo "make demo   - run the main job on the embedded local test bed"
@@ -112,6 +112,12 @@ bench: setup images
 images: venv
 	bash tools/system-deps.sh images
 	$(PY) -m testbed.images build $(IMAGES)
+
+# Retrain the built-in tiny SDXL, its inpainting UNet and segmenter (CPU, ~30 min, deterministic) and
+# rewrite engine_builder/weights (safetensors + manifest.json with the held-out scores); then the grid.
+tiny-model: venv
+	$(PY) -m engine_builder.training
+	$(PY) -m engine_builder.training.grid docs/images/tiny-model-grid.png
 
 demo: setup images
 	$(VENV)/bin/testbed demo $(DEMO_ARGS)

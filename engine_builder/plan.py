@@ -32,15 +32,18 @@ ExecutionMode = Literal["bls", "in_process"]
 Pipeline = Literal["text2image", "photoshoot"]
 PIPELINES: tuple[Pipeline, ...] = ("text2image", "photoshoot")
 DEFAULT_PIPELINES: tuple[Pipeline, ...] = ("text2image",)
-SOURCE_PATTERN = r"^(hf://[\w.-]+/[\w.-]+(@[\w.-]+)?|pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?/.*|s3://[a-z0-9][a-z0-9.-]+(/.*)?|gs://[a-z0-9][a-z0-9._-]+(/.*)?|builtin://tiny-sdxl)$"
+SOURCE_PATTERN = r"^(hf://[\w.-]+/[\w.-]+(@[\w.-]+)?|pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?/.*|s3://[a-z0-9][a-z0-9.-]+(/.*)?|gs://[a-z0-9][a-z0-9._-]+(/.*)?|builtin://tiny-sdxl(-random)?)$"
 #: The SDXL inpainting UNet (9 input channels): any SDXL source scheme, or the tiny builtin variant.
-INPAINT_SOURCE_PATTERN = SOURCE_PATTERN.replace("builtin://tiny-sdxl)$", "builtin://tiny-sdxl-inpaint)$")
+INPAINT_SOURCE_PATTERN = SOURCE_PATTERN.replace("builtin://tiny-sdxl(-random)?)$", "builtin://tiny-sdxl-inpaint(-random)?)$")
 #: A foreground segmentation model: a directory with ``model.onnx`` + ``segmenter.json``, or the tiny one.
 SEGMENTATION_SOURCE_PATTERN = (
-    r"^(hf://[\w.-]+/[\w.-]+(@[\w.-]+)?|pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?/.*|builtin://tiny-segmenter)$"
+    r"^(hf://[\w.-]+/[\w.-]+(@[\w.-]+)?|pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?/.*|builtin://tiny-segmenter(-white)?)$"
 )
 #: Where the photoshoot's sources default to (the operator fills them into plans; see ``photoshoot_sources``).
 TINY_SOURCE = "builtin://tiny-sdxl"
+#: The same tiny architecture with its random initial weights: what a quality gate must refuse.
+TINY_RANDOM_SOURCE = "builtin://tiny-sdxl-random"
+RANDOM_SUFFIX = "-random"
 TINY_INPAINT_SOURCE = "builtin://tiny-sdxl-inpaint"
 TINY_SEGMENTATION_SOURCE = "builtin://tiny-segmenter"
 #: The public SDXL inpainting checkpoint (its UNet only; text encoders and VAE come from SDXL base).

@@ -11,11 +11,16 @@ preprocessing written down next to it. The serving side thresholds the *raw* pro
 min-max rescaling, which several reference scripts do and which would turn an empty result into
 a full mask), so "no foreground found" is what the model itself says.
 
-``builtin://tiny-segmenter`` is exported here with ``torch.onnx`` from a two-layer conv net whose
-weights are set, not trained, so its output is a documented function of the input:
+``builtin://tiny-segmenter`` is a small U-Net (:func:`trained_segmenter_module`) trained by
+``make tiny-model`` on cluttered procedural product photos (striped or checked backgrounds, smaller
+distractor shapes; :mod:`engine_builder.scenes.render`), exported with ``torch.onnx`` at a fixed
+64x64 input (``input_size`` in its ``segmenter.json``; the serving side resizes).
+
+``builtin://tiny-segmenter-white`` is a two-layer conv net whose weights are set, not trained, so
+its output is a documented function of the input:
 ``P(product) = sigmoid(SHARPNESS * (WHITE_LEVEL - mean(r, g, b)))`` on [0, 1] RGB. At the 0.5
-threshold a pixel is product exactly when its channel mean is below 0.9 * 255, i.e. the tiny model
-removes a white studio background. Tests draw products on white and know the true mask.
+threshold a pixel is product exactly when its channel mean is below 0.9 * 255, i.e. it removes a
+white studio background at any size. Tests draw products on white and know the true mask.
 """
 
 from __future__ import annotations
@@ -33,9 +38,12 @@ import numpy as np
 from engine_builder.errors import ExportError, SourceError
 from engine_builder.parity import ort_session
 from engine_builder.sources import DEFAULT_PVC_ROOT, parse_source, pvc_path
+from engine_builder.tiny import load_weights
 
-#: Bump when the tiny segmenter changes, so cached copies are rebuilt.
-TINY_SEGMENTER_VERSION = 1
+#: Bump when the tiny segmenters change, so cached copies are rebuilt.
+TINY_SEGMENTER_VERSION = 2
+#: builtin:// segmenters: the trained one and the white-studio function.
+TINY_SEGMENTERS = ("tiny-segmenter", "tiny-segmenter-white")
 WHITE_LEVEL = 0.9
 SHARPNESS = 60.0
 MODEL_FILE = "model.onnx"
@@ -80,7 +88,7 @@ class SegmenterConfig:
 
 
 def tiny_segmenter() -> Any:
-    """The tiny segmenter as a ``torch.nn.Module``: [N, 3, H, W] in [0, 1] -> P(product) [N, 1, H, W]."""
+    """The white-studio segmenter as a ``torch.nn.Module``: [N, 3, H, W] in [0, 1] -> P(product) [N, 1, H, W]."""
     import torch
 
     class TinySegmenter(torch.nn.Module):
@@ -101,33 +109,77 @@ def tiny_segmenter() -> Any:
     return TinySegmenter().eval()
 
 
-def export_tiny_segmenter(directory: Path) -> Path:
-    """Write ``model.onnx`` + ``segmenter.json`` of the tiny segmenter (reused when complete)."""
+#: The trained segmenter's fixed input side (it sees the whole photo at once, like RMBG at 1024).
+TRAINED_SEGMENTER_SIZE = 64
+
+
+def trained_segmenter_module() -> Any:
+    """The trained tiny segmenter's network, [N, 3, 64, 64] in [0, 1] -> P(product) [N, 1, 64, 64].
+
+    A small U-Net: two stride-2 levels and dilated convolutions at 1/4 resolution give it a view of
+    most of the photo, which it needs to tell *the* product from smaller distractor shapes and a
+    striped or checked background; the skip connection keeps the mask's edge sharp.
+    """
+    import torch
+    from torch import nn
+
+    def block(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
+        return nn.Sequential(nn.Conv2d(cin, cout, 3, stride=stride, padding=dilation, dilation=dilation), nn.ReLU())
+
+    class TrainedSegmenter(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.stem = nn.Sequential(block(3, 16), block(16, 16))
+            self.down = nn.Sequential(block(16, 32, stride=2), block(32, 32, stride=2), block(32, 32, dilation=2),
+                                      block(32, 32, dilation=4), block(32, 32, dilation=8))
+            self.up = nn.Sequential(nn.Upsample(scale_factor=4, mode="bilinear"), block(32, 16))
+            self.head = nn.Sequential(block(32, 16), nn.Conv2d(16, 1, 1))
+
+        def forward(self, image: torch.Tensor) -> torch.Tensor:
+            skip = self.stem(image)
+            return torch.sigmoid(self.head(torch.cat([skip, self.up(self.down(skip))], dim=1)))
+
+    torch.manual_seed(5)
+    return TrainedSegmenter().eval()
+
+
+def export_tiny_segmenter(directory: Path, name: str = "tiny-segmenter") -> Path:
+    """Write ``model.onnx`` + ``segmenter.json`` of a builtin segmenter (reused when complete)."""
     import torch
 
-    target = directory / f"tiny-segmenter-v{TINY_SEGMENTER_VERSION}"
+    target = directory / f"{name}-v{TINY_SEGMENTER_VERSION}"
     if (target / CONFIG_FILE).exists():
         return target
-    staging = directory / f".tiny-segmenter-v{TINY_SEGMENTER_VERSION}-{os.getpid()}"
+    staging = directory / f".{name}-v{TINY_SEGMENTER_VERSION}-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    sample = torch.rand(1, 3, 37, 53, generator=torch.Generator().manual_seed(0))
+    if name == "tiny-segmenter":
+        model = trained_segmenter_module()
+        model.load_state_dict(load_weights("segmenter"))
+        side = TRAINED_SEGMENTER_SIZE
+        size: tuple[int, int] | None = (side, side)
+        sample = torch.rand(1, 3, side, side, generator=torch.Generator().manual_seed(0))
+        axes = {"image": {0: "N"}, "foreground": {0: "N"}}
+    else:
+        model, size = tiny_segmenter(), None
+        sample = torch.rand(1, 3, 37, 53, generator=torch.Generator().manual_seed(0))
+        axes = {"image": {0: "N", 2: "H", 3: "W"}, "foreground": {0: "N", 2: "H", 3: "W"}}
     try:
         with torch.inference_mode(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice; it is the one we want
             torch.onnx.export(
-                tiny_segmenter(),
+                model,
                 (sample,),
                 str(staging / MODEL_FILE),
                 dynamo=False,
                 opset_version=19,
                 input_names=["image"],
                 output_names=["foreground"],
-                dynamic_axes={"image": {0: "N", 2: "H", 3: "W"}, "foreground": {0: "N", 2: "H", 3: "W"}},
+                dynamic_axes=axes,
             )
     except Exception as err:  # torch raises many unrelated types from tracing
         raise ExportError(f"segmenter: torch.onnx.export failed: {err}") from err
-    config = SegmenterConfig(input_size=None, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), output="probability")
+    config = SegmenterConfig(input_size=size, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), output="probability")
     (staging / CONFIG_FILE).write_text(json.dumps(config.to_json(), indent=2, sort_keys=True))
     try:
         os.replace(staging, target)
@@ -142,9 +194,10 @@ def resolve_segmenter(
     """The local directory of a segmentation source, checked to hold ``model.onnx`` + ``segmenter.json``."""
     spec = parse_source(uri)
     if spec.scheme == "builtin":
-        if spec.location != "tiny-segmenter":
-            raise SourceError(f"segmentation source: unknown builtin model {spec.location!r} (only tiny-segmenter)")
-        directory = export_tiny_segmenter(workdir)
+        if spec.location not in TINY_SEGMENTERS:
+            raise SourceError(f"segmentation source: unknown builtin model {spec.location!r} "
+                              f"({' or '.join(TINY_SEGMENTERS)})")
+        directory = export_tiny_segmenter(workdir, spec.location)
     elif spec.scheme == "pvc":
         directory = pvc_path(spec.location, pvc_root or Path(os.environ.get("PVC_ROOT", DEFAULT_PVC_ROOT)))
     elif spec.scheme == "hf":

@@ -193,10 +193,10 @@ def resolve_source(
     """The local diffusers directory for ``uri``, checked to be a complete SDXL pipeline."""
     spec = parse_source(uri)
     if spec.scheme == "builtin":
-        if spec.location != "tiny-sdxl":
-            raise SourceError(f"source: unknown builtin model {spec.location!r} (only tiny-sdxl)")
+        if spec.location not in ("tiny-sdxl", "tiny-sdxl-random"):
+            raise SourceError(f"source: unknown builtin model {spec.location!r} (tiny-sdxl or tiny-sdxl-random)")
 
-        directory = materialize(workdir)
+        directory = materialize(workdir, trained=spec.location == "tiny-sdxl")
     elif spec.scheme == "pvc":
         root = pvc_root or Path(os.environ.get("PVC_ROOT", DEFAULT_PVC_ROOT))
         directory = pvc_path(spec.location, root)
@@ -225,10 +225,11 @@ def resolve_unet_source(uri: str, workdir: Path, *, token_env: str | None = None
     """
     spec = parse_source(uri)
     if spec.scheme == "builtin":
-        if spec.location != "tiny-sdxl-inpaint":
-            raise SourceError(f"inpaint source: unknown builtin model {spec.location!r} (only tiny-sdxl-inpaint)")
+        if spec.location not in ("tiny-sdxl-inpaint", "tiny-sdxl-inpaint-random"):
+            raise SourceError(f"inpaint source: unknown builtin model {spec.location!r} "
+                              "(tiny-sdxl-inpaint or tiny-sdxl-inpaint-random)")
 
-        directory = materialize_inpaint(workdir)
+        directory = materialize_inpaint(workdir, trained=spec.location == "tiny-sdxl-inpaint")
     elif spec.scheme == "pvc":
         directory = pvc_path(spec.location, pvc_root or Path(os.environ.get("PVC_ROOT", DEFAULT_PVC_ROOT)))
     elif spec.scheme == "hf":

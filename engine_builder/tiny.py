@@ -1,10 +1,16 @@
-"""`builtin://tiny-sdxl`: a deterministic, randomly initialised SDXL-*architecture* pipeline.
+"""`builtin://tiny-sdxl`: a deterministic, *trained* SDXL-*architecture* pipeline at toy size.
 
 It exists so CPU development, the demo and CI exercise the exact code paths of a real SDXL build
 (two text encoders, the second with a projection; a UNet with ``text_time`` conditioning and
 three resolution levels; a 4-level VAE that keeps the x8 scale; CLIP byte-level tokenizers) without
-downloading gigabytes. Every weight comes from ``torch.manual_seed`` so two builds on any machine give
-bit-identical components, and the whole pipeline runs in well under a second at 64-256 px.
+downloading gigabytes. Its weights ship in ``engine_builder/weights`` (safetensors + ``manifest.json``),
+trained here by ``make tiny-model`` (:mod:`engine_builder.training`) on procedural scenes
+(:mod:`engine_builder.scenes`), so its images show what the prompt asked for ("a small red circle on
+a blue background") and a checker can tell a working pipeline from a broken one. Two builds on any
+machine give bit-identical components; the whole pipeline runs in well under a second at 64 px.
+
+``builtin://tiny-sdxl-random`` (and ``-inpaint-random``) keep the old random initialisation
+(``torch.manual_seed``): the quality gate must be shown to refuse it.
 
 The sizes follow the SDXL wiring rules (see FACTS.md): the UNet's ``cross_attention_dim`` is the sum
 of both encoders' hidden sizes, and ``projection_class_embeddings_input_dim`` is
@@ -24,8 +30,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-#: Bump when any config below changes, so cached copies are rebuilt.
-TINY_VERSION = 1
+from engine_builder.errors import SourceError
+
+#: Bump when any config below or the shipped weights change, so cached copies are rebuilt.
+TINY_VERSION = 2
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+MANIFEST = "manifest.json"
+#: The shipped weight files, one per component (``inpaint_unet`` is builtin://tiny-sdxl-inpaint's UNet).
+WEIGHT_FILES = ("text_encoder", "text_encoder_2", "unet", "vae", "inpaint_unet", "segmenter")
 SEED = 0
 TEXT1_HIDDEN = 32
 TEXT2_HIDDEN = 64
@@ -95,17 +107,21 @@ def text_encoder_config(hidden: int, projection: int) -> dict[str, Any]:
 
 
 def unet_config() -> dict[str, Any]:
-    """Three levels (up-factor 4) like SDXL's DownBlock -> CrossAttn -> CrossAttn, at toy widths."""
+    """Three levels (up-factor 4) like SDXL's DownBlock -> CrossAttn -> CrossAttn, at toy widths.
+
+    32 channels at every level: measured on 2 CPU cores, this halves a training step against
+    (32, 64, 64) and the procedural scenes do not need more width at 8x8 latents.
+    """
     return {
         "sample_size": 32,
         "in_channels": 4,
         "out_channels": 4,
         "layers_per_block": 1,
-        "block_out_channels": (32, 64, 64),
+        "block_out_channels": (32, 32, 32),
         "down_block_types": ("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
         "up_block_types": ("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
-        "attention_head_dim": (2, 4, 4),
-        "transformer_layers_per_block": (1, 1, 2),
+        "attention_head_dim": (2, 2, 2),
+        "transformer_layers_per_block": (1, 1, 1),
         "use_linear_projection": True,
         "cross_attention_dim": TEXT1_HIDDEN + TEXT2_HIDDEN,
         "addition_embed_type": "text_time",
@@ -120,24 +136,50 @@ def inpaint_unet_config() -> dict[str, Any]:
     return {**unet_config(), "in_channels": 9}
 
 
-def build_tiny_inpaint_unet() -> Any:
+def build_tiny_inpaint_unet(trained: bool = True) -> Any:
     """The tiny inpainting UNet (``UNet2DConditionModel``), identical on every call."""
     import diffusers
     import torch
 
     torch.manual_seed(SEED + 4)
     models: Any = diffusers  # diffusers is untyped
-    return models.UNet2DConditionModel(**inpaint_unet_config()).eval()
+    unet = models.UNet2DConditionModel(**inpaint_unet_config())
+    if trained:
+        unet.load_state_dict(load_weights("inpaint_unet"))
+    return unet.eval()
 
 
-def materialize_inpaint(directory: Path) -> Path:
+def inpaint_from_base(unet: Any) -> Any:
+    """A 9-channel UNet that starts as ``unet``: the extra input channels' weights are zero.
+
+    Stable Diffusion's inpainting checkpoints were started this way, so at step 0 the inpainting
+    model is the text-to-image model and training only has to teach it to use the mask.
+    """
+    import diffusers
+    import torch
+
+    models: Any = diffusers
+    inpaint = models.UNet2DConditionModel(**inpaint_unet_config())
+    state = {key: value.clone() for key, value in unet.state_dict().items()}
+    weight = torch.zeros_like(inpaint.conv_in.weight)
+    weight[:, : unet.config.in_channels] = state["conv_in.weight"]
+    state["conv_in.weight"] = weight
+    inpaint.load_state_dict(state)
+    return inpaint
+
+
+def _variant(trained: bool) -> str:
+    return f"v{TINY_VERSION}" if trained else f"random-v{TINY_VERSION}"
+
+
+def materialize_inpaint(directory: Path, trained: bool = True) -> Path:
     """A directory whose ``unet/`` is the tiny inpainting UNet (reused when complete, like :func:`materialize`)."""
-    target = directory / f"tiny-sdxl-inpaint-v{TINY_VERSION}"
+    target = directory / f"tiny-sdxl-inpaint-{_variant(trained)}"
     if (target / "unet" / "config.json").exists():
         return target
-    staging = directory / f".tiny-sdxl-inpaint-v{TINY_VERSION}-{os.getpid()}"
+    staging = directory / f".tiny-sdxl-inpaint-{_variant(trained)}-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
-    build_tiny_inpaint_unet().save_pretrained(staging / "unet", safe_serialization=True)
+    build_tiny_inpaint_unet(trained).save_pretrained(staging / "unet", safe_serialization=True)
     try:
         os.replace(staging, target)
     except OSError:
@@ -145,17 +187,59 @@ def materialize_inpaint(directory: Path) -> Path:
     return target
 
 
+def load_weights(name: str, directory: Path = WEIGHTS_DIR) -> dict[str, Any]:
+    """One shipped component's trained state dict (``SourceError`` names the file when it is missing)."""
+    from safetensors.torch import load_file  # noqa: PLC0415 - safetensors.torch imports torch
+
+    path = directory / f"{name}.safetensors"
+    if not path.is_file():
+        raise SourceError(f"builtin model: {path} is missing (run `make tiny-model`)")
+    return load_file(str(path))
+
+
+def read_manifest(directory: Path = WEIGHTS_DIR) -> dict[str, Any]:
+    manifest: dict[str, Any] = json.loads((directory / MANIFEST).read_text())
+    return manifest
+
+
+def save_weights(directory: Path, pipe: Any, inpaint_unet: Any, segmenter: Any, manifest: dict[str, Any]) -> None:
+    """Write every trained component as ``<name>.safetensors`` plus ``manifest.json``."""
+    from safetensors.torch import save_file  # noqa: PLC0415 - safetensors.torch imports torch
+
+    directory.mkdir(parents=True, exist_ok=True)
+    modules = {"text_encoder": pipe.text_encoder, "text_encoder_2": pipe.text_encoder_2, "unet": pipe.unet,
+               "vae": pipe.vae, "inpaint_unet": inpaint_unet, "segmenter": segmenter}
+    for name in WEIGHT_FILES:
+        state = {key: value.detach().contiguous() for key, value in modules[name].state_dict().items()}
+        save_file(state, str(directory / f"{name}.safetensors"))
+    (directory / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+
+
+def load_tokenizer() -> Any:
+    """The tiny byte-level CLIP tokenizer, loaded the way transformers reads it from a checkpoint."""
+    from transformers import CLIPTokenizer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        write_tokenizer(Path(tmp))
+        return CLIPTokenizer.from_pretrained(tmp)
+
+
 def vae_config() -> dict[str, Any]:
-    """Four levels: three down-samplings keep SDXL's x8 pixel-to-latent scale."""
+    """Four levels: three down-samplings keep SDXL's x8 pixel-to-latent scale.
+
+    Narrow (16 channels at full resolution) because full-resolution convolutions are most of the
+    VAE's training cost on 2 CPU cores; flat-coloured scenes need little width. The trained weights
+    replace ``scaling_factor`` with the one measured on their latents (``manifest.json``).
+    """
     return {
         "in_channels": 3,
         "out_channels": 3,
         "latent_channels": 4,
-        "block_out_channels": (32, 32, 64, 64),
+        "block_out_channels": (16, 32, 32, 32),
         "down_block_types": ("DownEncoderBlock2D",) * 4,
         "up_block_types": ("UpDecoderBlock2D",) * 4,
         "layers_per_block": 1,
-        "norm_num_groups": 32,
+        "norm_num_groups": 8,
         "sample_size": 256,
         "scaling_factor": 0.13025,
         "force_upcast": False,
@@ -177,11 +261,14 @@ def scheduler_config() -> dict[str, Any]:
     }
 
 
-def build_tiny_pipeline() -> Any:
-    """The tiny pipeline in memory (a ``StableDiffusionXLPipeline``), identical on every call."""
+def build_tiny_pipeline(trained: bool = True, weights: Path = WEIGHTS_DIR) -> Any:
+    """The tiny pipeline in memory (a ``StableDiffusionXLPipeline``), identical on every call.
+
+    ``trained=False`` is the random initialisation the trained weights started from.
+    """
     import diffusers
     import torch
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
     torch.manual_seed(SEED)
     text_encoder: Any = CLIPTextModel(CLIPTextConfig(**text_encoder_config(TEXT1_HIDDEN, TEXT1_HIDDEN)))
@@ -194,10 +281,13 @@ def build_tiny_pipeline() -> Any:
     unet = models.UNet2DConditionModel(**unet_config())
     torch.manual_seed(SEED + 3)
     vae = models.AutoencoderKL(**vae_config())
+    if trained:
+        for name, module in (("text_encoder", text_encoder), ("text_encoder_2", text_encoder_2), ("unet", unet),
+                             ("vae", vae)):
+            module.load_state_dict(load_weights(name, weights))
+        vae.register_to_config(scaling_factor=float(read_manifest(weights)["vae_scaling_factor"]))
     scheduler = models.EulerDiscreteScheduler(**scheduler_config())
-    with tempfile.TemporaryDirectory() as tmp:
-        write_tokenizer(Path(tmp))
-        tokenizer = CLIPTokenizer.from_pretrained(tmp)
+    tokenizer = load_tokenizer()
     pipe = models.StableDiffusionXLPipeline(
         vae=vae.eval(),
         text_encoder=text_encoder.eval(),
@@ -211,18 +301,18 @@ def build_tiny_pipeline() -> Any:
     return pipe
 
 
-def materialize(directory: Path) -> Path:
+def materialize(directory: Path, trained: bool = True) -> Path:
     """Save the tiny pipeline as a diffusers directory (idempotent: reuse a complete copy).
 
     The directory is written next to its final place and renamed, so a killed writer never leaves a
     half-saved copy that a later build would trust.
     """
-    target = directory / f"tiny-sdxl-v{TINY_VERSION}"
+    target = directory / f"tiny-sdxl-{_variant(trained)}"
     if (target / "model_index.json").exists():
         return target
-    staging = directory / f".tiny-sdxl-v{TINY_VERSION}-{os.getpid()}"
+    staging = directory / f".tiny-sdxl-{_variant(trained)}-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
-    pipe = build_tiny_pipeline()
+    pipe = build_tiny_pipeline(trained)
     pipe.save_pretrained(staging, safe_serialization=True)
     for name in ("tokenizer", "tokenizer_2"):
         write_tokenizer(staging / name)

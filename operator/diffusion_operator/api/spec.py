@@ -63,7 +63,8 @@ class ModelSpec(ApiModel):
         pattern=SOURCE_PATTERN,
         description=(
             "Model source URI: hf://<org>/<repo>@<revision>, pvc://<claim>/<path>, s3://<bucket>/<prefix>, "
-            "gs://<bucket>/<prefix> or builtin://tiny-sdxl (a tiny random model for local use)."
+            "gs://<bucket>/<prefix> or builtin://tiny-sdxl (a tiny model trained on coloured-shape scenes, for local "
+            "use; builtin://tiny-sdxl-random is the same architecture untrained)."
         ),
         json_schema_extra=cel.validations(
             cel.rule(
@@ -92,7 +93,8 @@ class ModelSpec(ApiModel):
         pattern=SEGMENTATION_SOURCE_PATTERN,
         description=(
             "photoshoot pipeline: the foreground segmentation (background removal) model, a directory with "
-            "model.onnx and segmenter.json (pvc://, hf://), or builtin://tiny-segmenter. Required for the "
+            "model.onnx and segmenter.json (pvc://, hf://), or builtin://tiny-segmenter (trained on procedural "
+            "product photos; builtin://tiny-segmenter-white removes a white studio background). Required for the "
             "photoshoot pipeline unless source is builtin://."
         ),
     )

@@ -18,7 +18,9 @@ from diffusion_operator.api.spec import DiffusionServiceSpec
 from engine_builder.plan import (
     DEFAULT_INPAINT_SOURCE,
     NO_TENSORRT,
+    RANDOM_SUFFIX,
     TINY_INPAINT_SOURCE,
+    TINY_RANDOM_SOURCE,
     TINY_SEGMENTATION_SOURCE,
     TINY_SOURCE,
     BuildPlan,
@@ -42,8 +44,9 @@ def photoshoot_sources(spec: DiffusionServiceSpec) -> tuple[str | None, str | No
     """
     if "photoshoot" not in spec.pipelines:
         return None, None
-    tiny = spec.model.source == TINY_SOURCE
-    inpaint = spec.model.inpaint_source or (TINY_INPAINT_SOURCE if tiny else DEFAULT_INPAINT_SOURCE)
+    tiny = spec.model.source in (TINY_SOURCE, TINY_RANDOM_SOURCE)
+    random = RANDOM_SUFFIX if spec.model.source == TINY_RANDOM_SOURCE else ""
+    inpaint = spec.model.inpaint_source or (TINY_INPAINT_SOURCE + random if tiny else DEFAULT_INPAINT_SOURCE)
     segmentation = spec.model.segmentation_source or (TINY_SEGMENTATION_SOURCE if tiny else None)
     return inpaint, segmentation
 

@@ -56,7 +56,7 @@ def pipeline_dir(tmp_path: Path) -> Path:
     (tmp_path / "pipeline.json").write_text(
         json.dumps(
             {
-                "vae_scaling_factor": tiny.vae_config()["scaling_factor"],
+                "vae_scaling_factor": tiny.read_manifest()["vae_scaling_factor"],  # the trained VAE's
                 "force_zeros_for_empty_prompt": True,
                 "latent_channels": 4,
                 "float_dtype": "float32",

@@ -1,7 +1,7 @@
 """The photoshoot pipeline end to end: built by the real CLI with the tiny variants, served by real Triton.
 
-The tiny segmenter's verdict is a documented function of the pixels (product = channel mean below
-0.9 * 255, engine_builder/segmentation.py), so a product drawn on white has a known mask. The product
+The white-studio segmenter's verdict is a documented function of the pixels (product = channel mean
+below 0.9 * 255, engine_builder/segmentation.py), so a product drawn on white has a known mask. The product
 here is a textured disk: its pixels are random, so "unchanged" is a strong statement, and its edge is
 round, so the blend band is not a rectangle.
 """
@@ -37,7 +37,7 @@ PLAN = {
     "max_batch_size": 2,
     "pipelines": ["text2image", "photoshoot"],
     "inpaint_source": "builtin://tiny-sdxl-inpaint",
-    "segmentation_source": "builtin://tiny-segmenter",
+    "segmentation_source": "builtin://tiny-segmenter-white",
 }
 PHOTO = 96
 #: The product: a disk of radius 20 centred in the photo, so its bounding box is 41 x 41.
