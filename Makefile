@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
 .PHONY: docs images-push
-.PHONY: help setup venv system-deps binaries test lint typecheck contracts generated pytest unit \
+.PHONY: help setup venv system-deps binaries test lint typecheck contracts generated pytest unit unit-without-builder \
         faults integration e2e realnode demo demo-down tiny-model bench generate lock clean images gotest
 
 help:
@@ -41,12 +41,15 @@ setup: venv system-deps binaries
 lint: venv
 	$(PY) -m ruff check .
 
-# The pure core: deciders and builders with no I/O, held to mypy --strict.
+# Held to mypy --strict: the pure core (deciders and builders with no I/O), the settings, and the
+# edges that run beside the handlers on their own (the activator, the Triton edge, the exporter).
 STRICT_CORE := $(wildcard operator/diffusion_operator/api operator/diffusion_operator/engines \
 	operator/diffusion_operator/render operator/diffusion_operator/autoscaling \
 	operator/diffusion_operator/metrics operator/diffusion_operator/reconcile engine_builder \
 	operator/diffusion_operator/dashboards operator/diffusion_operator/alerts.py \
-	operator/diffusion_operator/client)
+	operator/diffusion_operator/client operator/diffusion_operator/activator \
+	operator/diffusion_operator/triton operator/diffusion_operator/telemetry.py \
+	operator/diffusion_operator/config.py operator/diffusion_operator/reference)
 
 typecheck: venv
 	$(PY) -m mypy
@@ -74,6 +77,11 @@ test: setup images lint typecheck contracts generated docs gotest pytest
 
 unit: venv
 	$(PY) -m pytest -m unit $(PYTEST_ARGS)
+
+# The unit tests as they run where the [builder] extra (torch, ONNX, ...) is not installed: those
+# that need it skip with the reason (tests/builder_extra.py, tests/hide_builder_extra.py).
+unit-without-builder: venv
+	$(PY) -m pytest -m unit -p tests.hide_builder_extra $(PYTEST_ARGS)
 
 integration: setup
 	$(PY) -m pytest -m integration $(PYTEST_ARGS)

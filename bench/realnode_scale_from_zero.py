@@ -30,8 +30,9 @@ from diffusion_operator.client.request import ImageRequest
 from diffusion_operator.client.triton import Endpoint, TritonClient
 from diffusion_operator.render.names import selector_string
 
-from bench.realnode_bed import operator_in_namespace, real_node_bed, write_runs
-from bench.realnode_startup import pod_with, ready, scheduled, started, until
+from bench.realnode.bed import operator_in_namespace, real_node_bed
+from bench.realnode.pods import pod_with, ready, scheduled, started, until
+from bench.realnode.runs import write_runs
 from testbed.cluster import Cluster
 from testbed.kube import KubeClient
 from testbed.realnode.product import API, tiny_service

@@ -32,44 +32,14 @@ from diffusion_operator.client.request import ImageRequest
 from diffusion_operator.client.triton import Endpoint, TritonClient
 from diffusion_operator.render.names import engine_job_name, engine_plan_config_map_name, selector_string
 
-from bench.realnode_bed import real_node_bed, write_runs
+from bench.realnode.bed import real_node_bed
+from bench.realnode.pods import pod_with, ready, scheduled, started, terminated, until
+from bench.realnode.runs import write_runs
+from engine_builder.layout import PLAN_FILE
 from testbed.cluster import Cluster
 from testbed.kube import KubeClient
 from testbed.operator_process import OperatorProcess
 from testbed.realnode.product import API, operator_env, tiny_service
-
-POLL_S = 0.2
-
-
-def until(predicate: Callable[[], Any], timeout: float, what: str) -> tuple[Any, float]:
-    """The first truthy value of ``predicate`` and the monotonic time it was seen."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value, time.monotonic()
-        time.sleep(POLL_S)
-    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
-def pod_with(kube: KubeClient, namespace: str, selector: str, check: Callable[[Any], bool]) -> Any:
-    return next((p for p in kube.core.list_namespaced_pod(namespace, label_selector=selector).items if check(p)), None)
-
-
-def scheduled(pod: Any) -> bool:
-    return bool(pod.spec.node_name)
-
-
-def started(pod: Any) -> bool:
-    return any(s.state.running or s.state.terminated for s in pod.status.container_statuses or [])
-
-
-def ready(pod: Any) -> bool:
-    return any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
-
-
-def terminated(pod: Any) -> bool:
-    return any(s.state.terminated for s in pod.status.container_statuses or [])
 
 
 def pod_phases(kube: KubeClient, namespace: str, selector: str, last: Callable[[Any], bool], timeout: float,
@@ -87,12 +57,12 @@ def pod_phases(kube: KubeClient, namespace: str, selector: str, last: Callable[[
 
 
 def host_build_seconds(kube: KubeClient, namespace: str, cache_key: str) -> float:
-    plan = kube.core.read_namespaced_config_map(engine_plan_config_map_name(cache_key), namespace).data["plan.json"]
+    plan = kube.core.read_namespaced_config_map(engine_plan_config_map_name(cache_key), namespace).data[PLAN_FILE]
     with tempfile.TemporaryDirectory(prefix="bench-build-") as tmp:
-        (Path(tmp) / "plan.json").write_text(plan)
+        (Path(tmp) / PLAN_FILE).write_text(plan)
         entry = Path(sys.executable).parent / "engine-builder"
         began = time.monotonic()
-        subprocess.run([str(entry), "build", "--plan", f"{tmp}/plan.json", "--out", f"{tmp}/out"], check=True,
+        subprocess.run([str(entry), "build", "--plan", f"{tmp}/{PLAN_FILE}", "--out", f"{tmp}/out"], check=True,
                        capture_output=True, text=True, timeout=900)
         return round(time.monotonic() - began, 2)
 

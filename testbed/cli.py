@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from diffusion_operator.api.gpus import GPU_RESOURCE
 from rich.console import Console
 from rich.table import Table
 
@@ -83,7 +84,7 @@ def status() -> None:
         nodes.add_row(
             node.metadata.name,
             (node.metadata.labels or {}).get("cloud.google.com/gke-nodepool", "-"),
-            (node.status.capacity or {}).get("nvidia.com/gpu", "0"),
+            (node.status.capacity or {}).get(GPU_RESOURCE, "0"),
             ready,
         )
     console.print(nodes)

@@ -9,8 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-GPU_RESOURCE = "nvidia.com/gpu"
-GPU_TAINT = {"key": GPU_RESOURCE, "value": "present", "effect": "NoSchedule"}
+from diffusion_operator.api.gpus import ACCELERATOR_LABEL, GPU_RESOURCE, GPU_TOLERATION, GpuType
+
+#: The taint GKE puts on GPU nodes: exactly what the operator's GPU toleration tolerates (api/gpus.py).
+GPU_TAINT = {key: value for key, value in GPU_TOLERATION.items() if key != "operator"}
 
 
 @dataclass(frozen=True)
@@ -19,7 +21,7 @@ class NodePool:
     nodes: int
     cpu: str = "8"
     memory: str = "32Gi"
-    accelerator: str | None = None  # GKE's cloud.google.com/gke-accelerator value
+    accelerator: GpuType | None = None  # the ACCELERATOR_LABEL value: a GPU type of the operator's catalogue
     gpu_product: str | None = None  # NVIDIA GPU feature discovery's nvidia.com/gpu.product value
     gpus_per_node: int = 0
     extra_labels: dict[str, str] = field(default_factory=dict)
@@ -67,7 +69,7 @@ def node_manifest(pool: NodePool, index: int) -> dict[str, Any]:
     taints: list[dict[str, str]] = []
     if pool.gpus_per_node:
         if pool.accelerator:
-            labels["cloud.google.com/gke-accelerator"] = pool.accelerator
+            labels[ACCELERATOR_LABEL] = pool.accelerator
         if pool.gpu_product:
             labels["nvidia.com/gpu.product"] = pool.gpu_product
         labels["nvidia.com/gpu.count"] = str(pool.gpus_per_node)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.autoscaler.traces import poisson_arrivals
-from bench.realnode_bed import real_node_bed
+from bench.realnode.bed import real_node_bed
 from bench.sim_to_real import predict, real_fleet, report, settings
 from testbed.cluster import HPA_SYNC_PERIOD_ENV, Cluster
 

@@ -22,11 +22,12 @@ import numpy.typing as npt
 from diffusion_operator.render.names import selector_string
 from kubernetes import client as k8s
 
-from bench.realnode_bed import operator_in_namespace
-from bench.realnode_startup import ready, until
+from bench.realnode.bed import operator_in_namespace
+from bench.realnode.pods import ready, until
 from bench.sim_to_real import settings
 from bench.sim_to_real.load import LoadResult, replay
 from bench.sim_to_real.repository import write_repository
+from engine_builder.layout import MODEL_REPOSITORY_DIR
 from testbed.cluster import Cluster
 from testbed.kube import KubeClient
 from testbed.provisioner import volume_path
@@ -162,7 +163,7 @@ def _serve_emulated(kube: KubeClient, cluster: Cluster, namespace: str) -> None:
     if len(claims) != 1:
         raise RuntimeError(f"expected the namespace's one engine cache claim, found {len(claims)}")
     claim = kube.api_client.sanitize_for_serialization(claims[0])
-    write_repository(volume_path(cluster.volumes_dir, claim) / status / "model_repository")
+    write_repository(volume_path(cluster.volumes_dir, claim) / status / MODEL_REPOSITORY_DIR)
     selector = selector_string(NAME)
     old = {p.metadata.name for p in kube.core.list_namespaced_pod(namespace, label_selector=selector).items}
     kube.core.delete_collection_namespaced_pod(namespace, label_selector=selector, grace_period_seconds=0)

@@ -6,8 +6,10 @@ import shutil
 from pathlib import Path
 
 from bench.sim_to_real.settings import EXPONENT, MAX_BATCH_SIZE, SINGLE_S
+from engine_builder.layout import TEXT2IMAGE_MODEL
 
-MODEL = "sdxl"  # the entry model the operator watches (metrics/queue_models.py): no override needed
+#: The text-to-image entry model, whose queue the operator watches (metrics/queue_models.py): no override needed.
+MODEL = TEXT2IMAGE_MODEL
 SOURCE = Path(__file__).resolve().parent / "emulated_sdxl" / "model.py"
 
 

@@ -1,7 +1,8 @@
 """The operator's own Prometheus metrics.
 
 Metric names are part of the product's interface: the Grafana dashboards and alert rules query
-them, so they are defined once here and never renamed lightly.
+them, so they have one home (``metrics/operator_metrics.py``, shared with the PromQL builders) and are
+never renamed lightly.
 """
 
 from __future__ import annotations
@@ -13,65 +14,66 @@ from prometheus_client import Counter, Gauge, Histogram, start_http_server
 from diffusion_operator.api.conditions import Reason
 from diffusion_operator.api.status_quality import QualityStatus
 from diffusion_operator.autoscaling import Decision
+from diffusion_operator.metrics.operator_metrics import OperatorMetric
 
 RECONCILE_SECONDS = Histogram(
-    "diffusion_operator_reconcile_duration_seconds",
+    OperatorMetric.RECONCILE_SECONDS,
     "Time to reconcile one DiffusionService.",
     ["outcome"],
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 RECONCILE_ERRORS = Counter(
-    "diffusion_operator_reconcile_errors_total", "Reconciles that failed, by reason.", ["reason"]
+    OperatorMetric.RECONCILE_ERRORS, "Reconciles that failed, by reason.", ["reason"]
 )
 ENGINE_BUILDS = Counter(
-    "diffusion_operator_engine_builds_total",
+    OperatorMetric.ENGINE_BUILDS,
     "Engine build Jobs by result (started, succeeded, failed).",
     ["namespace", "result"],
 )
 ENGINE_BUILD_SECONDS = Histogram(
-    "diffusion_operator_engine_build_duration_seconds",
+    OperatorMetric.ENGINE_BUILD_SECONDS,
     "Wall time of successful engine builds, from Job start to completion.",
     ["namespace"],
     buckets=(60, 300, 600, 1200, 1800, 3600, 7200, 14400),
 )
 SCALE_DECISIONS = Counter(
-    "diffusion_operator_scale_decisions_total",
+    OperatorMetric.SCALE_DECISIONS,
     "Autoscaler decisions by service, direction (up, down, hold) and reason.",
     ["namespace", "service", "direction", "reason"],
 )
 DESIRED_REPLICAS = Gauge(
-    "diffusion_operator_desired_replicas", "Replicas the operator wants per service.", ["namespace", "service"]
+    OperatorMetric.DESIRED_REPLICAS, "Replicas the operator wants per service.", ["namespace", "service"]
 )
 READY_REPLICAS = Gauge(
-    "diffusion_operator_ready_replicas", "Triton pods ready per service.", ["namespace", "service"]
+    OperatorMetric.READY_REPLICAS, "Triton pods ready per service.", ["namespace", "service"]
 )
 SERVICE_PHASE = Gauge(
-    "diffusion_operator_service_phase",
+    OperatorMetric.SERVICE_PHASE,
     "1 for the phase each service is in (Pending, Building, Deploying, Ready, Degraded, Failed), else 0.",
     ["namespace", "service", "phase"],
 )
 OBSERVED_QUEUE_SECONDS = Gauge(
-    "diffusion_operator_observed_queue_latency_seconds",
+    OperatorMetric.OBSERVED_QUEUE_SECONDS,
     "Queue latency the autoscaler last observed per service.",
     ["namespace", "service"],
 )
 COLD_START_SECONDS = Gauge(
-    "diffusion_operator_cold_start_seconds",
+    OperatorMetric.COLD_START_SECONDS,
     "The service's measured Triton pod created -> Ready (75th percentile of recent pods).",
     ["namespace", "service"],
 )
 SPEED_TIER_STEPS = Gauge(
-    "diffusion_operator_speed_tier_steps",
+    OperatorMetric.SPEED_TIER_STEPS,
     "Steps the overload speed tier serves requests without their own (0: the pipeline's default).",
     ["namespace", "service"],
 )
 QUEUE_TARGET_SECONDS = Gauge(
-    "diffusion_operator_queue_latency_target_seconds",
+    OperatorMetric.QUEUE_TARGET_SECONDS,
     "The service's queueLatencyTarget (the SLA line on dashboards).",
     ["namespace", "service"],
 )
 ENGINE_QUALITY = Gauge(
-    "diffusion_operator_engine_quality",
+    OperatorMetric.ENGINE_QUALITY,
     "The quality gate's scores of the service's engine build: psnr_db and ssim (worst image), adherence (mean), "
     "lowest_passing_steps, and passed (1 passed, 0 failed or unavailable).",
     ["namespace", "service", "score"],

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from diffusion_operator.api.gpus import ACCELERATOR_LABEL, GpuType
 
 from testbed.pki import REAL_NODE_NAME
 from testbed.pools import GPU_TAINT
@@ -25,10 +26,12 @@ REAL_NODE_TAINT = {"key": REAL_NODE_LABEL, "value": "true", "effect": "NoSchedul
 #: Extended GPUs the node advertises, like an 8-GPU L4 machine (g2-standard-96): the real-node suite
 #: keeps up to seven GPU pods at once (its services, a rollout's surge pod, a build).
 ADVERTISED_GPUS = 8
+#: The GPU type the node poses as: the L4 pool's.
+GPU_TYPE: GpuType = "nvidia-l4"
 #: The L4 pool's labels (testbed/pools.py, GKE's names) and the node's own.
 NODE_LABELS = {
     "cloud.google.com/gke-nodepool": "l4-pool",
-    "cloud.google.com/gke-accelerator": "nvidia-l4",
+    ACCELERATOR_LABEL: GPU_TYPE,
     "nvidia.com/gpu.product": "NVIDIA-L4",
     "nvidia.com/gpu.count": str(ADVERTISED_GPUS),
     REAL_NODE_LABEL: "true",
@@ -37,7 +40,7 @@ NODE_LABELS = {
 
 def node_selector() -> dict[str, str]:
     """What selects the real node among the L4 pool (operator setting ``gpuNodeLabels``)."""
-    return {"cloud.google.com/gke-accelerator": "nvidia-l4", REAL_NODE_LABEL: "true"}
+    return {ACCELERATOR_LABEL: GPU_TYPE, REAL_NODE_LABEL: "true"}
 
 
 def tolerations() -> list[dict[str, str]]:

@@ -23,6 +23,8 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from diffusion_operator.api.gpus import GPU_RESOURCE
+
 from testbed import paths
 from testbed.images import PAUSE_TAG, ImageBuildError, import_images
 from testbed.kube import KubeClient
@@ -39,7 +41,6 @@ from testbed.realnode.runtime import (
 )
 
 COMPONENTS = ("containerd", "kubelet", "kube-proxy")
-GPU_RESOURCE = "nvidia.com/gpu"
 #: Seconds a registered node may take to report Ready (CNI config loaded, runtime up).
 READY_TIMEOUT = 90
 

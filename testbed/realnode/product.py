@@ -12,10 +12,10 @@ import json
 from typing import Any
 
 from testbed.images import RECIPES
-from testbed.realnode.kubelet import node_selector, tolerations
+from testbed.realnode.kubelet import GPU_TYPE, node_selector, tolerations
 
 API = "diffusion.dev/v1alpha1"
-#: Image name (testbed/images.py recipe) -> the tag the real node's containerd holds it under.
+#: Image name (testbed/images/recipes.py) -> the tag the real node's containerd holds it under.
 IMAGES = {recipe.name: recipe.tag for recipe in RECIPES}
 #: The tiny model's build needs a fraction of the SDXL defaults (4 CPUs, 32 GiB); the node has 2 and 24.
 BUILD_REQUESTS = {"cpu": "250m", "memory": "1Gi"}
@@ -27,7 +27,7 @@ def operator_env(prometheus_url: str) -> dict[str, str]:
         "DIFFUSION_BUILD_BACKEND": "onnxruntime",
         "DIFFUSION_BUILDER_IMAGE": IMAGES["engine-builder"],
         "DIFFUSION_TRITON_IMAGE": IMAGES["triton-sdxl"],
-        "DIFFUSION_GPU_NODE_LABELS": json.dumps({"nvidia-l4": node_selector()}),
+        "DIFFUSION_GPU_NODE_LABELS": json.dumps({GPU_TYPE: node_selector()}),
         "DIFFUSION_GPU_TOLERATIONS": json.dumps(tolerations()),
         "DIFFUSION_BUILD_REQUESTS": json.dumps(BUILD_REQUESTS),
         "DIFFUSION_PROMETHEUS_URL": prometheus_url,

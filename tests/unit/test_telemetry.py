@@ -7,7 +7,8 @@ import asyncio
 import kopf
 from diffusion_operator import telemetry
 from diffusion_operator.handlers.lifecycle import on_service_event
-from prometheus_client import REGISTRY
+from diffusion_operator.metrics.operator_metrics import OperatorMetric
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 
 
 def _series(service: str) -> int:
@@ -37,3 +38,13 @@ def test_a_deleted_service_leaves_no_series_behind() -> None:
     event("DELETED")
     assert _series("gone") == 0
     assert _series("stays") >= 11
+
+
+def test_every_operator_metric_is_exported_under_its_one_name() -> None:
+    """The dashboards and alerts query ``OperatorMetric`` names: each is exported, and nothing else is."""
+    wanted = {value for key, value in vars(OperatorMetric).items() if key.isupper()}
+    collectors = [value for value in vars(telemetry).values() if isinstance(value, Counter | Gauge | Histogram)]
+    exported = {collector.describe()[0].name + ("_total" if isinstance(collector, Counter) else "")
+                for collector in collectors}
+    assert len(wanted) == len(collectors) == 13
+    assert exported == wanted

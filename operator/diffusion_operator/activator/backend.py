@@ -8,9 +8,9 @@ EndpointSlices, as Knative's activator does, would add a watch and RBAC on endpo
 the same thing one hop earlier; a forward that still meets a closed port (connection refused: not
 sent) closes the gate and is held again, so the probe's lag costs no request.
 
-Why pods cannot start: the operator already computes it (``Available`` False with the pod problem,
-e.g. ``Unschedulable pod ...: 0/3 nodes have nvidia.com/gpu``; see ``reconcile/decide.py``). The
-activator reads the DiffusionService's status (a namespaced Role allows ``get`` on that one object)
+Why pods cannot start: the operator already computes it (``Available`` False with a start problem's
+reason, e.g. ``Unschedulable``, and the scheduler's words as its message; see ``reconcile/decide.py``).
+The activator reads the DiffusionService's status (a namespaced Role allows ``get`` on that one object)
 while it holds requests, instead of the operator writing a second copy of the same fact somewhere;
 ``start_problem`` is the pure rule.
 """
@@ -27,27 +27,23 @@ import aiohttp
 
 from diffusion_operator.activator import messages
 from diffusion_operator.activator.gate import CannotStartError, Gate
-from diffusion_operator.api.conditions import ConditionType, Reason
+from diffusion_operator.api.conditions import START_PROBLEMS, ConditionType
 
 log = logging.getLogger(__name__)
-
-#: ``Available`` messages that say a pod cannot run, as ``reconcile.observation.pod_problem`` writes them.
-_START_PROBLEMS = ("Unschedulable", "ImagePullBackOff", "ErrImagePull", "CrashLoopBackOff",
-                   "CreateContainerConfigError", "InvalidImageName", "RunContainerError")
 
 
 def start_problem(status: Mapping[str, Any] | None) -> str | None:
     """Why the service's Triton pods cannot start, from its status; None while they may still start.
 
-    Only a pod problem the operator named counts: "0/1 Triton pods ready" is an ordinary cold start.
+    Only a start problem the operator named counts (``Available=False`` with a reason in
+    ``START_PROBLEMS``): ``ReplicasUnavailable`` ("0/1 Triton pods ready") is an ordinary cold start.
     """
     conditions: Sequence[Mapping[str, Any]] = (status or {}).get("conditions") or []
     for condition in conditions:
         if condition.get("type") != ConditionType.AVAILABLE or condition.get("status") != "False":
             continue
-        message = str(condition.get("message") or "")
-        if condition.get("reason") == Reason.IMAGE_PULL_FAILED or message.startswith(_START_PROBLEMS):
-            return message or str(condition.get("reason"))
+        if condition.get("reason") in START_PROBLEMS:
+            return str(condition.get("message") or condition.get("reason"))
     return None
 
 

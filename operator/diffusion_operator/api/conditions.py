@@ -7,9 +7,10 @@ so handlers, Events, alerts and tests all spell them the same way; ``message`` c
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Literal
+from types import MappingProxyType
+from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -56,9 +57,15 @@ class Reason:
     NO_QUALITY_CURVE = "NoQualityCurve"
     # Available / Ready / Progressing / Degraded
     MINIMUM_REPLICAS_AVAILABLE = "MinimumReplicasAvailable"
+    # Available: no pod ready and no start problem seen (a cold start); Degraded: serving, some pods cannot start
     REPLICAS_UNAVAILABLE = "ReplicasUnavailable"
     WAITING_FOR_ENGINE = "WaitingForEngine"
+    # Available / Ready: a Triton pod cannot start until a person acts (START_PROBLEMS)
     IMAGE_PULL_FAILED = "ImagePullFailed"
+    UNSCHEDULABLE = "Unschedulable"
+    CRASH_LOOP_BACK_OFF = "CrashLoopBackOff"
+    CONTAINER_CONFIG_INVALID = "ContainerConfigInvalid"
+    CONTAINER_CANNOT_RUN = "ContainerCannotRun"
     SCALED_TO_ZERO = "ScaledToZero"  # also the autoscaler's, when it scaled the service to zero
     ROLLING_OUT = "RollingOut"
     NEW_ENGINE_BUILDING = "NewEngineBuilding"
@@ -95,6 +102,21 @@ class Reason:
     FAILED_UPDATE_DELETION_COST = "FailedUpdateDeletionCost"
     FAILED_SET_SPEED_TIER = "FailedSetSpeedTier"
 
+
+#: A Triton container's waiting reason (the kubelet's word) that no wait will fix -> the reason the
+#: ``Available`` condition carries for it; a pod the scheduler calls unschedulable is ``UNSCHEDULABLE``.
+#: reconcile/observation.py reads pods with this table.
+CONTAINER_START_PROBLEMS: Final[Mapping[str, str]] = MappingProxyType({
+    "ImagePullBackOff": Reason.IMAGE_PULL_FAILED,
+    "ErrImagePull": Reason.IMAGE_PULL_FAILED,
+    "InvalidImageName": Reason.IMAGE_PULL_FAILED,
+    "CrashLoopBackOff": Reason.CRASH_LOOP_BACK_OFF,
+    "CreateContainerConfigError": Reason.CONTAINER_CONFIG_INVALID,
+    "RunContainerError": Reason.CONTAINER_CANNOT_RUN,
+})
+#: ``Available=False`` with one of these reasons: the service's Triton pods cannot start, so the
+#: activator answers the requests it holds at once (503) instead of letting them wait out their deadline.
+START_PROBLEMS: Final = frozenset({*CONTAINER_START_PROBLEMS.values(), Reason.UNSCHEDULABLE})
 
 #: Same shape as metav1.Condition's reason rule, so reasons sort and grep like the built-ins.
 REASON_PATTERN = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"

@@ -9,6 +9,7 @@ from grafana_foundation_sdk.models import dashboard as dashboard_models
 
 from diffusion_operator.dashboards.defaults import DATASOURCE
 from diffusion_operator.metrics import operator_promql
+from diffusion_operator.metrics.operator_metrics import OperatorMetric
 from diffusion_operator.metrics.promql import models_pattern
 from diffusion_operator.metrics.queue_models import ALL_QUEUE_MODELS
 from diffusion_operator.render.names import SERVICE_METRIC_LABEL
@@ -33,12 +34,12 @@ def _query(name: str, label: str, query: str) -> dashboard.QueryVariable:
 
 
 def namespace() -> dashboard.QueryVariable:
-    return _query("namespace", "Namespace", operator_promql.label_values("diffusion_operator_service_phase",
+    return _query("namespace", "Namespace", operator_promql.label_values(OperatorMetric.SERVICE_PHASE,
                                                                          "namespace"))
 
 
 def service() -> dashboard.QueryVariable:
-    query = operator_promql.label_values("diffusion_operator_service_phase", "service", namespace="$namespace")
+    query = operator_promql.label_values(OperatorMetric.SERVICE_PHASE, "service", namespace="$namespace")
     return _query("service", "DiffusionService", query)
 
 

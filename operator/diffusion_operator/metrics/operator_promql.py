@@ -1,7 +1,8 @@
 """PromQL over the operator's own metrics, and the per-service (fleet) form of the Triton builders.
 
 :mod:`promql` owns every Triton expression; this module adds what dashboards and alerts need beyond
-the autoscaler's signals: the operator's gauges and counters (``telemetry``), a request p95 next to
+the autoscaler's signals: the operator's gauges and counters (``telemetry`` exports them under the
+names in ``operator_metrics``), a request p95 next to
 promql's queue p95, the cost per image, and the fleet form alert rules evaluate.
 
 Why a fleet form: an alert rule cannot be scoped to one service, so it must evaluate every service at
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from diffusion_operator.api.conditions import Reason
+from diffusion_operator.metrics.operator_metrics import OperatorMetric, bucket
 from diffusion_operator.metrics.promql import TritonScope, _quote, success_rate, window
 from diffusion_operator.render.names import SERVICE_METRIC_LABEL
 
@@ -52,49 +54,49 @@ class OperatorScope:
 # -- one service (dashboards) ------------------------------------------------------------------------
 def queue_latency_target_seconds(scope: OperatorScope) -> str:
     """The service's queueLatencyTarget: the SLA line (``max``: HA standbys may export a stale copy)."""
-    return f"max(diffusion_operator_queue_latency_target_seconds{scope.matchers()})"
+    return f"max({OperatorMetric.QUEUE_TARGET_SECONDS}{scope.matchers()})"
 
 
 def observed_queue_latency_seconds(scope: OperatorScope) -> str:
     """The queue latency the autoscaler last acted on (its own reading of :func:`promql.queue_latency_seconds`)."""
-    return f"max(diffusion_operator_observed_queue_latency_seconds{scope.matchers()})"
+    return f"max({OperatorMetric.OBSERVED_QUEUE_SECONDS}{scope.matchers()})"
 
 
 def cold_start_seconds(scope: OperatorScope) -> str:
     """The service's measured pod created -> Ready (``autoscaling.cold_start``)."""
-    return f"max(diffusion_operator_cold_start_seconds{scope.matchers()})"
+    return f"max({OperatorMetric.COLD_START_SECONDS}{scope.matchers()})"
 
 
 def speed_tier_steps(scope: OperatorScope) -> str:
     """Steps the overload speed tier serves (0 while it is off)."""
-    return f"max(diffusion_operator_speed_tier_steps{scope.matchers()})"
+    return f"max({OperatorMetric.SPEED_TIER_STEPS}{scope.matchers()})"
 
 
 def desired_replicas(scope: OperatorScope) -> str:
-    return f"max(diffusion_operator_desired_replicas{scope.matchers()})"
+    return f"max({OperatorMetric.DESIRED_REPLICAS}{scope.matchers()})"
 
 
 def ready_replicas(scope: OperatorScope) -> str:
-    return f"max(diffusion_operator_ready_replicas{scope.matchers()})"
+    return f"max({OperatorMetric.READY_REPLICAS}{scope.matchers()})"
 
 
 def scale_decisions(scope: OperatorScope, window_s: int = 300) -> str:
     """Autoscaler decisions in the window by direction and reason (one every sync, holds included)."""
     return (f"sum by (direction, reason) "
-            f"(increase(diffusion_operator_scale_decisions_total{scope.matchers()}[{window(window_s)}]))")
+            f"(increase({OperatorMetric.SCALE_DECISIONS}{scope.matchers()}[{window(window_s)}]))")
 
 
 def engine_builds(namespace: str, window_s: int = 3600) -> str:
     """Engine build Jobs started, succeeded and failed in the namespace over the window."""
     return (f"sum by (result) "
-            f"(increase(diffusion_operator_engine_builds_total{{namespace={_quote(namespace)}}}[{window(window_s)}]))")
+            f"(increase({OperatorMetric.ENGINE_BUILDS}{{namespace={_quote(namespace)}}}[{window(window_s)}]))")
 
 
 def engine_build_seconds_quantile(namespace: str, quantile: float, window_s: int = 3600) -> str:
     """A quantile of successful build durations finished in the window (histogram buckets, so mergeable)."""
     if not 0 < quantile < 1:
         raise ValueError("a quantile is between 0 and 1")
-    buckets = f"diffusion_operator_engine_build_duration_seconds_bucket{{namespace={_quote(namespace)}}}"
+    buckets = f"{bucket(OperatorMetric.ENGINE_BUILD_SECONDS)}{{namespace={_quote(namespace)}}}"
     return f"histogram_quantile({quantile:g}, sum by (le) (increase({buckets}[{window(window_s)}])))"
 
 
@@ -141,21 +143,21 @@ def reconcile_seconds_quantile(quantile: float, window_s: int = 300) -> str:
     if not 0 < quantile < 1:
         raise ValueError("a quantile is between 0 and 1")
     return (f"histogram_quantile({quantile:g}, sum by (le, outcome) "
-            f"(rate(diffusion_operator_reconcile_duration_seconds_bucket[{window(window_s)}])))")
+            f"(rate({bucket(OperatorMetric.RECONCILE_SECONDS)}[{window(window_s)}])))")
 
 
 def reconcile_errors(window_s: int = 300) -> str:
-    return f"sum by (reason) (increase(diffusion_operator_reconcile_errors_total[{window(window_s)}]))"
+    return f"sum by (reason) (increase({OperatorMetric.RECONCILE_ERRORS}[{window(window_s)}]))"
 
 
 def reconcile_error_events(window_s: int = 60) -> str:
     """Non-empty where reconciles failed within the window (error annotations)."""
-    return f"sum(increase(diffusion_operator_reconcile_errors_total[{window(window_s)}])) > 0"
+    return f"sum(increase({OperatorMetric.RECONCILE_ERRORS}[{window(window_s)}])) > 0"
 
 
 def services_by_phase() -> str:
     """How many services are in each phase (``max`` first: HA replicas may both export a service)."""
-    return "count by (phase) (max by (namespace, service, phase) (diffusion_operator_service_phase) == 1)"
+    return f"count by (phase) (max by (namespace, service, phase) ({OperatorMetric.SERVICE_PHASE}) == 1)"
 
 
 # -- every service at once (alert rules) -------------------------------------------------------------
@@ -190,12 +192,12 @@ def as_triton_service(expression: str) -> str:
 
 def queue_latency_targets() -> str:
     """Every service's SLA target, labelled like its Triton series."""
-    return as_triton_service("max by (namespace, service) (diffusion_operator_queue_latency_target_seconds)")
+    return as_triton_service(f"max by (namespace, service) ({OperatorMetric.QUEUE_TARGET_SECONDS})")
 
 
 def at_max_replicas(window_s: int = 300) -> str:
     """Services whose autoscaler decided ``AtMaxReplicas`` in the window (wanted more, was clamped)."""
-    decisions = (f"diffusion_operator_scale_decisions_total{{reason={_quote(Reason.AT_MAX_REPLICAS)}}}"
+    decisions = (f"{OperatorMetric.SCALE_DECISIONS}{{reason={_quote(Reason.AT_MAX_REPLICAS)}}}"
                  f"[{window(window_s)}]")
     return as_triton_service(f"sum by (namespace, service) (increase({decisions})) > 0")
 
@@ -203,8 +205,8 @@ def at_max_replicas(window_s: int = 300) -> str:
 def ready_with_replicas() -> str:
     """Services the operator reports Ready with at least one ready Triton pod (so metrics must exist)."""
     return as_triton_service(
-        'max by (namespace, service) (diffusion_operator_service_phase{phase="Ready"}) == 1 '
-        "and on (namespace, service) max by (namespace, service) (diffusion_operator_ready_replicas) > 0"
+        f'max by (namespace, service) ({OperatorMetric.SERVICE_PHASE}{{phase="Ready"}}) == 1 '
+        f"and on (namespace, service) max by (namespace, service) ({OperatorMetric.READY_REPLICAS}) > 0"
     )
 
 
@@ -214,7 +216,7 @@ def failed_engine_builds(window_s: int = 1800) -> str:
     ``increase`` misses the first failure of a namespace (its series is born at 1, with no earlier 0
     sample), so a series that did not exist one window ago counts as failing too.
     """
-    failed = 'diffusion_operator_engine_builds_total{result="failed"}'
+    failed = f'{OperatorMetric.ENGINE_BUILDS}{{result="failed"}}'
     w = window(window_s)
     return (f"sum by (namespace) (increase({failed}[{w}])) > 0 or "
             f"sum by (namespace) ({failed} unless {failed} offset {w}) > 0")
@@ -222,4 +224,4 @@ def failed_engine_builds(window_s: int = 1800) -> str:
 
 def replica_changes(scope: OperatorScope, window_s: int = 60) -> str:
     """Non-empty where the desired replica count changed within the window (scale-event annotations)."""
-    return f"sum(changes(diffusion_operator_desired_replicas{scope.matchers()}[{window(window_s)}])) > 0"
+    return f"sum(changes({OperatorMetric.DESIRED_REPLICAS}{scope.matchers()}[{window(window_s)}])) > 0"

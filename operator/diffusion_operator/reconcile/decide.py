@@ -111,9 +111,9 @@ def _available(obs: Observation, serving_key: str | None, desired: int) -> Verdi
         return "False", Reason.SCALED_TO_ZERO, "scaled to zero replicas"
     if deployment.available and deployment.ready_replicas > 0:
         return "True", Reason.MINIMUM_REPLICAS_AVAILABLE, f"{deployment.ready_replicas}/{desired} Triton pods ready"
-    problem = deployment.pod_problem
-    reason = Reason.IMAGE_PULL_FAILED if problem and "Image" in problem else Reason.REPLICAS_UNAVAILABLE
-    return "False", reason, problem or f"{deployment.ready_replicas}/{desired} Triton pods ready"
+    if (problem := deployment.pod_problem) is not None:
+        return "False", problem.reason, problem.message
+    return "False", Reason.REPLICAS_UNAVAILABLE, f"{deployment.ready_replicas}/{desired} Triton pods ready"
 
 
 def _progressing(obs: Observation, cache_key: str, serving_key: str | None, engine_message: str) -> Verdict:
@@ -138,8 +138,8 @@ def _degraded(obs: Observation, cache_key: str, serving_key: str | None, engine_
         return "False", Reason.WAITING_FOR_ENGINE, "not serving yet"
     if obs.desired_job.phase == "Failed" and serving_key != cache_key:
         return "True", engine_reason, f"new engine failed, still serving {serving_key}: {engine_message}"
-    if deployment.pod_problem:
-        return "True", Reason.REPLICAS_UNAVAILABLE, deployment.pod_problem
+    if deployment.pod_problem is not None:
+        return "True", Reason.REPLICAS_UNAVAILABLE, deployment.pod_problem.message
     if deployment.progress_deadline_exceeded:
         return "True", Reason.REPLICAS_UNAVAILABLE, "rollout exceeded its progress deadline"
     return "False", Reason.SERVING, "no problems seen"

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from diffusion_operator.api.conditions import CONTAINER_START_PROBLEMS, Reason
+
 JobPhase = Literal["Missing", "Pending", "Running", "Succeeded", "Failed"]
 
 #: The Job's pods write one JSON line as their termination message (engine-builder's summary).
@@ -42,6 +44,16 @@ class JobState:
 
 
 @dataclass(frozen=True)
+class PodProblem:
+    """Why a Triton pod cannot become ready until a person acts."""
+
+    #: One of ``api.conditions.START_PROBLEMS``: what ``Available`` says, and what the activator matches.
+    reason: str
+    #: The kubelet's or the scheduler's own words, naming the pod, e.g. "ImagePullBackOff in pod p: ...".
+    message: str
+
+
+@dataclass(frozen=True)
 class DeploymentState:
     name: str
     exists: bool
@@ -53,8 +65,8 @@ class DeploymentState:
     available: bool = False
     rollout_complete: bool = False
     progress_deadline_exceeded: bool = False
-    #: Why pods are not ready, e.g. "ImagePullBackOff: ..." or "CrashLoopBackOff: ..." (from pods).
-    pod_problem: str | None = None
+    #: Why pods are not ready, e.g. an image that cannot be pulled or a crash loop (from pods).
+    pod_problem: PodProblem | None = None
     #: The operator's hash of the manifest it last applied (skip no-op writes).
     applied_hash: str | None = None
 
@@ -76,7 +88,7 @@ class RolloutState:
 
     revision: int
     #: Why pods of the newest revision cannot run (crash loop, image pull, unschedulable), if they cannot.
-    problem: str | None = None
+    problem: PodProblem | None = None
     #: When the oldest such pod was created: the problem has lasted at least since then.
     problem_since: datetime | None = None
     previous: PreviousRevision | None = None
@@ -159,23 +171,21 @@ def job_state(name: str, job: dict[str, Any] | None, pods: list[dict[str, Any]])
                     resource_version=version)
 
 
-_POD_PROBLEMS = ("ImagePullBackOff", "ErrImagePull", "CrashLoopBackOff", "CreateContainerConfigError",
-                 "InvalidImageName", "RunContainerError")
-
-
-def pod_problem(pods: list[dict[str, Any]]) -> str | None:
-    """The first reason a pod cannot become ready that a user must act on."""
+def pod_problem(pods: list[dict[str, Any]]) -> PodProblem | None:
+    """The first reason a pod cannot become ready that a user must act on, as a condition reason."""
     for pod in pods:
         for status in (pod.get("status") or {}).get("containerStatuses") or []:
             waiting = (status.get("state") or {}).get("waiting") or {}
-            if waiting.get("reason") in _POD_PROBLEMS:
+            if (reason := CONTAINER_START_PROBLEMS.get(str(waiting.get("reason")))) is not None:
                 pod_name = (pod.get("metadata") or {}).get("name")
-                return f"{waiting['reason']} in pod {pod_name}: {waiting.get('message') or ''}".strip()
+                detail = f"{waiting['reason']} in pod {pod_name}: {waiting.get('message') or ''}"
+                return PodProblem(reason, detail.strip())
         for cond in (pod.get("status") or {}).get("conditions") or []:
             if cond.get("type") == "PodScheduled" and cond.get("status") == "False" \
                     and cond.get("reason") == "Unschedulable":
                 pod_name = (pod.get("metadata") or {}).get("name")
-                return f"Unschedulable pod {pod_name}: {cond.get('message') or ''}".strip()
+                detail = f"Unschedulable pod {pod_name}: {cond.get('message') or ''}"
+                return PodProblem(Reason.UNSCHEDULABLE, detail.strip())
     return None
 
 

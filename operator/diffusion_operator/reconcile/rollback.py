@@ -39,7 +39,8 @@ def rollback_target(rollout: RolloutState | None, now: datetime, grace: timedelt
 
 
 def new_rollback(rollout: RolloutState, target: PreviousRevision, generation: int, now: datetime) -> RollbackStatus:
-    message = (f"revision {rollout.revision} never became ready ({rollout.problem}); "
+    problem = rollout.problem.message if rollout.problem is not None else "no pod ready"
+    message = (f"revision {rollout.revision} never became ready ({problem}); "
                f"restored revision {target.revision}")
     return RollbackStatus(generation=generation, from_revision=rollout.revision, to_revision=target.revision,
                           cache_key=target.serving_key, message=message[:1024], time=now)

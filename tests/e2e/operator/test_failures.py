@@ -42,7 +42,7 @@ def test_a_crash_looping_server_is_named_in_the_status(kube: KubeClient, namespa
                                                        operator: OperatorProcess):
     kube.create(service("crash", namespace, serving={"image": "testbed.dev/fake:crashloop"}))
     obj = kube.wait_for(API, "DiffusionService", "crash", namespace,
-                        lambda o: reason(o, "Available") == "ReplicasUnavailable", timeout=90,
-                        what="ReplicasUnavailable")
+                        lambda o: reason(o, "Available") == "CrashLoopBackOff", timeout=90,
+                        what="CrashLoopBackOff")
     ready = next(c for c in obj.to_dict()["status"]["conditions"] if c["type"] == "Ready")
     assert "CrashLoopBackOff" in ready["message"]

@@ -24,8 +24,9 @@ from engine_builder.segmentation import (
     resolve_segmenter,
     tiny_segmenter,
 )
+from tests.builder_extra import builder_module
 
-torch = pytest.importorskip("torch", reason="the segmenter is a torch module (the builder extra installs torch)")
+torch = builder_module("torch", "the segmenter is a torch module")
 
 
 def test_the_white_studio_segmenter_computes_its_documented_function():

@@ -18,6 +18,8 @@ import pytest
 
 from testbed import images
 from testbed.images import CPU_PLACEHOLDERS, ImageRecipe, input_files, input_hash, placeholder_wheel, wheel_closure
+from testbed.images import cache as image_cache
+from testbed.paths import REPO_ROOT
 
 RECIPE = ImageRecipe("demo", "example.test/demo:1", "app/Dockerfile", ("app/src", "constraints.txt"))
 
@@ -90,7 +92,7 @@ def test_every_recipe_hashes_from_this_checkout():
 
 def test_the_triton_wheel_roots_are_what_its_dockerfile_installs():
     recipe = next(r for r in images.RECIPES if r.name == "triton-sdxl")
-    dockerfile = (images.REPO_ROOT / recipe.dockerfile).read_text()
+    dockerfile = (REPO_ROOT / recipe.dockerfile).read_text()
     for root in recipe.wheel_roots:
         assert root in dockerfile
 
@@ -141,7 +143,7 @@ def test_pruning_keeps_the_most_recently_used_archives_of_an_image_and_the_one_j
         mtime = 1_000_000 - age * 100
         os.utime(archive, (mtime, mtime))
     (tmp_path / f"triton-sdxl-{hashes[4]}.tar").write_bytes(b"other image")
-    images._prune(tmp_path, "operator-", keep=(f"operator-{hashes[4]}.tar", f"operator-{hashes[4]}.log"))
+    image_cache.prune(tmp_path, "operator-", keep=(f"operator-{hashes[4]}.tar", f"operator-{hashes[4]}.log"))
     left = sorted(p.name for p in tmp_path.glob("operator-*.tar"))
     assert len(left) == images.ARCHIVES_KEPT_PER_IMAGE
     assert f"operator-{hashes[4]}.tar" in left  # just built, though the oldest by mtime
@@ -152,6 +154,6 @@ def test_pruning_keeps_the_most_recently_used_archives_of_an_image_and_the_one_j
 
 def test_each_checkout_has_its_own_index_of_current_builds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     mine = images.index_path(tmp_path)
-    monkeypatch.setattr(images, "REPO_ROOT", tmp_path / "another-worktree")
+    monkeypatch.setattr(image_cache, "REPO_ROOT", tmp_path / "another-worktree")
     assert images.index_path(tmp_path) != mine
     assert images.index_path(tmp_path).parent == tmp_path

@@ -8,6 +8,7 @@ import asyncio
 import pytest
 from diffusion_operator.activator.backend import BackendMonitor, start_problem
 from diffusion_operator.activator.gate import CannotStartError, Gate
+from diffusion_operator.api.conditions import START_PROBLEMS, Reason
 
 
 def available(status: str, reason: str, message: str) -> dict:
@@ -15,17 +16,21 @@ def available(status: str, reason: str, message: str) -> dict:
                            {"type": "Available", "status": status, "reason": reason, "message": message}]}
 
 
+UNSCHEDULABLE = "Unschedulable pod sdxl-1: 0/3 nodes are available: 3 Insufficient nvidia.com/gpu."
+
+
 @pytest.mark.parametrize(("status", "expected"), [
-    (available("False", "ReplicasUnavailable",
-               "Unschedulable pod sdxl-1: 0/3 nodes are available: 3 Insufficient nvidia.com/gpu."),
-     "Unschedulable pod sdxl-1: 0/3 nodes are available: 3 Insufficient nvidia.com/gpu."),
-    (available("False", "ImagePullFailed", "ImagePullBackOff in pod sdxl-1: not found"),
+    (available("False", Reason.UNSCHEDULABLE, UNSCHEDULABLE), UNSCHEDULABLE),
+    (available("False", Reason.IMAGE_PULL_FAILED, "ImagePullBackOff in pod sdxl-1: not found"),
      "ImagePullBackOff in pod sdxl-1: not found"),
-    (available("False", "ReplicasUnavailable", "CrashLoopBackOff in pod sdxl-1: back-off"),
+    (available("False", Reason.CRASH_LOOP_BACK_OFF, "CrashLoopBackOff in pod sdxl-1: back-off"),
      "CrashLoopBackOff in pod sdxl-1: back-off"),
-    (available("False", "ReplicasUnavailable", "0/1 Triton pods ready"), None),  # an ordinary cold start
-    (available("False", "ScaledToZero", "scaled to zero replicas"), None),
-    (available("True", "MinimumReplicasAvailable", "1/1 Triton pods ready"), None),
+    (available("False", Reason.CONTAINER_CONFIG_INVALID, ""), Reason.CONTAINER_CONFIG_INVALID),  # no message
+    (available("False", Reason.REPLICAS_UNAVAILABLE, "0/1 Triton pods ready"), None),  # an ordinary cold start
+    # The reason decides, not the text: a cold start whose message happens to read like a problem is one.
+    (available("False", Reason.REPLICAS_UNAVAILABLE, "CrashLoopBackOff in pod sdxl-1: back-off"), None),
+    (available("False", Reason.SCALED_TO_ZERO, "scaled to zero replicas"), None),
+    (available("True", Reason.MINIMUM_REPLICAS_AVAILABLE, "1/1 Triton pods ready"), None),
     ({}, None),
     (None, None),
 ])
@@ -33,15 +38,20 @@ def test_start_problem(status, expected):
     assert start_problem(status) == expected
 
 
+@pytest.mark.parametrize("reason", sorted(START_PROBLEMS))
+def test_every_start_problem_the_operator_can_write_answers_held_requests(reason: str):
+    assert start_problem(available("False", reason, f"{reason} in pod sdxl-1")) == f"{reason} in pod sdxl-1"
+
+
 def test_held_requests_are_answered_with_the_reason_the_status_gives():
-    problem = "Unschedulable pod sdxl-1: 0/3 nodes are available: 3 Insufficient nvidia.com/gpu."
+    problem = UNSCHEDULABLE
 
     async def run() -> tuple[str | None, BaseException]:
         gate = Gate(service="ns/sdxl", limit=5, deadline_s=30, clock=lambda: 0.0)
         gate.close()
 
         async def status() -> dict:
-            return available("False", "ReplicasUnavailable", problem)
+            return available("False", Reason.UNSCHEDULABLE, problem)
 
         monitor = BackendMonitor(gate, session=None, ready_url="http://unused",  # type: ignore[arg-type]
                                  read_status=status)

@@ -8,6 +8,7 @@ import pytest
 
 from engine_builder import tiny
 from engine_builder.components import COMPONENTS, Dims, component_spec, export_latent_size, sample_inputs
+from tests.builder_extra import builder_module
 
 
 def test_nvidia_tensor_names_per_component():
@@ -49,7 +50,7 @@ def test_the_tiny_model_follows_the_sdxl_wiring_rules():
 
 
 def test_the_offline_tokenizer_loads_and_wraps_text_in_bos_eos(tmp_path: Path):
-    transformers = pytest.importorskip("transformers", reason="the tokenizer is transformers' CLIPTokenizer")
+    transformers = builder_module("transformers", "the tokenizer is transformers' CLIPTokenizer")
     tiny.write_tokenizer(tmp_path)
     tokenizer = transformers.CLIPTokenizer.from_pretrained(tmp_path)
     vocab = tiny.tokenizer_vocab()

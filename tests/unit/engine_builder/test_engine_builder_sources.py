@@ -18,6 +18,7 @@ from engine_builder.sources import (
     pvc_path,
     resolve_source,
 )
+from tests.builder_extra import builder_module
 
 DEAD_HUB = "http://127.0.0.1:9"
 
@@ -92,20 +93,28 @@ def hf_cache_with(cache: Path, repo: str, revision: str) -> Path:
     return folder / "snapshots" / commit
 
 
+HUB = "hf:// sources are fetched with huggingface_hub"
+
+
 def test_an_unreachable_hub_with_a_prepopulated_cache_works_offline(tmp_path: Path):
+    builder_module("huggingface_hub", HUB)
     snapshot = hf_cache_with(tmp_path, "stabilityai/sdxl", "main")
     assert fetch_hf("stabilityai/sdxl", "main", None, tmp_path, endpoint=DEAD_HUB) == snapshot
     check_sdxl_layout(snapshot)
 
 
 def test_an_unreachable_hub_without_a_cached_revision_is_a_clear_error(tmp_path: Path):
+    builder_module("huggingface_hub", HUB)
     hf_cache_with(tmp_path, "stabilityai/sdxl", "main")
     with pytest.raises(SourceError, match=r"hub unreachable and hf://stabilityai/sdxl@v2 is not in the local cache"):
         fetch_hf("stabilityai/sdxl", "v2", None, tmp_path, endpoint=DEAD_HUB)
 
 
+FSSPEC = "object-store sources are fetched with fsspec"
+
+
 def test_an_s3_source_without_s3fs_names_the_missing_package(tmp_path: Path):
-    pytest.importorskip("fsspec")
+    builder_module("fsspec", FSSPEC)
     try:
         import s3fs  # noqa: F401
     except ImportError:
@@ -117,7 +126,7 @@ def test_an_s3_source_without_s3fs_names_the_missing_package(tmp_path: Path):
 
 
 def test_an_fsspec_source_copies_only_the_pipeline_files(tmp_path: Path):
-    import fsspec
+    fsspec = builder_module("fsspec", FSSPEC)
 
     memory = fsspec.filesystem("memory")
     fake_sdxl(tmp_path / "remote")

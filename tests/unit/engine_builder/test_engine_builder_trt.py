@@ -17,6 +17,7 @@ from engine_builder.trt import (
     quantization_mode,
     require_tensorrt,
 )
+from tests.builder_extra import builder_module
 
 PLAN = BuildPlan(
     source="hf://stabilityai/stable-diffusion-xl-base-1.0@main",
@@ -42,11 +43,11 @@ def test_the_unet_profile_doubles_the_batch_for_guidance_and_keeps_fixed_dims():
     assert shapes["time_ids"][2] == (8, 6)
 
 
-POLYGRAPHY = "profiles and builder configs are polygraphy objects (the builder extra installs polygraphy)"
+POLYGRAPHY = "profiles and builder configs are polygraphy objects"
 
 
 def test_the_polygraphy_profile_holds_min_opt_max_for_every_input():
-    pytest.importorskip("polygraphy", reason=POLYGRAPHY)
+    builder_module("polygraphy", POLYGRAPHY)
     lr = latent_range(PLAN)
     profile = build_profile(component_spec("vae", Dims()), lr)
     assert list(profile.keys()) == ["latent"]
@@ -56,7 +57,7 @@ def test_the_polygraphy_profile_holds_min_opt_max_for_every_input():
 
 
 def test_the_builder_config_is_strongly_typed_with_no_precision_flags():
-    pytest.importorskip("polygraphy", reason=POLYGRAPHY)
+    builder_module("polygraphy", POLYGRAPHY)
     settings = builder_settings(PLAN)
     assert settings.strongly_typed and settings.native_instancenorm
     assert settings.quantization is None

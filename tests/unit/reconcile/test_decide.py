@@ -10,7 +10,7 @@ from diffusion_operator.api.resource import DiffusionService
 from diffusion_operator.api.status import Endpoints
 from diffusion_operator.reconcile.decide import decide, serving_key_for
 from diffusion_operator.reconcile.events import transition_events
-from diffusion_operator.reconcile.observation import DeploymentState, JobState, Observation
+from diffusion_operator.reconcile.observation import DeploymentState, JobState, Observation, PodProblem
 from diffusion_operator.reconcile.owners import MAX_BUILD_OWNERS
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -114,11 +114,25 @@ def test_a_failed_new_engine_leaves_the_old_one_serving_but_degraded():
     assert conditions(decision)["Degraded"] == ("True", Reason.BUILD_FAILED)
 
 
-def test_image_pull_failures_are_named():
-    broken = serving(KEY, ready=0, pod_problem="ImagePullBackOff in pod s-1: back-off")
-    decision = run(svc(), job("Succeeded"), broken)
-    assert conditions(decision)["Available"] == ("False", Reason.IMAGE_PULL_FAILED)
+@pytest.mark.parametrize("problem", [
+    PodProblem(Reason.IMAGE_PULL_FAILED, "ImagePullBackOff in pod s-1: back-off"),
+    PodProblem(Reason.CRASH_LOOP_BACK_OFF, "CrashLoopBackOff in pod s-1: back-off restarting failed container"),
+    PodProblem(Reason.UNSCHEDULABLE, "Unschedulable pod s-1: 0/3 nodes are available: 3 Insufficient nvidia.com/gpu."),
+])
+def test_a_pod_that_cannot_start_is_named_by_its_reason_in_available_and_ready(problem: PodProblem):
+    decision = run(svc(), job("Succeeded"), serving(KEY, ready=0, pod_problem=problem))
+    assert conditions(decision)["Available"] == ("False", problem.reason)
+    ready = next(c for c in decision.status.conditions if c.type == "Ready")
+    assert (ready.status, ready.reason, ready.message) == ("False", problem.reason, problem.message)
     assert decision.status.phase == "Deploying"
+    assert [(e.type, e.reason) for e in decision.events if e.reason == problem.reason] == [("Warning", problem.reason)]
+
+
+def test_pods_not_ready_without_a_problem_are_a_cold_start():
+    decision = run(svc(), job("Succeeded"), serving(KEY, ready=0))
+    available = next(c for c in decision.status.conditions if c.type == "Available")
+    assert (available.status, available.reason, available.message) == (
+        "False", Reason.REPLICAS_UNAVAILABLE, "0/1 Triton pods ready")
 
 
 def test_a_missing_secret_is_reported_as_such():

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from diffusion_operator.reconcile.observation import deployment_state, job_state, pod_problem, termination_summary
+import pytest
+from diffusion_operator.api.conditions import START_PROBLEMS, Reason
+from diffusion_operator.reconcile.observation import (
+    PodProblem,
+    deployment_state,
+    job_state,
+    pod_problem,
+    termination_summary,
+)
 
 KEY_ANNOTATION = "diffusion.dev/engine-key"
 
@@ -43,13 +51,37 @@ def test_a_plain_log_tail_is_kept_when_the_builder_crashed_before_its_summary():
     assert summary == {} and message is not None and message.endswith("MemoryError")
 
 
+def waiting(reason: str, message: str = "") -> dict:
+    return {"metadata": {"name": "p"}, "status": {"containerStatuses": [
+        {"state": {"waiting": {"reason": reason, "message": message}}}]}}
+
+
+@pytest.mark.parametrize(("kubelet", "reason"), [
+    ("ImagePullBackOff", Reason.IMAGE_PULL_FAILED),
+    ("ErrImagePull", Reason.IMAGE_PULL_FAILED),
+    ("InvalidImageName", Reason.IMAGE_PULL_FAILED),
+    ("CrashLoopBackOff", Reason.CRASH_LOOP_BACK_OFF),
+    ("CreateContainerConfigError", Reason.CONTAINER_CONFIG_INVALID),
+    ("RunContainerError", Reason.CONTAINER_CANNOT_RUN),
+])
+def test_a_container_that_cannot_start_is_a_start_problem_with_its_own_reason(kubelet: str, reason: str):
+    problem = pod_problem([waiting(kubelet, "detail")])
+    assert problem == PodProblem(reason, f"{kubelet} in pod p: detail")
+    assert problem.reason in START_PROBLEMS
+
+
 def test_pod_problems_name_the_reason_and_the_pod():
-    pull = {"metadata": {"name": "p"}, "status": {"containerStatuses": [
-        {"state": {"waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image"}}}]}}
-    assert pod_problem([pull]) == "ImagePullBackOff in pod p: Back-off pulling image"
+    assert pod_problem([waiting("ImagePullBackOff", "Back-off pulling image")]) == PodProblem(
+        Reason.IMAGE_PULL_FAILED, "ImagePullBackOff in pod p: Back-off pulling image")
     unschedulable = {"metadata": {"name": "q"}, "status": {"conditions": [
         {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "0/5 nodes"}]}}
-    assert pod_problem([unschedulable]) == "Unschedulable pod q: 0/5 nodes"
+    assert pod_problem([unschedulable]) == PodProblem(Reason.UNSCHEDULABLE, "Unschedulable pod q: 0/5 nodes")
+    assert Reason.UNSCHEDULABLE in START_PROBLEMS
+
+
+@pytest.mark.parametrize("kubelet", ["ContainerCreating", "PodInitializing"])
+def test_a_container_still_starting_is_no_problem(kubelet: str):
+    assert pod_problem([waiting(kubelet)]) is None
     assert pod_problem([{"status": {"containerStatuses": [{"state": {"running": {}}}]}}]) is None
 
 

@@ -13,6 +13,7 @@ from diffusion_operator.reconcile.observation import (
     DeploymentState,
     JobState,
     Observation,
+    PodProblem,
     PreviousRevision,
     RolloutState,
     rollout_state,
@@ -23,6 +24,7 @@ NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 GRACE = timedelta(seconds=60)
 KEY, OLD = "sdxl-new", "sdxl-old"
 ANNOTATION = "diffusion.dev/engine-key"
+CRASH_LOOP = PodProblem(Reason.CRASH_LOOP_BACK_OFF, "CrashLoopBackOff in pod s-ccc: back-off")
 
 
 def replica_set(revision: int, pod_hash: str, key: str, ready: int) -> dict:
@@ -53,7 +55,8 @@ def test_only_the_newest_revisions_pods_count_and_the_one_before_is_the_target()
             pod("ccc", NOW - timedelta(seconds=90), "CrashLoopBackOff")]
     state = rollout_state(DEPLOYMENT, sets, pods, ANNOTATION)
     assert state.revision == 3
-    assert state.problem is not None and state.problem.startswith("CrashLoopBackOff")
+    assert state.problem is not None and state.problem.reason == Reason.CRASH_LOOP_BACK_OFF
+    assert state.problem.message.startswith("CrashLoopBackOff in pod")
     assert state.problem_since == NOW - timedelta(seconds=90)
     assert state.previous is not None
     assert (state.previous.revision, state.previous.serving_key, state.previous.ready_replicas) == (2, OLD, 1)
@@ -77,13 +80,13 @@ PREVIOUS = PreviousRevision(revision=2, template={"metadata": {}}, serving_key=O
 
 @pytest.mark.parametrize(("rollout", "grace", "expected"), [
     (None, GRACE, None),
-    (RolloutState(3, "CrashLoopBackOff", NOW - timedelta(seconds=61), PREVIOUS), GRACE, PREVIOUS),
-    (RolloutState(3, "CrashLoopBackOff", NOW - timedelta(seconds=59), PREVIOUS), GRACE, None),  # inside grace
+    (RolloutState(3, CRASH_LOOP, NOW - timedelta(seconds=61), PREVIOUS), GRACE, PREVIOUS),
+    (RolloutState(3, CRASH_LOOP, NOW - timedelta(seconds=59), PREVIOUS), GRACE, None),  # inside grace
     (RolloutState(3, None, None, PREVIOUS), GRACE, None),  # still rolling, nothing wrong
-    (RolloutState(3, "CrashLoopBackOff", NOW - timedelta(hours=1), None), GRACE, None),  # first revision
-    (RolloutState(3, "CrashLoopBackOff", NOW - timedelta(hours=1),
+    (RolloutState(3, CRASH_LOOP, NOW - timedelta(hours=1), None), GRACE, None),  # first revision
+    (RolloutState(3, CRASH_LOOP, NOW - timedelta(hours=1),
                   PreviousRevision(2, {}, OLD, ready_replicas=0)), GRACE, None),  # nothing healthy to go back to
-    (RolloutState(3, "CrashLoopBackOff", NOW - timedelta(hours=1), PREVIOUS), timedelta(0), None),  # disabled
+    (RolloutState(3, CRASH_LOOP, NOW - timedelta(hours=1), PREVIOUS), timedelta(0), None),  # disabled
 ])
 def test_the_rollback_rule(rollout, grace, expected):
     assert rollback_target(rollout, NOW, grace) == expected
@@ -98,7 +101,7 @@ def service(generation: int = 4, status: dict | None = None) -> DiffusionService
 
 STUCK = DeploymentState(name="s", exists=True, serving_key=KEY, spec_replicas=1, replicas=2, ready_replicas=1,
                         updated_replicas=1, available=True, rollout_complete=False,
-                        pod_problem="CrashLoopBackOff in pod s-ccc: back-off")
+                        pod_problem=CRASH_LOOP)
 
 
 def run(svc: DiffusionService, deployment: DeploymentState, rollout: RolloutState | None):

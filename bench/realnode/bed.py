@@ -1,14 +1,10 @@
-"""The test bed with its real node for the real-node benchmarks, and how their runs are written down."""
+"""The test bed with its real node for the real-node benchmarks, and a namespace with its own operator."""
 
 from __future__ import annotations
 
-import json
-import statistics
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
-from typing import Any
 
 from testbed import servicemonitors
 from testbed.cluster import Cluster
@@ -72,12 +68,3 @@ def operator_in_namespace(kube: KubeClient, cluster: Cluster, namespace: str,
         kube.core.delete_namespace(namespace)
         if installed:
             kube.resource(CRD_API, "CustomResourceDefinition").delete(name=servicemonitors.CRD["metadata"]["name"])
-
-
-def write_runs(runs: list[dict[str, Any]], out: Path, width: int) -> None:
-    """Every run and their median per figure, to ``out`` (JSON) and stdout."""
-    median = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"runs": runs, "median": median}, indent=2) + "\n")
-    for key, value in median.items():
-        print(f"{key:{width}s} {value:7.2f}")
