@@ -15,7 +15,12 @@ have the real node's kubelet pull by registry name, as a cluster's nodes do.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import hashlib
+import io
+import json
 import sys
+import tarfile
 import urllib.request
 from collections.abc import Iterable
 from pathlib import Path
@@ -64,6 +69,35 @@ def push_images(registry: str, names: Iterable[str] = (), *, images: dict[str, C
             raise PushError(f"pushing {name} to {destination} failed: {result.stderr.strip()}")
         pushed[name] = destination
     return pushed
+
+
+def labelled_copy(image: CachedImage, directory: Path, label: str, value: str) -> CachedImage:
+    """A copy of ``image``'s docker-archive whose config carries one more label: the same layers under
+    a new image ID. A node that holds ``image`` (imported) sees the copy as a different image, as a
+    cluster's node sees an image it never had. Pulling the *same* image ID under a second name is
+    what the test bed avoids: containerd's CRI image store keys images by config digest, and after
+    such a pull the node stopped finding the imported name (containerd/containerd#13243 is that
+    family of bug). Written by hand because skopeo copies configs byte for byte."""
+    directory.mkdir(parents=True, exist_ok=True)
+    destination = directory / f"{image.name}-{label}-{value}.tar"
+    with tarfile.open(image.archive) as source:
+        [entry] = json.loads(source.extractfile("manifest.json").read())  # type: ignore[union-attr]
+        config = json.loads(source.extractfile(entry["Config"]).read())  # type: ignore[union-attr]
+        config.setdefault("config", {}).setdefault("Labels", {})[label] = value
+        config_bytes = json.dumps(config, separators=(",", ":")).encode()
+        config_name = f"{hashlib.sha256(config_bytes).hexdigest()}.json"
+        manifest = [{**entry, "Config": config_name}]
+        with tarfile.open(destination, "w") as copy:
+            for member in source:
+                if member.name in ("manifest.json", entry["Config"]):
+                    continue
+                copy.addfile(member, source.extractfile(member) if member.isfile() else None)
+            for name, data in ((config_name, config_bytes), ("manifest.json", json.dumps(manifest).encode())):
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                copy.addfile(info, io.BytesIO(data))
+    return dataclasses.replace(image, archive=str(destination), hash=config_name.removesuffix(".json"),
+                               size_bytes=destination.stat().st_size)
 
 
 def chart_values(pushed: dict[str, str]) -> dict[str, object]:

@@ -3,9 +3,11 @@
 The rest of the suite imports the images into the node's containerd (no registry is reachable from
 here). A cluster's nodes pull instead, so this runs that path end to end: the operator image's
 archive goes to a CNCF distribution registry on loopback through the same code as
-``make images-push``, containerd is told to trust that plain-HTTP registry (and only it), and a pod
-naming ``127.0.0.1:<port>/diffusion/operator:<tag>`` with ``imagePullPolicy: Always`` runs that image
-on ``real-0``. The node did not hold the image under that name before.
+``make images-push`` (as a copy with one more label: the node already holds the operator image, and
+a cluster's node pulls an image it does not hold; ``testbed.registry.labelled_copy`` says why the
+same image ID under a second name is avoided), containerd is told to trust that plain-HTTP registry
+(and only it), and a pod naming ``127.0.0.1:<port>/diffusion/operator:<tag>`` with
+``imagePullPolicy: Always`` runs that image on ``real-0``. The node did not hold the image under that name before.
 """
 
 from __future__ import annotations
@@ -13,15 +15,17 @@ from __future__ import annotations
 import shutil
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from testbed.cluster import Cluster
+from testbed.images import cached_images
 from testbed.kube import KubeClient, WaitTimeoutError
 from testbed.realnode import RealNode
 from testbed.realnode.kubelet import node_selector, tolerations
 from testbed.realnode.runtime import image_names, trust_plain_http_registry
-from testbed.registry import LocalRegistry, chart_values, push_images
+from testbed.registry import LocalRegistry, chart_values, labelled_copy, push_images
 
 
 @pytest.fixture
@@ -34,13 +38,11 @@ def registry(cluster: Cluster, real_node: RealNode) -> Iterator[LocalRegistry]:
     local.stop()
 
 
-@pytest.mark.skip(reason=(
-    "passes alone, but after it the node no longer finds ghcr.io/diffusion-operator/operator:0.1.0 (same "
-    "content, other name): test_realnode_scale_to_zero's activator pods then fail to pull it (measured twice, "
-    "with and without its ctr images rm). Unskip once pulling under a second name leaves the imported name intact"))
 def test_a_pushed_image_is_pulled_by_the_node_from_the_registry(
-        kube: KubeClient, namespace: str, real_node: RealNode, registry: LocalRegistry) -> None:
-    pushed = push_images(f"{registry.address}/diffusion", ["operator"])
+        cluster: Cluster, kube: KubeClient, namespace: str, real_node: RealNode, registry: LocalRegistry) -> None:
+    copy = labelled_copy(cached_images()["operator"], cluster.state_dir / "registry-archives",
+                         "dev.diffusion-operator.test", uuid.uuid4().hex[:8])
+    pushed = push_images(f"{registry.address}/diffusion", ["operator"], images={"operator": copy})
     reference = pushed["operator"]
     assert reference.startswith(f"{registry.address}/diffusion/operator:")
     assert chart_values(pushed) == {"image": dict(zip(("repository", "tag"), reference.rsplit(":", 1), strict=True))}
@@ -67,7 +69,5 @@ def test_a_pushed_image_is_pulled_by_the_node_from_the_registry(
         events = "\n".join(kube.events_for(namespace))
         assert f'Successfully pulled image "{reference}"' in events, events
     finally:
-        # The pulled name stays on the node: `ctr images rm` of it was followed, in the same session, by
-        # the node no longer finding ghcr.io/diffusion-operator/operator (same image, other name) for the
-        # activator pods of later tests, so nothing that shares its content is removed here.
         kube.delete("v1", "Pod", name, namespace)
+        Path(copy.archive).unlink(missing_ok=True)

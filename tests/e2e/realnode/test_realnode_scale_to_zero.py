@@ -74,7 +74,12 @@ def explain(kube: KubeClient, namespace: str) -> str:
     ended = [f"  {pod.metadata.name}: restarts {c.restart_count}, last {c.last_state.terminated}"
              for pod in kube.core.list_namespaced_pod(namespace).items for c in pod.status.container_statuses or []
              if c.restart_count]
+    # The operator's own words about this service's ticks (its log is the suite operator's, by name).
+    operator_log = kube.kubeconfig.parent / "logs" / f"operator-{namespace}.log"
+    said = [line for line in (operator_log.read_text(errors="replace").splitlines() if operator_log.exists() else [])
+            if f"{namespace}/{SERVICE}" in line or "autoscal" in line.lower() or "Traceback" in line][-40:]
     return (f"autoscaling: {scaling}\nscrape targets:\n{targets}\nrestarted containers:\n" + "\n".join(ended)
+            + "\noperator log (this service, the autoscaler):\n" + "\n".join(said)
             + f"\n{kube.dump_pods(namespace)}")
 
 

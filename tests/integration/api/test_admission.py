@@ -87,6 +87,10 @@ def test_server_applies_defaults(custom: client.CustomObjectsApi, admission_name
         "maxBatchSize": 4,
         "buildTimeout": "2h",
         "executionMode": "BLS",
+        "quantizedComponents": ["unetxl"],
+        "qualityGate": {"enabled": True, "onUnavailable": "Block", "minPsnrDb": 30, "minSsim": 0.95,
+                        "maxClipDropPercent": 0.2, "maxAdherenceDropPoints": 10, "minStepsSsim": 0.8,
+                        "calibrationAttempts": 3},
     }
     assert spec["serving"]["gpu"] == {"type": "nvidia-l4", "count": 1}
     assert spec["serving"]["maxQueueDelay"] == "100ms"

@@ -44,9 +44,13 @@ def test_a_burst_is_batched_and_queues_as_the_curve_says(triton: TritonServer) -
     assert result.failed == 0, result.errors
     waits = np.sort(result.waits)
     batch_s = SINGLE_S * 4 ** 0.93
+    # The shape, not the clock: how long an execution takes on a loaded 2-core machine varies, so the
+    # groups are compared with each other (each leaves the queue as one batch) and with the curve.
+    queued_behind_one, queued_behind_batch = waits[1:5], waits[5:]
     assert waits[0] < 0.05
-    assert waits[1:5] == pytest.approx([SINGLE_S / 2] * 4, abs=0.08)  # until the first request is done
-    assert waits[5:] == pytest.approx([SINGLE_S / 2 + batch_s] * 4, abs=0.1)  # and then the first batch
+    assert np.ptp(queued_behind_one) < 0.05 and np.ptp(queued_behind_batch) < 0.05
+    assert queued_behind_one.min() >= SINGLE_S / 2 - 0.03  # until the first request is done
+    assert queued_behind_batch.min() - queued_behind_one.max() >= 0.9 * batch_s  # and then the first batch
     executions = metric(triton, "nv_inference_exec_count") - before["nv_inference_exec_count"]
     assert metric(triton, "nv_inference_count") - before["nv_inference_count"] == 9
     assert executions == 3
