@@ -95,7 +95,7 @@ realnode: setup images
 
 # The fault-injection suite alone (also part of `make test`); its figures land in bench/results/faults/.
 faults: setup
-	FAULTS_RESULTS=bench/results/faults $(PY) -m pytest tests/e2e/faults $(PYTEST_ARGS)
+	FAULTS_RESULTS=bench/results/faults FAULTS_CHURN_SERVICES=1000 $(PY) -m pytest tests/e2e/faults $(PYTEST_ARGS)
 
 bench: setup images
 	$(PY) -m bench.testbed_start

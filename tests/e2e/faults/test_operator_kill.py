@@ -103,10 +103,15 @@ def test_killed_right_after_a_scale_decision_the_count_and_history_survive(
     kube.create(autoscaled("sdxl", namespace, faulty_prometheus.url, max_replicas=4))
     kube.wait_for("apps/v1", "Deployment", "sdxl", namespace, lambda d: (d.spec.replicas or 0) > 1,
                   timeout=120, what="first scale-up")
+    # A tick writes the count, then the status that records it: the kill comes once both are written
+    # (a kill between the two is the restart-from-the-Deployment case, not this one).
+    recorded = kube.wait_for(API, "DiffusionService", "sdxl", namespace,
+                             lambda o: bool((((o.to_dict().get("status") or {}).get("autoscaling") or {})
+                                             .get("history") or {}).get("lastScaleTime")),
+                             timeout=30, what="the scale-up recorded in status")
     victim.kill()
     scaled_to = kube.get("apps/v1", "Deployment", "sdxl", namespace).spec.replicas
-    before = kube.get(API, "DiffusionService", "sdxl", namespace).to_dict()["status"]["autoscaling"]["history"]
-    assert before.get("lastScaleTime"), "the scale-up was not recorded in status before the kill"
+    before = recorded.to_dict()["status"]["autoscaling"]["history"]
     restarted = time.monotonic()
     survivor = start_operator(cluster, namespace, name="survivor", **FAST_AUTOSCALER)
     try:
