@@ -72,12 +72,15 @@ def sigma_min(cumprod: Float32Array) -> np.float32:
     return f32(np.sqrt((f32(1) - cumprod[0]) / cumprod[0]))
 
 
-def interpolate_sigmas(timesteps: NDArray[Any], sigmas: Float32Array) -> NDArray[np.float64]:
-    """``np.interp(timesteps, np.arange(0, len(sigmas)), sigmas)``: the sigma at each (fractional) timestep."""
-    return np.interp(timesteps, np.arange(0, len(sigmas)), sigmas)
+def step_sigmas(timesteps: NDArray[Any], cumprod: Float32Array, last: float | np.float32) -> Float32Array:
+    """The training sigma at each (fractional) timestep, by ``np.interp`` in float64, then ``last``."""
+    sigmas = train_sigmas(cumprod)
+    interpolated = np.interp(timesteps, np.arange(0, len(sigmas)), sigmas)
+    return np.concatenate([interpolated, [last]]).astype(np.float32)
 
 
 def final_sigma(config: Mapping[str, Any], cumprod: Float32Array) -> np.float32:
+    """``final_sigmas_type``: 0, or the first training step's sigma."""
     return f32(0) if config["final_sigmas_type"] == "zero" else sigma_min(cumprod)
 
 

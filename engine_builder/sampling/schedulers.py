@@ -104,10 +104,9 @@ class EulerDiscrete(_Sigmas):
 
     def set_timesteps(self, steps: int) -> None:
         timesteps = schedule.sigma_timesteps(self.config, steps)
-        sigmas = schedule.interpolate_sigmas(timesteps, schedule.train_sigmas(self.alphas_cumprod))
         last = schedule.final_sigma(self.config, self.alphas_cumprod)
-        self.sigmas = np.concatenate([sigmas, [last]]).astype(np.float32)
-        self.timesteps = timesteps.astype(np.float32)
+        self.sigmas = schedule.step_sigmas(timesteps, self.alphas_cumprod, last)
+        self.timesteps = timesteps
         self._reset()
 
     def step(self, model_output: Float32Array, timestep: Any, sample: Float32Array,
@@ -134,8 +133,7 @@ class EulerAncestralDiscrete(_Sigmas):
 
     def set_timesteps(self, steps: int) -> None:
         timesteps = schedule.sigma_timesteps(self.config, steps)
-        sigmas = schedule.interpolate_sigmas(timesteps, schedule.train_sigmas(self.alphas_cumprod))
-        self.sigmas = np.concatenate([sigmas, [0.0]]).astype(np.float32)
+        self.sigmas = schedule.step_sigmas(timesteps, self.alphas_cumprod, 0.0)
         self.timesteps = timesteps
         self._reset()
 
@@ -231,11 +229,9 @@ class DPMSolverMultistep(_Indexed):
         self.lower_order_nums = 0
 
     def set_timesteps(self, steps: int) -> None:
-        timesteps = schedule.dpm_timesteps(self.config, steps)
-        sigmas = schedule.interpolate_sigmas(timesteps, schedule.train_sigmas(self.alphas_cumprod))
+        self.timesteps = schedule.dpm_timesteps(self.config, steps)
         last = schedule.final_sigma(self.config, self.alphas_cumprod)
-        self.sigmas = np.concatenate([sigmas, [last]]).astype(np.float32)
-        self.timesteps = timesteps.astype(np.int64)
+        self.sigmas = schedule.step_sigmas(self.timesteps, self.alphas_cumprod, last)
         self.model_outputs = [None] * self.order
         self.lower_order_nums = 0
         self._reset()
