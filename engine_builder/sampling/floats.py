@@ -32,13 +32,22 @@ def as_f32(values: ArrayLike) -> Float32Array:
 
 
 def fma32(a: ArrayLike, b: ArrayLike, c: ArrayLike) -> Float32Array:
-    """``a * b + c`` on float32 values, rounded once (a fused multiply-add), broadcast like numpy."""
+    """``a * b + c`` on float32 values, rounded once (a fused multiply-add), broadcast like numpy.
+
+    The float64 sum is rounded to float32 directly; only where it lands exactly on a float32 tie
+    (rare) is its own rounding error recovered, to break the tie the way the exact value would.
+    """
     a64, b64, c64 = (np.asarray(x, dtype=np.float32).astype(np.float64) for x in (a, b, c))
     product = a64 * b64  # exact: 24 + 24 significand bits fit in float64's 53
-    total = product + c64
-    virtual = total - product
-    error = (product - (total - virtual)) + (c64 - virtual)  # total + error == product + c64 exactly
-    tie = (np.asarray(total).view(np.uint64) & _DROPPED) == _HALF
-    toward = np.where(error > 0, np.inf, -np.inf)
-    exact = np.where(tie & (error != 0), np.nextafter(total, toward), total)
-    return as_f32(exact)
+    total = np.asarray(product + c64)
+    rounded = total.astype(np.float32)
+    tie = (total.view(np.uint64) & _DROPPED) == _HALF
+    if not tie.any():
+        return rounded
+    product, c64 = np.broadcast_to(product, total.shape), np.broadcast_to(c64, total.shape)
+    p, c, t = product[tie], c64[tie], total[tie]
+    virtual = t - p
+    error = (p - (t - virtual)) + (c - virtual)  # t + error == p + c exactly (TwoSum)
+    broken = np.where(error == 0, t, np.nextafter(t, np.where(error > 0, np.inf, -np.inf)))
+    rounded[tie] = broken.astype(np.float32)
+    return rounded
