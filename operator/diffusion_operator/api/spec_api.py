@@ -25,6 +25,8 @@ from diffusion_operator.api.resolution import Resolution
 MAX_API_SIZES = 16
 #: OpenAI's images API allows up to 10 images per request; the engines batch up to 16.
 MAX_IMAGES_PER_REQUEST = 16
+#: The pipeline's own bound on steps (``spec.pipeline.steps``, ``engine_builder.pipeline.MAX_STEPS``).
+API_MAX_STEPS = 150
 
 
 class ApiKeysSecretRef(ApiModel):
@@ -120,7 +122,7 @@ class ApiSpec(ApiModel):
     max_steps: int | None = Field(
         default=None,
         ge=1,
-        le=150,
+        le=API_MAX_STEPS,
         description=(
             "The most denoising steps (num_inference_steps) a request may ask for; at least pipeline.steps. "
             "Unset: 150, the pipeline's own bound."
