@@ -196,6 +196,12 @@ def _probe(path: str) -> dict[str, Any]:
 def build_activator_deployment(name: str, namespace: str, spec: DiffusionServiceSpec,
                                settings: RenderSettings) -> dict[str, Any]:
     labels = activator_labels(name)
+    mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}]
+    volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}]
+    if spec.api is not None and spec.api.enabled and spec.api.auth is not None:
+        mounts.append({"name": API_KEYS_VOLUME, "mountPath": API_KEYS_DIR, "readOnly": True})
+        volumes.append({"name": API_KEYS_VOLUME, "secret": {
+            "secretName": spec.api.auth.secret_ref.name, "defaultMode": API_KEYS_MODE, "optional": False}})
     container = {
         "name": ACTIVATOR_CONTAINER,
         "image": settings.activator_image,
@@ -211,14 +217,9 @@ def build_activator_deployment(name: str, namespace: str, spec: DiffusionService
         "livenessProbe": {**_probe("/healthz"), "periodSeconds": 10},
         "lifecycle": {"preStop": {"sleep": {"seconds": ACTIVATOR_ENDPOINT_DRAIN_SECONDS}}},
         "securityContext": {**restricted_container_security(), "readOnlyRootFilesystem": True},
-        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+        "volumeMounts": mounts,
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }
-    volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}]
-    if spec.api is not None and spec.api.enabled and spec.api.auth is not None:
-        container["volumeMounts"].append({"name": API_KEYS_VOLUME, "mountPath": API_KEYS_DIR, "readOnly": True})
-        volumes.append({"name": API_KEYS_VOLUME, "secret": {
-            "secretName": spec.api.auth.secret_ref.name, "defaultMode": API_KEYS_MODE, "optional": False}})
     pod_spec: dict[str, Any] = {
         "serviceAccountName": activator_name(name),
         "enableServiceLinks": False,
