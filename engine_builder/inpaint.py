@@ -1,7 +1,8 @@
 """SDXL inpainting over component callables: the photoshoot's background generation.
 
-Copied verbatim into the ``sdxl-photoshoot`` model next to ``pipeline.py``, whose tokenizers,
-settings and prompt encoding it reuses, so it imports nothing from ``engine_builder``. It mirrors
+Copied verbatim into the ``sdxl-photoshoot`` model next to ``pipeline.py`` (and its ``sampling``
+package), whose tokenizers, settings, prompt encoding, noise and schedulers it reuses, so it imports
+nothing else from ``engine_builder``, and no torch: the tensor glue is numpy. It mirrors
 diffusers' ``StableDiffusionXLInpaintPipeline`` at ``strength=1.0`` with a 9-channel UNet, step by
 step: noise latents first, then the masked image's latent sampled from the VAE encoder's
 distribution with the same seeded generator, the mask resized to the latent grid by nearest
@@ -20,8 +21,25 @@ from numpy.typing import NDArray
 
 if __package__:
     from engine_builder.pipeline import Component, Request, SDXLPipeline, to_uint8
-else:  # inside a published model directory, next to its copy of pipeline.py
+    from engine_builder.sampling import TorchGenerator
+else:  # inside a published model directory, next to its copy of pipeline.py and sampling/
     from pipeline import Component, Request, SDXLPipeline, to_uint8  # type: ignore[no-redef]
+    from sampling import TorchGenerator  # type: ignore[no-redef]
+
+
+def nearest_indices(source: int, target: int) -> NDArray[np.int64]:
+    """The source index of each target index under ``torch.nn.functional.interpolate``'s default
+    ``nearest`` mode: ``min(floor(i * (source / target)), source - 1)`` in float32, as ATen computes it."""
+    scale = np.float32(source) / np.float32(target)
+    indices = np.floor(np.arange(target, dtype=np.float32) * scale).astype(np.int64)
+    return np.asarray(np.minimum(indices, source - 1), dtype=np.int64)
+
+
+def resize_nearest(mask: NDArray[np.float32], size: tuple[int, int]) -> NDArray[np.float32]:
+    """A [N, C, H, W] mask resized to ``size`` (H, W) like ``interpolate(mask, size=size)``."""
+    rows = nearest_indices(mask.shape[-2], size[0])
+    columns = nearest_indices(mask.shape[-1], size[1])
+    return np.ascontiguousarray(mask[..., rows[:, None], columns[None, :]])
 
 
 class InpaintPipeline:
@@ -54,49 +72,48 @@ class InpaintPipeline:
 
     def __call__(self, request: Request, canvas: NDArray[np.uint8], repaint: NDArray[np.uint8]) -> NDArray[np.uint8]:
         """The inpainted canvas as uint8 [height, width, 3]."""
-        import torch
-
         base = self.base
         prompt_embeds, pooled, time_ids, guided = self.conditioning(request)
         scheduler = base.scheduler(request.scheduler)
         scheduler.set_timesteps(request.steps)
-        if hasattr(scheduler, "set_begin_index"):
-            scheduler.set_begin_index(0)
-        generator = torch.Generator().manual_seed(request.seed)
+        scheduler.set_begin_index(0)
+        generator = TorchGenerator(request.seed)
         shape = (1, base.latent_channels, request.height // 8, request.width // 8)
-        latents = torch.randn(shape, generator=generator, dtype=torch.float32) * scheduler.init_noise_sigma
+        latents = generator.randn(shape) * scheduler.init_noise_sigma
 
         # diffusers' VaeImageProcessor: [0, 1] then 2x - 1; the mask is binarised at 0.5.
-        image = torch.from_numpy(canvas.astype(np.float32) / 255.0).permute(2, 0, 1)[None]
-        image = 2.0 * image - 1.0
-        mask = torch.from_numpy((repaint.astype(np.float32) / 255.0 >= 0.5).astype(np.float32))[None, None]
+        image = (canvas.astype(np.float32) / np.float32(255.0)).transpose(2, 0, 1)[None]
+        image = np.float32(2.0) * image - np.float32(1.0)
+        mask = ((repaint.astype(np.float32) / np.float32(255.0)) >= 0.5).astype(np.float32)[None, None]
         masked_image = image * (mask < 0.5)
-        encoded = self.components["vae_encoder"]({"images": masked_image.numpy().astype(np.float32)})
-        mean = torch.from_numpy(encoded["latent_mean"].astype(np.float32))
-        std = torch.from_numpy(encoded["latent_std"].astype(np.float32))
-        sample = torch.randn(mean.shape, generator=generator, dtype=torch.float32)
-        masked_latents = base.vae_scaling_factor * (mean + std * sample)
-        mask_latents = torch.nn.functional.interpolate(mask, size=shape[-2:])
+        encoded = self.components["vae_encoder"]({"images": np.ascontiguousarray(masked_image, dtype=np.float32)})
+        mean = encoded["latent_mean"].astype(np.float32)
+        std = encoded["latent_std"].astype(np.float32)
+        sample = generator.randn(mean.shape)
+        masked_latents = np.float32(base.vae_scaling_factor) * (mean + std * sample)
+        mask_latents = resize_nearest(mask, (shape[2], shape[3]))
         if guided:
-            masked_latents, mask_latents = torch.cat([masked_latents] * 2), torch.cat([mask_latents] * 2)
+            masked_latents = np.concatenate([masked_latents] * 2)
+            mask_latents = np.concatenate([mask_latents] * 2)
 
+        guidance = np.float32(request.guidance_scale)
         for t in scheduler.timesteps:
-            model_input = torch.cat([latents] * 2) if guided else latents
+            model_input = np.concatenate([latents] * 2) if guided else latents
             model_input = scheduler.scale_model_input(model_input, t)
-            model_input = torch.cat([model_input, mask_latents, masked_latents], dim=1)
+            model_input = np.concatenate([model_input, mask_latents, masked_latents], axis=1)
             noise = self.components["unetxl_inpaint"](
                 {
-                    "sample": model_input.numpy().astype(base.unet_dtype),
+                    "sample": model_input.astype(base.unet_dtype),
                     "timestep": np.full((model_input.shape[0],), float(t), dtype=np.float32),
                     "encoder_hidden_states": prompt_embeds,
                     "text_embeds": pooled,
                     "time_ids": time_ids,
                 }
             )["latent"]
-            noise_pred = torch.from_numpy(noise.astype(np.float32))
+            noise_pred = noise.astype(np.float32)
             if guided:
-                uncond, text = noise_pred.chunk(2)
-                noise_pred = uncond + request.guidance_scale * (text - uncond)
-            latents = scheduler.step(noise_pred, t, latents, generator=generator, return_dict=False)[0]
-        latent = (latents / base.vae_scaling_factor).numpy().astype(np.float32)
+                uncond, text = np.split(noise_pred, 2)
+                noise_pred = uncond + guidance * (text - uncond)
+            latents = scheduler.step(noise_pred, t, latents, generator)
+        latent = (latents / np.float32(base.vae_scaling_factor)).astype(np.float32)
         return to_uint8(self.components["vae"]({"latent": latent})["images"])

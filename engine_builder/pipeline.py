@@ -1,12 +1,13 @@
 """The SDXL text-to-image loop over four component callables, shared by Triton's BLS model, the
 in-process model (``SDXLPipeline.batch`` denoises requests together) and benches.
 
-This file is copied verbatim into the ``sdxl`` model of every published repository, so it imports
-nothing from ``engine_builder`` (only numpy, torch, diffusers' schedulers and transformers' tokenizer).
-It mirrors diffusers' ``StableDiffusionXLPipeline`` step by step (prompt encoding with the
-penultimate hidden states, zeroed negative embeddings when no negative prompt is given, SDXL's
-``time_ids``, classifier-free guidance, scheduler steps sharing one seeded generator, VAE decode),
-which is why the integration test can compare the two images pixel by pixel.
+This file is copied verbatim into the ``sdxl`` model of every published repository, next to a copy
+of the ``sampling`` package, so it imports nothing else from ``engine_builder``: only numpy,
+``sampling`` (torch's seeded noise and diffusers' schedulers in numpy, so the serving image needs no
+torch) and transformers' tokenizer. It mirrors diffusers' ``StableDiffusionXLPipeline`` step by step
+(prompt encoding with the penultimate hidden states, zeroed negative embeddings when no negative
+prompt is given, SDXL's ``time_ids``, classifier-free guidance, scheduler steps sharing one seeded
+generator, VAE decode), which is why the integration test can compare the two images pixel by pixel.
 
 Serving defaults never come from the build plan: request input, else environment
 (``SDXL_DEFAULT_STEPS``, ``SDXL_DEFAULT_GUIDANCE_SCALE``, ``SDXL_DEFAULT_SCHEDULER``,
@@ -24,6 +25,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+if __package__:
+    from engine_builder.sampling import Scheduler, TorchGenerator, from_config, randn_tensor
+else:  # inside a published model directory, next to its copy of the sampling package
+    from sampling import Scheduler, TorchGenerator, from_config, randn_tensor  # type: ignore[no-redef]
+
+#: Request names -> the diffusers scheduler each mirrors (sampling/ implements them in numpy).
 SCHEDULERS = {
     "euler": "EulerDiscreteScheduler",
     "euler_a": "EulerAncestralDiscreteScheduler",
@@ -36,7 +43,7 @@ BUILTIN_SCHEDULER = "euler"
 #: "none" (or 1) skips the upscale model; 2 and 4 run it.
 UPSCALE_FACTORS = {"none": 1, "1": 1, "2": 2, "4": 4}
 MAX_STEPS = 150
-#: Seeds are int64 on the wire but torch generators take 64-bit unsigned; keep them non-negative.
+#: Seeds are int64 on the wire; the generator (torch's mt19937 seeding) keeps their low 32 bits.
 MAX_SEED = 2**63 - 1
 
 # One callable per Triton component model: named inputs in, named outputs out (NVIDIA tensor names).
@@ -172,10 +179,9 @@ class SDXLPipeline:
         self.tokenizers = [CLIPTokenizer.from_pretrained(directory / name) for name in ("tokenizer", "tokenizer_2")]
         self.components = components
 
-    def scheduler(self, name: str) -> Any:
-        import diffusers
-
-        return getattr(diffusers, SCHEDULERS[name]).from_config(self.scheduler_config)
+    def scheduler(self, name: str) -> Scheduler:
+        """The numpy scheduler standing in for ``diffusers.<class>.from_config(scheduler_config.json)``."""
+        return from_config(SCHEDULERS[name], self.scheduler_config)
 
     def encode(self, text: str) -> tuple[NDArray[Any], NDArray[Any]]:
         """(hidden [1,77,h1+h2] from both penultimate layers, pooled [1,proj] from clip2)."""
@@ -207,8 +213,6 @@ class SDXLPipeline:
         The requests must agree on :func:`batch_key`. Each keeps its own seeded generator, so a
         request's noise does not depend on its neighbours; a batch of one is exactly the old loop.
         """
-        import torch
-
         first = requests[0]
         if any(batch_key(r) != batch_key(first) for r in requests):
             raise ValueError("a batch needs the same steps, scheduler, guidance and size in every request")
@@ -228,26 +232,25 @@ class SDXLPipeline:
 
         scheduler = self.scheduler(first.scheduler)
         scheduler.set_timesteps(first.steps)
-        generators = [torch.Generator().manual_seed(r.seed) for r in requests]
-        generator = generators[0] if len(generators) == 1 else generators
-        shape = (1, self.latent_channels, first.height // 8, first.width // 8)
-        latents = torch.cat([torch.randn(shape, generator=g, dtype=torch.float32) for g in generators])
-        latents = latents * scheduler.init_noise_sigma
+        generators = [TorchGenerator(r.seed) for r in requests]
+        shape = (len(requests), self.latent_channels, first.height // 8, first.width // 8)
+        latents = randn_tensor(shape, generators) * scheduler.init_noise_sigma
+        guidance = np.float32(first.guidance_scale)
         for t in scheduler.timesteps:
-            model_input = torch.cat([latents] * 2) if guided else latents
+            model_input = np.concatenate([latents] * 2) if guided else latents
             model_input = scheduler.scale_model_input(model_input, t)
             noise = self.components["unetxl"]({
-                "sample": model_input.numpy().astype(self.unet_dtype),
+                "sample": model_input.astype(self.unet_dtype),
                 "timestep": np.full((model_input.shape[0],), float(t), dtype=np.float32),
                 "encoder_hidden_states": prompt_embeds,
                 "text_embeds": pooled,
                 "time_ids": time_ids,
             })["latent"]
-            noise_pred = torch.from_numpy(noise.astype(np.float32))
+            noise_pred = noise.astype(np.float32)
             if guided:
-                uncond, text = noise_pred.chunk(2)
-                noise_pred = uncond + first.guidance_scale * (text - uncond)
-            latents = scheduler.step(noise_pred, t, latents, generator=generator, return_dict=False)[0]
-        latent = (latents / self.vae_scaling_factor).numpy().astype(np.float32)
+                uncond, text = np.split(noise_pred, 2)
+                noise_pred = uncond + guidance * (text - uncond)
+            latents = scheduler.step(noise_pred, t, latents, generators)
+        latent = (latents / np.float32(self.vae_scaling_factor)).astype(np.float32)
         images = self.components["vae"]({"latent": latent})["images"]
         return [to_uint8(images[index:index + 1]) for index in range(len(requests))]

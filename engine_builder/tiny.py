@@ -261,6 +261,23 @@ def scheduler_config() -> dict[str, Any]:
     }
 
 
+def write_pipeline_inputs(directory: Path, *, float_dtype: str = "float32", vae_scaling_factor: float = 0.13025,
+                          default_size: tuple[int, int] = (64, 64)) -> Path:
+    """What ``pipeline.SDXLPipeline`` reads from its model directory, for the tiny model: both tokenizers,
+    SDXL's scheduler config and ``pipeline.json`` (no weights: the loop runs over fake or torch components).
+    ``default_size`` is (width, height)."""
+    for name in ("tokenizer", "tokenizer_2"):
+        write_tokenizer(directory / name)
+    (directory / "scheduler").mkdir(parents=True, exist_ok=True)
+    (directory / "scheduler" / "scheduler_config.json").write_text(json.dumps(scheduler_config()))
+    (directory / "pipeline.json").write_text(json.dumps({
+        "vae_scaling_factor": vae_scaling_factor, "force_zeros_for_empty_prompt": True, "latent_channels": 4,
+        "float_dtype": float_dtype,
+        "limits": {"default_width": default_size[0], "default_height": default_size[1]},
+    }))
+    return directory
+
+
 def build_tiny_pipeline(trained: bool = True, weights: Path = WEIGHTS_DIR) -> Any:
     """The tiny pipeline in memory (a ``StableDiffusionXLPipeline``), identical on every call.
 

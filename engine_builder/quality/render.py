@@ -4,8 +4,9 @@ Reference: diffusers' ``StableDiffusionXLPipeline`` in fp32 from the source dire
 weights the build exported), Euler, with the initial latents passed in explicitly. Candidate: the
 serving loop itself (``pipeline.SDXLPipeline``, the file every repository carries) over the built
 artefacts: ONNX Runtime sessions on the CPU path, the TensorRT engines through polygraphy on the GPU
-(local_components.py, what the in-process model loads). Both draw the initial latents as
-``torch.randn(shape, generator=manual_seed(seed))`` on the CPU, so a prompt's seed fixes them exactly.
+(local_components.py, what the in-process model loads). The reference draws the initial latents as
+``torch.randn(shape, generator=manual_seed(seed))`` on the CPU and the serving loop draws the same
+values without torch (sampling/noise.py), so a prompt's seed fixes them.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """What a BLS pipeline model (``sdxl``, ``sdxl-photoshoot``) reads at start besides its ``model.py``.
 
-``pipeline.py`` (the denoising loop), the tokenizers and scheduler config of the source, and
+``pipeline.py`` (the denoising loop) with the ``sampling`` package it imports (numpy noise and
+schedulers: the serving image has no torch), the tokenizers and scheduler config of the source, and
 ``pipeline.json``: the scales and accepted sizes the loop needs.
 """
 
@@ -16,6 +17,7 @@ from engine_builder.plan import BuildPlan
 from engine_builder.profiles import latent_range
 
 PIPELINE_FILE = Path(__file__).parent.parent / "pipeline.py"
+SAMPLING_DIR = Path(__file__).parent.parent / "sampling"
 
 
 def pipeline_settings(plan: BuildPlan, source: Path, dims: Dims, float_dtype: str = "float32") -> dict[str, Any]:
@@ -38,10 +40,17 @@ def pipeline_settings(plan: BuildPlan, source: Path, dims: Dims, float_dtype: st
     }
 
 
-def write_pipeline_files(version: Path, plan: BuildPlan, source: Path, dims: Dims, float_dtype: str) -> None:
-    """What a BLS pipeline model reads at start: pipeline.py, tokenizers, scheduler, pipeline.json."""
+def copy_serving_loop(version: Path) -> None:
+    """``pipeline.py`` and its ``sampling`` package, importable from ``version`` as top-level modules."""
     version.mkdir(parents=True, exist_ok=True)
     shutil.copy2(PIPELINE_FILE, version / "pipeline.py")
+    shutil.copytree(SAMPLING_DIR, version / "sampling", dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+
+
+def write_pipeline_files(version: Path, plan: BuildPlan, source: Path, dims: Dims, float_dtype: str) -> None:
+    """What a BLS pipeline model reads at start: pipeline.py, sampling/, tokenizers, scheduler, pipeline.json."""
+    copy_serving_loop(version)
     for folder in ("tokenizer", "tokenizer_2", "scheduler"):
         shutil.copytree(source / folder, version / folder, dirs_exist_ok=True)
     settings = pipeline_settings(plan, source, dims, float_dtype)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -73,12 +74,27 @@ def activator(
     deadline_seconds: Annotated[float, typer.Option(help="how long one request is held at most")] = 1200.0,
     drain_seconds: Annotated[float, typer.Option(help="how long held requests wait at shutdown")] = 10.0,
     read_status: Annotated[bool, typer.Option(help="read the service's status for start problems")] = True,
+    api_keys_dir: Annotated[Path | None, typer.Option(
+        help="serve the OpenAI images API with the keys in this directory (a mounted Secret); unset: no API")] = None,
+    api_max_images: Annotated[int, typer.Option(help="the largest n per request")] = 4,
+    api_sizes: Annotated[str | None, typer.Option(help="the sizes admitted, e.g. 1024x1024,768x1344")] = None,
+    api_size_range: Annotated[str | None, typer.Option(
+        help="without --api-sizes: every multiple of 8 between two sizes, e.g. 256x256-1024x1024")] = None,
+    api_default_size: Annotated[str, typer.Option(help="the size of a request without one")] = "1024x1024",
+    api_max_steps: Annotated[int, typer.Option(help="the most num_inference_steps")] = 150,
+    api_requests_per_minute: Annotated[int | None, typer.Option(help="per key; unset: no rate limit")] = None,
+    api_max_concurrent: Annotated[int | None, typer.Option(help="per key; unset: no limit")] = None,
 ) -> None:
-    """Run the activator in front of a service that may scale to zero (diffusion_operator/activator)."""
+    """Run the activator: it holds requests while the service is at zero, and serves its API (activator/)."""
+    from diffusion_operator.activator.openai.settings import ApiSettings, SizeCaps  # noqa: PLC0415
     from diffusion_operator.activator.server import ActivatorSettings, serve  # noqa: PLC0415
 
+    api = None if api_keys_dir is None else ApiSettings(
+        keys_dir=api_keys_dir, model_id=service, max_images=api_max_images,
+        sizes=SizeCaps.parse(api_sizes, api_size_range, api_default_size), max_steps=api_max_steps,
+        requests_per_minute=api_requests_per_minute, max_concurrent=api_max_concurrent)
     serve(ActivatorSettings(
         service=service, namespace=namespace, backend_host=backend, backend_http_port=backend_http_port,
         backend_grpc_port=backend_grpc_port, http_port=http_port, grpc_port=grpc_port, admin_port=admin_port,
         queue_limit=queue_limit, deadline_s=deadline_seconds, drain_s=drain_seconds, read_status=read_status,
-        backend_service=backend_service))
+        backend_service=backend_service, api=api))

@@ -20,7 +20,7 @@ import grpc.aio
 
 from diffusion_operator.activator import messages
 from diffusion_operator.activator.gate import Gate, HoldError
-from diffusion_operator.activator.http_proxy import ATTEMPTS
+from diffusion_operator.activator.http_proxy import ATTEMPTS, Authenticate
 
 log = logging.getLogger(__name__)
 
@@ -31,14 +31,19 @@ CHANNEL_OPTIONS = [("grpc.max_send_message_length", -1), ("grpc.max_receive_mess
 
 def _metadata(context: grpc.aio.ServicerContext[Any, Any]) -> list[tuple[str, str | bytes]]:
     return [(key, value) for key, value in context.invocation_metadata() or ()
-            if not key.startswith((":", "grpc-")) and key not in ("user-agent", "content-type", "te")]
+            if not key.startswith((":", "grpc-")) and key not in ("user-agent", "content-type", "te", "authorization")]
 
 
 class PassThrough(grpc.GenericRpcHandler):  # type: ignore[misc]  # grpc ships no types
-    def __init__(self, gate: Gate, channel: grpc.aio.Channel, on_unreachable: Callable[[], None]) -> None:
+    """``authenticate`` (with the API on): the ``authorization`` metadata must carry a valid key, as
+    over HTTP; it is not forwarded."""
+
+    def __init__(self, gate: Gate, channel: grpc.aio.Channel, on_unreachable: Callable[[], None],
+                 authenticate: Authenticate | None = None) -> None:
         self.gate = gate
         self.channel = channel
         self.on_unreachable = on_unreachable
+        self.authenticate = authenticate
 
     def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
         method: str = handler_call_details.method
@@ -47,6 +52,10 @@ class PassThrough(grpc.GenericRpcHandler):  # type: ignore[misc]  # grpc ships n
         return grpc.unary_unary_rpc_method_handler(self._unary(method))
 
     async def _admit(self, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        if self.authenticate is not None:
+            presented = dict(context.invocation_metadata() or ()).get("authorization")
+            if self.authenticate(presented if isinstance(presented, str) else None) is None:
+                await context.abort(grpc.StatusCode.UNAUTHENTICATED, messages.unauthorized(self.gate.service))
         try:
             await self.gate.enter()
         except HoldError as error:

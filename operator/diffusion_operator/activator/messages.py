@@ -30,3 +30,8 @@ def shutting_down(service: str, pod: str) -> str:
 
 def upstream_failed(service: str, detail: str) -> str:
     return f"diffusion service {service}: forwarding to Triton failed: {detail}"
+
+
+def unauthorized(service: str) -> str:
+    return (f"diffusion service {service} serves its API with keys: send one as 'Authorization: Bearer <key>' "
+            f"(the KServe endpoints too)")

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,8 +27,13 @@ from diffusion_operator.activator import messages
 from diffusion_operator.activator.backend import BackendMonitor, StatusReader
 from diffusion_operator.activator.gate import Gate, ShuttingDownError
 from diffusion_operator.activator.grpc_proxy import CHANNEL_OPTIONS, PassThrough
-from diffusion_operator.activator.http_proxy import build_app
-from diffusion_operator.activator.metrics import registry_for
+from diffusion_operator.activator.http_proxy import Authenticate, build_app
+from diffusion_operator.activator.keys import KeyStore
+from diffusion_operator.activator.metrics import ApiMetrics, registry_for
+from diffusion_operator.activator.openai.limits import KeyLimiter
+from diffusion_operator.activator.openai.routes import OpenAIApi
+from diffusion_operator.activator.openai.settings import ApiSettings
+from diffusion_operator.activator.openai.upstream import TritonImages
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +62,8 @@ class ActivatorSettings:
     max_connections: int = 256
     #: The backend Service's name: when set (in a cluster), its ClusterIP replaces ``backend_host``.
     backend_service: str | None = None
+    #: The OpenAI images API and its keys (``spec.api``); None: the KServe pass-through only, no keys.
+    api: ApiSettings | None = None
 
 
 def kube_cluster_ip(namespace: str, name: str) -> str | None:
@@ -101,6 +108,8 @@ class Activator:
         self.shutting_down = False
         self._stopped = asyncio.Event()
         self.ready = asyncio.Event()
+        self.registry = registry_for(self.gate)
+        self.api_metrics = ApiMetrics(self.registry) if settings.api is not None else None
 
     def stop(self) -> None:
         self._stopped.set()
@@ -117,7 +126,11 @@ class Activator:
             reader = kube_status_reader(s.namespace, s.service) if s.read_status else None
             monitor = BackendMonitor(self.gate, session, f"{backend}/v2/health/ready", read_status=reader)
             tasks = [asyncio.create_task(monitor.run_probes()), asyncio.create_task(monitor.run_status())]
-            http = web.AppRunner(build_app(self.gate, session, backend, monitor.poke), access_log=None)
+            api = self._api(session, backend, monitor.poke)
+            authenticate: Authenticate | None = api.keys.authenticate if api is not None else None
+            http = web.AppRunner(build_app(self.gate, session, backend, monitor.poke, authenticate=authenticate,
+                                           add_routes=api.add_routes if api is not None else None),
+                                 access_log=None)
             admin = web.AppRunner(self._admin_app(), access_log=None)
             await http.setup()
             await admin.setup()
@@ -125,11 +138,15 @@ class Activator:
             await web.TCPSite(admin, s.listen_host, s.admin_port).start()
             channel = grpc.aio.insecure_channel(f"{host}:{s.backend_grpc_port}", options=CHANNEL_OPTIONS)
             server = grpc.aio.server(options=CHANNEL_OPTIONS)
-            server.add_generic_rpc_handlers((PassThrough(self.gate, channel, monitor.poke),))
+            server.add_generic_rpc_handlers((PassThrough(self.gate, channel, monitor.poke, authenticate),))
             server.add_insecure_port(f"{s.listen_host}:{s.grpc_port}")
             await server.start()
             log.info("activator for %s holding up to %d requests for %.0fs each, backend %s",
                      self.gate.service, s.queue_limit, s.deadline_s, host)
+            if api is not None:
+                log.info("OpenAI images API on /v1 for model %s: keys %s, n <= %d, sizes %s, steps <= %d",
+                         api.settings.model_id, ", ".join(api.keys.names()) or "(none yet)",
+                         api.settings.max_images, api.settings.sizes.describe(), api.settings.max_steps)
             self.ready.set()
             await self._stopped.wait()
             await self._drain()
@@ -140,6 +157,16 @@ class Activator:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _api(self, session: aiohttp.ClientSession, backend: str, poke: Callable[[], None]) -> OpenAIApi | None:
+        """The OpenAI images API in front of ``backend`` (``activator/openai``), when ``spec.api`` is on."""
+        api = self.settings.api
+        if api is None:
+            return None
+        clock = asyncio.get_running_loop().time
+        return OpenAIApi(settings=api, keys=KeyStore(api.keys_dir, clock),
+                         limiter=KeyLimiter(api.requests_per_minute, api.max_concurrent, clock),
+                         images=TritonImages(self.gate, session, backend, poke, clock), metrics=self.api_metrics)
 
     async def _backend_host(self) -> str | None:
         """The backend Service's ClusterIP (retried for ``BACKEND_LOOKUP_TRIES`` seconds), else
@@ -171,7 +198,7 @@ class Activator:
         log.info("shutting down; answered %d held requests as retryable", failed)
 
     def _admin_app(self) -> web.Application:
-        registry = registry_for(self.gate)
+        registry = self.registry
 
         async def metrics(_: web.Request) -> web.Response:
             return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})

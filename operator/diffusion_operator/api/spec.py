@@ -20,6 +20,8 @@ from diffusion_operator.api import cel
 from diffusion_operator.api.base import DNS_SUBDOMAIN_PATTERN, IMAGE_PATTERN, SECRET_KEY_PATTERN, ApiModel
 from diffusion_operator.api.durations import Duration, parse_duration
 from diffusion_operator.api.gpus import fp8_capable_types
+from diffusion_operator.api.resolution import Resolution
+from diffusion_operator.api.spec_api import ApiSpec
 from diffusion_operator.api.spec_autoscaling import AutoscalingSpec
 from diffusion_operator.api.spec_quality import QUANTIZED_COMPONENTS_FIELD, QualityGateSpec, QuantizedComponents
 from diffusion_operator.api.spec_serving import ServingSpec
@@ -98,13 +100,6 @@ class ModelSpec(ApiModel):
             "photoshoot pipeline unless source is builtin://."
         ),
     )
-
-
-class Resolution(ApiModel):
-    """An image size the engines are optimised for (a TensorRT optimisation profile)."""
-
-    width: int = Field(ge=256, le=1536, multiple_of=8, description="Width in pixels (256..1536, multiple of 8).")
-    height: int = Field(ge=256, le=1536, multiple_of=8, description="Height in pixels (256..1536, multiple of 8).")
 
 
 class EngineSpec(ApiModel):
@@ -187,6 +182,13 @@ class PipelineSpec(ApiModel):
 
 
 _FP8_TYPES = fp8_capable_types()
+_API_SIZES_IN_RANGE = (
+    "api.sizes must lie within the engines' range (each width and height between the smallest and largest of "
+    "engine.resolutions): the engines cannot serve other sizes"
+)
+_API_MAX_STEPS_BELOW_DEFAULT = (
+    "api.maxSteps must be at least pipeline.steps (a request without num_inference_steps is served with those)"
+)
 
 
 class DiffusionServiceSpec(ApiModel):
@@ -232,6 +234,24 @@ class DiffusionServiceSpec(ApiModel):
                 field_path=".autoscaling.overload.minSteps",
                 reason="FieldValueInvalid",
             ),
+            cel.rule(
+                "!has(self.api) || !has(self.api.sizes) || !has(self.engine) || !has(self.engine.resolutions)"
+                " || self.api.sizes.all(s,"
+                " self.engine.resolutions.exists(r, r.width <= s.width)"
+                " && self.engine.resolutions.exists(r, r.width >= s.width)"
+                " && self.engine.resolutions.exists(r, r.height <= s.height)"
+                " && self.engine.resolutions.exists(r, r.height >= s.height))",
+                _API_SIZES_IN_RANGE,
+                field_path=".api.sizes",
+                reason="FieldValueInvalid",
+            ),
+            cel.rule(
+                "!has(self.api) || !has(self.api.maxSteps) || self.api.maxSteps >= (has(self.pipeline)"
+                f" && has(self.pipeline.steps) ? self.pipeline.steps : {PipelineSpec().steps})",
+                _API_MAX_STEPS_BELOW_DEFAULT,
+                field_path=".api.maxSteps",
+                reason="FieldValueInvalid",
+            ),
         )
     )
 
@@ -273,6 +293,13 @@ class DiffusionServiceSpec(ApiModel):
         description="Queue-latency autoscaling.",
         json_schema_extra={"default": {}},
     )
+    api: ApiSpec | None = Field(
+        default=None,
+        description=(
+            "An OpenAI-compatible images API at the service's edge, with API keys and per-key limits "
+            "(served by the activator; docs/openai-api.md). Unset: off."
+        ),
+    )
 
     @model_validator(mode="after")
     def _mirror_cel(self) -> DiffusionServiceSpec:
@@ -294,4 +321,15 @@ class DiffusionServiceSpec(ApiModel):
         if ("photoshoot" in self.pipelines and self.model.segmentation_source is None
                 and not self.model.source.startswith("builtin://")):
             raise ValueError("the photoshoot pipeline needs model.segmentationSource (a background-removal ONNX model)")
+        if self.api is not None:
+            self._check_api(self.api)
         return self
+
+    def _check_api(self, api: ApiSpec) -> None:
+        widths = [r.width for r in self.engine.resolutions]
+        heights = [r.height for r in self.engine.resolutions]
+        for size in api.sizes or ():
+            if not (min(widths) <= size.width <= max(widths) and min(heights) <= size.height <= max(heights)):
+                raise ValueError(f"{size.size}: {_API_SIZES_IN_RANGE}")
+        if api.max_steps is not None and api.max_steps < self.pipeline.steps:
+            raise ValueError(_API_MAX_STEPS_BELOW_DEFAULT)

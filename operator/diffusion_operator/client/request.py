@@ -50,6 +50,8 @@ class ImageRequest:
     height: int | None = None
     guidance_scale: float | None = None
     scheduler: str | None = None
+    #: 1, 2 or 4: the ``upscale`` model after the pipeline (``spec.pipeline.upscale`` is the default).
+    upscale_factor: int | None = None
 
     def validated(self) -> ImageRequest:
         """Self, after the checks that must happen before encoding.

@@ -51,6 +51,8 @@ class Generated:
     image: NDArray[np.uint8]
     seed: int
     seconds: float
+    #: The overload speed tier served fewer steps than asked (``autoscaling.overload``).
+    degraded: bool = False
 
 
 @dataclass(frozen=True)
@@ -145,10 +147,8 @@ class TritonClient:
 
     def generate(self, request: ImageRequest) -> Generated:
         """Send one request; a refusal or pipeline failure raises ``ServerRejectedError``."""
-        result, seconds = self._infer(MODEL, _named_inputs(request))
-        image = np.asarray(result.as_numpy("image"), dtype=np.uint8)
-        seed = int(np.asarray(result.as_numpy("seed")).reshape(-1)[0])
-        return Generated(image=image, seed=seed, seconds=seconds)
+        result, seconds = self._infer(MODEL, text2image_inputs(request))
+        return _generated(result, seconds)
 
     def photoshoot(self, request: PhotoshootRequest) -> Photographed:
         """Send one product photo to ``sdxl-photoshoot``; refusals (a bad image...) raise ``ServerRejectedError``."""
@@ -172,14 +172,46 @@ class TritonClient:
         self._client.close()
 
     def _tensor(self, name: str, value: NDArray[Any]) -> Any:
-        datatype = {np.dtype(object): "BYTES", np.dtype(np.int32): "INT32", np.dtype(np.int64): "INT64",
-                    np.dtype(np.float32): "FP32"}[value.dtype]
-        tensor = self._lib.InferInput(name, list(value.shape), datatype)
-        tensor.set_data_from_numpy(value)
-        return tensor
+        return _infer_input(self._lib, name, value)
 
 
-def _named_inputs(request: ImageRequest) -> list[tuple[str, NDArray[Any]]]:
+def _infer_input(lib: Any, name: str, value: NDArray[Any]) -> Any:
+    datatype = {np.dtype(object): "BYTES", np.dtype(np.int32): "INT32", np.dtype(np.int64): "INT64",
+                np.dtype(np.float32): "FP32"}[value.dtype]
+    tensor = lib.InferInput(name, list(value.shape), datatype)
+    tensor.set_data_from_numpy(value)
+    return tensor
+
+
+def _generated(result: Any, seconds: float) -> Generated:
+    """What ``sdxl`` answered; ``degraded`` is absent from repositories built before the speed tier."""
+    image = np.asarray(result.as_numpy("image"), dtype=np.uint8)
+    seed = int(np.asarray(result.as_numpy("seed")).reshape(-1)[0])
+    degraded = result.as_numpy("degraded")
+    return Generated(image=image, seed=seed, seconds=seconds,
+                     degraded=degraded is not None and bool(np.asarray(degraded).reshape(-1)[0]))
+
+
+def http_infer_body(request: ImageRequest) -> tuple[bytes, int | None]:
+    """The KServe v2 HTTP body of one ``sdxl`` request, exactly as this client sends it: a JSON header
+    then the binary tensors, and the header's length (``Inference-Header-Content-Length``; None when
+    the body is all JSON). For callers with their own HTTP stack (the activator's OpenAI API)."""
+    lib = _module("http")
+    inputs = [_infer_input(lib, name, value) for name, value in text2image_inputs(request)]
+    body, json_size = lib.InferenceServerClient.generate_request_body(inputs)
+    return (body.encode() if isinstance(body, str) else bytes(body)), json_size
+
+
+def parse_http_generated(body: bytes, header_length: int | None, seconds: float) -> Generated:
+    """An ``sdxl`` answer to ``http_infer_body``'s request (HTTP 200); unreadable: ``ServerRejectedError``."""
+    lib = _module("http")
+    try:
+        return _generated(lib.InferenceServerClient.parse_response_body(body, header_length=header_length), seconds)
+    except Exception as err:  # tritonclient raises plain exceptions for a malformed body
+        raise ServerRejectedError(f"unreadable answer from Triton: {_message(err)}") from err
+
+
+def text2image_inputs(request: ImageRequest) -> list[tuple[str, NDArray[Any]]]:
     """The ``sdxl`` model's inputs, each shape [1]; unset optionals stay out so server defaults apply."""
     inputs: list[tuple[str, NDArray[Any]]] = [("prompt", np.array([request.prompt.encode()], dtype=object))]
     if request.negative_prompt is not None:
@@ -188,7 +220,8 @@ def _named_inputs(request: ImageRequest) -> list[tuple[str, NDArray[Any]]]:
         inputs.append(("scheduler", np.array([request.scheduler.encode()], dtype=object)))
     for name, value, dtype in (("seed", request.seed, np.int64), ("steps", request.steps, np.int32),
                                ("width", request.width, np.int32), ("height", request.height, np.int32),
-                               ("guidance_scale", request.guidance_scale, np.float32)):
+                               ("guidance_scale", request.guidance_scale, np.float32),
+                               ("upscale_factor", request.upscale_factor, np.int32)):
         if value is not None:
             inputs.append((name, np.array([value], dtype=dtype)))
     return inputs
@@ -197,7 +230,7 @@ def _named_inputs(request: ImageRequest) -> list[tuple[str, NDArray[Any]]]:
 def _photoshoot_inputs(request: PhotoshootRequest) -> list[tuple[str, NDArray[Any]]]:
     """The ``sdxl-photoshoot`` model's inputs, each shape [1]; the photo travels as BYTES."""
     inputs: list[tuple[str, NDArray[Any]]] = [("image", np.array([request.image], dtype=object))]
-    inputs += _named_inputs(ImageRequest(prompt=request.prompt, negative_prompt=request.negative_prompt,
+    inputs += text2image_inputs(ImageRequest(prompt=request.prompt, negative_prompt=request.negative_prompt,
                                          seed=request.seed, steps=request.steps, width=request.width,
                                          height=request.height))
     if request.placement is not None:

@@ -22,10 +22,11 @@ from diffusion_operator.render.accounts import build_builder_service_account
 from diffusion_operator.render.activator import (
     activator_child_refs,
     activator_children,
+    api_enabled,
     build_activator_service_monitor,
     build_backend_service,
     build_client_service_via_activator,
-    scales_to_zero,
+    fronted_by_activator,
 )
 from diffusion_operator.render.defaults import RenderSettings
 from diffusion_operator.render.deployment import build_deployment, with_template
@@ -110,11 +111,11 @@ def engine_build(service: DiffusionService, plan: BuildPlan, settings: RenderSet
 def serving_manifests(service: DiffusionService, decision: Decision, settings: RenderSettings, *,
                       serving_key: str, monitor: bool, current_replicas: int) -> list[dict[str, Any]]:
     """Deployment, Service, optional ServiceMonitor, PDB and NetworkPolicy, owned by the service,
-    plus the activator's children while it may scale to zero (``render.activator``); the Deployment
-    (first) carries the hash of them all."""
+    plus the activator's children while it fronts the service (it may scale to zero, or its API is on:
+    ``render.activator.fronted_by_activator``); the Deployment (first) carries the hash of them all."""
     ref = service.ref
     name, namespace = ref.name, ref.namespace
-    via_activator = scales_to_zero(service.spec)
+    via_activator = fronted_by_activator(service.spec)
     children = [build_deployment(name, namespace, service.spec, cache_key=serving_key,
                                  replicas=decision.replica_ownership.rendered_replicas, settings=settings)]
     if via_activator:  # the activator and the backend Service exist before the client Service points there
@@ -133,7 +134,8 @@ def serving_manifests(service: DiffusionService, decision: Decision, settings: R
     network_policy = service.spec.serving.network_policy
     policy = build_network_policy(name, namespace, network_policy, settings, via_activator=via_activator,
                                   speed_tier=service.spec.autoscaling.enabled
-                                  and service.spec.autoscaling.overload.enabled)
+                                  and service.spec.autoscaling.overload.enabled,
+                                  api=api_enabled(service.spec))
     if policy is not None:
         children.append(policy)
     if via_activator and (activator_policy := build_activator_network_policy(name, namespace, network_policy,

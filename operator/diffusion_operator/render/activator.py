@@ -1,9 +1,11 @@
-"""The activator's children, rendered while a service may scale to zero (``minReplicas: 0``).
+"""The activator's children, rendered while it fronts the service (``fronted_by_activator``).
 
-The client Service (``names.service_name``, what users already call) then selects the activator's
-pods; the Triton pods get a backend Service the activator forwards to. With ``minReplicas > 0`` none
-of this is rendered and the client Service selects Triton again (``reconcile.children`` deletes the
-rest), so switching either way is one apply plus deletes.
+It fronts a service that may scale to zero (``minReplicas: 0``: it holds requests) and a service
+whose API is on (``spec.api.enabled``: it serves the OpenAI images API and checks the keys). The
+client Service (``names.service_name``, what users already call) then selects the activator's pods;
+the Triton pods get a backend Service the activator forwards to. Otherwise none of this is rendered
+and the client Service selects Triton again (``reconcile.children`` deletes the rest), so switching
+either way is one apply plus deletes.
 
 Why each setting (the activator is ``diffusion_operator/activator``):
 
@@ -15,6 +17,12 @@ Why each setting (the activator is ``diffusion_operator/activator``):
   Service: the activator reads why pods cannot start from the status the operator writes
   (``activator/backend.py``) and forwards to the backend's ClusterIP (no cluster DNS needed).
 - ``hold_deadline_seconds``: how long one request may be held.
+- the API keys' Secret mounted read-only (group-readable by the activator's user only, through
+  fsGroup), not read through the API: the Role stays without any right on Secrets, and the kubelet's
+  updates reach the activator without a restart. ``optional: false``: a pod never runs without its
+  keys, and a missing Secret shows as the pod's FailedMount event.
+- ``api_args``: the caps with every unset one replaced by the service's own bound, so the activator
+  never needs the spec.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from typing import Any
 
 from diffusion_operator.api import GROUP, PLURAL
 from diffusion_operator.api.spec import DiffusionServiceSpec
+from diffusion_operator.api.spec_api import API_MAX_STEPS, ApiSpec
 from diffusion_operator.render.defaults import RenderSettings
 from diffusion_operator.render.deployment import GRPC_PORT, HTTP_PORT, METRICS_PORT
 from diffusion_operator.render.names import (
@@ -45,11 +54,26 @@ ACTIVATOR_USER = 65532
 ACTIVATOR_ENDPOINT_DRAIN_SECONDS = 3
 #: After SIGTERM, held requests keep waiting this long for Triton before a retryable 503.
 ACTIVATOR_HOLD_DRAIN_SECONDS = 10
+#: Where the API keys' Secret is mounted in the activator's pods.
+API_KEYS_DIR = "/etc/diffusion/api-keys"
+API_KEYS_VOLUME = "api-keys"
+#: r--r-----: the activator's user reads the keys through its fsGroup; nobody else in the pod can.
+API_KEYS_MODE = 0o440
 
 
 def scales_to_zero(spec: DiffusionServiceSpec) -> bool:
-    """Whether the service may have no Triton pod: then the activator fronts it."""
+    """Whether the service may have no Triton pod."""
     return spec.autoscaling.enabled and spec.autoscaling.min_replicas == 0
+
+
+def api_enabled(spec: DiffusionServiceSpec) -> bool:
+    return spec.api is not None and spec.api.enabled
+
+
+def fronted_by_activator(spec: DiffusionServiceSpec) -> bool:
+    """Whether the activator fronts the service: it may scale to zero, or its API is on. The one place
+    this is decided; the children, the NetworkPolicy and the deletions all follow it."""
+    return scales_to_zero(spec) or api_enabled(spec)
 
 
 def hold_deadline_seconds(spec: DiffusionServiceSpec, settings: RenderSettings) -> int:
@@ -134,7 +158,34 @@ def activator_args(name: str, namespace: str, spec: DiffusionServiceSpec, settin
         f"--queue-limit={settings.activator_queue_limit}",
         f"--deadline-seconds={hold_deadline_seconds(spec, settings)}",
         f"--drain-seconds={ACTIVATOR_HOLD_DRAIN_SECONDS}",
+        *(api_args(spec, spec.api) if spec.api is not None and spec.api.enabled else []),
     ]
+
+
+def api_args(spec: DiffusionServiceSpec, api: ApiSpec) -> list[str]:
+    """The API's flags (``diffusion-operator activator --help``), every unset cap resolved to the
+    service's bound: n to ``engine.maxBatchSize``, sizes to the range of ``engine.resolutions`` (what
+    the engines' profiles accept), steps to the pipeline's 150. The default size is the largest
+    resolution, which is also the pipeline's own default."""
+    resolutions = spec.engine.resolutions
+    largest = max(resolutions, key=lambda r: r.width * r.height)  # as engine_builder's pipeline_files picks it
+    args = [
+        f"--api-keys-dir={API_KEYS_DIR}",
+        f"--api-max-images={api.max_images_per_request or spec.engine.max_batch_size}",
+        f"--api-default-size={largest.size}",
+        f"--api-max-steps={api.max_steps or API_MAX_STEPS}",
+    ]
+    if api.sizes is not None:
+        args.append("--api-sizes=" + ",".join(size.size for size in api.sizes))
+    else:
+        low = f"{min(r.width for r in resolutions)}x{min(r.height for r in resolutions)}"
+        high = f"{max(r.width for r in resolutions)}x{max(r.height for r in resolutions)}"
+        args.append(f"--api-size-range={low}-{high}")
+    if api.per_key.requests_per_minute is not None:
+        args.append(f"--api-requests-per-minute={api.per_key.requests_per_minute}")
+    if api.per_key.max_concurrent is not None:
+        args.append(f"--api-max-concurrent={api.per_key.max_concurrent}")
+    return args
 
 
 def _probe(path: str) -> dict[str, Any]:
@@ -145,6 +196,12 @@ def _probe(path: str) -> dict[str, Any]:
 def build_activator_deployment(name: str, namespace: str, spec: DiffusionServiceSpec,
                                settings: RenderSettings) -> dict[str, Any]:
     labels = activator_labels(name)
+    mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}]
+    volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}]
+    if spec.api is not None and spec.api.enabled and spec.api.auth is not None:
+        mounts.append({"name": API_KEYS_VOLUME, "mountPath": API_KEYS_DIR, "readOnly": True})
+        volumes.append({"name": API_KEYS_VOLUME, "secret": {
+            "secretName": spec.api.auth.secret_ref.name, "defaultMode": API_KEYS_MODE, "optional": False}})
     container = {
         "name": ACTIVATOR_CONTAINER,
         "image": settings.activator_image,
@@ -160,7 +217,7 @@ def build_activator_deployment(name: str, namespace: str, spec: DiffusionService
         "livenessProbe": {**_probe("/healthz"), "periodSeconds": 10},
         "lifecycle": {"preStop": {"sleep": {"seconds": ACTIVATOR_ENDPOINT_DRAIN_SECONDS}}},
         "securityContext": {**restricted_container_security(), "readOnlyRootFilesystem": True},
-        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+        "volumeMounts": mounts,
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }
     pod_spec: dict[str, Any] = {
@@ -175,7 +232,7 @@ def build_activator_deployment(name: str, namespace: str, spec: DiffusionService
                                 "topologyKey": "kubernetes.io/hostname"},
         }]}},
         "containers": [container],
-        "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
+        "volumes": volumes,
     }
     if settings.activator_node_selector:
         pod_spec["nodeSelector"] = dict(settings.activator_node_selector)

@@ -1,10 +1,16 @@
-"""The optional NetworkPolicy in front of a service's Triton pods (``spec.serving.networkPolicy``).
+"""The NetworkPolicy in front of a service's Triton pods (``spec.serving.networkPolicy``, and ``spec.api``).
 
 One ingress rule per port group: the inference ports (HTTP, gRPC) admit ``allowedClients``, the
 metrics port admits ``metricsScrapers`` or, when unset, every pod in the operator's configured
 Prometheus namespace. A group whose peer list is empty gets *no* rule: in a NetworkPolicy, a rule
 with an empty ``from`` admits every source, the opposite of what an empty list means here. With
 no rule at all the policy still selects the pods, so all ingress to them is denied.
+
+With the API on (``spec.api.enabled``) the policy is rendered whatever ``networkPolicy.enabled``
+says: keys mean nothing if Triton's own ports stay open beside the activator, so Triton then admits
+only the activator's pods (inference ports), the operator (the speed tier it sends to each pod's
+HTTP port) and the scrapers (metrics). ``allowedClients`` then govern who reaches the activator,
+through its own policy, only while ``networkPolicy.enabled``.
 
 Egress is left alone (``policyTypes: [Ingress]``): Triton pods need no egress today, but a default
 deny there belongs to the platform's namespace policy, not to one service.
@@ -67,16 +73,18 @@ def _rules(clients: Sequence[dict[str, Any]], scrapers: Sequence[dict[str, Any]]
 
 def build_network_policy(
     name: str, namespace: str, policy: NetworkPolicySpec, settings: RenderSettings, *, via_activator: bool = False,
-    speed_tier: bool = False,
+    speed_tier: bool = False, api: bool = False,
 ) -> dict[str, Any] | None:
-    """The NetworkPolicy for service ``name``; None when the spec does not enable one (delete it).
+    """The NetworkPolicy for service ``name``; None when neither the spec nor the API asks for one (delete it).
 
     ``via_activator``: clients reach Triton only through the activator (scale to zero), so the
     inference ports admit the activator's pods; ``allowedClients`` apply to the activator instead
     (``build_activator_network_policy``). ``speed_tier``: the operator sends the tier to each pod's
-    HTTP port, so its namespace is admitted there (or the tier would silently never arrive).
+    HTTP port, so its namespace is admitted there (or the tier would silently never arrive). ``api``:
+    the API is on, so the policy exists even when ``policy.enabled`` is false (``via_activator`` is
+    then true as well: ``render.activator.fronted_by_activator``).
     """
-    if not policy.enabled:
+    if not (policy.enabled or api):
         return None
     clients = ([{"podSelector": {"matchLabels": activator_selector_labels(name)}}] if via_activator
                else [_peer(peer) for peer in policy.allowed_clients])

@@ -1,4 +1,5 @@
-"""An activator run in this process (its own thread and event loop) in front of a host Triton."""
+"""An activator run in this process (its own thread and event loop) in front of a host Triton: the
+echo model's (started by each test), or the tiny SDXL repository's (one per module, for the API)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from diffusion_operator.activator.server import Activator, ActivatorSettings
 
 from testbed.processes import free_port
 from testbed.triton import TritonServer
+from tests.integration.tiny_sdxl import build_tiny_repository, warm_up
 
 MODELS = Path(__file__).parents[1] / "testbed" / "models"
 
@@ -72,12 +74,9 @@ def backend(tmp_path: Path) -> Iterator[TritonServer]:
     server.stop()
 
 
-@pytest.fixture
-def activator_factory(backend: TritonServer) -> Iterator[Callable[..., RunningActivator]]:
-    started: list[RunningActivator] = []
-
+def _starter(backend: TritonServer, service: str, started: list[RunningActivator]) -> Callable[..., RunningActivator]:
     def start(**overrides: object) -> RunningActivator:
-        settings = ActivatorSettings(service="echo", namespace="test", backend_host="127.0.0.1",
+        settings = ActivatorSettings(service=service, namespace="test", backend_host="127.0.0.1",
                                      backend_http_port=backend.http_port, backend_grpc_port=backend.grpc_port,
                                      listen_host="127.0.0.1", http_port=free_port(), grpc_port=free_port(),
                                      admin_port=free_port(), read_status=False, drain_s=1.0)
@@ -85,6 +84,31 @@ def activator_factory(backend: TritonServer) -> Iterator[Callable[..., RunningAc
         started.append(running)
         return running
 
-    yield start
+    return start
+
+
+@pytest.fixture
+def activator_factory(backend: TritonServer) -> Iterator[Callable[..., RunningActivator]]:
+    started: list[RunningActivator] = []
+    yield _starter(backend, "echo", started)
+    for running in started:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def tiny_triton(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonServer]:
+    """A Triton serving the tiny SDXL repository (``tests/integration/tiny_sdxl.py``), started and warm."""
+    server = TritonServer(tmp_path_factory.mktemp("triton-api"), build_tiny_repository(), name="triton-api")
+    server.start(timeout=180)
+    warm_up(server.http_url)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def sdxl_activator_factory(tiny_triton: TritonServer) -> Iterator[Callable[..., RunningActivator]]:
+    """Activators in front of ``tiny_triton`` for the service ``sdxl-tiny`` (the API's model id)."""
+    started: list[RunningActivator] = []
+    yield _starter(tiny_triton, "sdxl-tiny", started)
     for running in started:
         running.stop()

@@ -7,7 +7,6 @@ Both run torch here, so the only differences are float reassociation: at most 1 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -49,22 +48,9 @@ def components(modules: dict[str, Any]) -> dict[str, Any]:
 
 
 def pipeline_dir(tmp_path: Path) -> Path:
-    for name in ("tokenizer", "tokenizer_2"):
-        tiny.write_tokenizer(tmp_path / name)
-    (tmp_path / "scheduler").mkdir()
-    (tmp_path / "scheduler" / "scheduler_config.json").write_text(json.dumps(tiny.scheduler_config()))
-    (tmp_path / "pipeline.json").write_text(
-        json.dumps(
-            {
-                "vae_scaling_factor": tiny.read_manifest()["vae_scaling_factor"],  # the trained VAE's
-                "force_zeros_for_empty_prompt": True,
-                "latent_channels": 4,
-                "float_dtype": "float32",
-                "limits": {"default_width": WIDTH, "default_height": HEIGHT},
-            }
-        )
-    )
-    return tmp_path
+    # the trained VAE's scaling factor
+    return tiny.write_pipeline_inputs(tmp_path, vae_scaling_factor=tiny.read_manifest()["vae_scaling_factor"],
+                                      default_size=(WIDTH, HEIGHT))
 
 
 def canvas_and_mask() -> tuple[np.ndarray, np.ndarray]:

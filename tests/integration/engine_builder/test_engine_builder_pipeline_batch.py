@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any
 
@@ -41,22 +40,9 @@ class Elementwise:
 
 @pytest.fixture
 def pipeline(tmp_path: Path) -> tuple[SDXLPipeline, Elementwise]:
-    for name in ("tokenizer", "tokenizer_2"):
-        tiny.write_tokenizer(tmp_path / name)
-    (tmp_path / "scheduler").mkdir()
-    (tmp_path / "scheduler" / "scheduler_config.json").write_text(json.dumps(tiny.scheduler_config()))
-    (tmp_path / "pipeline.json").write_text(
-        json.dumps(
-            {
-                "vae_scaling_factor": 0.13025,
-                "force_zeros_for_empty_prompt": True,
-                "latent_channels": 4,
-                "limits": {"default_width": 64, "default_height": 64},
-            }
-        )
-    )
     fakes = Elementwise()
-    return SDXLPipeline(tmp_path, {n: fakes(n) for n in ("clip", "clip2", "unetxl", "vae")}), fakes
+    components = {n: fakes(n) for n in ("clip", "clip2", "unetxl", "vae")}
+    return SDXLPipeline(tiny.write_pipeline_inputs(tmp_path), components), fakes
 
 
 def request(**fields: Any) -> Request:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -40,22 +39,10 @@ class Recorder:
         return [feeds for called, feeds in self.calls if called == name]
 
 
-def pipeline_dir(tmp_path: Path, float_dtype: str) -> Path:
-    for name in ("tokenizer", "tokenizer_2"):
-        tiny.write_tokenizer(tmp_path / name)
-    (tmp_path / "scheduler").mkdir()
-    (tmp_path / "scheduler" / "scheduler_config.json").write_text(json.dumps(tiny.scheduler_config()))
-    (tmp_path / "pipeline.json").write_text(json.dumps({
-        "vae_scaling_factor": 0.13025, "force_zeros_for_empty_prompt": True, "latent_channels": 4,
-        "float_dtype": float_dtype, "limits": {"default_width": 64, "default_height": 64},
-    }))
-    return tmp_path
-
-
 def run(tmp_path: Path, float_dtype: str = "float32", **overrides: Any) -> tuple[Recorder, np.ndarray]:
     recorder = Recorder()
     components = {name: recorder.component(name) for name in ("clip", "clip2", "unetxl", "vae")}
-    pipe = SDXLPipeline(pipeline_dir(tmp_path, float_dtype), components)
+    pipe = SDXLPipeline(tiny.write_pipeline_inputs(tmp_path, float_dtype=float_dtype), components)
     fields = {"prompt": "a cat", "negative_prompt": None, "seed": 1, "steps": 3, "guidance_scale": 5.0,
               "width": 64, "height": 96, "scheduler": "euler", "upscale_factor": 1, **overrides}
     return recorder, pipe(Request(**fields))

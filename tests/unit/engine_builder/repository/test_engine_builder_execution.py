@@ -86,7 +86,7 @@ def test_in_process_writes_no_component_models_and_one_batched_pipeline_model(tm
     table = json.loads((version / "components.json").read_text())
     assert table == component_table(None)
     assert all((version / entry["onnx"]).read_bytes() == name.encode() for name, entry in table.items())
-    assert {"model.py", "pipeline.py", "local_components.py", "pipeline.json", "tokenizer"} <= {
+    assert {"model.py", "pipeline.py", "sampling", "local_components.py", "pipeline.json", "tokenizer"} <= {
         p.name for p in version.iterdir()
     }
 

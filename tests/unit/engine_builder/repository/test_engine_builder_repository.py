@@ -13,7 +13,7 @@ from engine_builder.components import COMPONENTS, Dims, component_spec
 from engine_builder.errors import RepositoryError
 from engine_builder.plan import BuildPlan
 from engine_builder.repository.model_config import Engines, io_mismatches, parse, render
-from engine_builder.repository.pipeline_files import PIPELINE_FILE
+from engine_builder.repository.pipeline_files import PIPELINE_FILE, SAMPLING_DIR
 from engine_builder.repository.text2image import component_config, sdxl_config, speed_tier_config, upscale_config
 from engine_builder.repository.write import write_repository
 from engine_builder.trt import engine_filename
@@ -136,6 +136,8 @@ def test_the_gpu_repository_holds_one_engine_per_component_and_fp16_pipeline_set
     assert settings["limits"] == {"min_width": 768, "max_width": 1024, "min_height": 1024, "max_height": 1024,
                                   "default_width": 1024, "default_height": 1024}
     assert (root / "sdxl" / "1" / "pipeline.py").read_text() == PIPELINE_FILE.read_text()
+    copied = root / "sdxl" / "1" / "sampling"  # pipeline.py's numpy noise and schedulers travel with it
+    assert sorted(p.name for p in copied.iterdir()) == sorted(p.name for p in SAMPLING_DIR.glob("*.py"))
     assert (root / "sdxl" / "1" / "tokenizer" / "vocab.json").exists()
 
 
