@@ -54,8 +54,8 @@ RECIPES = (
                 PROJECT_FILES, wheel_roots=(f"{PROJECT}[builder]",)),
     ImageRecipe("triton-sdxl", f"{REGISTRY}/triton-sdxl:{VERSION}-cpu", "engine_builder/Dockerfile.triton-cpu",
                 ("constraints.txt",),
-                wheel_roots=("numpy<2", "torch", "diffusers", "transformers", "tokenizers", "safetensors", "pillow",
-                             "onnxruntime", "nvidia-pytriton")),
+                wheel_roots=("numpy<2", "transformers", "tokenizers", "safetensors", "pillow", "onnxruntime",
+                             "nvidia-pytriton")),
     ImageRecipe("pause", PAUSE_TAG, "tools/gobin/pause/Dockerfile", ("tools/gobin/pause",), on_base=False,
                 go_binary="tools/gobin/pause"),
 )
