@@ -12,7 +12,7 @@ from typing import TypedDict
 from diffusion_operator.api.durations import parse_duration
 from diffusion_operator.api.spec_autoscaling import AutoscalingSpec
 from diffusion_operator.autoscaling.policy import FallbackMode, ScalingPolicy, direction_rules
-from diffusion_operator.autoscaling.speed_tier import SpeedTierPolicy
+from diffusion_operator.autoscaling.speed_tier import SpeedTierPolicy, tier_min_steps
 
 
 class _Activation(TypedDict, total=False):
@@ -21,16 +21,20 @@ class _Activation(TypedDict, total=False):
 
 
 def policy_from_spec(spec: AutoscalingSpec, *, expected_service_time_s: float | None = None,
-                     pipeline_steps: int | None = None, cold_start_s: float | None = None) -> ScalingPolicy:
+                     pipeline_steps: int | None = None, cold_start_s: float | None = None,
+                     quality_floor_steps: int | None = None) -> ScalingPolicy:
     """The policy for an enabled ``spec.autoscaling``.
 
     ``expected_service_time_s`` comes from the engine plan, ``pipeline_steps`` from ``spec.pipeline.steps``
     (the speed tier needs it; without it the tier stays off), ``cold_start_s`` from the measured cold
-    start in status (``autoscaling.cold_start``; None keeps the policy's default).
+    start in status (``autoscaling.cold_start``; None keeps the policy's default), and
+    ``quality_floor_steps`` from the serving engine's step curve (``status.engine.quality``'s
+    ``lowestPassingSteps``): the tier never serves fewer steps than pass the quality gate.
     """
     speed_tier = None
-    if spec.overload.enabled and pipeline_steps is not None and spec.overload.min_steps < pipeline_steps:
-        speed_tier = SpeedTierPolicy(spec.overload.min_steps, pipeline_steps)
+    tier_steps = tier_min_steps(spec.overload.min_steps, quality_floor_steps)
+    if spec.overload.enabled and pipeline_steps is not None and tier_steps < pipeline_steps:
+        speed_tier = SpeedTierPolicy(tier_steps, pipeline_steps)
     extra = {} if cold_start_s is None else {"cold_start_s": cold_start_s}
     if spec.max_replicas is None or spec.queue_latency_target is None:
         raise ValueError("autoscaling needs maxReplicas and queueLatencyTarget")

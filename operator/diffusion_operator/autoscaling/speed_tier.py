@@ -41,6 +41,14 @@ def lapse_s(tick_interval_s: float) -> float:
     return LAPSE_TICKS * tick_interval_s
 
 
+def tier_min_steps(min_steps: int, quality_floor_steps: int | None) -> int:
+    """The fewest steps the tier may serve: ``spec.autoscaling.overload.minSteps``, raised to the lowest
+    step count that passed the engine's quality gate when the build scored one. A ``minSteps`` below
+    that floor is also reported (``StepsQuality=False``); the tier itself never serves images the
+    gate would refuse. Equal to the pipeline's steps or above, the tier has nothing to trade and stays off."""
+    return min_steps if quality_floor_steps is None else max(min_steps, quality_floor_steps)
+
+
 @dataclass(frozen=True)
 class SpeedTierPolicy:
     """``spec.autoscaling.overload`` as the decision reads it; ``default_steps`` is ``spec.pipeline.steps``."""

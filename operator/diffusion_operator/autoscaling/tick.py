@@ -94,7 +94,9 @@ def plan_tick(service: DiffusionService, fleet: Fleet, observation: Observation,
     """Everything one tick does; ``interval_s`` is the configured tick (the speed tier's lapse follows it)."""
     spec, before = service.spec.autoscaling, service.status
     cold = cold_start_of(before).with_pods(fleet.starts)
-    policy = policy_from_spec(spec, pipeline_steps=service.spec.pipeline.steps, cold_start_s=cold.seconds)
+    quality = before.engine.quality if before.engine is not None else None
+    policy = policy_from_spec(spec, pipeline_steps=service.spec.pipeline.steps, cold_start_s=cold.seconds,
+                              quality_floor_steps=quality.lowest_passing_steps if quality is not None else None)
     decision = decide(observation, policy, history_of(before), epoch(now))
     target = timedelta(seconds=spec.queue_latency_target_s)
     status = scaling_status(before, decision, target=target, generation=service.generation, now=now,

@@ -63,3 +63,12 @@ def test_the_predictive_floor_and_speed_tier_map_onto_the_policy() -> None:
     assert tiered.forecast_season_s is None
     assert tiered.speed_tier == SpeedTierPolicy(18, 30)
     assert tiered.cold_start_s == 42.0
+
+
+@pytest.mark.parametrize(("floor", "expected"), [(None, SpeedTierPolicy(18, 30)), (12, SpeedTierPolicy(18, 30)),
+                                                 (24, SpeedTierPolicy(24, 30)), (30, None)])
+def test_the_quality_floor_raises_the_tiers_steps_and_at_full_steps_turns_it_off(
+        floor: int | None, expected: SpeedTierPolicy | None) -> None:
+    spec = AutoscalingSpec.model_validate({"enabled": True, "maxReplicas": 4, "queueLatencyTarget": "10s",
+                                           "overload": {"enabled": True, "minSteps": 18}})
+    assert policy_from_spec(spec, pipeline_steps=30, quality_floor_steps=floor).speed_tier == expected

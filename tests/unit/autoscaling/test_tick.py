@@ -182,3 +182,11 @@ def test_a_lasting_refusal_warns_once_and_clears_on_the_next_success() -> None:
     assert able(still) == ("False", Reason.FAILED_UPDATE_SCALE)
     cleared, _ = settle(second, again, (), later)
     assert able(cleared) == ("True", Reason.READY_FOR_NEW_SCALE)
+
+
+@pytest.mark.parametrize(("floor", "tier_steps"), [(24, 24), (18, 20), (30, None)])
+def test_the_tier_never_serves_fewer_steps_than_the_engines_quality_floor(floor: int, tier_steps: int | None) -> None:
+    case = CASES["a breach ahead sends the tier to the serving pods, kept four ticks"]
+    measured = {"engine": {"quality": {"verdict": "Passed", "lowestPassingSteps": floor}}}
+    plan = plan_tick(service(measured, **TIERED), case.fleet, case.observation, NOW, interval_s=TICK_S)
+    assert (plan.speed_tier.steps if plan.speed_tier is not None else None) == tier_steps
