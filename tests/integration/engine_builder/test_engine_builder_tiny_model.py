@@ -18,9 +18,10 @@ from PIL import Image
 
 from engine_builder import tiny
 from engine_builder.scenes import checker, vocabulary
-from engine_builder.training.evaluate import GUIDANCE
 
 torch = pytest.importorskip("torch", reason="the tiny model runs in torch (the builder extra installs torch)")
+# After the skip: the training package imports torch at its top (where the extra is absent, the module skips).
+from engine_builder.training.evaluate import GUIDANCE  # noqa: E402
 
 #: A held-out prompt (its colour, shape and background never appeared together in training).
 PROMPT = "a large red circle on a white background"

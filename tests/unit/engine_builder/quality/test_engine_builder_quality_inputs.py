@@ -13,6 +13,7 @@ import pytest
 from engine_builder.errors import QualityGateUnavailableError
 from engine_builder.quality.adherence import ClipScorer, VerdictScorer, load_clip_scorer, scene_scorer
 from engine_builder.quality.prompts import DEFAULT_PROMPTS, load_prompt_file, parse_prompt_set
+from tests.builder_extra import builder_module
 
 IMAGE = np.zeros((64, 64, 3), np.uint8)
 
@@ -107,6 +108,7 @@ def fake_open_clip(monkeypatch: pytest.MonkeyPatch) -> FakeOpenClip:
 
 
 def test_open_clip_vit_b_32_is_loaded_from_the_claim_and_scores_100_times_the_cosine(tmp_path, fake_open_clip):
+    builder_module("torch", "the CLIP scorer loads open_clip's model into torch")
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / "clip.bin").write_bytes(b"weights")
     scorer = load_clip_scorer("pvc://models/clip.bin", pvc_root=tmp_path)
@@ -116,6 +118,7 @@ def test_open_clip_vit_b_32_is_loaded_from_the_claim_and_scores_100_times_the_co
 
 
 def test_weights_open_clip_cannot_load_are_unavailable_with_the_cause(tmp_path, fake_open_clip):
+    builder_module("torch", "the CLIP scorer loads open_clip's model into torch")
     (tmp_path / "clip.bin").write_bytes(b"not a checkpoint")
     with pytest.raises(QualityGateUnavailableError, match=r"could not load .*RuntimeError: Error"):
         load_clip_scorer(str(tmp_path / "clip.bin"))
