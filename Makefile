@@ -103,6 +103,7 @@ bench: setup images
 	$(PY) -m bench.realnode_scale_from_zero
 	$(PY) -m bench.sim_to_real
 	$(PY) -m bench.activator_overhead
+	$(PY) -m bench.openai_overhead
 	$(PY) -m bench.operator_scale
 	$(PY) -m bench.autoscaler
 	$(PY) -m bench.autoscaler --node-provisioning

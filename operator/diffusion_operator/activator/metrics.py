@@ -8,9 +8,11 @@ The service label is added by Prometheus from the pod's labels (the ServiceMonit
 
 With the API on (``spec.api``), ``ApiMetrics`` measures it at the edge, as a client sees it, labelled
 by the API key's *name* (never the key; ``(none)`` for a request that presented no valid key): the
-end-to-end latency (a histogram, so the share within an SLA is a bucket over the count), status
-codes, images delivered, and the seconds requests waited at the gate (held while no Triton pod was
-Ready) next to their total seconds, whose ratio is the queue-wait share.
+end-to-end latency (a histogram by status class, so the share of images served within a target is a
+2xx bucket over the count; ``render/api_series`` says why the class), status codes, images delivered,
+and the seconds requests waited at the gate (held while no Triton pod was Ready) next to their total
+seconds, whose ratio is the queue-wait share. The names, labels and buckets live in
+``render/api_series``, which the dashboards' and alerts' PromQL reads too.
 """
 
 from __future__ import annotations
@@ -22,7 +24,20 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from diffusion_operator.activator.gate import Gate
+from diffusion_operator.render.api_series import (
+    CODE_CLASS_LABEL,
+    CODE_LABEL,
+    KEY_LABEL,
+    LATENCY_BUCKETS,
+    NO_KEY,
+    ROUTE_LABEL,
+    ApiSeries,
+    code_class,
+    collector_name,
+)
 from diffusion_operator.render.names import ACTIVATOR_HELD_METRIC as HELD_REQUESTS
+
+__all__ = ["LATENCY_BUCKETS", "NO_KEY", "ApiMetrics", "GateCollector", "registry_for"]
 
 
 class GateCollector(Collector):
@@ -51,31 +66,26 @@ def registry_for(gate: Gate) -> CollectorRegistry:
     return registry
 
 
-#: The label of a request that presented no valid key (a Secret key name cannot contain parentheses).
-NO_KEY = "(none)"
-#: Seconds: from a cached tiny image to an SDXL 1024² at 50 steps behind a queue, and cold starts.
-LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0)
-
-
 class ApiMetrics:
     """The API's series, registered in the activator's registry next to the gate's."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.latency = Histogram("diffusion_api_request_duration_seconds",
-                                 "End-to-end seconds per API request, as the client sees it.", ["route", "key"],
-                                 buckets=LATENCY_BUCKETS, registry=registry)
-        self.requests = Counter("diffusion_api_requests", "API requests answered, by status code.",
-                                ["route", "key", "code"], registry=registry)
-        self.images = Counter("diffusion_api_images", "Images delivered.", ["key"], registry=registry)
-        self.queue_wait = Counter("diffusion_api_queue_wait_seconds",
+        self.latency = Histogram(ApiSeries.REQUEST_SECONDS,
+                                 "End-to-end seconds per API request, as the client sees it, by status class.",
+                                 [ROUTE_LABEL, KEY_LABEL, CODE_CLASS_LABEL], buckets=LATENCY_BUCKETS,
+                                 registry=registry)
+        self.requests = Counter(collector_name(ApiSeries.REQUESTS), "API requests answered, by status code.",
+                                [ROUTE_LABEL, KEY_LABEL, CODE_LABEL], registry=registry)
+        self.images = Counter(collector_name(ApiSeries.IMAGES), "Images delivered.", [KEY_LABEL], registry=registry)
+        self.queue_wait = Counter(collector_name(ApiSeries.QUEUE_WAIT_SECONDS),
                                   "Seconds API requests waited at the activator's gate (no Triton pod Ready); "
-                                  "over the latency histogram's sum: the queue-wait share.", ["key"],
+                                  "over the latency histogram's sum: the queue-wait share.", [KEY_LABEL],
                                   registry=registry)
 
     def observe(self, route: str, key: str | None, code: int, seconds: float, *, images: int = 0,
                 held_s: float = 0.0) -> None:
         name = key or NO_KEY
-        self.latency.labels(route, name).observe(seconds)
+        self.latency.labels(route, name, code_class(code)).observe(seconds)
         self.requests.labels(route, name, str(code)).inc()
         if images:
             self.images.labels(name).inc(images)

@@ -47,6 +47,12 @@ NamespaceOption = Annotated[str | None, typer.Option("--namespace", "-n",
 ResolveOption = Annotated[list[str] | None, typer.Option(
     "--resolve", help="HOST:PORT=ADDR:PORT: reach an in-cluster endpoint through ADDR:PORT (repeatable)")]
 KubeconfigOption = Annotated[str | None, typer.Option(help="kubeconfig file (default: $KUBECONFIG)")]
+ApiOption = Annotated[bool, typer.Option(
+    "--api", help="send through the service's OpenAI images API (POST /v1/images/generations) instead of KServe v2")]
+#: The key comes from the environment rather than the command line where it can (shell history, ps).
+ApiKeyOption = Annotated[str | None, typer.Option(
+    "--api-key", envvar="DIFFUSION_API_KEY", show_envvar=True,
+    help="API key of a service with spec.api, sent as 'Authorization: Bearer' (KServe through its activator too)")]
 
 
 def user_errors(fn: Callable[P, R]) -> Callable[P, R]:
@@ -93,6 +99,12 @@ def resolve_endpoint(url: str | None, service: str | None, namespace: str | None
     return endpoint_from_status(obj.get("status"), protocol, service, mapping)
 
 
+def check_api_protocol(api: bool, protocol: Literal["http", "grpc"]) -> None:
+    """The OpenAI API is HTTP: ``--api`` with ``--protocol grpc`` is a usage mistake, caught before any I/O."""
+    if api and protocol != "http":
+        raise UsageError("--api speaks HTTP: drop --protocol grpc")
+
+
 def image_request(prompt: str, negative: str | None, seed: int | None, steps: int | None,
                   size: str | None) -> ImageRequest:
     width, height = parse_size(size) if size else (None, None)
@@ -116,12 +128,16 @@ def generate(
     resolve: ResolveOption = None,
     kubeconfig: KubeconfigOption = None,
     timeout: Annotated[float, typer.Option(help="seconds to wait for the image")] = DEFAULT_TIMEOUT_S,
+    api: ApiOption = False,
+    api_key: ApiKeyOption = None,
 ) -> None:
     """Generate one image and write it as a PNG with the prompt and seed in its metadata."""
     request = image_request(prompt, negative, seed, steps, size)
+    check_api_protocol(api, protocol)
     endpoint = resolve_endpoint(url, service, namespace, protocol, resolve, kubeconfig)
-    with err_console.status(f"generating at {endpoint.protocol}://{endpoint.address} ..."):
-        image = generate_png(endpoint, request, output, timeout_s=timeout)
+    where = f"http://{endpoint.address}/v1" if api else f"{endpoint.protocol}://{endpoint.address}"
+    with err_console.status(f"generating at {where} ..."):
+        image = generate_png(endpoint, request, output, timeout_s=timeout, api=api, api_key=api_key)
     out.print(f"wrote {image.path} ({image.width}x{image.height}, seed {image.seed}) in {image.seconds:.2f}s",
               highlight=False)
 
@@ -139,11 +155,13 @@ def evaluate(
     resolve: ResolveOption = None,
     kubeconfig: KubeconfigOption = None,
     timeout: Annotated[float, typer.Option(help="seconds to wait for each image")] = DEFAULT_TIMEOUT_S,
+    api_key: ApiKeyOption = None,
 ) -> None:
     """Score a running service's images against reference images (the build gate's metrics); exit 1 on failure."""
     endpoint = resolve_endpoint(url, service, namespace, protocol, resolve, kubeconfig)
     with err_console.status(f"evaluating {endpoint.protocol}://{endpoint.address} ..."):
-        report = evaluate_service(endpoint, references, Thresholds(min_psnr_db, min_ssim), timeout_s=timeout)
+        report = evaluate_service(endpoint, references, Thresholds(min_psnr_db, min_ssim), timeout_s=timeout,
+                                  api_key=api_key)
     out.print_json(json.dumps(report))
     if report["verdict"] != "Passed":
         raise typer.Exit(1)
@@ -171,6 +189,7 @@ def photoshoot(
     resolve: ResolveOption = None,
     kubeconfig: KubeconfigOption = None,
     timeout: Annotated[float, typer.Option(help="seconds to wait for the image")] = DEFAULT_TIMEOUT_S,
+    api_key: ApiKeyOption = None,
 ) -> None:
     """Put a product photo into a generated scene: the product's pixels stay, the background is SDXL's."""
     width, height = parse_size(size) if size else (None, None)
@@ -179,7 +198,7 @@ def photoshoot(
                                 product_scale=product_scale, placement=placement).validated()
     endpoint = resolve_endpoint(url, service, namespace, protocol, resolve, kubeconfig)
     with err_console.status(f"photographing at {endpoint.protocol}://{endpoint.address} ..."):
-        shot = photoshoot_png(endpoint, request, output, timeout_s=timeout)
+        shot = photoshoot_png(endpoint, request, output, timeout_s=timeout, api_key=api_key)
     out.print(f"wrote {shot.path} ({shot.width}x{shot.height}, seed {shot.seed}) and {shot.mask_path} "
               f"in {shot.seconds:.2f}s", highlight=False)
 
@@ -205,22 +224,25 @@ def loadtest(
     protocol: ProtocolOption = "http",
     resolve: ResolveOption = None,
     kubeconfig: KubeconfigOption = None,
+    api: ApiOption = False,
+    api_key: ApiKeyOption = None,
 ) -> None:
     """Send an open-loop load (arrivals on the trace's schedule) and report latency and SLA share."""
     duration_s = parse_seconds(duration, "duration")
     sla_s = parse_seconds(sla, "sla") if sla is not None else None
     arrivals = arrival_schedule(trace, rate, duration_s, seed)
     base = image_request(prompt, None, seed, steps, size)
+    check_api_protocol(api, protocol)
     endpoint = resolve_endpoint(url, service, namespace, protocol, resolve, kubeconfig)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err_console, transient=True) as progress:
         task = progress.add_task(f"{trace} {rate:g}/s for {duration_s:g}s", total=len(arrivals))
         result = run_load(endpoint, base, arrivals, concurrency=concurrency, sla_s=sla_s,
-                          on_done=lambda _: progress.advance(task))
+                          on_done=lambda _: progress.advance(task), api=api, api_key=api_key)
     out.print(summary_table(result.summary))
     if json_path is not None:
         payload: dict[str, Any] = {
-            "endpoint": f"{endpoint.protocol}://{endpoint.address}", "trace": trace, "rate": rate,
+            "endpoint": f"{endpoint.protocol}://{endpoint.address}", "api": api, "trace": trace, "rate": rate,
             "duration_s": duration_s, "concurrency": concurrency, "summary": result.summary.to_json(),
             "samples": [{"scheduled_s": s.scheduled_s, "sent_s": s.sent_s, "latency_s": s.latency_s,
                          "ok": s.ok, "error": s.error} for s in result.samples],

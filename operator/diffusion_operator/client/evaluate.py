@@ -25,7 +25,7 @@ class Thresholds:
 
 
 def evaluate_service(endpoint: Endpoint, references: Path, thresholds: Thresholds,
-                     timeout_s: float = DEFAULT_TIMEOUT_S) -> dict[str, Any]:
+                     timeout_s: float = DEFAULT_TIMEOUT_S, api_key: str | None = None) -> dict[str, Any]:
     """The gate's report for the service's answers (``verdict`` Passed or Failed, scores, failures)."""
     from engine_builder.quality.evaluate import References, score_images  # noqa: PLC0415  # the builder's extras
     from engine_builder.quality.references import read_references  # noqa: PLC0415
@@ -34,7 +34,7 @@ def evaluate_service(endpoint: Endpoint, references: Path, thresholds: Threshold
 
     index, cases = read_references(references)
     reference = References(tuple(c for c, _ in cases), tuple(i for _, i in cases), tuple(None for _ in cases))
-    client = TritonClient(endpoint, timeout_s=timeout_s)
+    client = TritonClient(endpoint, timeout_s=timeout_s, api_key=api_key)
     try:
         client.check_ready()
         answers = [client.generate(ImageRequest(prompt=case.prompt, seed=case.seed, steps=index["steps"],

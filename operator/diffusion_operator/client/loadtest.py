@@ -4,6 +4,11 @@ A scheduler thread releases each request at its planned time into a pool of ``co
 connections; when all are busy the request waits for one, and that wait counts in its latency
 (``stats.Sample`` measures from the scheduled time). ``concurrency`` bounds sockets and threads, not
 the arrival rate: an overloaded server shows up as growing latency, as it would for real users.
+
+Requests go as KServe v2 to Triton (``TritonClient``) or, with ``api=True``, as OpenAI images requests
+to a service's ``/v1/images/generations`` (``OpenAIImagesClient``, one image each): the same
+schedule, samples and summary, so the two paths compare directly. ``api_key`` is sent on both (a
+service with ``spec.api`` asks KServe requests through its activator for a key too).
 """
 
 from __future__ import annotations
@@ -14,8 +19,10 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Protocol
 
 from diffusion_operator.client.errors import ClientError, UsageError
+from diffusion_operator.client.openai_images import OpenAIImagesClient
 from diffusion_operator.client.request import ImageRequest
 from diffusion_operator.client.stats import Sample, Summary, summarize
 from diffusion_operator.client.triton import Endpoint, ModelStatistics, TritonClient
@@ -28,6 +35,25 @@ class LoadResult:
     statistics: ModelStatistics | None
 
 
+class ImageSender(Protocol):
+    """What a worker sends with: a KServe ``TritonClient`` or an API ``OpenAIImagesClient``."""
+
+    def check_ready(self) -> None: ...
+
+    def generate(self, request: ImageRequest) -> object: ...
+
+    def close(self) -> None: ...
+
+
+def sender(endpoint: Endpoint, timeout_s: float, *, api: bool = False, api_key: str | None = None) -> ImageSender:
+    """One connection of the chosen path; ``api`` speaks HTTP only."""
+    if not api:
+        return TritonClient(endpoint, timeout_s=timeout_s, api_key=api_key)
+    if endpoint.protocol != "http":
+        raise UsageError("--api speaks HTTP: drop --protocol grpc")
+    return OpenAIImagesClient(endpoint.address, api_key, timeout_s)
+
+
 def request_for(base: ImageRequest, index: int) -> ImageRequest:
     """The ``index``-th request: the base with its own seed, so no two requests are identical."""
     seed = (base.seed or 0) + index
@@ -36,17 +62,24 @@ def request_for(base: ImageRequest, index: int) -> ImageRequest:
 
 def run_load(endpoint: Endpoint, base: ImageRequest, arrivals: Sequence[float], *, concurrency: int,
              sla_s: float | None = None, on_done: Callable[[Sample], None] | None = None,
-             stop: threading.Event | None = None, timeout_s: float = 300.0) -> LoadResult:
+             stop: threading.Event | None = None, timeout_s: float = 300.0, api: bool = False,
+             api_key: str | None = None) -> LoadResult:
     """Send ``len(arrivals)`` requests at ``arrivals`` (seconds from now); return samples and summary.
 
     ``stop`` ends the test early (requests not yet sent are dropped, not counted). The queue share
     comes from Triton's own counters, read before and after, so it covers exactly this test's
-    window (and other clients' requests in it: a shared server is measured as it is).
+    window (and other clients' requests in it: a shared server is measured as it is). Through the
+    API they are read through the activator's KServe pass-through with the same key, where there is
+    one; elsewhere the share is left out.
     """
     if concurrency < 1:
         raise UsageError(f"concurrency: {concurrency} must be >= 1")
-    probe = TritonClient(endpoint, timeout_s=timeout_s)
-    probe.check_ready()
+    ready = sender(endpoint, timeout_s, api=api, api_key=api_key)
+    try:
+        ready.check_ready()
+    finally:
+        ready.close()
+    probe = TritonClient(endpoint, timeout_s=timeout_s, api_key=api_key)
     before = _statistics(probe)
     local = threading.local()
     samples: list[Sample] = []
@@ -59,7 +92,7 @@ def run_load(endpoint: Endpoint, base: ImageRequest, arrivals: Sequence[float], 
         try:
             client = getattr(local, "client", None)
             if client is None:
-                client = local.client = TritonClient(endpoint, timeout_s=timeout_s)
+                client = local.client = sender(endpoint, timeout_s, api=api, api_key=api_key)
             client.generate(request_for(base, index))
         except ClientError as err:
             error = str(err)

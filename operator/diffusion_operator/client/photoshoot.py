@@ -47,11 +47,14 @@ def mask_path_for(output: Path) -> Path:
 
 
 def photoshoot_png(
-    endpoint: Endpoint, request: PhotoshootRequest, output: Path | None, timeout_s: float = DEFAULT_TIMEOUT_S
+    endpoint: Endpoint, request: PhotoshootRequest, output: Path | None, timeout_s: float = DEFAULT_TIMEOUT_S,
+    api_key: str | None = None,
 ) -> ProductShot:
-    """Run ``request`` at ``endpoint``; write ``output`` (default ``photoshoot-<seed>.png``) and its mask."""
+    """Run ``request`` at ``endpoint``; write ``output`` (default ``photoshoot-<seed>.png``) and its mask.
+
+    ``api_key``: for a service with ``spec.api``, whose activator asks KServe requests for a key too."""
     request = request.validated()
-    client = TritonClient(endpoint, timeout_s=timeout_s)
+    client = TritonClient(endpoint, timeout_s=timeout_s, api_key=api_key)
     try:
         client.check_ready(PHOTOSHOOT_MODEL)
         result = client.photoshoot(request)

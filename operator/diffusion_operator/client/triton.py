@@ -3,6 +3,10 @@
 Every tritonclient failure becomes a typed ``ClientError`` here: a refused connection or an unknown
 host is "unreachable" (exit 3), an answer that refuses the request is "rejected" (exit 5). Both
 protocols are wrapped behind the same two calls, so the rest of the client never branches on them.
+
+A service with ``spec.api`` asks every KServe request through its activator for an API key too
+(docs/openai-api.md): ``api_key`` goes as ``Authorization: Bearer <key>`` (the gRPC metadata key
+``authorization``) on every call, and nowhere else.
 """
 
 from __future__ import annotations
@@ -101,9 +105,11 @@ def _message(err: BaseException) -> str:
 class TritonClient:
     """One connection to one Triton; not thread-safe (the load test makes one per worker thread)."""
 
-    def __init__(self, endpoint: Endpoint, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+    def __init__(self, endpoint: Endpoint, timeout_s: float = DEFAULT_TIMEOUT_S, api_key: str | None = None) -> None:
         self.endpoint = endpoint
         self.timeout_s = timeout_s
+        name = "authorization" if endpoint.protocol == "grpc" else "Authorization"  # gRPC metadata is lowercase
+        self._headers = {name: f"Bearer {api_key}"} if api_key else None
         self._lib = _module(endpoint.protocol)
         try:
             if endpoint.protocol == "grpc":
@@ -119,9 +125,9 @@ class TritonClient:
         where = f"{self.endpoint.protocol}://{self.endpoint.address}"
         try:
             if self.endpoint.protocol == "grpc":
-                ready = self._client.is_model_ready(model, client_timeout=PROBE_TIMEOUT_S)
+                ready = self._client.is_model_ready(model, headers=self._headers, client_timeout=PROBE_TIMEOUT_S)
             else:
-                ready = self._client.is_model_ready(model)
+                ready = self._client.is_model_ready(model, headers=self._headers)
         except Exception as err:
             raise EndpointUnreachableError(f"no Triton answers at {where}: {_message(err)}") from err
         if not ready:
@@ -134,9 +140,9 @@ class TritonClient:
         started = time.monotonic()
         try:
             if self.endpoint.protocol == "grpc":
-                result = self._client.infer(model, inputs, client_timeout=self.timeout_s)
+                result = self._client.infer(model, inputs, headers=self._headers, client_timeout=self.timeout_s)
             else:
-                result = self._client.infer(model, inputs)
+                result = self._client.infer(model, inputs, headers=self._headers)
         except self._lib.InferenceServerException as err:
             if _is_connection_failure(err):
                 raise EndpointUnreachableError(f"lost Triton at {self.endpoint.address}: {_message(err)}") from err
@@ -161,9 +167,9 @@ class TritonClient:
         """Cumulative success/queue/request counters of ``model`` from Triton's statistics extension."""
         try:
             if self.endpoint.protocol == "grpc":
-                raw = self._client.get_inference_statistics(model, as_json=True)
+                raw = self._client.get_inference_statistics(model, headers=self._headers, as_json=True)
             else:
-                raw = self._client.get_inference_statistics(model)
+                raw = self._client.get_inference_statistics(model, headers=self._headers)
         except Exception as err:
             raise EndpointUnreachableError(f"statistics of {model!r}: {_message(err)}") from err
         return parse_statistics(raw)

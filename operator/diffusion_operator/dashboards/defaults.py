@@ -13,6 +13,7 @@ from grafana_foundation_sdk.models import common as common_models
 from grafana_foundation_sdk.models import dashboard as dashboard_models
 
 from diffusion_operator.config import OperatorConfig
+from diffusion_operator.metrics.api_promql import EdgeScope
 from diffusion_operator.metrics.operator_promql import OperatorScope
 from diffusion_operator.metrics.promql import TritonScope
 
@@ -22,6 +23,8 @@ DATASOURCE: Final = dashboard_models.DataSourceRef(type_val="prometheus", uid="$
 #: ``model=~"$model"``: the variable is multi-valued and "All" means every pipeline's entry model.
 TRITON: Final = TritonScope(namespace="$namespace", service="$service", model="$model", model_pattern=True)
 OPERATOR: Final = OperatorScope(namespace="$namespace", service="$service")
+#: The service's activator series (its OpenAI API, measured at the edge).
+EDGE: Final = EdgeScope(namespace="$namespace", service="$service")
 NAMESPACE: Final = "$namespace"
 PRICE: Final = "$gpu_price_per_hour"
 #: The autoscaler's rate window, so a panel shows the number the scaler acted on.

@@ -18,7 +18,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Final
 
-from diffusion_operator.dashboards import assemble, main, queries
+from diffusion_operator.dashboards import api_edge, assemble, main, queries, sla
 from diffusion_operator.dashboards import variables as variables_module
 
 #: The panels drawn, in order (titles in the main dashboard).
@@ -26,7 +26,11 @@ KEY_PANELS: Final = (
     "Queue latency vs SLA target", "p95 latency (worst pod)", "Images per second",
     "Replicas: desired vs ready", "Pending requests", "Batch size", "Cost per image",
     "Scale decisions by reason",
+    "API latency (edge)", "API requests within the latency target", "API requests by status code",
+    "Refused: 401 and 429",
 )
+#: Legends drawn as a dashed red line, as the dashboard's overrides draw them.
+TARGET_LEGENDS: Final = frozenset({sla.TARGET_LEGEND, api_edge.TARGET_LEGEND})
 Series = list[tuple[str, list[float], list[float]]]
 
 
@@ -68,7 +72,7 @@ def render(panels: dict[str, tuple[str, Series]], out: Path, title: str) -> None
         unit, series = panels.get(name, ("", []))
         axis.set_title(f"{name} [{unit}]" if unit else name, fontsize=10)
         for label, times, values in series:
-            dashed = label == "SLA target"
+            dashed = label in TARGET_LEGENDS
             axis.plot(times, values, label=label, linestyle="--" if dashed else "-",
                       color="red" if dashed else None, linewidth=1.2)
         if not series:
@@ -95,12 +99,14 @@ def main_cli() -> None:
     parser.add_argument("--model", default=variables_module.ALL_ENTRY_MODELS,
                         help="the model variable: a model name, or a pattern (default: every entry model)")
     parser.add_argument("--gpu-price-per-hour", default="0.70")
+    parser.add_argument("--api-latency-target", default=variables_module.DEFAULT_API_LATENCY_TARGET,
+                        help="the API row's latency target, one of the histogram's bounds (default 30.0)")
     parser.add_argument("--minutes", type=float, default=10)
     parser.add_argument("--out", type=Path, default=Path("docs/images/dashboard-preview.png"))
     args = parser.parse_args()
     end = time.time()
     variables = {"namespace": args.namespace, "service": args.service, "model": args.model,
-                 "gpu_price_per_hour": args.gpu_price_per_hour}
+                 "gpu_price_per_hour": args.gpu_price_per_hour, "api_latency_target": args.api_latency_target}
     panels = fetch(args.prometheus, variables, end - 60 * args.minutes, end, step=max(1.0, args.minutes))
     render(panels, args.out, f"{main.TITLE}: {args.namespace}/{args.service}")
 

@@ -198,7 +198,8 @@ def test_metrics_count_by_key_name_and_never_show_a_key(api: Any):
     assert samples[("diffusion_api_requests_total", (("code", "200"), ("key", "alice"), route))] >= 1
     assert samples[("diffusion_api_requests_total", (("code", "401"), ("key", "(none)"), route))] >= 1
     assert samples[("diffusion_api_images_total", (("key", "alice"),))] >= 1
-    assert samples[("diffusion_api_request_duration_seconds_count", (("key", "alice"), route))] >= 1
+    assert samples[("diffusion_api_request_duration_seconds_count",
+                    (("code_class", "2xx"), ("key", "alice"), route))] >= 1
     assert ALICE not in text and BOB not in text and "sk-guessed" not in text
 
 

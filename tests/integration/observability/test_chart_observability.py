@@ -64,6 +64,16 @@ def test_the_prometheusrule_embeds_the_generated_groups_with_the_chosen_sla_for(
     assert sla == ["DiffusionSLABreach", "DiffusionSLABreachAtMaxReplicas"]
 
 
+def test_the_api_alerts_latency_target_and_share_come_from_values(helm_binary: str) -> None:
+    docs = render(helm_binary, "--set", "prometheusRule.enabled=true", "--set", "prometheusRule.apiLatencyTarget=60",
+                  "--set", "prometheusRule.apiLatencyShare=0.9")
+    (rule,) = of_kind(docs, "PrometheusRule")
+    assert rule["spec"] == alerts.rule_groups("5m", api_target="60.0", api_share="0.9")
+    fraction = render(helm_binary, "--set", "prometheusRule.enabled=true", "--set-json",
+                      "prometheusRule.apiLatencyTarget=0.5")
+    assert of_kind(fraction, "PrometheusRule")[0]["spec"] == alerts.rule_groups("5m", api_target="0.5")
+
+
 def test_with_default_values_the_prometheusrule_matches_the_plain_rules_file(helm_binary: str) -> None:
     (rule,) = of_kind(render(helm_binary, "--set", "prometheusRule.enabled=true"), "PrometheusRule")
     assert rule["spec"] == yaml.safe_load(alerts.plain_rules_yaml())

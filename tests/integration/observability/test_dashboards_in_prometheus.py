@@ -2,9 +2,11 @@
 
 One scenario for the module: Triton serves the ``echo`` model (20 ms per batch, dynamic batching) to
 16 closed-loop clients for ~25 s, so requests queue; the operator's own metrics are served from this
-process by prometheus_client, set as the operator sets them; Prometheus scrapes both every second and
-evaluates the alert rules (generated for model ``echo``). While the load runs, every panel's and
-annotation's query from the committed JSON, with its variables filled in, is executed once.
+process by prometheus_client, set as the operator sets them, and so are the activator's API series
+(``activator.metrics.ApiMetrics``, observed as its routes observe them: served, late, refused, failed);
+Prometheus scrapes all three every second and evaluates the alert rules (generated for model
+``echo``). While the load runs, every panel's and annotation's query from the committed JSON, with its
+variables filled in, is executed once.
 
 ``UPDATE_DASHBOARD_PREVIEW=1`` also writes the preview PNG to docs/images/ from this run.
 """
@@ -25,11 +27,12 @@ from typing import Any
 
 import pytest
 from diffusion_operator import alerts, telemetry
+from diffusion_operator.activator.metrics import ApiMetrics
 from diffusion_operator.api.conditions import Reason
 from diffusion_operator.dashboards import generate, preview, queries
 from diffusion_operator.metrics import promql
 from diffusion_operator.metrics.promql import TritonScope
-from prometheus_client import start_http_server
+from prometheus_client import CollectorRegistry, start_http_server
 
 from testbed.load import closed_loop
 from testbed.processes import free_port
@@ -40,8 +43,10 @@ REPO = Path(__file__).resolve().parents[3]
 MODELS = REPO / "tests" / "integration" / "testbed" / "models"
 PREVIEW = REPO / "docs" / "images" / "dashboard-preview.png"
 NAMESPACE, SERVICE, MODEL = "obs-test", "sdxl-demo", "echo"
+API_TARGET = alerts.DEFAULT_API_TARGET
 VARIABLES = {"namespace": NAMESPACE, "service": SERVICE, "model": MODEL, "gpu_price_per_hour": "0.70",
-             "datasource": "prometheus"}
+             "datasource": "prometheus", "api_latency_target": API_TARGET}
+GENERATIONS = "/v1/images/generations"
 CLIENTS = 16
 LOAD_S = 25
 TARGET_S = 0.002  # far below what 16 clients on a 20 ms model wait, so the SLA is breached
@@ -91,6 +96,23 @@ def _operator_heartbeat(prometheus: Prometheus, stop: threading.Event) -> None:
         tick += 1
 
 
+def _api_traffic(metrics: ApiMetrics, stop: threading.Event) -> None:
+    """What the activator's API records, four times a second: alice's images served, one in five after
+    the 30 s target and some held at zero; bob's served fast, one in four failing 503, one in three over
+    his key's limit (429); a caller without a key (401). So the share within the target (~0.78) is below
+    0.95 and the keyed 5xx share (~11 %) above 5 %: both API alerts go pending."""
+    tick = 0
+    while not stop.wait(0.25):
+        metrics.observe(GENERATIONS, "alice", 200, 42.0 if tick % 5 == 0 else 4.0 + tick % 3, images=2,
+                        held_s=1.5 if tick % 10 == 0 else 0.0)
+        failed = tick % 4 == 0
+        metrics.observe(GENERATIONS, "bob", 503 if failed else 200, 0.8, images=0 if failed else 1)
+        if tick % 3 == 0:
+            metrics.observe(GENERATIONS, "bob", 429, 0.001)
+        metrics.observe(GENERATIONS, None, 401, 0.0005)
+        tick += 1
+
+
 def _instant(prometheus: Prometheus, expr: str, at: float) -> list[dict[str, Any]]:
     params = urllib.parse.urlencode({"query": expr, "time": at})
     with urllib.request.urlopen(f"{prometheus.url}/api/v1/query?{params}", timeout=10) as response:
@@ -120,8 +142,11 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
         telemetry.ENGINE_BUILDS.labels(NAMESPACE, result)
     telemetry.QUEUE_TARGET_SECONDS.labels(NAMESPACE, SERVICE).set(TARGET_S)
     telemetry.record_service(NAMESPACE, SERVICE, phase="Ready", desired=2, ready=1)
-    operator_port = free_port()
+    operator_port, activator_port = free_port(), free_port()
     server, _ = start_http_server(operator_port, addr="127.0.0.1")
+    api_registry = CollectorRegistry()
+    api_metrics = ApiMetrics(api_registry)
+    activator_server, _ = start_http_server(activator_port, addr="127.0.0.1", registry=api_registry)
     triton = TritonServer(tmp, MODELS)
     prometheus = Prometheus(tmp)
     stop = threading.Event()
@@ -135,11 +160,16 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
             # No namespace/service target labels: like a ServiceMonitor with honorLabels, the
             # operator's own namespace/service labels reach Prometheus unchanged.
             static_scrape("diffusion-operator", [f"127.0.0.1:{operator_port}"]),
+            # The activator's pods carry the service label as Triton's do (its ServiceMonitor's podTargetLabels).
+            static_scrape("activator", [f"127.0.0.1:{activator_port}"],
+                          {"namespace": NAMESPACE, "pod": f"{SERVICE}-activator-7f9c4-q2w8e",
+                           "diffusion_dev_service": SERVICE}),
         ], rule_files=[rules])
         start = time.time()
         workers = [threading.Thread(target=closed_loop, args=(triton.http_url, MODEL, stop),
                                     kwargs={"width": 16}) for _ in range(CLIENTS)]
         workers.append(threading.Thread(target=_operator_heartbeat, args=(prometheus, stop)))
+        workers.append(threading.Thread(target=_api_traffic, args=(api_metrics, stop)))
         for worker in workers:
             worker.start()
         time.sleep(LOAD_S)
@@ -155,11 +185,13 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
         prometheus.stop()
         triton.stop()
         server.shutdown()
+        activator_server.shutdown()
 
 
 def _alert_checks() -> dict[str, str]:
     return {
         "fleet queue latency": alerts.queue_latency_by_service(MODEL),
+        "fleet API share within target": alerts.api_latency_share_by_service(API_TARGET, alerts.WINDOW_S),
         "ALERTS": "ALERTS",
     }
 
@@ -206,13 +238,35 @@ def test_per_service_alert_expression_equals_the_dashboards_single_service_value
     assert float(fleet[0]["value"][1]) == pytest.approx(single, rel=1e-9)
 
 
+def test_the_api_row_sees_what_the_clients_saw(scenario: Scenario) -> None:
+    by_panel = {(q.panel, q.ref_id): _finite(scenario.results[q.expr]) for q in _all_queries()}
+    p50, p95, p99, target = (by_panel[("API latency (edge)", ref)][0] for ref in "ABCD")
+    assert 0.8 <= p50 < p95 <= p99 and p99 > float(API_TARGET) == target, "one in five of alice's is late"
+    share = by_panel[("API requests within the latency target", "A")][0]
+    assert 0.6 < share < 0.95, share
+    server_errors, held = by_panel[("API 5xx share and time held at zero", "A")][0], \
+        by_panel[("API 5xx share and time held at zero", "B")][0]
+    assert 0.05 < server_errors < 0.2 and 0 < held < 0.1, (server_errors, held)
+    codes = {s["metric"]["code"] for s in scenario.results[next(
+        q.expr for q in _all_queries() if q.panel == "API requests by status code")]}
+    assert codes == {"200", "401", "429", "503"}
+
+
+def test_per_service_api_share_equals_the_dashboards_single_service_value(scenario: Scenario) -> None:
+    fleet = scenario.results["fleet API share within target"]
+    assert [s["metric"] for s in fleet] == [{"namespace": NAMESPACE, "diffusion_dev_service": SERVICE}]
+    panel = next(q for q in _all_queries() if q.panel == "API requests within the latency target")
+    assert float(fleet[0]["value"][1]) == pytest.approx(_finite(scenario.results[panel.expr])[0], rel=1e-9)
+
+
 def test_alert_rules_see_the_breach_and_nothing_else(scenario: Scenario) -> None:
     active = {(s["metric"]["alertname"], s["metric"]["alertstate"]) for s in scenario.results["ALERTS"]}
     services = {s["metric"].get("diffusion_dev_service") for s in scenario.results["ALERTS"]
-                if s["metric"]["alertname"].startswith("DiffusionSLABreach")}
-    # `for: 5m` keeps the SLA alerts pending in a 25 s run; the build alert has no `for`.
+                if s["metric"]["alertname"].startswith(("DiffusionSLABreach", "DiffusionAPI"))}
+    # `for: 5m` keeps the SLA and API alerts pending in a 25 s run; the build alert has no `for`.
     assert active == {("DiffusionSLABreach", "pending"), ("DiffusionSLABreachAtMaxReplicas", "pending"),
-                      ("DiffusionEngineBuildFailing", "firing")}
+                      ("DiffusionEngineBuildFailing", "firing"), ("DiffusionAPISLABreach", "pending"),
+                      ("DiffusionAPIServerErrors", "pending")}
     assert services == {SERVICE}
 
 
@@ -222,6 +276,6 @@ def test_preview_png_is_drawn_from_the_run(scenario: Scenario, tmp_path: Path) -
     assert all(series for _, series in panels.values()), {k: len(v[1]) for k, v in panels.items()}
     out = PREVIEW if os.environ.get("UPDATE_DASHBOARD_PREVIEW") == "1" else tmp_path / "preview.png"
     preview.render(panels, out, f"{preview.main.TITLE}: {NAMESPACE}/{SERVICE} (echo model, CPU Triton, {CLIENTS} "
-                                f"clients)")
+                                f"clients; API row: activator series set by the test)")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert out.stat().st_size < 300_000

@@ -103,7 +103,7 @@ def test_a_generation_comes_back_in_openais_shape_with_seeds_and_degradation(tmp
             assert (image.format, image.size) == ("PNG", (128, 64))
         assert metric(registry, "diffusion_api_images_total", key="alice") == 3
         assert metric(registry, "diffusion_api_request_duration_seconds_count", route="/v1/images/generations",
-                      key="alice") == 1
+                      key="alice", code_class="2xx") == 1
         assert KEY.encode() not in generate_latest(registry)
 
     with_api(tmp_path, triton, test)

@@ -7,17 +7,22 @@ import re
 from typing import Any
 
 import pytest
+from diffusion_operator import alerts
 from diffusion_operator.config import OperatorConfig
 from diffusion_operator.dashboards import assemble, generate, main, operator_dashboard, queries
+from diffusion_operator.metrics import api_promql as api
 from diffusion_operator.metrics import operator_promql as op
 from diffusion_operator.metrics import promql
+from diffusion_operator.metrics.api_promql import EdgeScope
 from diffusion_operator.metrics.operator_promql import OperatorScope
 from diffusion_operator.metrics.promql import TritonScope
+from diffusion_operator.render.api_series import LATENCY_TARGETS
 from grafana_foundation_sdk.cog import plugins
 from grafana_foundation_sdk.models import dashboard as dashboard_models
 
 TRITON = TritonScope(namespace="$namespace", service="$service", model="$model", model_pattern=True)
 OPERATOR = OperatorScope(namespace="$namespace", service="$service")
+EDGE = EdgeScope(namespace="$namespace", service="$service")
 W = OperatorConfig().metrics_window_seconds  # the autoscaler's window
 
 #: Panel title -> the builder outputs its targets must be, in order.
@@ -31,6 +36,14 @@ MAIN_PANELS = {
                           promql.failure_rate(TRITON, W)],
     "Degraded images (speed tier)": [promql.degraded_images_rate(TRITON, W), promql.success_rate(TRITON, W)],
     "Cost per image": [op.cost_per_image("$gpu_price_per_hour", OPERATOR, TRITON, W)],
+    "API latency (edge)": [api.latency_quantile(EDGE, 0.5, W), api.latency_quantile(EDGE, 0.95, W),
+                           api.latency_quantile(EDGE, 0.99, W), api.latency_target_line("$api_latency_target")],
+    "API requests within the latency target": [api.within_target_share(EDGE, "$api_latency_target", W)],
+    "API requests by status code": [api.request_rate(EDGE, W, by=("code",))],
+    "API requests by key": [api.request_rate(EDGE, W, by=("key",))],
+    "Images per key": [api.images_rate(EDGE, W, by=("key",))],
+    "Refused: 401 and 429": [api.request_rate(EDGE, W, code="401"), api.request_rate(EDGE, W, by=("key",), code="429")],
+    "API 5xx share and time held at zero": [api.server_error_share(EDGE, W), api.queue_wait_share(EDGE, W)],
     "Replicas: desired vs ready": [op.desired_replicas(OPERATOR), op.ready_replicas(OPERATOR)],
     "Scale decisions by reason": [op.scale_decisions(OPERATOR, 300)],
     "Pending requests": [promql.pending_requests(TRITON)],
@@ -108,7 +121,8 @@ def test_panel_ids_are_unique_and_panels_never_overlap(boards: dict[str, dict[st
 def test_main_dashboard_variables(boards: dict[str, dict[str, Any]]) -> None:
     board = boards[main.FILENAME]
     variables = {v["name"]: v for v in board["templating"]["list"]}
-    assert list(variables) == ["datasource", "namespace", "service", "model", "gpu_price_per_hour"]
+    assert list(variables) == ["datasource", "namespace", "service", "model", "gpu_price_per_hour",
+                               "api_latency_target"]
     assert variables["datasource"]["type"] == "datasource" and variables["datasource"]["query"] == "prometheus"
     # Multi-valued; "All" is every entry model, the queues the autoscaler reads (not the components').
     model = variables["model"]
@@ -121,6 +135,10 @@ def test_main_dashboard_variables(boards: dict[str, dict[str, Any]]) -> None:
     assert variables["gpu_price_per_hour"]["query"] == "0.70"
     assert variables["service"]["query"] == op.label_values("diffusion_operator_service_phase", "service",
                                                             namespace="$namespace")
+    # The API's latency target: only the histogram's bounds, opening at the alert's default.
+    target = variables["api_latency_target"]
+    assert target["type"] == "custom" and target["query"].split(",") == list(LATENCY_TARGETS)
+    assert target["current"]["value"] == alerts.DEFAULT_API_TARGET
     assert board["uid"] == main.UID and board["title"] == "Diffusion service / SLA"
     assert isinstance(board["schemaVersion"], int) and board["schemaVersion"] >= 36
 
