@@ -23,6 +23,8 @@ from diffusion_operator.api.status import (
     derive_phase,
     ready_text,
 )
+from diffusion_operator.engines.build_resources import BuildResources
+from diffusion_operator.reconcile.build_fit import BuildFit, build_fit
 from diffusion_operator.reconcile.events import EventNote, transition_events, with_rollback_event
 from diffusion_operator.reconcile.observation import JobState, Observation
 from diffusion_operator.reconcile.owners import joins_build_owners
@@ -49,6 +51,8 @@ class Decision:
     #: Who writes the Deployment's ``spec.replicas`` (the spec's count, or the autoscaler), decided once.
     replica_ownership: ReplicaOwnership
     status: DiffusionServiceStatus
+    #: What the build Job asks for (checked against the pool's nodes before ``build_engine`` is set).
+    build: BuildResources
     events: list[EventNote] = field(default_factory=list)
     #: Restore this pod template on the Deployment now (a stuck rollout is undone).
     rollback_template: dict[str, Any] | None = None
@@ -58,9 +62,11 @@ class Decision:
     requeue_after: float | None = None
 
 
-def _engine_condition(job: JobState, secret_missing: str | None) -> tuple[ConditionStatus, str, str]:
+def _engine_condition(job: JobState, secret_missing: str | None, fit: BuildFit) -> tuple[ConditionStatus, str, str]:
     if secret_missing:
         return "False", Reason.SECRET_NOT_FOUND, secret_missing
+    if not fit.fits:
+        return "False", Reason.BUILD_WONT_FIT, fit.message
     if job.phase == "Succeeded":
         return "True", Reason.ENGINE_BUILT, f"engines published by Job {job.name}"
     if (refused := refused_build(job)) is not None:
@@ -116,9 +122,10 @@ def _available(obs: Observation, serving_key: str | None, desired: int) -> Verdi
     return "False", Reason.REPLICAS_UNAVAILABLE, f"{deployment.ready_replicas}/{desired} Triton pods ready"
 
 
-def _progressing(obs: Observation, cache_key: str, serving_key: str | None, engine_message: str) -> Verdict:
+def _progressing(obs: Observation, cache_key: str, serving_key: str | None, engine_message: str,
+                 fit: BuildFit) -> Verdict:
     deployment = obs.deployment
-    building = obs.desired_job.phase in ("Missing", "Pending", "Running") and not obs.secret_missing
+    building = obs.desired_job.phase in ("Missing", "Pending", "Running") and not obs.secret_missing and fit.fits
     if building and serving_key is not None and serving_key != cache_key:
         return "True", Reason.NEW_ENGINE_BUILDING, f"building {cache_key}; {serving_key} keeps serving"
     if building:
@@ -131,12 +138,12 @@ def _progressing(obs: Observation, cache_key: str, serving_key: str | None, engi
 
 
 def _degraded(obs: Observation, cache_key: str, serving_key: str | None, engine_reason: str,
-              engine_message: str) -> Verdict:
-    """Serving, but something needs a person (a failed new build, pods that cannot start)."""
+              engine_message: str, fit: BuildFit) -> Verdict:
+    """Serving, but something needs a person (a failed or unschedulable new build, pods that cannot start)."""
     deployment = obs.deployment
     if not (deployment.exists and deployment.available):
         return "False", Reason.WAITING_FOR_ENGINE, "not serving yet"
-    if obs.desired_job.phase == "Failed" and serving_key != cache_key:
+    if (obs.desired_job.phase == "Failed" or not fit.fits) and serving_key != cache_key:
         return "True", engine_reason, f"new engine failed, still serving {serving_key}: {engine_message}"
     if deployment.pod_problem is not None:
         return "True", Reason.REPLICAS_UNAVAILABLE, deployment.pod_problem.message
@@ -153,6 +160,7 @@ def decide(
     selector: str,
     endpoints: Endpoints,
     now: datetime,
+    build: BuildResources,
     rollback_after: timedelta = DEFAULT_GRACE,
 ) -> Decision:
     generation = int(service.metadata.get("generation") or 0)
@@ -169,9 +177,12 @@ def decide(
                                    observed_generation=generation, now=now)
 
     job = obs.desired_job
+    # Only a build about to be created is checked: an existing Job already has its pod, or its verdict.
+    fit = build_fit(build.memory_request_bytes, build.memory_source,
+                    obs.build_nodes if job.phase == "Missing" else None)
     quality = quality_from_summary(job.summary) or (
         old.engine.quality if old.engine is not None and old.engine.cache_key == cache_key else None)
-    engine_status, engine_reason, engine_message = _engine_condition(job, obs.secret_missing)
+    engine_status, engine_reason, engine_message = _engine_condition(job, obs.secret_missing, fit)
     if engine_status == "True":
         engine_message += published_note(quality)
     put(ConditionType.ENGINE_READY, engine_status, engine_reason, engine_message)
@@ -183,12 +194,12 @@ def decide(
     ownership = replica_ownership(service.spec)
     desired_replicas = _desired_replicas(service, obs, ownership.rendered_replicas)
     put(ConditionType.AVAILABLE, *_available(obs, serving_key, desired_replicas))
-    put(ConditionType.PROGRESSING, *_progressing(obs, cache_key, serving_key, engine_message))
+    put(ConditionType.PROGRESSING, *_progressing(obs, cache_key, serving_key, engine_message, fit))
     if rollback is not None:
         put(ConditionType.DEGRADED, "True", Reason.ROLLED_BACK,
             f"{rollback.message}; edit the spec to try again")
     else:
-        put(ConditionType.DEGRADED, *_degraded(obs, cache_key, serving_key, engine_reason, engine_message))
+        put(ConditionType.DEGRADED, *_degraded(obs, cache_key, serving_key, engine_reason, engine_message, fit))
     available = next(c for c in conditions if c.type == ConditionType.AVAILABLE)
     if available.status == "True":
         put(ConditionType.READY, "True", Reason.SERVING, f"serving engine {serving_key}")
@@ -205,7 +216,7 @@ def decide(
         cache_key=cache_key,
         serving_cache_key=serving_key,
         job_name=job.name,
-        state=_engine_state(job) if not obs.secret_missing else "Failed",  # type: ignore[arg-type]
+        state=_engine_state(job) if not obs.secret_missing and fit.fits else "Failed",  # type: ignore[arg-type]
         started_at=job.started_at,
         completed_at=job.completed_at,
         tensorrt_version=_str_or_none(summary.get("tensorrt_version")),
@@ -235,11 +246,12 @@ def decide(
         # An existing Job is never re-applied (its pod template is immutable, and a failed one stays for
         # inspection until the spec, and so the key, changes): a new user of it only joins its owners,
         # up to MAX_BUILD_OWNERS.
-        build_engine=job.phase == "Missing",
+        build_engine=job.phase == "Missing" and fit.fits,
         adopt_build=joins_build_owners(job, str(service.metadata.get("uid"))),
         serving_key=serving_key,
         replica_ownership=ownership,
         status=status,
+        build=build,
         events=with_rollback_event(transition_events(old.conditions, status.conditions),
                                     rollback if target is not None else None),
         rollback_template=target.template if target is not None else None,

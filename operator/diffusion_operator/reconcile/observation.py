@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from diffusion_operator.api.conditions import CONTAINER_START_PROBLEMS, Reason
+from diffusion_operator.reconcile.build_fit import BuildNodes
 
 JobPhase = Literal["Missing", "Pending", "Running", "Succeeded", "Failed"]
 
@@ -107,6 +108,8 @@ class Observation:
     rollout: RolloutState | None = None
     #: Whether the activator's Deployment exists (the service scales, or scaled, to zero).
     activator_exists: bool = False
+    #: The GPU pool's nodes, when the build Job is missing and they could be read; None otherwise.
+    build_nodes: BuildNodes | None = None
 
 
 def _condition(obj: dict[str, Any], type_: str) -> dict[str, Any] | None:
