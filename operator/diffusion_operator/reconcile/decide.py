@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from diffusion_operator.api.conditions import Condition, ConditionStatus, ConditionType, Reason, set_condition
+from diffusion_operator.api.quantity import gib_text, parse_quantity
 from diffusion_operator.api.resource import DiffusionService
 from diffusion_operator.api.status import (
     DiffusionServiceStatus,
@@ -26,7 +27,7 @@ from diffusion_operator.api.status import (
 from diffusion_operator.engines.build_resources import BuildResources
 from diffusion_operator.reconcile.build_fit import BuildFit, build_fit
 from diffusion_operator.reconcile.events import EventNote, transition_events, with_rollback_event
-from diffusion_operator.reconcile.observation import JobState, Observation
+from diffusion_operator.reconcile.observation import JobState, Observation, OomKill
 from diffusion_operator.reconcile.owners import joins_build_owners
 from diffusion_operator.reconcile.quality import published_note, quality_from_summary, refused_build, steps_quality
 from diffusion_operator.reconcile.rollback import (
@@ -62,6 +63,20 @@ class Decision:
     requeue_after: float | None = None
 
 
+def _oom_had(oom: OomKill) -> str:
+    if oom.memory_limit is None:
+        return f"build pod {oom.pod} was OOMKilled with no memory limit: its node ran out of memory"
+    limit = gib_text(parse_quantity(oom.memory_limit))
+    return f"build pod {oom.pod} was OOMKilled at its memory limit of {limit} ({oom.memory_limit})"
+
+
+def oom_message(job_name: str, oom: OomKill) -> str:
+    """What an OOMKilled build had and what to change. A failed Job is kept (for inspection, and so that
+    one key is built once), and the spec's resources are not in the key: the Job must go for a new try."""
+    return (f"Job {job_name}: {_oom_had(oom)}; raise spec.engine.buildResources (limits.memory and "
+            f"requests.memory), then delete Job {job_name} to build again")
+
+
 def _engine_condition(job: JobState, secret_missing: str | None, fit: BuildFit) -> tuple[ConditionStatus, str, str]:
     if secret_missing:
         return "False", Reason.SECRET_NOT_FOUND, secret_missing
@@ -74,10 +89,13 @@ def _engine_condition(job: JobState, secret_missing: str | None, fit: BuildFit) 
     if job.phase == "Failed":
         if job.reason == "DeadlineExceeded":
             return "False", Reason.BUILD_TIMED_OUT, f"Job {job.name} exceeded spec.engine.buildTimeout"
+        if job.oom_killed is not None:
+            return "False", Reason.BUILD_OOM_KILLED, oom_message(job.name, job.oom_killed)
         detail = job.message or job.reason or "build failed"
         return "False", Reason.BUILD_FAILED, f"Job {job.name} failed: {detail}"
     if job.phase == "Running":
-        return "False", Reason.BUILDING, f"Job {job.name} is building the engines"
+        retry = f" again: the last try's {_oom_had(job.oom_killed)}" if job.oom_killed else ""
+        return "False", Reason.BUILDING, f"Job {job.name} is building the engines{retry}"
     return "False", Reason.BUILD_PENDING, f"Job {job.name} is waiting to start"
 
 
