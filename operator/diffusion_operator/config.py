@@ -31,9 +31,11 @@ class OperatorConfig(BaseModel):
     builder_service_account: str = "diffusion-engine-builder"
     cache_storage_class: str | None = None
     cache_size: str = "200Gi"
-    #: Requests of the build pod besides its GPU (JSON in DIFFUSION_BUILD_REQUESTS): the SDXL UNet's
-    #: ONNX export peaks around 30 GiB of host memory; a tiny model needs a fraction of a core.
-    build_requests: dict[str, str] = Field(default_factory=lambda: {"cpu": "4", "memory": "32Gi"})
+    #: Requests of the build pod besides its GPU (JSON in DIFFUSION_BUILD_REQUESTS); a service's
+    #: spec.engine.buildResources wins key by key. No memory by default: each build asks for its own
+    #: measured figure (engines/build_memory.py). A memory set here replaces the figures for every build
+    #: (request and limit), for builds they do not describe (a custom builder image).
+    build_requests: dict[str, str] = Field(default_factory=lambda: {"cpu": "4"})
     #: How often the autoscaler re-decides for each autoscaled service (HPA's sync period is 15 s).
     autoscale_interval_seconds: float = Field(default=15.0, gt=0)
     #: Rate window of the queue-latency signal; short enough to react, long enough to hold a few requests.

@@ -106,8 +106,9 @@ def record_build_outcome(namespace: str, reasons: Collection[str], build_seconds
         ENGINE_BUILDS.labels(namespace, "succeeded").inc()
         if build_seconds is not None:
             ENGINE_BUILD_SECONDS.labels(namespace).observe(build_seconds)
-    if set(reasons) & {Reason.BUILD_FAILED, Reason.BUILD_TIMED_OUT, Reason.QUALITY_GATE_FAILED,
-                        Reason.QUALITY_GATE_UNAVAILABLE}:
+    # A build that would not fit never ran (no Job): it is not a failed build.
+    if set(reasons) & {Reason.BUILD_FAILED, Reason.BUILD_TIMED_OUT, Reason.BUILD_OOM_KILLED,
+                        Reason.QUALITY_GATE_FAILED, Reason.QUALITY_GATE_UNAVAILABLE}:
         ENGINE_BUILDS.labels(namespace, "failed").inc()
 
 

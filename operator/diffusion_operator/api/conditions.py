@@ -48,6 +48,8 @@ class Reason:
     BUILDING = "Building"
     BUILD_FAILED = "BuildFailed"
     BUILD_TIMED_OUT = "BuildTimedOut"
+    BUILD_WONT_FIT = "BuildWontFit"  # no node of the GPU pool has the memory the build asks for: no Job
+    BUILD_OOM_KILLED = "BuildOOMKilled"  # the build pod outgrew its memory limit (the message names it)
     SECRET_NOT_FOUND = "SecretNotFound"
     QUALITY_GATE_FAILED = "QualityGateFailed"  # the engine's images missed a qualityGate threshold
     QUALITY_GATE_UNAVAILABLE = "QualityGateUnavailable"  # the gate could not score (the cause is in the message)

@@ -6,6 +6,7 @@ exact ``Decimal`` so that ``requests <= limits`` is checked the same way in Pyth
 
 from __future__ import annotations
 
+import math
 import re
 from decimal import Decimal
 
@@ -41,3 +42,17 @@ def parse_quantity(value: int | str) -> Decimal:
     if suffix[:1] in ("e", "E"):
         return number.scaleb(int(Decimal(suffix[1:])))
     return number * _SUFFIX[suffix]
+
+
+GIB = 2**30
+MIB = 2**20
+
+
+def gib_text(amount: Decimal | int) -> str:
+    """Bytes as people read memory in a message, e.g. ``16.1 GiB`` (one decimal, as ``kubectl top`` rounds)."""
+    return f"{Decimal(amount) / GIB:.1f} GiB"
+
+
+def mebibytes(amount: Decimal | int) -> str:
+    """Bytes as a quantity in whole MiB, rounded up: a request is never below the figure it came from."""
+    return f"{math.ceil(Decimal(amount) / MIB)}Mi"

@@ -24,7 +24,7 @@ from diffusion_operator.api.resolution import Resolution
 from diffusion_operator.api.spec_api import ApiSpec
 from diffusion_operator.api.spec_autoscaling import AutoscalingSpec
 from diffusion_operator.api.spec_quality import QUANTIZED_COMPONENTS_FIELD, QualityGateSpec, QuantizedComponents
-from diffusion_operator.api.spec_serving import ServingSpec
+from diffusion_operator.api.spec_serving import ResourceRequirements, ServingSpec
 from engine_builder.plan import (
     DEFAULT_INPAINT_SOURCE,
     DEFAULT_PIPELINES,
@@ -103,7 +103,11 @@ class ModelSpec(ApiModel):
 
 
 class EngineSpec(ApiModel):
-    """What the TensorRT engines are built for; every field but qualityGate changes the engine cache key."""
+    """What the TensorRT engines are built for, and how the build runs.
+
+    Precision, resolutions, batch, execution mode and quantized components change the engine cache key;
+    the build's own settings (builderImage, buildTimeout, buildResources) and qualityGate do not.
+    """
 
     precision: Precision = Field(
         default="fp16",
@@ -152,6 +156,16 @@ class EngineSpec(ApiModel):
         default="2h",
         description="How long one engine build may run before its Job is stopped (Go duration, e.g. 2h).",
         json_schema_extra=cel.validations(cel.positive_duration("buildTimeout")),
+    )
+    build_resources: ResourceRequirements | None = Field(
+        default=None,
+        description=(
+            "CPU, memory and ephemeral storage of the build pod (its one GPU is implied). Unset memory: the "
+            "operator sizes it from the measured peak of the model, backend and precision plus headroom, with "
+            "the limit equal to the request; unset cpu: the operator's defaults.buildRequests. A build that "
+            "no node of the GPU pool can hold is reported (EngineReady=False, BuildWontFit) instead of created. "
+            "Used when a build's Job is created: it does not change the cache key or an existing Job."
+        ),
     )
 
     @model_validator(mode="after")

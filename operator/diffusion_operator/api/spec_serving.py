@@ -14,11 +14,13 @@ from diffusion_operator.api.labels import LabelKey, LabelValue, check_label_keys
 from diffusion_operator.api.quantity import parse_quantity
 from diffusion_operator.api.spec_network_policy import NetworkPolicySpec
 
-#: Container resources the spec may set; GPUs come from serving.gpu.count, anything else is not Triton's.
+#: Container resources the spec may set (Triton's, the build's); GPUs are the operator's: serving.gpu.count
+#: for Triton, one for a build.
 RESOURCE_NAMES = ("cpu", "memory", "ephemeral-storage")
 _RESOURCE_NAMES_CEL = cel.cel_string_list(list(RESOURCE_NAMES))
 #: Kubernetes stores tolerationSeconds as int64; a year is already more than any eviction delay.
 MAX_TOLERATION_SECONDS = 2**31 - 1
+_NO_GPUS = "GPUs are not set in resources: serving.gpu.count sets Triton's, and a build uses one"
 
 
 class GpuSpec(ApiModel):
@@ -33,7 +35,7 @@ class GpuSpec(ApiModel):
 
 def _resource_map_rules() -> dict[str, Any]:
     return cel.validations(
-        cel.rule(f"!('{GPU_RESOURCE}' in self)", "set GPUs with serving.gpu.count, not in resources"),
+        cel.rule(f"!('{GPU_RESOURCE}' in self)", _NO_GPUS),
         cel.rule(
             f"self.all(k, k in {_RESOURCE_NAMES_CEL})", f"resource names must be one of {', '.join(RESOURCE_NAMES)}"
         ),
@@ -41,10 +43,11 @@ def _resource_map_rules() -> dict[str, Any]:
 
 
 class ResourceRequirements(ApiModel):
-    """CPU and memory for the Triton container; GPUs come from serving.gpu.count only.
+    """CPU, memory and ephemeral storage of a container: Triton's (serving.resources), the build's
+    (engine.buildResources). GPUs are never set here: serving.gpu.count gives Triton's, a build uses one.
 
     The rules are the Pod API's own (known names, requests <= limits), checked at admission so that a
-    spec the API server accepts never renders a Deployment it would refuse.
+    spec the API server accepts never renders a Deployment or a Job it would refuse.
     """
 
     model_config = ConfigDict(
@@ -77,7 +80,7 @@ class ResourceRequirements(ApiModel):
     def _mirror_cel(self) -> ResourceRequirements:
         limits, requests = self.limits or {}, self.requests or {}
         if GPU_RESOURCE in limits or GPU_RESOURCE in requests:
-            raise ValueError("set GPUs with serving.gpu.count, not in resources")
+            raise ValueError(_NO_GPUS)
         if not set(limits) | set(requests) <= set(RESOURCE_NAMES):
             raise ValueError(f"resource names must be one of {', '.join(RESOURCE_NAMES)}")
         if any(parse_quantity(requests[k]) > parse_quantity(limits[k]) for k in requests if k in limits):

@@ -33,7 +33,8 @@ COLD_START_SAMPLES = 8
 
 #: EngineReady reasons after which nothing will change until the user edits the spec or a Secret.
 TERMINAL_ENGINE_REASONS = frozenset({Reason.BUILD_FAILED, Reason.BUILD_TIMED_OUT, Reason.SECRET_NOT_FOUND,
-                                     Reason.QUALITY_GATE_FAILED, Reason.QUALITY_GATE_UNAVAILABLE})
+                                     Reason.QUALITY_GATE_FAILED, Reason.QUALITY_GATE_UNAVAILABLE,
+                                     Reason.BUILD_WONT_FIT, Reason.BUILD_OOM_KILLED})
 
 
 class EngineStatus(StatusModel):

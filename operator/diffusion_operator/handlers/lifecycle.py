@@ -23,6 +23,8 @@ from diffusion_operator.api import API_VERSION, GROUP, KIND, PLURAL, VERSION
 from diffusion_operator.api.conditions import Reason
 from diffusion_operator.api.resource import DiffusionService, ServiceRef, status_patch
 from diffusion_operator.api.status import Endpoints
+from diffusion_operator.engines.build_memory import build_memory
+from diffusion_operator.engines.build_resources import build_resources
 from diffusion_operator.engines.plan import plan_for
 from diffusion_operator.handlers.runtime import CONFIG, Runtime
 from diffusion_operator.k8s.children import apply_desired
@@ -31,6 +33,7 @@ from diffusion_operator.k8s.observe import observe
 from diffusion_operator.reconcile.children import desired_children
 from diffusion_operator.reconcile.decide import Decision, decide
 from diffusion_operator.render import names
+from diffusion_operator.render.engine_job import build_node_selector
 from diffusion_operator.render.service import endpoints
 
 log = logging.getLogger(__name__)
@@ -53,15 +56,18 @@ def reconcile_service(runtime: Runtime, body: Mapping[str, Any], *, force: bool 
     ref = service.ref
     plan = plan_for(service.spec, config.tensorrt_version, config.build_backend)
     key = plan.cache_key()
+    settings = runtime.render_settings
+    build = build_resources(service.spec.engine.build_resources, build_memory(plan), config.build_requests)
     known = service.status.engine
     obs = observe(gateway, ref.namespace, ref.name, key,
-                  summary_known=bool(known and known.cache_key == key and known.state == "Succeeded"))
+                  summary_known=bool(known and known.cache_key == key and known.state == "Succeeded"),
+                  build_node_selector=build_node_selector(plan, settings))
     decision = decide(
         service, obs, cache_key=key, selector=names.selector_string(ref.name),
-        endpoints=Endpoints(**endpoints(ref.name, ref.namespace)), now=datetime.now(UTC),
+        endpoints=Endpoints(**endpoints(ref.name, ref.namespace)), now=datetime.now(UTC), build=build,
         rollback_after=timedelta(seconds=config.rollback_after_seconds),
     )
-    desired = desired_children(service, obs, decision, plan, runtime.render_settings, force=force)
+    desired = desired_children(service, obs, decision, plan, settings, force=force)
     if desired.build is not None and desired.build.start:
         telemetry.ENGINE_BUILDS.labels(ref.namespace, "started").inc()
     apply_desired(gateway, desired, obs.desired_job)

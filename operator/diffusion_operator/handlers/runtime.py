@@ -60,7 +60,6 @@ class Runtime:
             builder_service_account=cfg.builder_service_account,
             cache_size=cfg.cache_size,
             cache_storage_class=cfg.cache_storage_class,
-            build_requests=dict(cfg.build_requests),
             metrics_scraper_namespace=cfg.metrics_scraper_namespace,
             operator_namespace=cfg.operator_namespace,
             gpu_node_labels=cfg.gpu_node_labels,

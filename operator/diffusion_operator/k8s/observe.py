@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from diffusion_operator.k8s.gateway import KubeGateway
+from diffusion_operator.k8s.gateway import KubeError, KubeGateway
+from diffusion_operator.reconcile.build_fit import BuildNodes, node_memory
 from diffusion_operator.reconcile.observation import (
     JobState,
     Observation,
@@ -60,9 +62,27 @@ def secret_problem(job: JobState, pods: list[dict[str, Any]]) -> str | None:
     return None
 
 
+def observe_build_nodes(gateway: KubeGateway, selector: Mapping[str, str]) -> BuildNodes | None:
+    """The allocatable memory of the nodes the build Job would select, or None where nodes may not be
+    listed (a namespaced install's Roles cannot grant it: the build is then created unchecked)."""
+    label_selector = ",".join(f"{key}={value}" for key, value in sorted(selector.items()))
+    try:
+        nodes = gateway.list_objects("v1", "Node", None, label_selector or None)
+    except KubeError as err:
+        if err.status == 403:
+            return None
+        raise
+    return BuildNodes(selector=dict(selector), nodes=node_memory(nodes))
+
+
 def observe(gateway: KubeGateway, namespace: str, service: str, cache_key: str, *,
-            summary_known: bool = False) -> Observation:
+            summary_known: bool = False, build_node_selector: Mapping[str, str] | None = None) -> Observation:
+    """Everything ``decide`` reads. Nodes are listed only while the build Job is still to be created
+    (``build_node_selector`` given): that is the one moment their memory can change what happens."""
     desired, build_pods = observe_job(gateway, namespace, cache_key, summary_known=summary_known)
+    build_nodes = None
+    if desired.phase == "Missing" and build_node_selector is not None:
+        build_nodes = observe_build_nodes(gateway, build_node_selector)
     name = names.deployment_name(service)
     deployment = gateway.get("apps/v1", "Deployment", name, namespace)
     pods = gateway.pods_of(namespace, names.selector_string(service)) if _pods_matter(deployment) else []
@@ -84,4 +104,5 @@ def observe(gateway: KubeGateway, namespace: str, service: str, cache_key: str, 
         now=datetime.now(UTC),
         rollout=rollout,
         activator_exists=gateway.get("apps/v1", "Deployment", names.activator_name(service), namespace) is not None,
+        build_nodes=build_nodes,
     )

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from diffusion_operator.api.resource import DiffusionService, ServiceRef
+from diffusion_operator.api.spec_serving import ResourceRequirements
 from diffusion_operator.reconcile.decide import Decision
 from diffusion_operator.reconcile.observation import Observation
 from diffusion_operator.render import names
@@ -93,12 +94,14 @@ class DesiredChildren:
     applied_hash: str | None
 
 
-def engine_build(service: DiffusionService, plan: BuildPlan, settings: RenderSettings, *, start: bool) -> EngineBuild:
+def engine_build(service: DiffusionService, plan: BuildPlan, settings: RenderSettings, resources: ResourceRequirements,
+                 *, start: bool) -> EngineBuild:
     """Every object of the shared build of ``plan``, with ``service`` as one of its owners."""
     ref = service.ref
     namespace, key = ref.namespace, plan.cache_key()
     owner = owner_reference(ref, controller=False)
-    owned = (build_plan_config_map(namespace, plan), build_engine_job(namespace, service.spec, plan, settings))
+    owned = (build_plan_config_map(namespace, plan),
+             build_engine_job(namespace, service.spec, plan, settings, resources))
     return EngineBuild(
         namespace=namespace, cache_key=key, job_name=names.engine_job_name(key), start=start,
         namespace_objects=(build_engine_cache_claim(namespace, settings),
@@ -163,7 +166,7 @@ def desired_children(service: DiffusionService, obs: Observation, decision: Deci
     ref = service.ref
     build = None
     if decision.build_engine or decision.adopt_build:
-        build = engine_build(service, plan, settings, start=decision.build_engine)
+        build = engine_build(service, plan, settings, decision.build.requirements, start=decision.build_engine)
     if decision.serving_key is None:
         return DesiredChildren(build=build, serving=None, applied_hash=None)
     deployment_state = obs.deployment

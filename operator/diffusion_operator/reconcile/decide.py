@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from diffusion_operator.api.conditions import Condition, ConditionStatus, ConditionType, Reason, set_condition
+from diffusion_operator.api.quantity import gib_text, parse_quantity
 from diffusion_operator.api.resource import DiffusionService
 from diffusion_operator.api.status import (
     DiffusionServiceStatus,
@@ -23,8 +24,10 @@ from diffusion_operator.api.status import (
     derive_phase,
     ready_text,
 )
+from diffusion_operator.engines.build_resources import BuildResources
+from diffusion_operator.reconcile.build_fit import BuildFit, build_fit
 from diffusion_operator.reconcile.events import EventNote, transition_events, with_rollback_event
-from diffusion_operator.reconcile.observation import JobState, Observation
+from diffusion_operator.reconcile.observation import JobState, Observation, OomKill
 from diffusion_operator.reconcile.owners import joins_build_owners
 from diffusion_operator.reconcile.quality import published_note, quality_from_summary, refused_build, steps_quality
 from diffusion_operator.reconcile.rollback import (
@@ -49,6 +52,8 @@ class Decision:
     #: Who writes the Deployment's ``spec.replicas`` (the spec's count, or the autoscaler), decided once.
     replica_ownership: ReplicaOwnership
     status: DiffusionServiceStatus
+    #: What the build Job asks for (checked against the pool's nodes before ``build_engine`` is set).
+    build: BuildResources
     events: list[EventNote] = field(default_factory=list)
     #: Restore this pod template on the Deployment now (a stuck rollout is undone).
     rollback_template: dict[str, Any] | None = None
@@ -58,9 +63,25 @@ class Decision:
     requeue_after: float | None = None
 
 
-def _engine_condition(job: JobState, secret_missing: str | None) -> tuple[ConditionStatus, str, str]:
+def _oom_had(oom: OomKill) -> str:
+    if oom.memory_limit is None:
+        return f"build pod {oom.pod} was OOMKilled with no memory limit: its node ran out of memory"
+    limit = gib_text(parse_quantity(oom.memory_limit))
+    return f"build pod {oom.pod} was OOMKilled at its memory limit of {limit} ({oom.memory_limit})"
+
+
+def oom_message(job_name: str, oom: OomKill) -> str:
+    """What an OOMKilled build had and what to change. A failed Job is kept (for inspection, and so that
+    one key is built once), and the spec's resources are not in the key: the Job must go for a new try."""
+    return (f"Job {job_name}: {_oom_had(oom)}; raise spec.engine.buildResources (limits.memory and "
+            f"requests.memory), then delete Job {job_name} to build again")
+
+
+def _engine_condition(job: JobState, secret_missing: str | None, fit: BuildFit) -> tuple[ConditionStatus, str, str]:
     if secret_missing:
         return "False", Reason.SECRET_NOT_FOUND, secret_missing
+    if not fit.fits:
+        return "False", Reason.BUILD_WONT_FIT, fit.message
     if job.phase == "Succeeded":
         return "True", Reason.ENGINE_BUILT, f"engines published by Job {job.name}"
     if (refused := refused_build(job)) is not None:
@@ -68,10 +89,13 @@ def _engine_condition(job: JobState, secret_missing: str | None) -> tuple[Condit
     if job.phase == "Failed":
         if job.reason == "DeadlineExceeded":
             return "False", Reason.BUILD_TIMED_OUT, f"Job {job.name} exceeded spec.engine.buildTimeout"
+        if job.oom_killed is not None:
+            return "False", Reason.BUILD_OOM_KILLED, oom_message(job.name, job.oom_killed)
         detail = job.message or job.reason or "build failed"
         return "False", Reason.BUILD_FAILED, f"Job {job.name} failed: {detail}"
     if job.phase == "Running":
-        return "False", Reason.BUILDING, f"Job {job.name} is building the engines"
+        retry = f" again: the last try's {_oom_had(job.oom_killed)}" if job.oom_killed else ""
+        return "False", Reason.BUILDING, f"Job {job.name} is building the engines{retry}"
     return "False", Reason.BUILD_PENDING, f"Job {job.name} is waiting to start"
 
 
@@ -116,9 +140,10 @@ def _available(obs: Observation, serving_key: str | None, desired: int) -> Verdi
     return "False", Reason.REPLICAS_UNAVAILABLE, f"{deployment.ready_replicas}/{desired} Triton pods ready"
 
 
-def _progressing(obs: Observation, cache_key: str, serving_key: str | None, engine_message: str) -> Verdict:
+def _progressing(obs: Observation, cache_key: str, serving_key: str | None, engine_message: str,
+                 fit: BuildFit) -> Verdict:
     deployment = obs.deployment
-    building = obs.desired_job.phase in ("Missing", "Pending", "Running") and not obs.secret_missing
+    building = obs.desired_job.phase in ("Missing", "Pending", "Running") and not obs.secret_missing and fit.fits
     if building and serving_key is not None and serving_key != cache_key:
         return "True", Reason.NEW_ENGINE_BUILDING, f"building {cache_key}; {serving_key} keeps serving"
     if building:
@@ -131,12 +156,12 @@ def _progressing(obs: Observation, cache_key: str, serving_key: str | None, engi
 
 
 def _degraded(obs: Observation, cache_key: str, serving_key: str | None, engine_reason: str,
-              engine_message: str) -> Verdict:
-    """Serving, but something needs a person (a failed new build, pods that cannot start)."""
+              engine_message: str, fit: BuildFit) -> Verdict:
+    """Serving, but something needs a person (a failed or unschedulable new build, pods that cannot start)."""
     deployment = obs.deployment
     if not (deployment.exists and deployment.available):
         return "False", Reason.WAITING_FOR_ENGINE, "not serving yet"
-    if obs.desired_job.phase == "Failed" and serving_key != cache_key:
+    if (obs.desired_job.phase == "Failed" or not fit.fits) and serving_key != cache_key:
         return "True", engine_reason, f"new engine failed, still serving {serving_key}: {engine_message}"
     if deployment.pod_problem is not None:
         return "True", Reason.REPLICAS_UNAVAILABLE, deployment.pod_problem.message
@@ -153,6 +178,7 @@ def decide(
     selector: str,
     endpoints: Endpoints,
     now: datetime,
+    build: BuildResources,
     rollback_after: timedelta = DEFAULT_GRACE,
 ) -> Decision:
     generation = int(service.metadata.get("generation") or 0)
@@ -169,9 +195,12 @@ def decide(
                                    observed_generation=generation, now=now)
 
     job = obs.desired_job
+    # Only a build about to be created is checked: an existing Job already has its pod, or its verdict.
+    fit = build_fit(build.memory_request_bytes, build.memory_source,
+                    obs.build_nodes if job.phase == "Missing" else None)
     quality = quality_from_summary(job.summary) or (
         old.engine.quality if old.engine is not None and old.engine.cache_key == cache_key else None)
-    engine_status, engine_reason, engine_message = _engine_condition(job, obs.secret_missing)
+    engine_status, engine_reason, engine_message = _engine_condition(job, obs.secret_missing, fit)
     if engine_status == "True":
         engine_message += published_note(quality)
     put(ConditionType.ENGINE_READY, engine_status, engine_reason, engine_message)
@@ -183,12 +212,12 @@ def decide(
     ownership = replica_ownership(service.spec)
     desired_replicas = _desired_replicas(service, obs, ownership.rendered_replicas)
     put(ConditionType.AVAILABLE, *_available(obs, serving_key, desired_replicas))
-    put(ConditionType.PROGRESSING, *_progressing(obs, cache_key, serving_key, engine_message))
+    put(ConditionType.PROGRESSING, *_progressing(obs, cache_key, serving_key, engine_message, fit))
     if rollback is not None:
         put(ConditionType.DEGRADED, "True", Reason.ROLLED_BACK,
             f"{rollback.message}; edit the spec to try again")
     else:
-        put(ConditionType.DEGRADED, *_degraded(obs, cache_key, serving_key, engine_reason, engine_message))
+        put(ConditionType.DEGRADED, *_degraded(obs, cache_key, serving_key, engine_reason, engine_message, fit))
     available = next(c for c in conditions if c.type == ConditionType.AVAILABLE)
     if available.status == "True":
         put(ConditionType.READY, "True", Reason.SERVING, f"serving engine {serving_key}")
@@ -205,7 +234,7 @@ def decide(
         cache_key=cache_key,
         serving_cache_key=serving_key,
         job_name=job.name,
-        state=_engine_state(job) if not obs.secret_missing else "Failed",  # type: ignore[arg-type]
+        state=_engine_state(job) if not obs.secret_missing and fit.fits else "Failed",  # type: ignore[arg-type]
         started_at=job.started_at,
         completed_at=job.completed_at,
         tensorrt_version=_str_or_none(summary.get("tensorrt_version")),
@@ -235,11 +264,12 @@ def decide(
         # An existing Job is never re-applied (its pod template is immutable, and a failed one stays for
         # inspection until the spec, and so the key, changes): a new user of it only joins its owners,
         # up to MAX_BUILD_OWNERS.
-        build_engine=job.phase == "Missing",
+        build_engine=job.phase == "Missing" and fit.fits,
         adopt_build=joins_build_owners(job, str(service.metadata.get("uid"))),
         serving_key=serving_key,
         replica_ownership=ownership,
         status=status,
+        build=build,
         events=with_rollback_event(transition_events(old.conditions, status.conditions),
                                     rollback if target is not None else None),
         rollback_template=target.template if target is not None else None,

@@ -13,7 +13,8 @@ from diffusion_operator.api.status import RollbackStatus
 #: Reasons that deserve a Warning Event rather than a Normal one (a pod that cannot start among them:
 #: ``Ready`` carries ``Available``'s reason while it is False).
 WARNING_REASONS = frozenset({
-    Reason.BUILD_FAILED, Reason.BUILD_TIMED_OUT, Reason.SECRET_NOT_FOUND,
+    Reason.BUILD_FAILED, Reason.BUILD_TIMED_OUT, Reason.BUILD_WONT_FIT, Reason.BUILD_OOM_KILLED,
+    Reason.SECRET_NOT_FOUND,
     Reason.REPLICAS_UNAVAILABLE, Reason.RECONCILE_ERROR, Reason.ROLLED_BACK, *START_PROBLEMS,
     Reason.QUALITY_GATE_FAILED, Reason.QUALITY_GATE_UNAVAILABLE, Reason.MIN_STEPS_BELOW_QUALITY_FLOOR,
 })

@@ -7,16 +7,28 @@ Job and Deployment status (deadline exceeded, backoff, progress deadline) has a 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
 from diffusion_operator.api.conditions import CONTAINER_START_PROBLEMS, Reason
+from diffusion_operator.reconcile.build_fit import BuildNodes
 
 JobPhase = Literal["Missing", "Pending", "Running", "Succeeded", "Failed"]
 
 #: The Job's pods write one JSON line as their termination message (engine-builder's summary).
 MAX_MESSAGE_CHARS = 1024
+
+
+@dataclass(frozen=True)
+class OomKill:
+    """A build container the kernel killed for outgrowing its memory limit (the kubelet's ``OOMKilled``)."""
+
+    pod: str
+    #: The container's memory limit as its pod spec had it (e.g. ``16487Mi``); None: it had none, so
+    #: the node itself ran out of memory.
+    memory_limit: str | None
 
 
 @dataclass(frozen=True)
@@ -34,6 +46,8 @@ class JobState:
     owner_uids: frozenset[str] = frozenset()
     #: The Job's resourceVersion when observed: joining its owners is conditional on it (MAX_BUILD_OWNERS).
     resource_version: str | None = None
+    #: Set when the newest finished try of the build was OOMKilled.
+    oom_killed: OomKill | None = None
 
     @property
     def duration_s(self) -> float | None:
@@ -107,6 +121,8 @@ class Observation:
     rollout: RolloutState | None = None
     #: Whether the activator's Deployment exists (the service scales, or scaled, to zero).
     activator_exists: bool = False
+    #: The GPU pool's nodes, when the build Job is missing and they could be read; None otherwise.
+    build_nodes: BuildNodes | None = None
 
 
 def _condition(obj: dict[str, Any], type_: str) -> dict[str, Any] | None:
@@ -122,13 +138,40 @@ def _as_datetime(value: Any) -> datetime | None:
     return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 
 
+def _terminated(status: Mapping[str, Any]) -> dict[str, Any]:
+    """A container's current termination, else its last one (a container restarted in place)."""
+    return dict((status.get("state") or {}).get("terminated")
+                or (status.get("lastState") or {}).get("terminated") or {})
+
+
+def oom_killed(pods: list[dict[str, Any]]) -> OomKill | None:
+    """The newest terminated container, when the kernel killed it for memory, with the limit it had.
+
+    Only the newest counts: a retry that got past an earlier OOM (a node that was busier) failed for
+    its own reason, which the termination message tells.
+    """
+    newest: tuple[str, dict[str, Any], dict[str, Any], str] | None = None
+    for pod in pods:
+        for status in (pod.get("status") or {}).get("containerStatuses") or []:
+            terminated = _terminated(status)
+            stamp = str(terminated.get("finishedAt") or "")
+            if terminated and (newest is None or stamp > newest[0]):
+                newest = (stamp, pod, terminated, str(status.get("name")))
+    if newest is None or newest[2].get("reason") != "OOMKilled":
+        return None
+    _, pod, _, container = newest
+    containers = (pod.get("spec") or {}).get("containers") or []
+    spec: dict[str, Any] = next((c for c in containers if c.get("name") == container), {})
+    limit = ((spec.get("resources") or {}).get("limits") or {}).get("memory")
+    return OomKill(pod=str((pod.get("metadata") or {}).get("name")), memory_limit=None if limit is None else str(limit))
+
+
 def termination_summary(pods: list[dict[str, Any]]) -> tuple[dict[str, Any], str | None]:
     """The builder's JSON summary and/or raw message from the newest terminated container."""
     newest: tuple[str, str] | None = None
     for pod in pods:
         for status in (pod.get("status") or {}).get("containerStatuses") or []:
-            terminated = ((status.get("state") or {}).get("terminated")
-                          or (status.get("lastState") or {}).get("terminated") or {})
+            terminated = _terminated(status)
             message = terminated.get("message")
             if message:
                 stamp = str(terminated.get("finishedAt") or "")
@@ -152,6 +195,7 @@ def job_state(name: str, job: dict[str, Any] | None, pods: list[dict[str, Any]])
         return JobState(name=name, phase="Missing")
     status = job.get("status") or {}
     summary, message = termination_summary(pods)
+    oom = oom_killed(pods)
     started = _as_datetime(status.get("startTime"))
     meta = job.get("metadata") or {}
     owners = frozenset(str(ref.get("uid")) for ref in meta.get("ownerReferences") or [])
@@ -165,10 +209,10 @@ def job_state(name: str, job: dict[str, Any] | None, pods: list[dict[str, Any]])
         return JobState(name, "Failed", started, _as_datetime(failed.get("lastTransitionTime")),
                         reason=failed.get("reason"),
                         message=message or failed.get("message"), summary=summary, owner_uids=owners,
-                        resource_version=version)
+                        resource_version=version, oom_killed=oom)
     phase: JobPhase = "Running" if status.get("active") else "Pending"
     return JobState(name, phase, started, summary=summary, message=message, owner_uids=owners,
-                    resource_version=version)
+                    resource_version=version, oom_killed=oom)
 
 
 def pod_problem(pods: list[dict[str, Any]]) -> PodProblem | None:

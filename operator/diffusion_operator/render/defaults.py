@@ -27,8 +27,6 @@ class RenderSettings:
     cache_storage_class: str | None = None
     #: Retries of a failed build pod; each try costs GPU time, and a deterministic failure stays one.
     build_backoff_limit: int = 2
-    #: ONNX export of the SDXL UNet peaks around 30 GiB of host memory.
-    build_requests: dict[str, str] = field(default_factory=lambda: {"cpu": "4", "memory": "32Gi"})
     #: How long Triton may take to load the engines before the kubelet restarts it (SDXL: minutes).
     startup_budget_seconds: int = 1200
     #: In-flight SDXL requests take seconds; let Triton drain before SIGKILL.

@@ -13,6 +13,7 @@ from typing import Any
 
 from diffusion_operator.api.durations import parse_duration
 from diffusion_operator.api.spec import DiffusionServiceSpec
+from diffusion_operator.api.spec_serving import ResourceRequirements
 from diffusion_operator.render.defaults import RenderSettings
 from diffusion_operator.render.names import (
     engine_job_name,
@@ -68,11 +69,25 @@ def build_plan_config_map(namespace: str, plan: BuildPlan) -> dict[str, Any]:
     }
 
 
+def build_scheduling(plan: BuildPlan, settings: RenderSettings) -> dict[str, Any]:
+    """The build pod's ``nodeSelector`` and ``tolerations``: the serving GPU type's pool."""
+    return gpu_scheduling(plan.gpu_type, node_labels=settings.gpu_node_labels, gpu_tolerations=settings.gpu_tolerations)
+
+
+def build_node_selector(plan: BuildPlan, settings: RenderSettings) -> dict[str, str]:
+    """The nodes a build may run on: what the operator reads to check that one can hold it."""
+    selector: dict[str, str] = build_scheduling(plan, settings)["nodeSelector"]
+    return selector
+
+
 def build_engine_job(
-    namespace: str, spec: DiffusionServiceSpec, plan: BuildPlan, settings: RenderSettings
+    namespace: str, spec: DiffusionServiceSpec, plan: BuildPlan, settings: RenderSettings,
+    resources: ResourceRequirements,
 ) -> dict[str, Any]:
     """The build Job for ``plan`` (made with ``engines.plan.plan_for(spec, ...)``).
 
+    ``resources`` are the container's requests and limits besides its one GPU
+    (``engines.build_resources``: the spec's ``engine.buildResources``, else the measured figures).
     The builder's one-line JSON summary comes back as the pod's termination message;
     ``FallbackToLogsOnError`` puts the log tail there when it crashes before writing one.
     """
@@ -114,10 +129,7 @@ def build_engine_job(
         "image": spec.engine.builder_image or settings.builder_image,
         "command": ["engine-builder", "build", "--plan", f"{PLAN_MOUNT}/{PLAN_FILE}", "--out", BUILDER_CACHE_PATH],
         "env": env,
-        "resources": {
-            **container_resources(1, None),
-            "requests": dict(settings.build_requests),
-        },
+        "resources": container_resources(1, resources),
         "volumeMounts": mounts,
         "securityContext": restricted_container_security(),
         "terminationMessagePolicy": "FallbackToLogsOnError",
@@ -127,8 +139,7 @@ def build_engine_job(
         "serviceAccountName": settings.builder_service_account,
         "automountServiceAccountToken": False,  # the builder never talks to the API server
         "securityContext": restricted_pod_security(settings.run_as_user),
-        **gpu_scheduling(plan.gpu_type, node_labels=settings.gpu_node_labels,
-                         gpu_tolerations=settings.gpu_tolerations),
+        **build_scheduling(plan, settings),
         "containers": [container],
         "volumes": volumes,
     }

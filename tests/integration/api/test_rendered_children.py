@@ -24,6 +24,7 @@ from kubernetes.dynamic.exceptions import ForbiddenError
 
 from testbed.kube import KubeClient
 from tests.unit.api.spec_cases import VALID_SPECS
+from tests.unit.reconcile.builds import build_for
 
 SETTINGS = RenderSettings()
 
@@ -76,7 +77,7 @@ def pod_from_template(template: dict[str, Any], namespace: str) -> dict[str, Any
 def test_rendered_children_are_accepted(kube: KubeClient, restricted_namespace: str, name: str) -> None:
     spec = parse_spec(VALID_SPECS[name])
     plan = plan_for(spec, "10.13.3")
-    job = build_engine_job(restricted_namespace, spec, plan, SETTINGS)
+    job = build_engine_job(restricted_namespace, spec, plan, SETTINGS, build_for(spec).requirements)
     deployment = build_deployment("sdxl", restricted_namespace, spec, cache_key=plan.cache_key(), replicas=2,
                                   settings=SETTINGS)
     children = [

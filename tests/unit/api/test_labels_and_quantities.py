@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 from diffusion_operator.api.labels import is_label_key
-from diffusion_operator.api.quantity import parse_quantity
+from diffusion_operator.api.quantity import GIB, gib_text, mebibytes, parse_quantity
 
 
 @pytest.mark.parametrize(
@@ -44,3 +44,13 @@ def test_quantities_parse_to_exact_amounts(text: int | str, amount: Decimal) -> 
 def test_what_is_not_an_unsigned_quantity_is_refused(text: str) -> None:
     with pytest.raises(ValueError, match="not a quantity"):
         parse_quantity(text)
+
+
+@pytest.mark.parametrize(("amount", "gib", "mib"), [
+    (16 * GIB, "16.0 GiB", "16384Mi"),
+    (int(16.1 * GIB), "16.1 GiB", "16487Mi"),  # never rounded down: a request covers its figure
+    (30_442_976 * 1024, "29.0 GiB", "29730Mi"),
+    (1, "0.0 GiB", "1Mi"),
+])
+def test_memory_reads_in_gib_and_requests_in_whole_mib(amount: int, gib: str, mib: str) -> None:
+    assert (gib_text(amount), mebibytes(amount)) == (gib, mib)

@@ -25,6 +25,7 @@ SAME_KEY = {
     "serving-image": spec_with(serving__image="ghcr.io/acme/triton:2"),
     "gpu-count": spec_with(serving__gpu={"count": 4}),
     "resources": spec_with(serving__resources={"limits": {"memory": "64Gi"}}),
+    "build-resources": spec_with(engine__buildResources={"requests": {"memory": "20Gi"}}),
     "node-selector": spec_with(serving__nodeSelector={"pool": "a"}),
     "max-queue-delay": spec_with(serving__maxQueueDelay="1s"),
     "steps": spec_with(pipeline__steps=50),

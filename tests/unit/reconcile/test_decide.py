@@ -13,6 +13,8 @@ from diffusion_operator.reconcile.events import transition_events
 from diffusion_operator.reconcile.observation import DeploymentState, JobState, Observation, PodProblem
 from diffusion_operator.reconcile.owners import MAX_BUILD_OWNERS
 
+from tests.unit.reconcile.builds import build_for
+
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 KEY, OLD = "sdxl-new", "sdxl-old"
 
@@ -42,7 +44,7 @@ def run(service: DiffusionService, desired: JobState, deployment: DeploymentStat
     obs = Observation(desired_job=desired, serving_job=serving_job, deployment=deployment,
                       secret_missing=secret_missing)
     return decide(service, obs, cache_key=KEY, selector="a=b", endpoints=Endpoints(http="http://s.n.svc:8000"),
-                  now=NOW)
+                  now=NOW, build=build_for(service.spec))
 
 
 def conditions(decision) -> dict[str, tuple[str, str]]:
@@ -183,7 +185,8 @@ def test_a_second_identical_decision_changes_nothing_and_posts_no_events():
     first = run(svc(), job("Succeeded"), serving(KEY))
     again_service = svc().model_copy(update={"status": first.status})
     second = decide(again_service, Observation(job("Succeeded"), None, serving(KEY)), cache_key=KEY,
-                    selector="a=b", endpoints=Endpoints(http="http://s.n.svc:8000"), now=NOW)
+                    selector="a=b", endpoints=Endpoints(http="http://s.n.svc:8000"), now=NOW,
+                    build=build_for(again_service.spec))
     assert second.status == first.status
     assert second.events == []
 

@@ -14,6 +14,8 @@ from diffusion_operator.reconcile.observation import DeploymentState, JobState, 
 from diffusion_operator.render.defaults import RenderSettings
 from diffusion_operator.render.replicas import replica_ownership
 
+from tests.unit.reconcile.builds import build_for
+
 KEY = "sdxl-key"
 SETTINGS = RenderSettings()
 OWNER = {"apiVersion": "diffusion.dev/v1alpha1", "kind": "DiffusionService", "name": "s", "uid": "u1",
@@ -36,7 +38,7 @@ def decision(svc: DiffusionService, *, serving_key: str | None = KEY, build_engi
              adopt_build: bool = False, desired: int = 1, **kw: Any) -> Decision:
     return Decision(cache_key=KEY, build_engine=build_engine, adopt_build=adopt_build, serving_key=serving_key,
                     replica_ownership=replica_ownership(svc.spec),
-                    status=DiffusionServiceStatus(desired_replicas=desired), **kw)
+                    status=DiffusionServiceStatus(desired_replicas=desired), build=build_for(svc.spec), **kw)
 
 
 def deployment(exists: bool = True, replicas: int = 1, applied_hash: str | None = None) -> DeploymentState:

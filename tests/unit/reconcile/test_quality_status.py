@@ -13,6 +13,8 @@ from diffusion_operator.reconcile.decide import decide
 from diffusion_operator.reconcile.observation import DeploymentState, JobState, Observation, job_state
 from diffusion_operator.reconcile.quality import quality_from_summary, steps_quality
 
+from tests.unit.reconcile.builds import build_for
+
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 KEY, OLD = "sdxl-new", "sdxl-old"
 
@@ -63,7 +65,8 @@ def failed_job() -> dict:
 
 def run(service: DiffusionService, desired: JobState, deployment: DeploymentState):
     obs = Observation(desired_job=desired, serving_job=JobState("engine-old", "Succeeded"), deployment=deployment)
-    return decide(service, obs, cache_key=KEY, selector="a=b", endpoints=Endpoints(http="http://s:8000"), now=NOW)
+    return decide(service, obs, cache_key=KEY, selector="a=b", endpoints=Endpoints(http="http://s:8000"), now=NOW,
+                  build=build_for(service.spec))
 
 
 def conditions(decision) -> dict[str, tuple[str, str, str]]:

@@ -20,6 +20,8 @@ from diffusion_operator.reconcile.observation import (
 )
 from diffusion_operator.reconcile.rollback import rollback_target, seconds_until_rollback
 
+from tests.unit.reconcile.builds import build_for
+
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 GRACE = timedelta(seconds=60)
 KEY, OLD = "sdxl-new", "sdxl-old"
@@ -107,7 +109,8 @@ STUCK = DeploymentState(name="s", exists=True, serving_key=KEY, spec_replicas=1,
 def run(svc: DiffusionService, deployment: DeploymentState, rollout: RolloutState | None):
     obs = Observation(desired_job=JobState(name=f"engine-{KEY}", phase="Succeeded"), serving_job=None,
                       deployment=deployment, rollout=rollout)
-    return decide(svc, obs, cache_key=KEY, selector="a=b", endpoints=Endpoints(), now=NOW, rollback_after=GRACE)
+    return decide(svc, obs, cache_key=KEY, selector="a=b", endpoints=Endpoints(), now=NOW, rollback_after=GRACE,
+                  build=build_for(svc.spec))
 
 
 def conditions(decision) -> dict[str, tuple[str, str]]:

@@ -13,6 +13,8 @@ from diffusion_operator.reconcile.observation import DeploymentState, JobState, 
 from diffusion_operator.render.defaults import RenderSettings
 from diffusion_operator.render.replicas import replica_ownership
 
+from tests.unit.reconcile.builds import build_for
+
 KEY = "sdxl-key"
 TO_ZERO = {"enabled": True, "minReplicas": 0, "maxReplicas": 4, "queueLatencyTarget": "1s"}
 
@@ -25,7 +27,8 @@ def service(**spec: Any) -> DiffusionService:
 
 def run(svc: DiffusionService, *, activator_exists: bool, monitor: bool = True) -> DesiredChildren:
     dec = Decision(cache_key=KEY, build_engine=False, adopt_build=False, serving_key=KEY,
-                   replica_ownership=replica_ownership(svc.spec), status=DiffusionServiceStatus(desired_replicas=1))
+                   replica_ownership=replica_ownership(svc.spec), status=DiffusionServiceStatus(desired_replicas=1),
+                   build=build_for(svc.spec))
     obs = Observation(desired_job=JobState(f"engine-{KEY}", "Succeeded"), serving_job=None,
                       deployment=DeploymentState(name="s", exists=True, serving_key=KEY, replicas=1),
                       service_monitor_supported=monitor, activator_exists=activator_exists)

@@ -26,6 +26,8 @@ from diffusion_operator.render.names import activator_selector_labels
 from diffusion_operator.render.replicas import replica_ownership
 from typer.testing import CliRunner
 
+from tests.unit.reconcile.builds import build_for
+
 KEY = "sdxl-key"
 API = {"enabled": True, "auth": {"secretRef": {"name": "sdxl-keys"}}}
 AUTOSCALED = {"enabled": True, "minReplicas": 2, "maxReplicas": 4, "queueLatencyTarget": "1s"}
@@ -43,7 +45,8 @@ def service(**fields: Any) -> DiffusionService:
 
 def children(svc: DiffusionService) -> DesiredChildren:
     dec = Decision(cache_key=KEY, build_engine=False, adopt_build=False, serving_key=KEY,
-                   replica_ownership=replica_ownership(svc.spec), status=DiffusionServiceStatus(desired_replicas=2))
+                   replica_ownership=replica_ownership(svc.spec), status=DiffusionServiceStatus(desired_replicas=2),
+                   build=build_for(svc.spec))
     obs = Observation(desired_job=JobState(f"engine-{KEY}", "Succeeded"), serving_job=None,
                       deployment=DeploymentState(name="s", exists=True, serving_key=KEY, replicas=2),
                       service_monitor_supported=True, activator_exists=True)

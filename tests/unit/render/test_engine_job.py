@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from diffusion_operator.api.resource import parse_spec
 from diffusion_operator.engines.plan import plan_for
 from diffusion_operator.render.defaults import RenderSettings
-from diffusion_operator.render.engine_job import build_engine_job, build_plan_config_map
+from diffusion_operator.render.engine_job import build_engine_job, build_node_selector, build_plan_config_map
 
 from engine_builder.plan import BuildPlan
 from tests.unit.api.spec_cases import MINIMAL, spec_with
+from tests.unit.reconcile.builds import build_for
 
 SETTINGS = RenderSettings()
 
@@ -19,7 +21,7 @@ SETTINGS = RenderSettings()
 def render(spec_dict: dict[str, Any], settings: RenderSettings = SETTINGS) -> tuple[dict[str, Any], BuildPlan]:
     spec = parse_spec(spec_dict)
     plan = plan_for(spec, "10.13.3")
-    return build_engine_job("team-a", spec, plan, settings), plan
+    return build_engine_job("team-a", spec, plan, settings, build_for(spec).requirements), plan
 
 
 def container(job: dict[str, Any]) -> dict[str, Any]:
@@ -41,7 +43,7 @@ def test_job_runs_on_the_serving_gpu_pool() -> None:
     assert pod["nodeSelector"] == {"cloud.google.com/gke-accelerator": "nvidia-h100-80gb"}
     assert {"key": "nvidia.com/gpu", "operator": "Equal", "value": "present", "effect": "NoSchedule"} in pod[
         "tolerations"]
-    assert container(job)["resources"]["limits"] == {"nvidia.com/gpu": "1"}  # one GPU builds, whatever serves
+    assert container(job)["resources"]["limits"]["nvidia.com/gpu"] == "1"  # one GPU builds, whatever serves
 
 
 def test_deadline_backoff_and_failure_reporting() -> None:
@@ -148,7 +150,7 @@ def test_the_build_job_mounts_every_claim_the_photoshoot_sources_live_on() -> No
             model__segmentationSource="pvc://segmenters/u2net",
         )
     )
-    job = build_engine_job("team-a", spec, plan_for(spec, "10.13.3"), RenderSettings())
+    job = build_engine_job("team-a", spec, plan_for(spec, "10.13.3"), RenderSettings(), build_for(spec).requirements)
     pod = job["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
@@ -158,3 +160,28 @@ def test_the_build_job_mounts_every_claim_the_photoshoot_sources_live_on() -> No
         v["name"]: v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"] if "persistentVolumeClaim" in v
     }
     assert claims["model-source"] == "models" and claims["model-source-1"] == "segmenters"
+
+
+@pytest.mark.parametrize(("spec", "requests", "limits"), [
+    # The figures: the sdxl fp16 export (14.0 GiB + 15 %), limit = request, the operator's CPU.
+    (MINIMAL, {"cpu": "4", "memory": "16487Mi"}, {"memory": "16487Mi", "nvidia.com/gpu": "1"}),
+    ({"model": {"source": "builtin://tiny-sdxl"}}, {"cpu": "4", "memory": "2356Mi"},
+     {"memory": "2356Mi", "nvidia.com/gpu": "1"}),
+    # The spec's override wins, key by key.
+    (spec_with(engine__buildResources={"requests": {"cpu": "8", "memory": "20Gi"}, "limits": {"memory": "24Gi"}}),
+     {"cpu": "8", "memory": "20Gi"}, {"memory": "24Gi", "nvidia.com/gpu": "1"}),
+    (spec_with(engine__buildResources={"limits": {"memory": "12Gi", "ephemeral-storage": "100Gi"}}),
+     {"cpu": "4", "memory": "12Gi", "ephemeral-storage": "100Gi"},
+     {"memory": "12Gi", "ephemeral-storage": "100Gi", "nvidia.com/gpu": "1"}),
+])
+def test_the_build_asks_for_its_memory_in_requests_and_limits(spec: dict[str, Any], requests: dict[str, str],
+                                                              limits: dict[str, str]) -> None:
+    job, _ = render(spec)
+    assert container(job)["resources"] == {"requests": requests, "limits": limits}
+
+
+def test_the_node_selector_the_fit_check_reads_is_the_jobs() -> None:
+    settings = RenderSettings(gpu_node_labels={"nvidia-l4": {"nvidia.com/gpu.product": "NVIDIA-L4"}})
+    job, plan = render(MINIMAL, settings)
+    assert build_node_selector(plan, settings) == job["spec"]["template"]["spec"]["nodeSelector"] == {
+        "nvidia.com/gpu.product": "NVIDIA-L4"}
