@@ -152,9 +152,10 @@ class Activator:
             log.info("activator for %s holding up to %d requests for %.0fs each, backend %s",
                      self.gate.service, s.queue_limit, s.deadline_s, host)
             if api is not None:
-                log.info("OpenAI images API on /v1 for model %s: keys %s, n <= %d, sizes %s, steps <= %d",
+                log.info("OpenAI images API on /v1 for model %s: keys %s, n <= %d, sizes %s, steps <= %d, edits %s",
                          api.settings.model_id, ", ".join(api.keys.names()) or "(none yet)",
-                         api.settings.max_images, api.settings.sizes.describe(), api.settings.max_steps)
+                         api.settings.max_images, api.settings.sizes.describe(), api.settings.max_steps,
+                         "on (photoshoot)" if api.settings.edits else "off (no photoshoot pipeline)")
             self.ready.set()
             await self._stopped.wait()
             await self._drain()

@@ -162,11 +162,19 @@ def activator_args(name: str, namespace: str, spec: DiffusionServiceSpec, settin
     ]
 
 
+def api_serves_edits(spec: DiffusionServiceSpec) -> bool:
+    """Whether ``POST /v1/images/edits`` is served: it runs the photoshoot pipeline (``sdxl-photoshoot``),
+    which the engines publish only when ``spec.pipelines`` lists it. Decided here, once: the activator
+    only reads ``--api-edits`` and answers 404 without it."""
+    return "photoshoot" in spec.pipelines
+
+
 def api_args(spec: DiffusionServiceSpec, api: ApiSpec) -> list[str]:
     """The API's flags (``diffusion-operator activator --help``), every unset cap resolved to the
     service's bound: n to ``engine.maxBatchSize``, sizes to the range of ``engine.resolutions`` (what
     the engines' profiles accept), steps to the pipeline's 150. The default size is the largest
-    resolution, which is also the pipeline's own default."""
+    resolution, which is also the pipeline's own default. Edits use the same caps (the photoshoot's
+    inpainting engines are built for the same resolutions)."""
     resolutions = spec.engine.resolutions
     largest = max(resolutions, key=lambda r: r.width * r.height)  # as engine_builder's pipeline_files picks it
     args = [
@@ -185,6 +193,8 @@ def api_args(spec: DiffusionServiceSpec, api: ApiSpec) -> list[str]:
         args.append(f"--api-requests-per-minute={api.per_key.requests_per_minute}")
     if api.per_key.max_concurrent is not None:
         args.append(f"--api-max-concurrent={api.per_key.max_concurrent}")
+    if api_serves_edits(spec):
+        args.append("--api-edits")
     return args
 
 
