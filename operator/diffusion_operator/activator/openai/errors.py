@@ -84,10 +84,14 @@ def from_hold(error: HoldError) -> ApiError:
 
 
 def upstream(status: int, message: str) -> ApiError:
-    """Triton's own refusal: its 4xx is the request's fault (400), its 5xx the service's (500). The
-    photoshoot names the input at fault first (``invalid request: image: no foreground found``): an
-    ``image`` fault is the upload's, so ``param`` says so."""
-    if 400 <= status < 500:
+    """Triton's own refusal: its 4xx is the request's fault (400), its 5xx the service's (500).
+
+    The pipeline models (Python backend) answer every error as a 500 (their ``TritonError`` carries
+    no code), but start the ones that are the request's fault with ``invalid request: `` (the
+    serving models' ``REQUEST_PREFIX``): those are a 400 too. They name the input at fault next
+    (``invalid request: image: no foreground found``); an ``image`` fault is the upload's, so
+    ``param`` says so."""
+    if 400 <= status < 500 or message.startswith(_PIPELINE_PREFIX):
         param = "image" if message.removeprefix(_PIPELINE_PREFIX).startswith("image:") else None
         return invalid(param, f"The model refused the request: {message}", code="invalid_value")
     return ApiError(500, f"The model failed: {message}", type_=SERVER_ERROR, code="model_error")

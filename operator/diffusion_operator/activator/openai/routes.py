@@ -113,7 +113,8 @@ class OpenAIApi:
             except ApiError as error:
                 headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
                 outcome = Outcome(errors.error_response(error, headers))
-            except asyncio.CancelledError:  # the client went away: nothing to answer, but it is counted
+            except (asyncio.CancelledError, ConnectionResetError):  # the client went away (its handler was
+                # cancelled, or its body was cut off): nothing to answer, but the request ended and is counted
                 log.info("%s %s (key %s): the client went away; its request was cancelled", request.method,
                          request.path, key)
                 if self.metrics is not None:
