@@ -84,7 +84,7 @@ def hold_deadline_seconds(spec: DiffusionServiceSpec, settings: RenderSettings) 
     kubelet gives up on it (the startup probe's ``failureThreshold`` x period, ``render.deployment``).
     Holding longer is pointless (the pod restarts), shorter fails requests on an ordinary cold start
     (GKE GPU nodes take 4-7 min, an SDXL engine load more). A client with a shorter patience simply
-    disconnects and leaves the queue.
+    disconnects and leaves the queue (the activator cancels the handler of a disconnected client).
     """
     return settings.startup_budget_seconds + math.ceil(spec.autoscaling.queue_latency_target_s)
 
