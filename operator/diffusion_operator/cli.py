@@ -84,6 +84,8 @@ def activator(
     api_max_steps: Annotated[int, typer.Option(help="the most num_inference_steps")] = 150,
     api_requests_per_minute: Annotated[int | None, typer.Option(help="per key; unset: no rate limit")] = None,
     api_max_concurrent: Annotated[int | None, typer.Option(help="per key; unset: no limit")] = None,
+    api_edits: Annotated[bool, typer.Option(
+        help="serve POST /v1/images/edits with the photoshoot pipeline (the service has it)")] = False,
 ) -> None:
     """Run the activator: it holds requests while the service is at zero, and serves its API (activator/)."""
     from diffusion_operator.activator.openai.settings import ApiSettings, SizeCaps  # noqa: PLC0415
@@ -92,7 +94,7 @@ def activator(
     api = None if api_keys_dir is None else ApiSettings(
         keys_dir=api_keys_dir, model_id=service, max_images=api_max_images,
         sizes=SizeCaps.parse(api_sizes, api_size_range, api_default_size), max_steps=api_max_steps,
-        requests_per_minute=api_requests_per_minute, max_concurrent=api_max_concurrent)
+        requests_per_minute=api_requests_per_minute, max_concurrent=api_max_concurrent, edits=api_edits)
     serve(ActivatorSettings(
         service=service, namespace=namespace, backend_host=backend, backend_http_port=backend_http_port,
         backend_grpc_port=backend_grpc_port, http_port=http_port, grpc_port=grpc_port, admin_port=admin_port,

@@ -32,13 +32,21 @@ def _builder_code_hash() -> str:
     return digest.hexdigest()[:12]
 
 
-def build_tiny_repository() -> Path:
-    base = cache_root() / "client-tests" / _builder_code_hash()
-    for stale in base.parent.glob("*"):
-        if stale != base and stale.is_dir():
+#: The same engines plus the photoshoot pipeline (``sdxl-photoshoot``), for the API's edits: the tiny
+#: inpainting UNet and the white-studio segmenter (product = channel mean below 0.9 x 255).
+PHOTOSHOOT_PLAN = {**PLAN, "pipelines": ["text2image", "photoshoot"], "inpaint_source": "builtin://tiny-sdxl-inpaint",
+                   "segmentation_source": "builtin://tiny-segmenter-white"}
+
+
+def build_tiny_repository(plan: dict[str, object] | None = None) -> Path:
+    """``PLAN``'s repository, or ``plan``'s in a folder of its own (named by its hash) under the same code hash."""
+    top = cache_root() / "client-tests" / _builder_code_hash()
+    for stale in top.parent.glob("*"):
+        if stale != top and stale.is_dir():
             shutil.rmtree(stale, ignore_errors=True)
+    base = top if plan is None else top / hashlib.sha256(json.dumps(plan, sort_keys=True).encode()).hexdigest()[:8]
     base.mkdir(parents=True, exist_ok=True)
-    (base / "plan.json").write_text(json.dumps(PLAN))
+    (base / "plan.json").write_text(json.dumps(plan or PLAN))
     result = subprocess.run(
         [sys.executable, "-m", "engine_builder.cli", "build", "--plan", str(base / "plan.json"),
          "--out", str(base / "cache"), "--termination-log", str(base / "termination-log")],

@@ -5,6 +5,10 @@ the client Service stops sending here first). On SIGTERM the activator keeps hol
 ``drain_s`` (the pod's preStop and grace cover it): if Triton becomes Ready meanwhile the held
 requests still go through; whatever is left is answered 503 with a retryable message, which a
 client's retry sends to the other replica. In-flight forwards are then given the rest of the grace.
+
+The HTTP server cancels a request's handler when its client disconnects (``handler_cancellation``);
+grpc.aio does the same for a cancelled RPC. Either way an abandoned request leaves the hold queue and
+its forward to Triton is closed.
 """
 
 from __future__ import annotations
@@ -128,9 +132,13 @@ class Activator:
             tasks = [asyncio.create_task(monitor.run_probes()), asyncio.create_task(monitor.run_status())]
             api = self._api(session, backend, monitor.poke)
             authenticate: Authenticate | None = api.keys.authenticate if api is not None else None
+            # handler_cancellation: a client that disconnects cancels its handler, so a held request leaves
+            # the gate's queue and a forwarded one closes its connection to Triton (Triton's HTTP frontend
+            # cancels the request then). aiohttp's default since 3.7 lets the handler run on: held requests
+            # nobody waits for would be counted by the autoscaler and sent when the service wakes.
             http = web.AppRunner(build_app(self.gate, session, backend, monitor.poke, authenticate=authenticate,
                                            add_routes=api.add_routes if api is not None else None),
-                                 access_log=None)
+                                 access_log=None, handler_cancellation=True)
             admin = web.AppRunner(self._admin_app(), access_log=None)
             await http.setup()
             await admin.setup()
@@ -144,9 +152,10 @@ class Activator:
             log.info("activator for %s holding up to %d requests for %.0fs each, backend %s",
                      self.gate.service, s.queue_limit, s.deadline_s, host)
             if api is not None:
-                log.info("OpenAI images API on /v1 for model %s: keys %s, n <= %d, sizes %s, steps <= %d",
+                log.info("OpenAI images API on /v1 for model %s: keys %s, n <= %d, sizes %s, steps <= %d, edits %s",
                          api.settings.model_id, ", ".join(api.keys.names()) or "(none yet)",
-                         api.settings.max_images, api.settings.sizes.describe(), api.settings.max_steps)
+                         api.settings.max_images, api.settings.sizes.describe(), api.settings.max_steps,
+                         "on (photoshoot)" if api.settings.edits else "off (no photoshoot pipeline)")
             self.ready.set()
             await self._stopped.wait()
             await self._drain()

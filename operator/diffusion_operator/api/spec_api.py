@@ -3,8 +3,9 @@
 Off by default, and absent from a defaulted object while unset (no default is declared), so a
 service that never mentions it stores exactly what it stored before. When enabled, the activator
 (``diffusion_operator/activator/openai``) fronts the service whatever its replica bounds, serves
-``POST /v1/images/generations`` and ``GET /v1/models``, and asks every request for one of the keys
-of ``auth.secretRef``. The caps refuse what the service cannot serve before it queues; unset, each
+``POST /v1/images/generations``, ``GET /v1/models`` and, with the photoshoot pipeline,
+``POST /v1/images/edits`` (``render.activator.api_serves_edits``), and asks every request for one of
+the keys of ``auth.secretRef``. The caps refuse what the service cannot serve before it queues; unset, each
 is the service's own bound (``render.activator.api_caps`` resolves them). The per-key limits are
 enforced by each activator replica on its own (no shared state), so across the service a key may
 reach the limit times the number of activator replicas.
@@ -71,7 +72,7 @@ class PerKeyLimitsSpec(ApiModel):
 
 
 class ApiSpec(ApiModel):
-    """An OpenAI-compatible images API (POST /v1/images/generations, GET /v1/models) served by the activator."""
+    """An OpenAI-compatible images API (/v1/images/generations and /edits, /v1/models) served by the activator."""
 
     model_config = ConfigDict(
         json_schema_extra=cel.validations(

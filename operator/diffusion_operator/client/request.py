@@ -73,6 +73,8 @@ MIN_PRODUCT_SCALE, MAX_PRODUCT_SCALE = 0.05, 1.0
 UPSCALE_FACTORS = (1, 2, 4)
 #: The server's default upload limit (PHOTOSHOOT_MAX_IMAGE_BYTES); a bigger file is refused before sending.
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
+#: The server's default pixel limit (PHOTOSHOOT_MAX_IMAGE_PIXELS), checked from the header before decoding.
+MAX_IMAGE_PIXELS = 4096 * 4096
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,7 @@ class PhotoshootRequest:
     height: int | None = None
     upscale_factor: int | None = None
     product_scale: float | None = None
+    guidance_scale: float | None = None
     placement: str | None = None
 
     def validated(self) -> PhotoshootRequest:

@@ -159,9 +159,7 @@ class TritonClient:
     def photoshoot(self, request: PhotoshootRequest) -> Photographed:
         """Send one product photo to ``sdxl-photoshoot``; refusals (a bad image...) raise ``ServerRejectedError``."""
         result, seconds = self._infer(PHOTOSHOOT_MODEL, _photoshoot_inputs(request))
-        image, mask = (bytes(np.asarray(result.as_numpy(name)).reshape(-1)[0]) for name in ("image", "mask"))
-        seed = int(np.asarray(result.as_numpy("seed")).reshape(-1)[0])
-        return Photographed(image_png=image, mask_png=mask, seed=seed, seconds=seconds)
+        return _photographed(result, seconds)
 
     def statistics(self, model: str = MODEL) -> ModelStatistics:
         """Cumulative success/queue/request counters of ``model`` from Triton's statistics extension."""
@@ -198,22 +196,54 @@ def _generated(result: Any, seconds: float) -> Generated:
                      degraded=degraded is not None and bool(np.asarray(degraded).reshape(-1)[0]))
 
 
-def http_infer_body(request: ImageRequest) -> tuple[bytes, int | None]:
-    """The KServe v2 HTTP body of one ``sdxl`` request, exactly as this client sends it: a JSON header
-    then the binary tensors, and the header's length (``Inference-Header-Content-Length``; None when
-    the body is all JSON). For callers with their own HTTP stack (the activator's OpenAI API)."""
+def _http_body(named: list[tuple[str, NDArray[Any]]]) -> tuple[bytes, int | None]:
     lib = _module("http")
-    inputs = [_infer_input(lib, name, value) for name, value in text2image_inputs(request)]
+    inputs = [_infer_input(lib, name, value) for name, value in named]
     body, json_size = lib.InferenceServerClient.generate_request_body(inputs)
     return (body.encode() if isinstance(body, str) else bytes(body)), json_size
 
 
-def parse_http_generated(body: bytes, header_length: int | None, seconds: float) -> Generated:
-    """An ``sdxl`` answer to ``http_infer_body``'s request (HTTP 200); unreadable: ``ServerRejectedError``."""
+def _photographed(result: Any, seconds: float) -> Photographed:
+    image, mask = (bytes(np.asarray(result.as_numpy(name)).reshape(-1)[0]) for name in ("image", "mask"))
+    seed = int(np.asarray(result.as_numpy("seed")).reshape(-1)[0])
+    return Photographed(image_png=image, mask_png=mask, seed=seed, seconds=seconds)
+
+
+def http_infer_body(request: ImageRequest) -> tuple[bytes, int | None]:
+    """The KServe v2 HTTP body of one ``sdxl`` request, exactly as this client sends it: a JSON header
+    then the binary tensors, and the header's length (``Inference-Header-Content-Length``; None when
+    the body is all JSON). For callers with their own HTTP stack (the activator's OpenAI API)."""
+    return _http_body(text2image_inputs(request))
+
+
+def http_photoshoot_body(request: PhotoshootRequest) -> tuple[bytes, int | None]:
+    """``http_infer_body`` for one ``sdxl-photoshoot`` request (the photo travels as a BYTES tensor)."""
+    return _http_body(_photoshoot_inputs(request))
+
+
+def _parse_http(body: bytes, header_length: int | None) -> Any:
     lib = _module("http")
     try:
-        return _generated(lib.InferenceServerClient.parse_response_body(body, header_length=header_length), seconds)
+        return lib.InferenceServerClient.parse_response_body(body, header_length=header_length)
     except Exception as err:  # tritonclient raises plain exceptions for a malformed body
+        raise ServerRejectedError(f"unreadable answer from Triton: {_message(err)}") from err
+
+
+def parse_http_generated(body: bytes, header_length: int | None, seconds: float) -> Generated:
+    """An ``sdxl`` answer to ``http_infer_body``'s request (HTTP 200); unreadable: ``ServerRejectedError``."""
+    result = _parse_http(body, header_length)
+    try:
+        return _generated(result, seconds)
+    except Exception as err:  # an answer without the expected outputs
+        raise ServerRejectedError(f"unreadable answer from Triton: {_message(err)}") from err
+
+
+def parse_http_photographed(body: bytes, header_length: int | None, seconds: float) -> Photographed:
+    """An ``sdxl-photoshoot`` answer to ``http_photoshoot_body``'s request; unreadable: ``ServerRejectedError``."""
+    result = _parse_http(body, header_length)
+    try:
+        return _photographed(result, seconds)
+    except Exception as err:  # an answer without the expected outputs
         raise ServerRejectedError(f"unreadable answer from Triton: {_message(err)}") from err
 
 
@@ -238,7 +268,7 @@ def _photoshoot_inputs(request: PhotoshootRequest) -> list[tuple[str, NDArray[An
     inputs: list[tuple[str, NDArray[Any]]] = [("image", np.array([request.image], dtype=object))]
     inputs += text2image_inputs(ImageRequest(prompt=request.prompt, negative_prompt=request.negative_prompt,
                                          seed=request.seed, steps=request.steps, width=request.width,
-                                         height=request.height))
+                                         height=request.height, guidance_scale=request.guidance_scale))
     if request.placement is not None:
         inputs.append(("placement", np.array([request.placement.encode()], dtype=object)))
     for name, value, dtype in (("upscale_factor", request.upscale_factor, np.int32),

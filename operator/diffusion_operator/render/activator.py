@@ -84,7 +84,7 @@ def hold_deadline_seconds(spec: DiffusionServiceSpec, settings: RenderSettings) 
     kubelet gives up on it (the startup probe's ``failureThreshold`` x period, ``render.deployment``).
     Holding longer is pointless (the pod restarts), shorter fails requests on an ordinary cold start
     (GKE GPU nodes take 4-7 min, an SDXL engine load more). A client with a shorter patience simply
-    disconnects and leaves the queue.
+    disconnects and leaves the queue (the activator cancels the handler of a disconnected client).
     """
     return settings.startup_budget_seconds + math.ceil(spec.autoscaling.queue_latency_target_s)
 
@@ -162,11 +162,19 @@ def activator_args(name: str, namespace: str, spec: DiffusionServiceSpec, settin
     ]
 
 
+def api_serves_edits(spec: DiffusionServiceSpec) -> bool:
+    """Whether ``POST /v1/images/edits`` is served: it runs the photoshoot pipeline (``sdxl-photoshoot``),
+    which the engines publish only when ``spec.pipelines`` lists it. Decided here, once: the activator
+    only reads ``--api-edits`` and answers 404 without it."""
+    return "photoshoot" in spec.pipelines
+
+
 def api_args(spec: DiffusionServiceSpec, api: ApiSpec) -> list[str]:
     """The API's flags (``diffusion-operator activator --help``), every unset cap resolved to the
     service's bound: n to ``engine.maxBatchSize``, sizes to the range of ``engine.resolutions`` (what
     the engines' profiles accept), steps to the pipeline's 150. The default size is the largest
-    resolution, which is also the pipeline's own default."""
+    resolution, which is also the pipeline's own default. Edits use the same caps (the photoshoot's
+    inpainting engines are built for the same resolutions)."""
     resolutions = spec.engine.resolutions
     largest = max(resolutions, key=lambda r: r.width * r.height)  # as engine_builder's pipeline_files picks it
     args = [
@@ -185,6 +193,8 @@ def api_args(spec: DiffusionServiceSpec, api: ApiSpec) -> list[str]:
         args.append(f"--api-requests-per-minute={api.per_key.requests_per_minute}")
     if api.per_key.max_concurrent is not None:
         args.append(f"--api-max-concurrent={api.per_key.max_concurrent}")
+    if api_serves_edits(spec):
+        args.append("--api-edits")
     return args
 
 

@@ -1,5 +1,6 @@
 """An activator run in this process (its own thread and event loop) in front of a host Triton: the
-echo model's (started by each test), or the tiny SDXL repository's (one per module, for the API)."""
+echo model's (started by each test), or the tiny SDXL repository's (one per module, for the API;
+with the photoshoot pipeline for its edits)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from diffusion_operator.activator.server import Activator, ActivatorSettings
 
 from testbed.processes import free_port
 from testbed.triton import TritonServer
-from tests.integration.tiny_sdxl import build_tiny_repository, warm_up
+from tests.integration.tiny_sdxl import PHOTOSHOOT_PLAN, build_tiny_repository, warm_up
 
 MODELS = Path(__file__).parents[1] / "testbed" / "models"
 
@@ -110,5 +111,25 @@ def sdxl_activator_factory(tiny_triton: TritonServer) -> Iterator[Callable[..., 
     """Activators in front of ``tiny_triton`` for the service ``sdxl-tiny`` (the API's model id)."""
     started: list[RunningActivator] = []
     yield _starter(tiny_triton, "sdxl-tiny", started)
+    for running in started:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def photoshoot_triton(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonServer]:
+    """A Triton serving the tiny repository with the photoshoot pipeline (``PHOTOSHOOT_PLAN``), started and warm."""
+    server = TritonServer(tmp_path_factory.mktemp("triton-edits"), build_tiny_repository(PHOTOSHOOT_PLAN),
+                          name="triton-edits")
+    server.start(timeout=180)
+    warm_up(server.http_url)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def photoshoot_activator_factory(photoshoot_triton: TritonServer) -> Iterator[Callable[..., RunningActivator]]:
+    """Activators in front of ``photoshoot_triton`` for the service ``sdxl-tiny``."""
+    started: list[RunningActivator] = []
+    yield _starter(photoshoot_triton, "sdxl-tiny", started)
     for running in started:
         running.stop()

@@ -165,7 +165,7 @@ def test_a_key_over_its_rate_gets_429_with_retry_after_and_other_keys_go_on(
         client(limited).images.generate(prompt="a dot", size="64x64", extra_body={"num_inference_steps": 1})
     with pytest.raises(openai.RateLimitError) as over:
         client(limited).images.generate(prompt="a dot", size="64x64", extra_body={"num_inference_steps": 1})
-    assert over.value.response.headers["retry-after"] == "30"
+    assert 28 <= int(over.value.response.headers["retry-after"]) <= 30, "30 s a token, less the refill"
     assert over.value.code == "rate_limit_exceeded"
     assert client(limited, key=BOB).images.generate(prompt="a dot", size="64x64",
                                                     extra_body={"num_inference_steps": 1}).data

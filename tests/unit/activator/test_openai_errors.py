@@ -40,6 +40,17 @@ def test_tritons_refusals(status, expected):
     assert errors.upstream(status, "width: 2048 is too large").status == expected
 
 
+@pytest.mark.parametrize(("message", "status", "param"), [
+    ("invalid request: width: 2048 is too large", 400, None),
+    ("invalid request: image: no foreground found", 400, "image"),
+    ("photoshoot failed: CUDA out of memory", 500, None),
+])
+def test_a_pipeline_models_500_is_the_requests_fault_when_it_says_so(message, status, param):
+    """The Python-backend models answer every error 500; ``invalid request: `` marks the request's fault."""
+    error = errors.upstream(500, message)
+    assert (error.status, error.param) == (status, param)
+
+
 def test_a_missing_and_a_wrong_key_read_differently():
     assert "didn't provide" in errors.unauthorized(presented=False).message
     assert "Incorrect API key" in errors.unauthorized(presented=True).message

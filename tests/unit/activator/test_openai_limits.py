@@ -1,11 +1,12 @@
 """Per-key limits: a minute's worth of requests at once, then one per 60/rate seconds, each refusal a
-429 that says when to come back; in-flight requests counted per key and released once."""
+429 that says when to come back; in-flight requests counted per key and released once. Upload bytes
+are counted per replica, across keys."""
 
 from __future__ import annotations
 
 import pytest
 from diffusion_operator.activator.openai.errors import ApiError
-from diffusion_operator.activator.openai.limits import KeyLimiter
+from diffusion_operator.activator.openai.limits import KeyLimiter, UploadBudget
 
 
 class Clock:
@@ -59,3 +60,28 @@ def test_without_limits_everything_is_admitted():
     assert limiter.in_flight("alice") == 1000
     for lease in leases:
         lease.release()
+
+
+def test_uploads_share_one_budget_per_replica_and_a_full_one_says_retry():
+    budget = UploadBudget(total_bytes=100)
+    first = budget.reserve(60)
+    with pytest.raises(ApiError) as busy:
+        budget.reserve(50)
+    assert (busy.value.status, busy.value.code, busy.value.retry_after_s) == (429, "uploads_busy", 1.0)
+    first.grow(30, "n")
+    assert budget.used == 90
+    first.release()
+    first.release()
+    assert budget.used == 0
+    budget.reserve(100).release()
+
+
+def test_an_edit_that_alone_needs_more_than_the_budget_is_a_400_naming_what_to_lower():
+    budget = UploadBudget(total_bytes=100)
+    reservation = budget.reserve(40)
+    with pytest.raises(ApiError) as never:
+        reservation.grow(70, "n")
+    assert (never.value.status, never.value.param) == (400, "n")
+    assert "lower n" in never.value.message
+    reservation.release()
+    assert budget.used == 0

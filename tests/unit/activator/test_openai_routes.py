@@ -21,8 +21,8 @@ from diffusion_operator.activator.metrics import ApiMetrics
 from diffusion_operator.activator.openai import errors
 from diffusion_operator.activator.openai.limits import KeyLimiter
 from diffusion_operator.activator.openai.requests import ImageJob
-from diffusion_operator.activator.openai.routes import MAX_JSON_BYTES, OpenAIApi
-from diffusion_operator.activator.openai.settings import ApiSettings, SizeCaps
+from diffusion_operator.activator.openai.routes import OpenAIApi
+from diffusion_operator.activator.openai.settings import MAX_FIELDS_BYTES, ApiSettings, SizeCaps
 from diffusion_operator.activator.openai.upstream import TritonImage
 from diffusion_operator.client.triton import Generated
 from PIL import Image
@@ -52,11 +52,11 @@ def with_api(tmp_path: Path, triton: RecordingTriton,
     registry = CollectorRegistry()
     api = OpenAIApi(
         settings=ApiSettings(keys_dir=tmp_path, model_id="sdxl", max_images=4, max_steps=50,
-                             sizes=SizeCaps.parse(None, "64x64-256x256", "64x64"), **settings),
+                             sizes=SizeCaps.parse(None, "64x64-256x256", "64x64"), body_timeout_s=0.3, **settings),
         keys=KeyStore(tmp_path, clock=lambda: 0.0),
         limiter=KeyLimiter(settings.get("requests_per_minute"), settings.get("max_concurrent"), clock=lambda: 0.0),
         images=triton,  # type: ignore[arg-type]
-        metrics=ApiMetrics(registry), draw_seed=lambda highest: 100, body_timeout_s=0.3)
+        metrics=ApiMetrics(registry), draw_seed=lambda highest: 100)
 
     async def run() -> None:
         app = web.Application()
@@ -123,7 +123,7 @@ def test_bad_bodies_are_refused_before_triton(tmp_path: Path):
             (b"{not json", 400, None),
             (json.dumps({"prompt": "x", "n": 9}).encode(), 400, "n"),
             (json.dumps({"prompt": "x", "size": "512x512"}).encode(), 400, "size"),
-            (b"{" + b" " * MAX_JSON_BYTES + b"}", 413, None),
+            (b"{" + b" " * MAX_FIELDS_BYTES + b"}", 413, None),
             (slow_body(), 408, None),
         ]
         for data, status, param in cases:
@@ -163,8 +163,8 @@ def test_models_edits_and_other_paths(tmp_path: Path):
         assert (await client.get("/v1/models/sdxl", headers=AUTH)).status == 200
         missing = await client.get("/v1/models/dall-e-3", headers=AUTH)
         assert (missing.status, (await missing.json())["error"]["code"]) == (404, "model_not_found")
-        edits = await client.post("/v1/images/edits", headers=AUTH, data=b"")
-        assert (edits.status, (await edits.json())["error"]["code"]) == (404, "unsupported_endpoint")
+        edits = await (await client.post("/v1/images/edits", headers=AUTH, data=b"")).json()
+        assert (edits["error"]["param"], edits["error"]["code"]) == ("model", "unsupported_endpoint")
         assert (await client.get("/v1/images/generations", headers=AUTH)).status == 404
         assert (await client.get("/v1/anything", headers=AUTH)).status == 404
         assert (await client.get("/v1/models")).status == 401

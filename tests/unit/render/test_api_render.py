@@ -150,3 +150,16 @@ def test_the_rendered_flags_are_the_ones_the_activator_parses(monkeypatch):
     assert str(api.keys_dir) == API_KEYS_DIR
     assert api.sizes.admits((1024, 512)) and not api.sizes.admits((1032, 512))
     assert api.sizes.default == (1024, 768)
+    assert not api.edits, "no photoshoot pipeline: edits answer 404"
+
+
+def test_edits_are_served_exactly_when_the_photoshoot_pipeline_is(monkeypatch):
+    captured = []
+    monkeypatch.setattr(server, "serve", captured.append)
+    photoshoot = spec(api=API, pipelines=["text2image", "photoshoot"],
+                      model={"source": "builtin://tiny-sdxl", "segmentationSource": "builtin://tiny-segmenter-white"})
+    args = container(build_activator_deployment("s", "n", photoshoot, RenderSettings()))["args"]
+    assert "--api-edits" in args
+    result = CliRunner().invoke(cli.app, args)
+    assert result.exit_code == 0, result.output
+    assert captured[0].api.edits

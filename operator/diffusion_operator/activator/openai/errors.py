@@ -19,6 +19,11 @@ from diffusion_operator.activator.gate import CannotStartError, HoldError, HoldT
 
 INVALID_REQUEST = "invalid_request_error"
 SERVER_ERROR = "server_error"
+#: What the metrics record for a request whose client went away before its answer (nginx's code):
+#: no response is sent, but the request ended and is counted.
+CLIENT_CLOSED = 499
+#: How the photoshoot's Triton models start a refusal that is the request's fault.
+_PIPELINE_PREFIX = "invalid request: "
 
 
 class ApiError(Exception):
@@ -52,8 +57,11 @@ def not_found(message: str, code: str = "unknown_url") -> ApiError:
     return ApiError(404, message, code=code)
 
 
-def too_large(limit_bytes: int) -> ApiError:
-    return ApiError(413, f"The request body is larger than {limit_bytes} bytes.", code="request_too_large")
+def too_large(limit_bytes: int, param: str | None = None) -> ApiError:
+    """413: the body (``param`` None) or one uploaded file (``param`` its field) is over its cap."""
+    what = "The request body" if param is None else f"The file '{param}'"
+    return ApiError(413, f"{what} is larger than {limit_bytes} bytes ({limit_bytes / 2**20:.0f} MiB).",
+                    param=param, code="request_too_large")
 
 
 def body_timeout(seconds: float) -> ApiError:
@@ -76,9 +84,16 @@ def from_hold(error: HoldError) -> ApiError:
 
 
 def upstream(status: int, message: str) -> ApiError:
-    """Triton's own refusal: its 4xx is the request's fault (400), its 5xx the service's (500)."""
-    if 400 <= status < 500:
-        return invalid(None, f"The model refused the request: {message}", code="invalid_value")
+    """Triton's own refusal: its 4xx is the request's fault (400), its 5xx the service's (500).
+
+    The pipeline models (Python backend) answer every error as a 500 (their ``TritonError`` carries
+    no code), but start the ones that are the request's fault with ``invalid request: `` (the
+    serving models' ``REQUEST_PREFIX``): those are a 400 too. They name the input at fault next
+    (``invalid request: image: no foreground found``); an ``image`` fault is the upload's, so
+    ``param`` says so."""
+    if 400 <= status < 500 or message.startswith(_PIPELINE_PREFIX):
+        param = "image" if message.removeprefix(_PIPELINE_PREFIX).startswith("image:") else None
+        return invalid(param, f"The model refused the request: {message}", code="invalid_value")
     return ApiError(500, f"The model failed: {message}", type_=SERVER_ERROR, code="model_error")
 
 

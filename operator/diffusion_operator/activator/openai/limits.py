@@ -1,4 +1,5 @@
-"""Per-key limits: a token bucket for the rate, a counter for the requests in flight.
+"""Per-key limits: a token bucket for the rate, a counter for the requests in flight; and the one
+limit shared by all keys, the bytes of uploads a replica holds (``UploadBudget``).
 
 Each key has a bucket holding ``requests_per_minute`` tokens (a minute's worth may come at once),
 refilled continuously at ``requests_per_minute / 60`` per second; a request takes one. With none
@@ -19,6 +20,7 @@ from diffusion_operator.activator.openai import errors
 
 #: With no idea when a request in flight ends, a client is told to come back in a second.
 CONCURRENCY_RETRY_AFTER_S = 1.0
+UPLOADS_RETRY_AFTER_S = 1.0
 
 
 @dataclass
@@ -78,3 +80,53 @@ class KeyLimiter:
         state = self._keys.get(key)
         if state is not None and state.in_flight > 0:
             state.in_flight -= 1
+
+
+@dataclass
+class Reservation:
+    """Bytes of one edit counted against its replica's ``UploadBudget``; ``release`` when answered (idempotent)."""
+
+    budget: UploadBudget
+    size: int
+    released: bool = False
+
+    def grow(self, more: int, what: str) -> None:
+        """Count ``more`` bytes too (the photo's copies, one per image sent), or refuse the request."""
+        self.budget.take(more, what, alone=self.size + more)
+        self.size += more
+
+    def release(self) -> None:
+        if not self.released:
+            self.released = True
+            self.budget.used -= self.size
+
+
+@dataclass
+class UploadBudget:
+    """Bytes of uploads that one activator replica holds at once, across all keys.
+
+    A generation holds a few KB; an edit holds its form (up to two 20 MiB files) and then one copy of
+    the photo per image in flight to Triton (each KServe body carries it). Without a bound a burst of
+    edits, or edits held while the service starts from zero, would take the pod past its memory limit
+    (``render.activator``: 512 MiB). An edit reserves its ``Content-Length`` before its body is read
+    and the photo's copies before they are sent; beyond the budget it is refused with 429 and
+    ``Retry-After`` (another replica, or a moment later, has room). One request that alone needs
+    more than the whole budget can never be served: that is a 400 naming what to lower.
+    """
+
+    total_bytes: int
+    used: int = 0
+
+    def take(self, size: int, what: str, alone: int) -> None:
+        if alone > self.total_bytes:
+            raise errors.invalid(what, f"This edit needs {alone / 2**20:.0f} MiB of uploads in flight (the photo once "
+                                       f"per image), more than this server holds at once "
+                                       f"({self.total_bytes / 2**20:.0f} MiB): lower n or send a smaller image.")
+        if self.used + size > self.total_bytes:
+            raise errors.rate_limited(f"This server is busy with other uploads ({self.used / 2**20:.0f} MiB in "
+                                      f"flight); retry in a moment.", UPLOADS_RETRY_AFTER_S, code="uploads_busy")
+        self.used += size
+
+    def reserve(self, size: int) -> Reservation:
+        self.take(size, "image", alone=size)
+        return Reservation(self, size)

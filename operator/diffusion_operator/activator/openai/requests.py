@@ -1,5 +1,8 @@
 """The body of ``POST /v1/images/generations``: OpenAI's fields, the open servers' extensions, our caps.
 
+``ImageBody`` holds the fields generations and edits share and ``to_job`` checks them for both; the
+edit's own fields and its uploads are in ``edits``.
+
 OpenAI's fields (``prompt``, ``model``, ``n``, ``size``, ``response_format``, ``output_format``,
 ``output_compression``, ``user``...) keep OpenAI's names and meanings. What SDXL needs and OpenAI
 lacks comes under the names SGLang, vLLM-Omni and LocalAI use: ``seed``, ``num_inference_steps``,
@@ -21,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -37,8 +40,8 @@ OutputFormat = Literal["png", "jpeg", "webp"]
 _FORMATS: tuple[OutputFormat, ...] = ("png", "jpeg", "webp")
 
 
-class GenerationBody(BaseModel):
-    """The JSON body as sent; strict types (``"2"`` is not a number), unknown fields refused."""
+class ImageBody(BaseModel):
+    """The fields generations and edits share; unknown fields refused."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
@@ -52,7 +55,6 @@ class GenerationBody(BaseModel):
     background: str | None = None
     # Accepted and ignored: they choose among OpenAI's own models' behaviours.
     quality: str | None = None
-    style: str | None = None
     moderation: str | None = None
     user: str | None = None
     safety_identifier: str | None = None
@@ -69,6 +71,16 @@ class GenerationBody(BaseModel):
     guidance_scale: float | None = Field(default=None, ge=0, le=30)
     negative_prompt: str | None = Field(default=None, max_length=MAX_PROMPT_CHARS)
     upscale: int | None = None
+
+
+class GenerationBody(ImageBody):
+    """The JSON body as sent; strict types (``"2"`` is not a number), unknown fields refused."""
+
+    # Accepted and ignored (DALL-E 3's vivid or natural).
+    style: str | None = None
+
+
+Body = TypeVar("Body", bound=ImageBody)
 
 
 @dataclass(frozen=True)
@@ -102,17 +114,24 @@ def _message(error: Mapping[str, Any]) -> tuple[str | None, str]:
 
 
 def parse_body(raw: object) -> GenerationBody:
+    return parse_as(raw, GenerationBody)
+
+
+def parse_as(raw: object, model: type[Body]) -> Body:
+    """``raw`` (a JSON object, or an edit's form fields) as ``model``; the first fault is a 400 naming its field."""
     if not isinstance(raw, dict):
         raise errors.invalid(None, "The request body must be a JSON object.", code=None)
     try:
-        return GenerationBody.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as error:
-        param, message = _message(error.errors()[0])
-        raise errors.invalid(param, message, code="unknown_parameter" if "Unrecognized" in message
-                             else "invalid_value") from None
+        first = error.errors()[0]
+        param, message = _message(first)
+        code = {"extra_forbidden": "unknown_parameter", "missing": "missing_required_parameter"}.get(
+            first.get("type", ""), "invalid_value")
+        raise errors.invalid(param, message, code=code) from None
 
 
-def _check_unsupported(body: GenerationBody) -> None:
+def _check_unsupported(body: ImageBody) -> None:
     if body.response_format not in (None, "b64_json"):
         raise errors.invalid("response_format", (
             f"response_format {body.response_format!r} is not supported: this server keeps no images to link to "
@@ -127,7 +146,7 @@ def _check_unsupported(body: GenerationBody) -> None:
             raise errors.invalid(name, f"{name} is not supported by this server (SDXL makes one still image).")
 
 
-def _size(body: GenerationBody, settings: ApiSettings) -> Size:
+def _size(body: ImageBody, settings: ApiSettings) -> Size:
     caps = settings.sizes
     if body.size in (None, "auto"):
         return caps.default
@@ -141,7 +160,7 @@ def _size(body: GenerationBody, settings: ApiSettings) -> Size:
     return size
 
 
-def _output_format(body: GenerationBody) -> OutputFormat:
+def _output_format(body: ImageBody) -> OutputFormat:
     wanted = body.output_format or "png"
     for name in _FORMATS:
         if wanted == name:
@@ -150,7 +169,7 @@ def _output_format(body: GenerationBody) -> OutputFormat:
                                           f"{', '.join(_FORMATS)}.")
 
 
-def to_job(body: GenerationBody, settings: ApiSettings, draw_seed: Callable[[int], int]) -> ImageJob:
+def to_job(body: ImageBody, settings: ApiSettings, draw_seed: Callable[[int], int]) -> ImageJob:
     """Check ``body`` against OpenAI's rules and this service's caps; ``draw_seed(highest)`` picks a seed
     in ``0..highest`` when the request has none (injected for tests)."""
     if body.model not in (None, settings.model_id):
