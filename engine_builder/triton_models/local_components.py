@@ -28,7 +28,12 @@ def onnx_component(path: Path, threads: int = 0) -> Component:
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.log_severity_level = 3
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    # next to this file in the repository (execution.py copies both); imported late like onnxruntime
+    from ort_providers import check_providers, execution_providers  # noqa: PLC0415
+
+    providers = execution_providers(ort.get_available_providers())
+    session = ort.InferenceSession(str(path), options, providers=providers)
+    check_providers(session, providers)
     outputs = [o.name for o in session.get_outputs()]
 
     def call(feeds: dict[str, Any]) -> dict[str, Any]:
