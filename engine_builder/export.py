@@ -1,6 +1,6 @@
 """Export SDXL components to ONNX with NVIDIA's tensor names, then run NVIDIA's optimisation pass.
 
-Models over protobuf's 2 GB limit (the real UNet, bigG in fp32) go through
+Models over 1 GB (the real UNet, OpenCLIP bigG) go through
 :mod:`engine_builder.external_data`: optimised without loading their weights, which are streamed
 into one ``model.onnx.data`` file.
 
@@ -30,16 +30,16 @@ from engine_builder.components import (
     sample_inputs,
 )
 from engine_builder.errors import ExportError, SourceError
-from engine_builder.external_data import consolidate, has_external_data, optimize_structure
+from engine_builder.external_data import consolidate, externalize, has_external_data, optimize_structure
 from engine_builder.wiring import read_config, wiring_errors
 
 OPSET = 19
 #: Protobuf's hard limit; larger models (the fp32 SDXL UNet is ~10 GB) keep weights as external data.
 PROTOBUF_LIMIT = 2**31 - 1
-#: Above this, polygraphy's constant folding is skipped. It serialises the model and runs ONNX
-#: Runtime over it in three passes: measured on OpenCLIP bigG in fp16 (1.3 GB) the export stage
-#: peaked at 12 GiB of RSS with folding. ONNX Runtime and TensorRT fold constants themselves when
-#: they load the graph, so skipping costs build-time memory nothing at serving time.
+#: Above this, the weights leave the graph before the optimisation pass (external_data.py) and
+#: polygraphy's constant folding is skipped: folding serialises the model and runs ONNX Runtime
+#: over it three times, and the pass's copies of inline weights took OpenCLIP bigG in fp16 (1.3 GB)
+#: to 12 GiB of RSS. ONNX Runtime and TensorRT fold constants themselves when they load the graph.
 FOLD_LIMIT = 1 << 30
 
 
@@ -237,7 +237,9 @@ def export_component(
         except Exception as err:  # torch raises many unrelated types from tracing
             raise ExportError(f"{name}: torch.onnx.export failed: {err}") from err
         model = onnx.load(str(raw), load_external_data=False)
-        if has_external_data(model):  # over 2 GB: the weights never enter this process again
+        if not has_external_data(model) and model.ByteSize() >= FOLD_LIMIT:
+            externalize(model, raw.parent)
+        if has_external_data(model):  # over 1 GB: the weights never enter this process again
             consolidate(optimize_structure(model), raw.parent, destination)
         else:
             save_model(optimize(model), destination)

@@ -38,6 +38,23 @@ def external_tensors(model: Any) -> list[Any]:
     return [tensor for tensor in _tensors(model) if tensor.data_location == onnx.TensorProto.EXTERNAL]
 
 
+def externalize(model: Any, directory: Path, threshold: int = 1024) -> None:
+    """Move every initializer's inline bytes out to ``directory``, freeing them as it goes.
+
+    For graphs under 2 GB that are still large (OpenCLIP bigG in fp16 is 1.3 GB): graphsurgeon's
+    export and ONNX shape inference each copy inline weights, which measured 10.3 GiB of RSS for
+    bigG; with the weights on disk the graph they copy is a few megabytes.
+    """
+    path = directory / "inline-weights.data"
+    with path.open("wb") as out:
+        for tensor in _tensors(model):
+            if tensor.HasField("raw_data") and len(tensor.raw_data) >= threshold:
+                offset, length = out.tell(), len(tensor.raw_data)
+                out.write(tensor.raw_data)
+                tensor.ClearField("raw_data")
+                point_to(tensor, path.name, offset, length)
+
+
 def has_external_data(model: Any) -> bool:
     return bool(external_tensors(model))
 

@@ -49,6 +49,9 @@ TINY_INPAINT_SOURCE = "builtin://tiny-sdxl-inpaint"
 TINY_SEGMENTATION_SOURCE = "builtin://tiny-segmenter"
 #: The public SDXL inpainting checkpoint (its UNet only; text encoders and VAE come from SDXL base).
 DEFAULT_INPAINT_SOURCE = "hf://diffusers/stable-diffusion-xl-1.0-inpainting-0.1"
+#: SDXL base's full-size architecture with random weights (engine_builder/sdxl_architecture.py).
+ARCHITECTURE_SOURCE = "builtin://sdxl-architecture"
+ARCHITECTURE_INPAINT_SOURCE = "builtin://sdxl-architecture-inpaint"
 #: FP8 tensor cores exist from Ada (8.9) on; below that an fp8 plan cannot be built.
 FP8_MIN_COMPUTE_CAPABILITY = 8.9
 #: Plans without TensorRT (CPU path) record this as their TensorRT version.

@@ -48,3 +48,14 @@ def test_a_silent_fallback_from_cuda_to_the_cpu_is_an_error():
     check_providers(Session([CPU]), [CPU])
     with pytest.raises(RuntimeError, match="could not start CUDA"):
         check_providers(Session([CPU]), wanted)
+
+
+def test_the_gpu_serving_image_pins_onnxruntime_gpu_at_the_projects_onnxruntime_version():
+    from pathlib import Path  # noqa: PLC0415 - only this test reads files
+
+    root = Path(__file__).resolve().parents[3]
+    pinned = next(line.split("==")[1] for line in (root / "constraints.txt").read_text().splitlines()
+                  if line.startswith("onnxruntime=="))
+    dockerfile = (root / "engine_builder" / "Dockerfile.triton").read_text()
+    assert f"ARG ONNXRUNTIME_GPU_VERSION={pinned}\n" in dockerfile
+    assert "CUDAExecutionProvider' in ort.get_available_providers()" in dockerfile
