@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 
 .PHONY: docs images-push
 .PHONY: help setup venv system-deps binaries test lint typecheck contracts generated pytest unit unit-without-builder \
-        faults integration e2e realnode demo demo-down tiny-model bench generate lock clean images gotest
+        faults integration e2e realnode demo demo-down tiny-model bench gpu-check realsize generate lock clean images gotest
 
 help:
 	@echo "make demo   - run the main job on the embedded local test bed"
@@ -21,6 +21,8 @@ help:
 	@echo "make bench  - benchmarks (figures go to docs/benchmarks.md)"
 	@echo "make docs   - the docs site into site/ (mkdocs build --strict)"
 	@echo "make realnode - only the tests that run containers on the real kubelet node"
+	@echo "make realsize - the full-size SDXL build on CPU, measured (time, peak RSS)"
+	@echo "make gpu-check - full-size SDXL on a CUDA GPU (exits 0 without one)"
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -108,6 +110,17 @@ bench: setup images
 	$(PY) -m bench.autoscaler
 	$(PY) -m bench.autoscaler --node-provisioning
 	$(PY) bench/engine_builder/triton_overhead.py
+
+# The full-size SDXL build on CPU (random weights, no download): time and peak RSS per stage, up to the
+# TensorRT build call (fp16) and for the CPU serving path (fp32). About 25 min and 12 GiB here; not
+# part of `make bench` (docs/benchmarks.md, "Real size").
+realsize: venv
+	$(PY) bench/engine_builder/realsize.py
+
+# Full-size SDXL on a CUDA GPU in under 8 minutes (PyTorch eager; ONNX Runtime's CUDA path in Triton);
+# without a GPU it says so and exits 0. Writes bench/results/gpu_check.json.
+gpu-check: venv
+	$(PY) bench/gpu_check.py
 
 # The product's container images for the test bed's real node, built with buildah (no registry) and
 # cached as archives in ~/.cache/diffusion-operator/images; only what changed is rebuilt. IMAGES=name...

@@ -7,18 +7,28 @@ and writes only into a ``.partial-*`` directory until :func:`publish.publish` re
 
 from __future__ import annotations
 
+import gc
 import os
 import platform
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from engine_builder.components import UNETS, ComponentName, component_spec, components_for, export_latent_size
-from engine_builder.export import export_component, load_pipeline
+from engine_builder.components import (
+    TRACE_LATENT_CAP,
+    UNETS,
+    ComponentName,
+    Dims,
+    component_spec,
+    components_for,
+    trace_latent_size,
+)
+from engine_builder.export import LoadedPipeline, export_component, load_pipeline, read_dims
 from engine_builder.gating import calibration_latent, gate_build, parity_tolerance, quantizes
 from engine_builder.layout import MODEL_REPOSITORY_DIR
 from engine_builder.parity import check_parity
@@ -136,18 +146,41 @@ def resolve_photoshoot_sources(plan: BuildPlan, work: Path, options: BuildOption
     return PhotoshootSources(inpaint, segmenter)
 
 
-def _export(loaded: Any, components: tuple[ComponentName, ...], lr: LatentRange, work: Path, float_dtype: str,
-            progress: Progress) -> tuple[dict[ComponentName, Path], tuple[int, int]]:
+#: Loads the torch modules of one component (or returns the calibrated pipeline that holds them all).
+ComponentLoader = Callable[[ComponentName], LoadedPipeline]
+
+
+def component_loader(source: Path, float_dtype: str, device: str, inpaint: Path | None,
+                     calibrated: LoadedPipeline | None) -> ComponentLoader:
+    """Load one component at a time, so a build holds one component's weights, never the pipeline's.
+
+    The real UNet is 5 GB in fp16 and 10 GB in fp32; with every component loaded at once an fp32
+    build needs about 14 GB before export starts (bench/engine_builder/realsize.py). A component is
+    loaded again for parity rather than kept: a second read of its weights costs seconds against a
+    build of many minutes. Calibration (int8/fp8) needs the whole pipeline to make its data, so a
+    calibrated pipeline is kept and shared.
+    """
+    if calibrated is not None:
+        return lambda _name: calibrated
+    return lambda name: load_pipeline(source, float_dtype, device, (name,), inpaint)
+
+
+def _export(load: ComponentLoader, dims: Dims, components: tuple[ComponentName, ...], lr: LatentRange, work: Path,
+            float_dtype: str, progress: Progress) -> tuple[dict[ComponentName, Path], tuple[int, int]]:
     """Export every component to ``work/onnx/<name>/model.onnx``; returns the paths and the UNet trace size."""
-    trace_hw = (export_latent_size(lr.opt_hw[0], loaded.dims.unet_up_factor),
-                export_latent_size(lr.opt_hw[1], loaded.dims.unet_up_factor))
+    trace_hw = (trace_latent_size(lr.opt_hw[0], dims.unet_up_factor),
+                trace_latent_size(lr.opt_hw[1], dims.unet_up_factor))
+    vae_hw = (min(lr.opt_hw[0], TRACE_LATENT_CAP), min(lr.opt_hw[1], TRACE_LATENT_CAP))
     onnx_paths: dict[ComponentName, Path] = {}
     for index, name in enumerate(components):
         # Only the UNets have the up-sample trap; the VAE encoder's latent follows the image size.
-        hw = trace_hw if name in UNETS else lr.opt_hw
+        hw = trace_hw if name in UNETS else vae_hw
         progress.report("export", index / len(components), f"component={name} latent={hw}")
         onnx_paths[name] = work / "onnx" / name / "model.onnx"
+        loaded = load(name)
         export_component(loaded, name, onnx_paths[name], hw, float_dtype)
+        del loaded
+        gc.collect()
     return onnx_paths, trace_hw
 
 
@@ -165,6 +198,43 @@ def _calibrate(plan: BuildPlan, loaded: Any, lr: Any, progress: Progress) -> Non
     quantize_components(loaded, plan.precision, latent, tuple(plan.quantized_components))
 
 
+def _onnx_parity(plan: BuildPlan, load: ComponentLoader, dims: Dims, onnx_paths: dict[ComponentName, Path],
+                 shapes: list[tuple[int, int, int]], float_dtype: str, progress: Progress) -> dict[str, float]:
+    """CPU path: each exported component against its torch module (loaded again, one at a time)."""
+    parity: dict[str, float] = {}
+    for index, name in enumerate(onnx_paths):
+        progress.report("parity", index / len(onnx_paths), f"component={name} shapes={shapes}")
+        module = load(name).modules[name]
+        results = check_parity(module, component_spec(name, dims, float_dtype), onnx_paths[name], shapes,
+                               parity_tolerance(plan, name, float_dtype))
+        parity[name] = max(r.max_abs_error for r in results)
+        del module
+    return parity
+
+
+def _engines(plan: BuildPlan, load: ComponentLoader, dims: Dims, onnx_paths: dict[ComponentName, Path],
+             lr: LatentRange, shapes: list[tuple[int, int, int]], work: Path, trt_version: str,
+             progress: Progress) -> tuple[Engines, dict[str, float]]:
+    """GPU path: build each engine and compare it with torch.
+
+    Parity compares the engines themselves (ORT's CPU kernels do not cover fp16 graphs, and the
+    engine is what will serve), at the parity shapes inside the profile.
+    """
+    parity: dict[str, float] = {}
+    files: dict[ComponentName, dict[str, str]] = {}
+    for index, name in enumerate(onnx_paths):
+        progress.report("engines", index / len(onnx_paths), f"component={name}")
+        filename = engine_filename(name, trt_version, plan.compute_capability)
+        spec = component_spec(name, dims, "float16")
+        engine = build_engine(onnx_paths[name], spec, plan, lr, work / "engines" / name / filename)
+        module = load(name).modules[name]
+        results = engine_parity(engine, module, spec, shapes, parity_tolerance(plan, name, "float16"))
+        del module
+        parity[name] = max(r.max_abs_error for r in results)
+        files[name] = {f"{plan.compute_capability:.1f}": filename}
+    return Engines(files), parity
+
+
 def _build_into(plan: BuildPlan, staging: Path, work: Path, options: BuildOptions,
                 trt_version: str | None) -> dict[str, Any]:
     progress = Progress()
@@ -178,47 +248,33 @@ def _build_into(plan: BuildPlan, staging: Path, work: Path, options: BuildOption
                                 hf_cache=options.hf_cache)
         if plan.serves("photoshoot"):
             photoshoot = resolve_photoshoot_sources(plan, work, options)
-        loaded = load_pipeline(source, float_dtype, "cuda" if gpu else "cpu", components,
-                               photoshoot.inpaint if photoshoot else None)
+        dims = read_dims(source)
 
     lr = latent_range(plan)
+    device = "cuda" if gpu else "cpu"
+    inpaint = photoshoot.inpaint if photoshoot else None
     with progress.stage("export"):
-        _calibrate(plan, loaded, lr, progress)
-        onnx_paths, trace_hw = _export(loaded, components, lr, work, float_dtype, progress)
+        calibrated = None
+        if quantizes(plan):
+            calibrated = load_pipeline(source, float_dtype, device, components, inpaint)
+            _calibrate(plan, calibrated, lr, progress)
+        load = component_loader(source, float_dtype, device, inpaint, calibrated)
+        onnx_paths, trace_hw = _export(load, dims, components, lr, work, float_dtype, progress)
 
-    dims = loaded.dims
-    engines = None
     artefacts: dict[ComponentName, Path] = dict(onnx_paths)
-    parity: dict[str, float] = {}
     shapes = parity_shapes(lr)
+    engines = None
     if not gpu:
         with progress.stage("parity"):
-            for index, name in enumerate(components):
-                progress.report("parity", index / len(components), f"component={name} shapes={shapes}")
-                spec = component_spec(name, dims, float_dtype)
-                results = check_parity(loaded.modules[name], spec, onnx_paths[name], shapes,
-                                       parity_tolerance(plan, name, float_dtype))
-                parity[name] = max(r.max_abs_error for r in results)
+            parity = _onnx_parity(plan, load, dims, onnx_paths, shapes, float_dtype, progress)
     else:
-        # GPU path: parity compares the engines themselves with torch (ORT's CPU kernels do not cover
-        # fp16 graphs, and the engine is what will serve), at the parity shapes inside the profile.
         assert trt_version is not None
-
         shapes = within(lr, shapes)
-        files: dict[ComponentName, dict[str, str]] = {}
         with progress.stage("engines"):
-            for index, name in enumerate(components):
-                progress.report("engines", index / len(components), f"component={name}")
-                filename = engine_filename(name, trt_version, plan.compute_capability)
-                spec = component_spec(name, dims, float_dtype)
-                engine = build_engine(onnx_paths[name], spec, plan, lr, work / "engines" / name / filename)
-                results = engine_parity(engine, loaded.modules[name], spec, shapes,
-                                        parity_tolerance(plan, name, float_dtype))
-                parity[name] = max(r.max_abs_error for r in results)
-                files[name] = {f"{plan.compute_capability:.1f}": filename}
-                artefacts[name] = work / "engines" / name
-        engines = Engines(files)
-    del loaded  # free the torch weights before the gate loads the reference pipeline
+            engines, parity = _engines(plan, load, dims, onnx_paths, lr, shapes, work, trt_version, progress)
+        artefacts.update({name: work / "engines" / name for name in components})
+    del load, calibrated  # free the torch weights before the gate loads the reference pipeline
+    gc.collect()
 
     with progress.stage("quality"):
         gate = gate_build(plan, source, dims, artefacts, work, lr, float_dtype, trt_version, options.pvc_root)

@@ -1,5 +1,9 @@
 """Export SDXL components to ONNX with NVIDIA's tensor names, then run NVIDIA's optimisation pass.
 
+Models over 1 GB (the real UNet, OpenCLIP bigG) go through
+:mod:`engine_builder.external_data`: optimised without loading their weights, which are streamed
+into one ``model.onnx.data`` file.
+
 Export uses the TorchScript exporter (``dynamo=False``): it is deterministic and ~13x faster than
 dynamo on the UNet (FACTS.md). The UNet is traced at a latent size that is not a multiple of its
 up-factor (see :func:`components.export_latent_size`). The optimisation pass mirrors NVIDIA's demo:
@@ -25,11 +29,18 @@ from engine_builder.components import (
     component_spec,
     sample_inputs,
 )
-from engine_builder.errors import ExportError
+from engine_builder.errors import ExportError, SourceError
+from engine_builder.external_data import consolidate, externalize, has_external_data, optimize_structure
+from engine_builder.wiring import read_config, wiring_errors
 
 OPSET = 19
 #: Protobuf's hard limit; larger models (the fp32 SDXL UNet is ~10 GB) keep weights as external data.
 PROTOBUF_LIMIT = 2**31 - 1
+#: Above this, the weights leave the graph before the optimisation pass (external_data.py) and
+#: polygraphy's constant folding is skipped: folding serialises the model and runs ONNX Runtime
+#: over it three times, and the pass's copies of inline weights took OpenCLIP bigG in fp16 (1.3 GB)
+#: to 12 GiB of RSS. ONNX Runtime and TensorRT fold constants themselves when they load the graph.
+FOLD_LIMIT = 1 << 30
 
 
 @dataclass
@@ -43,47 +54,64 @@ class LoadedPipeline:
 
 def load_pipeline(directory: Path, dtype: str = "float32", device: str = "cpu",
                   components: tuple[ComponentName, ...] = COMPONENTS, inpaint: Path | None = None) -> LoadedPipeline:
-    """Load the components to export (tokenizers and scheduler are copied as files).
+    """Load the torch modules of ``components`` only (tokenizers and scheduler are copied as files).
 
-    ``inpaint`` is the directory whose ``unet/`` is the SDXL inpainting UNet (photoshoot); the VAE
-    encoder is the same VAE's encoder half.
+    The sizes come from the configs, so exporting one component of the real SDXL holds that
+    component's weights and no other's (the UNet alone is 5 GB in fp16). ``inpaint`` is the
+    directory whose ``unet/`` is the SDXL inpainting UNet (photoshoot); the VAE encoder is the same
+    VAE's encoder half.
     """
-    import diffusers
     import torch
-    from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
     torch_dtype = getattr(torch, dtype)
-    try:
-        text1 = CLIPTextModel.from_pretrained(directory / "text_encoder", torch_dtype=torch_dtype)
-        text2 = CLIPTextModelWithProjection.from_pretrained(directory / "text_encoder_2", torch_dtype=torch_dtype)
-        models: Any = diffusers  # diffusers is untyped
-        unet = models.UNet2DConditionModel.from_pretrained(directory / "unet", torch_dtype=torch_dtype)
-        vae = models.AutoencoderKL.from_pretrained(directory / "vae", torch_dtype=torch.float32)
-    except (OSError, ValueError) as err:
-        raise ExportError(f"loading the pipeline from {directory} failed: {err}") from err
-    if unet.config.addition_embed_type != "text_time":
-        raise ExportError(
-            f"unet: addition_embed_type is {unet.config.addition_embed_type!r}, SDXL needs 'text_time'"
-        )
-    dims = Dims(
-        text1_hidden=text1.config.hidden_size,
-        text2_hidden=text2.config.hidden_size,
-        text2_projection=int(text2.config.projection_dim or text2.config.hidden_size),
-        max_tokens=text1.config.max_position_embeddings,
-        latent_channels=unet.config.in_channels,
-        unet_up_factor=2 ** (len(unet.config.block_out_channels) - 1),
-    )
-    if dims.cross_attention != unet.config.cross_attention_dim:
-        raise ExportError(
-            f"unet: cross_attention_dim {unet.config.cross_attention_dim} != text encoder hidden sizes "
-            f"{dims.text1_hidden} + {dims.text2_hidden}: the encoders do not belong to this UNet"
-        )
-    torch_modules: dict[ComponentName, Any] = {"clip": text1, "clip2": text2, "unetxl": unet, "vae": vae,
-                                               "vae_encoder": vae}
-    if "unetxl_inpaint" in components:
-        torch_modules["unetxl_inpaint"] = load_inpaint_unet(inpaint, torch_dtype, dims)
-    modules = {name: wrap(name, torch_modules[name]).to(device).eval() for name in components}
+    dims = read_dims(directory)
+    loaders = {
+        "clip": lambda: _load(directory, "text_encoder", torch_dtype),
+        "clip2": lambda: _load(directory, "text_encoder_2", torch_dtype),
+        "unetxl": lambda: _load(directory, "unet", torch_dtype),
+        "vae": lambda: _load(directory, "vae", torch.float32),
+        "vae_encoder": lambda: _load(directory, "vae", torch.float32),
+        "unetxl_inpaint": lambda: load_inpaint_unet(inpaint, torch_dtype, dims),
+    }
+    modules = {name: wrap(name, loaders[name]()).to(device).eval() for name in components}
     return LoadedPipeline(directory, modules, dims)
+
+
+def read_dims(directory: Path) -> Dims:
+    """The component sizes from the configs, after checking SDXL's wiring (no weights are read)."""
+    try:
+        text1, text2, unet, vae = (read_config(directory, name) for name in ("text_encoder", "text_encoder_2",
+                                                                             "unet", "vae"))
+    except SourceError as err:
+        raise ExportError(str(err)) from err
+    errors = wiring_errors(text1, text2, unet, vae)
+    if errors:
+        raise ExportError(f"{directory} is not wired like SDXL: " + "; ".join(errors))
+    return Dims(
+        text1_hidden=text1["hidden_size"],
+        text2_hidden=text2["hidden_size"],
+        text2_projection=int(text2.get("projection_dim") or text2["hidden_size"]),
+        max_tokens=text1["max_position_embeddings"],
+        latent_channels=unet["in_channels"],
+        unet_up_factor=2 ** (len(unet["block_out_channels"]) - 1),
+    )
+
+
+def _load(directory: Path, component: str, torch_dtype: Any) -> Any:
+    import diffusers
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection
+
+    models: Any = diffusers  # diffusers is untyped
+    classes = {"text_encoder": CLIPTextModel, "text_encoder_2": CLIPTextModelWithProjection,
+               "unet": models.UNet2DConditionModel, "vae": models.AutoencoderKL}
+    # transformers' SDPA attention exports its scale as a float32 constant, which turns every layer
+    # after the first attention into float32 in an fp16 export (measured: 71 of 78 CLIP weights);
+    # the eager attention keeps the graph fp16 (only the softmax runs in float32, as in torch).
+    options = {"attn_implementation": "eager"} if component.startswith("text_encoder") else {}
+    try:
+        return classes[component].from_pretrained(directory / component, torch_dtype=torch_dtype, **options)
+    except (OSError, ValueError) as err:
+        raise ExportError(f"loading {component} from {directory} failed: {err}") from err
 
 
 def load_inpaint_unet(directory: Path | None, torch_dtype: Any, dims: Dims) -> Any:
@@ -208,8 +236,13 @@ def export_component(
                 )
         except Exception as err:  # torch raises many unrelated types from tracing
             raise ExportError(f"{name}: torch.onnx.export failed: {err}") from err
-        model = optimize(onnx.load(str(raw)))
-    save_model(model, destination)
+        model = onnx.load(str(raw), load_external_data=False)
+        if not has_external_data(model) and model.ByteSize() >= FOLD_LIMIT:
+            externalize(model, raw.parent)
+        if has_external_data(model):  # over 1 GB: the weights never enter this process again
+            consolidate(optimize_structure(model), raw.parent, destination)
+        else:
+            save_model(optimize(model), destination)
     try:
         onnx.checker.check_model(str(destination))
     except onnx.checker.ValidationError as err:
@@ -229,7 +262,7 @@ def optimize(model: Any) -> Any:
     # ORT cannot run TensorRT's fp8 Q/DQ ops (quantize.py): polygraphy's folding then falls back to
     # writing scratch files into the working directory; TensorRT folds those graphs itself.
     tensorrt_ops = any(node.domain == "trt" for node in model.graph.node)
-    if model.ByteSize() < PROTOBUF_LIMIT and not tensorrt_ops:
+    if model.ByteSize() < FOLD_LIMIT and not tensorrt_ops:
         model = fold_constants(model, allow_onnxruntime_shape_inference=True)
     graph = gs.import_onnx(model)
     graph.cleanup().toposort()

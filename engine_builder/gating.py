@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from engine_builder.components import UNETS, ComponentName, component_spec, export_latent_size
+from engine_builder.components import UNETS, ComponentName, component_spec, trace_latent_size
 from engine_builder.errors import QualityGateUnavailableError
 from engine_builder.export import export_component, load_pipeline
 from engine_builder.parity import check_parity
@@ -84,7 +84,7 @@ def recalibration(plan: BuildPlan, source: Path, work: Path, lr: LatentRange, fl
                             seed=attempt)
         paths: dict[str, Path] = {}
         for name in plan.quantized_components:
-            hw = tuple(export_latent_size(s, loaded.dims.unet_up_factor) for s in lr.opt_hw) \
+            hw = tuple(trace_latent_size(s, loaded.dims.unet_up_factor) for s in lr.opt_hw) \
                 if name in UNETS else lr.opt_hw
             onnx_path = work / f"attempt-{attempt}" / "onnx" / name / "model.onnx"
             export_component(loaded, name, onnx_path, hw, float_dtype)  # type: ignore[arg-type]

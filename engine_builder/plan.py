@@ -32,9 +32,10 @@ ExecutionMode = Literal["bls", "in_process"]
 Pipeline = Literal["text2image", "photoshoot"]
 PIPELINES: tuple[Pipeline, ...] = ("text2image", "photoshoot")
 DEFAULT_PIPELINES: tuple[Pipeline, ...] = ("text2image",)
-SOURCE_PATTERN = r"^(hf://[\w.-]+/[\w.-]+(@[\w.-]+)?|pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?/.*|s3://[a-z0-9][a-z0-9.-]+(/.*)?|gs://[a-z0-9][a-z0-9._-]+(/.*)?|builtin://tiny-sdxl(-random)?)$"
+SOURCE_PATTERN = r"^(hf://[\w.-]+/[\w.-]+(@[\w.-]+)?|pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?/.*|s3://[a-z0-9][a-z0-9.-]+(/.*)?|gs://[a-z0-9][a-z0-9._-]+(/.*)?|builtin://(tiny-sdxl(-random)?|sdxl-architecture))$"
 #: The SDXL inpainting UNet (9 input channels): any SDXL source scheme, or the tiny builtin variant.
-INPAINT_SOURCE_PATTERN = SOURCE_PATTERN.replace("builtin://tiny-sdxl(-random)?)$", "builtin://tiny-sdxl-inpaint(-random)?)$")
+INPAINT_SOURCE_PATTERN = SOURCE_PATTERN.replace("builtin://(tiny-sdxl(-random)?|sdxl-architecture))$",
+                                                "builtin://(tiny-sdxl-inpaint(-random)?|sdxl-architecture-inpaint))$")
 #: A foreground segmentation model: a directory with ``model.onnx`` + ``segmenter.json``, or the tiny one.
 SEGMENTATION_SOURCE_PATTERN = (
     r"^(hf://[\w.-]+/[\w.-]+(@[\w.-]+)?|pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?/.*|builtin://tiny-segmenter(-white)?)$"
@@ -48,6 +49,9 @@ TINY_INPAINT_SOURCE = "builtin://tiny-sdxl-inpaint"
 TINY_SEGMENTATION_SOURCE = "builtin://tiny-segmenter"
 #: The public SDXL inpainting checkpoint (its UNet only; text encoders and VAE come from SDXL base).
 DEFAULT_INPAINT_SOURCE = "hf://diffusers/stable-diffusion-xl-1.0-inpainting-0.1"
+#: SDXL base's full-size architecture with random weights (engine_builder/sdxl_architecture.py).
+ARCHITECTURE_SOURCE = "builtin://sdxl-architecture"
+ARCHITECTURE_INPAINT_SOURCE = "builtin://sdxl-architecture-inpaint"
 #: FP8 tensor cores exist from Ada (8.9) on; below that an fp8 plan cannot be built.
 FP8_MIN_COMPUTE_CAPABILITY = 8.9
 #: Plans without TensorRT (CPU path) record this as their TensorRT version.

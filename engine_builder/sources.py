@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine_builder import sdxl_architecture
 from engine_builder.errors import SourceError
 from engine_builder.tiny import materialize, materialize_inpaint
+from engine_builder.wiring import check_sdxl_wiring
 
 #: The components an SDXL base pipeline must have, and the weight files each must carry.
 SDXL_COMPONENTS: dict[str, tuple[str, ...]] = {
@@ -27,7 +29,11 @@ SDXL_COMPONENTS: dict[str, tuple[str, ...]] = {
         "diffusion_pytorch_model.bin",
         "diffusion_pytorch_model.safetensors.index.json",
     ),
-    "vae": ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin"),
+    "vae": (
+        "diffusion_pytorch_model.safetensors",
+        "diffusion_pytorch_model.bin",
+        "diffusion_pytorch_model.safetensors.index.json",
+    ),
     "tokenizer": ("vocab.json",),
     "tokenizer_2": ("vocab.json",),
     "scheduler": ("scheduler_config.json",),
@@ -193,10 +199,13 @@ def resolve_source(
     """The local diffusers directory for ``uri``, checked to be a complete SDXL pipeline."""
     spec = parse_source(uri)
     if spec.scheme == "builtin":
-        if spec.location not in ("tiny-sdxl", "tiny-sdxl-random"):
-            raise SourceError(f"source: unknown builtin model {spec.location!r} (tiny-sdxl or tiny-sdxl-random)")
-
-        directory = materialize(workdir, trained=spec.location == "tiny-sdxl")
+        if spec.location == "sdxl-architecture":
+            directory = sdxl_architecture.materialize(workdir)
+        elif spec.location in ("tiny-sdxl", "tiny-sdxl-random"):
+            directory = materialize(workdir, trained=spec.location == "tiny-sdxl")
+        else:
+            raise SourceError(f"source: unknown builtin model {spec.location!r} "
+                              "(tiny-sdxl, tiny-sdxl-random or sdxl-architecture)")
     elif spec.scheme == "pvc":
         root = pvc_root or Path(os.environ.get("PVC_ROOT", DEFAULT_PVC_ROOT))
         directory = pvc_path(spec.location, root)
@@ -208,6 +217,7 @@ def resolve_source(
     else:
         directory = fetch_fsspec(uri, workdir / "source")
     check_sdxl_layout(directory)
+    check_sdxl_wiring(directory)
     return directory
 
 
@@ -225,11 +235,13 @@ def resolve_unet_source(uri: str, workdir: Path, *, token_env: str | None = None
     """
     spec = parse_source(uri)
     if spec.scheme == "builtin":
-        if spec.location not in ("tiny-sdxl-inpaint", "tiny-sdxl-inpaint-random"):
+        if spec.location == "sdxl-architecture-inpaint":
+            directory = sdxl_architecture.materialize(workdir, "sdxl-architecture-inpaint")
+        elif spec.location in ("tiny-sdxl-inpaint", "tiny-sdxl-inpaint-random"):
+            directory = materialize_inpaint(workdir, trained=spec.location == "tiny-sdxl-inpaint")
+        else:
             raise SourceError(f"inpaint source: unknown builtin model {spec.location!r} "
-                              "(tiny-sdxl-inpaint or tiny-sdxl-inpaint-random)")
-
-        directory = materialize_inpaint(workdir, trained=spec.location == "tiny-sdxl-inpaint")
+                              "(tiny-sdxl-inpaint, tiny-sdxl-inpaint-random or sdxl-architecture-inpaint)")
     elif spec.scheme == "pvc":
         directory = pvc_path(spec.location, pvc_root or Path(os.environ.get("PVC_ROOT", DEFAULT_PVC_ROOT)))
     elif spec.scheme == "hf":

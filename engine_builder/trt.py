@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from engine_builder.components import ComponentSpec
-from engine_builder.errors import TensorRTUnavailableError
+from engine_builder.errors import ExportError, TensorRTUnavailableError
+from engine_builder.onnx_graph import onnx_io
 from engine_builder.parity import ParityResult, check_parity
 from engine_builder.plan import NO_TENSORRT, BuildPlan
 from engine_builder.profiles import LatentRange, profile_shapes
@@ -146,16 +147,65 @@ def engine_parity(path: Path, module: Any, spec: ComponentSpec, shapes: list[tup
         return check_parity(module, spec, run, shapes, float_dtype, label="TensorRT")
 
 
+def io_problems(spec: ComponentSpec, found: dict[str, tuple[str, tuple[int | str, ...]]]) -> list[str]:
+    """How the exported graph's inputs and outputs differ from the component's table (names, dtypes,
+    fixed dims, dynamic axes): what the profile and Triton's config are built from."""
+    problems = []
+    expected = {tensor.name: tensor for tensor in (*spec.inputs, *spec.outputs)}
+    for name in sorted(set(found) - set(expected)):
+        problems.append(f"unexpected tensor {name!r}")
+    for name, tensor in expected.items():
+        if name not in found:
+            problems.append(f"missing tensor {name!r}")
+            continue
+        dtype, dims = found[name]
+        if dtype != tensor.dtype:
+            problems.append(f"{name}: dtype {dtype}, the profile expects {tensor.dtype}")
+        if len(dims) != len(tensor.axes):
+            problems.append(f"{name}: rank {len(dims)}, the profile expects {len(tensor.axes)}")
+            continue
+        for index, (axis, dim) in enumerate(zip(tensor.axes, dims, strict=True)):
+            # A symbolic dim where the table has a number is fine: without constant folding (models
+            # over 1 GB) shape inference cannot always prove 77, and the profile pins it anyway.
+            if isinstance(axis, int) and isinstance(dim, int) and dim not in (axis, 0):
+                problems.append(f"{name}: axis {index} is {dim}, the profile expects {axis}")
+            if isinstance(axis, str) and isinstance(dim, int) and dim > 0:
+                problems.append(f"{name}: axis {index} is fixed at {dim}, the profile needs it dynamic ({axis})")
+    return problems
+
+
+@dataclass(frozen=True)
+class PreparedBuild:
+    """Everything the build call receives, made and checked before TensorRT is needed."""
+
+    settings: BuilderSettings
+    profile: Any
+    config: Any
+
+
+def prepare_build(onnx_path: Path, spec: ComponentSpec, plan: BuildPlan, lr: LatentRange) -> PreparedBuild:
+    """Check the ONNX inputs against the component table and make the profile and builder config.
+
+    This runs on any machine, so a real-size export is proven up to the TensorRT call on CPU.
+    """
+    problems = io_problems(spec, onnx_io(onnx_path))
+    if problems:
+        raise ExportError(f"{spec.name}: the exported ONNX does not fit its TensorRT profile: " + "; ".join(problems))
+    settings = builder_settings(plan)
+    profile = build_profile(spec, lr)
+    return PreparedBuild(settings, profile, create_config(settings, profile))
+
+
 def build_engine(onnx_path: Path, spec: ComponentSpec, plan: BuildPlan, lr: LatentRange, destination: Path) -> Path:
     """Parse the ONNX as a strongly typed network and build one engine with the plan's profile."""
+    prepared = prepare_build(onnx_path, spec, plan, lr)
     require_tensorrt(plan)
     import tensorrt as trt
     from polygraphy.backend.trt import engine_from_network, network_from_onnx_path, save_engine
 
-    settings = builder_settings(plan)
-    flags = [trt.OnnxParserFlag.NATIVE_INSTANCENORM] if settings.native_instancenorm else []
-    network = network_from_onnx_path(str(onnx_path), flags=flags, strongly_typed=settings.strongly_typed)
-    engine = engine_from_network(network, config=create_config(settings, build_profile(spec, lr)))
+    flags = [trt.OnnxParserFlag.NATIVE_INSTANCENORM] if prepared.settings.native_instancenorm else []
+    network = network_from_onnx_path(str(onnx_path), flags=flags, strongly_typed=prepared.settings.strongly_typed)
+    engine = engine_from_network(network, config=prepared.config)
     destination.parent.mkdir(parents=True, exist_ok=True)
     save_engine(engine, path=str(destination))
     return destination

@@ -36,40 +36,11 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from engine_builder import photoshoot  # noqa: E402
+from engine_builder import photoshoot, sdxl_architecture  # noqa: E402
 
-#: SDXL base's UNet configuration (stabilityai/stable-diffusion-xl-base-1.0, unet/config.json), with the
-#: inpainting variant's 9 input channels (diffusers/stable-diffusion-xl-1.0-inpainting-0.1).
-SDXL_INPAINT_UNET = {
-    "sample_size": 128,
-    "in_channels": 9,
-    "out_channels": 4,
-    "layers_per_block": 2,
-    "block_out_channels": (320, 640, 1280),
-    "down_block_types": ("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
-    "up_block_types": ("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
-    "attention_head_dim": (5, 10, 20),
-    "transformer_layers_per_block": (1, 2, 10),
-    "use_linear_projection": True,
-    "cross_attention_dim": 2048,
-    "addition_embed_type": "text_time",
-    "addition_time_embed_dim": 256,
-    "projection_class_embeddings_input_dim": 2816,
-    "norm_num_groups": 32,
-}
-#: SDXL's VAE (madebyollin/sdxl-vae-fp16-fix has the same shape).
-SDXL_VAE = {
-    "in_channels": 3,
-    "out_channels": 3,
-    "latent_channels": 4,
-    "block_out_channels": (128, 256, 512, 512),
-    "down_block_types": ("DownEncoderBlock2D",) * 4,
-    "up_block_types": ("UpDecoderBlock2D",) * 4,
-    "layers_per_block": 2,
-    "norm_num_groups": 32,
-    "sample_size": 1024,
-    "scaling_factor": 0.13025,
-}
+#: SDXL base's UNet with the inpainting variant's 9 input channels, and SDXL's VAE (published configs).
+SDXL_INPAINT_UNET = sdxl_architecture.module_kwargs(sdxl_architecture.unet_config(in_channels=9))
+SDXL_VAE = sdxl_architecture.module_kwargs(sdxl_architecture.vae_config())
 
 
 def cuda_unavailable_reason() -> str | None:

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from engine_builder.components import COMPONENTS, ComponentName
+from engine_builder.external_data import move_model
 from engine_builder.plan import BuildPlan
 from engine_builder.repository.model_config import MODELS_DIR, tensor_entry
 
@@ -110,12 +111,13 @@ def write_in_process_model(
     shutil.copytree(sdxl_version, version, dirs_exist_ok=True)
     shutil.copy2(MODELS_DIR / "inprocess_model.py", version / "model.py")
     shutil.copy2(MODELS_DIR / "local_components.py", version / "local_components.py")
+    shutil.copy2(MODELS_DIR / "ort_providers.py", version / "ort_providers.py")
     table = component_table(engines)
     for name in COMPONENTS:
         target = version / COMPONENTS_DIR / name
         target.mkdir(parents=True, exist_ok=True)
         if engines is None:
-            shutil.move(str(artefacts[name]), target / "model.onnx")
+            move_model(artefacts[name], target / "model.onnx")
         else:
             for filename in sorted(set(engines[name].values())):
                 shutil.move(str(artefacts[name] / filename), target / filename)

@@ -65,20 +65,6 @@ def parse(text: str) -> Any:
         raise RepositoryError(f"config.pbtxt does not parse as ModelConfig: {err}") from err
 
 
-def onnx_io(path: Path) -> dict[str, tuple[str, tuple[int | str, ...]]]:
-    """name -> (numpy dtype name, shape with symbolic dims as str) for every graph input and output."""
-    import onnx
-    from onnx import helper
-
-    graph = onnx.load(str(path), load_external_data=False).graph
-    io: dict[str, tuple[str, tuple[int | str, ...]]] = {}
-    for value in (*graph.input, *graph.output):
-        tensor = value.type.tensor_type
-        dtype = helper.tensor_dtype_to_np_dtype(tensor.elem_type).name
-        io[value.name] = (dtype, tuple(d.dim_param or d.dim_value for d in tensor.shape.dim))
-    return io
-
-
 def io_mismatches(config: Any, io: dict[str, tuple[str, tuple[int | str, ...]]]) -> list[str]:
     """Every way a parsed config disagrees with the ONNX graph's names, dtypes and shapes."""
     problems = []

@@ -16,8 +16,9 @@ from typing import Any
 
 from engine_builder.components import Dims
 from engine_builder.layout import PHOTOSHOOT_MODEL
+from engine_builder.onnx_graph import onnx_io
 from engine_builder.plan import BuildPlan
-from engine_builder.repository.model_config import MODELS_DIR, onnx_io, tensor_entry
+from engine_builder.repository.model_config import MODELS_DIR, tensor_entry
 from engine_builder.repository.pipeline_files import write_pipeline_files
 from engine_builder.segmentation import CONFIG_FILE, MODEL_FILE, check_segmenter, read_config
 
@@ -132,6 +133,7 @@ def write_photoshoot_models(
     version = root / "segmenter" / "1"
     version.mkdir(parents=True, exist_ok=True)
     shutil.copy2(MODELS_DIR / "onnx_model.py", version / "model.py")
+    shutil.copy2(MODELS_DIR / "ort_providers.py", version / "ort_providers.py")
     for name in (MODEL_FILE, f"{MODEL_FILE}.data"):
         if (segmenter / name).is_file():
             shutil.copy2(segmenter / name, version / name)

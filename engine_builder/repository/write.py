@@ -13,10 +13,12 @@ from typing import Any
 
 from engine_builder.components import ComponentName, Dims, component_spec, components_for
 from engine_builder.errors import RepositoryError
+from engine_builder.external_data import move_model
 from engine_builder.layout import SPEED_TIER_MODEL, TEXT2IMAGE_MODEL
+from engine_builder.onnx_graph import onnx_io
 from engine_builder.plan import BuildPlan
 from engine_builder.repository import execution
-from engine_builder.repository.model_config import MODELS_DIR, Engines, io_mismatches, onnx_io, parse, render
+from engine_builder.repository.model_config import MODELS_DIR, Engines, io_mismatches, parse, render
 from engine_builder.repository.photoshoot import write_photoshoot_models
 from engine_builder.repository.pipeline_files import write_pipeline_files
 from engine_builder.repository.text2image import component_config, sdxl_config, speed_tier_config, upscale_config
@@ -36,7 +38,8 @@ def write_repository(root: Path, plan: BuildPlan, source: Path, dims: Dims, floa
         version.mkdir(parents=True, exist_ok=True)
         if engines is None:
             shutil.copy2(MODELS_DIR / "onnx_model.py", version / "model.py")
-            shutil.move(str(artefacts[name]), version / "model.onnx")
+            shutil.copy2(MODELS_DIR / "ort_providers.py", version / "ort_providers.py")
+            move_model(artefacts[name], version / "model.onnx")
             configs.append((component_config(spec, plan), version / "model.onnx"))
         else:
             for filename in sorted(set(engines.files[name].values())):

@@ -10,6 +10,7 @@ Not run here: the TensorRT branch (no GPU with TensorRT on the development machi
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +22,12 @@ Component = Callable[[dict[str, Any]], dict[str, Any]]
 COMPONENTS_FILE = "components.json"
 
 
+def _ort_providers() -> Any:
+    """ort_providers.py: a sibling module when the builder imports this file from ``engine_builder``,
+    a file next to it in a Triton repository (execution.py copies both), where no package exists."""
+    return importlib.import_module(f"{__package__}.ort_providers" if __package__ else "ort_providers")
+
+
 def onnx_component(path: Path, threads: int = 0) -> Component:
     """An ORT session on the CPU; ``threads`` 0 lets ORT use every core (like onnx_model.py)."""
     import onnxruntime as ort
@@ -28,7 +35,10 @@ def onnx_component(path: Path, threads: int = 0) -> Component:
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.log_severity_level = 3
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    chooser = _ort_providers()
+    providers = chooser.execution_providers(ort.get_available_providers())
+    session = ort.InferenceSession(str(path), options, providers=providers)
+    chooser.check_providers(session, providers)
     outputs = [o.name for o in session.get_outputs()]
 
     def call(feeds: dict[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,6 @@
-"""Triton Python-backend model: one ONNX Runtime session with NVIDIA's tensor names (CPU path).
+"""Triton Python-backend model: one ONNX Runtime session with NVIDIA's tensor names.
+
+The session runs on the CPU, or on ORT's CUDA provider in a GPU pod (ort_providers.py).
 
 Copied as ``<component>/1/model.py`` next to ``model.onnx``. With dynamic batching Triton hands
 ``execute`` several requests at once; requests whose non-batch dimensions agree are concatenated
@@ -15,6 +17,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort  # noqa: TID253 - this model exists to run ONNX Runtime inside Triton
 import triton_python_backend_utils as pb_utils
+from ort_providers import check_providers, execution_providers
 
 
 class TritonPythonModel:
@@ -25,8 +28,9 @@ class TritonPythonModel:
         options = ort.SessionOptions()
         options.intra_op_num_threads = int(params.get("intra_op_threads", os.environ.get("ORT_THREADS", "0")))
         options.log_severity_level = 3
-        self.session = ort.InferenceSession(str(version_dir / "model.onnx"), options,
-                                            providers=["CPUExecutionProvider"])
+        providers = execution_providers(ort.get_available_providers(), int(args.get("model_instance_device_id", 0)))
+        self.session = ort.InferenceSession(str(version_dir / "model.onnx"), options, providers=providers)
+        check_providers(self.session, providers)
         self.ranks = {i.name: len(i.shape) for i in self.session.get_inputs()}
         self.outputs = [o.name for o in self.session.get_outputs()]
 

@@ -66,7 +66,8 @@ class ModelSpec(ApiModel):
         description=(
             "Model source URI: hf://<org>/<repo>@<revision>, pvc://<claim>/<path>, s3://<bucket>/<prefix>, "
             "gs://<bucket>/<prefix> or builtin://tiny-sdxl (a tiny model trained on coloured-shape scenes, for local "
-            "use; builtin://tiny-sdxl-random is the same architecture untrained)."
+            "use; builtin://tiny-sdxl-random is the same architecture untrained; builtin://sdxl-architecture is SDXL "
+            "base's full-size architecture with random weights, for tests and benchmarks: its images are noise)."
         ),
         json_schema_extra=cel.validations(
             cel.rule(

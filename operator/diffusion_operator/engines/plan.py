@@ -16,6 +16,8 @@ from typing import Literal
 from diffusion_operator.api.gpus import gpu_model
 from diffusion_operator.api.spec import DiffusionServiceSpec
 from engine_builder.plan import (
+    ARCHITECTURE_INPAINT_SOURCE,
+    ARCHITECTURE_SOURCE,
     DEFAULT_INPAINT_SOURCE,
     NO_TENSORRT,
     RANDOM_SUFFIX,
@@ -46,8 +48,12 @@ def photoshoot_sources(spec: DiffusionServiceSpec) -> tuple[str | None, str | No
         return None, None
     tiny = spec.model.source in (TINY_SOURCE, TINY_RANDOM_SOURCE)
     random = RANDOM_SUFFIX if spec.model.source == TINY_RANDOM_SOURCE else ""
-    inpaint = spec.model.inpaint_source or (TINY_INPAINT_SOURCE + random if tiny else DEFAULT_INPAINT_SOURCE)
-    segmentation = spec.model.segmentation_source or (TINY_SEGMENTATION_SOURCE if tiny else None)
+    architecture = spec.model.source == ARCHITECTURE_SOURCE  # random full size pairs with random full size
+    default = TINY_INPAINT_SOURCE + random if tiny else ARCHITECTURE_INPAINT_SOURCE if architecture \
+        else DEFAULT_INPAINT_SOURCE
+    inpaint = spec.model.inpaint_source or default
+    # builtin:// sources may leave the segmenter out (CEL): the tiny one serves the random full size too
+    segmentation = spec.model.segmentation_source or (TINY_SEGMENTATION_SOURCE if tiny or architecture else None)
     return inpaint, segmentation
 
 

@@ -10,8 +10,8 @@ import pytest
 from engine_builder.components import component_spec, export_latent_size
 from engine_builder.errors import ParityError
 from engine_builder.export import LoadedPipeline, export_component, load_pipeline
+from engine_builder.onnx_graph import onnx_io
 from engine_builder.parity import check_parity
-from engine_builder.repository.model_config import onnx_io
 from engine_builder.tiny import materialize
 
 ODD_SHAPES = [(1, 31, 29), (2, 33, 35), (1, 9, 13)]

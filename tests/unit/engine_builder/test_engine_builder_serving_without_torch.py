@@ -28,7 +28,7 @@ from tests.builder_extra import builder_module
 ABSENT = ("torch", "diffusers")
 #: Every Python model of a CPU repository (onnxruntime is their backend, so it stays).
 SERVING_MODELS = ("sdxl_model", "inprocess_model", "local_components", "photoshoot_model", "photoshoot_pre_model",
-                  "photoshoot_post_model", "onnx_model", "upscale_model", "speed_tier_model")
+                  "photoshoot_post_model", "onnx_model", "ort_providers", "upscale_model", "speed_tier_model")
 HIDDEN1, HIDDEN2, PROJ = 4, 6, 5
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine_builder import sources
+from engine_builder import sdxl_architecture, sources
 from engine_builder.errors import SourceError
 from engine_builder.sources import (
     SDXL_COMPONENTS,
@@ -23,8 +23,15 @@ from tests.builder_extra import builder_module
 DEAD_HUB = "http://127.0.0.1:9"
 
 
-def fake_sdxl(root: Path, skip: str | None = None, no_weights: str | None = None) -> Path:
-    """A directory with SDXL's layout and empty weight files (layout checks never read weights)."""
+#: SDXL base's component configs: the wiring check reads them before any weight.
+CONFIGS = {"text_encoder": sdxl_architecture.text_encoder_config(),
+           "text_encoder_2": sdxl_architecture.text_encoder_2_config(),
+           "unet": sdxl_architecture.unet_config(), "vae": sdxl_architecture.vae_config()}
+
+
+def fake_sdxl(root: Path, skip: str | None = None, no_weights: str | None = None,
+              unet: dict[str, object] | None = None) -> Path:
+    """A directory with SDXL's layout, its configs and empty weight files (checks never read weights)."""
     index = {"_class_name": "StableDiffusionXLPipeline"}
     for component, files in SDXL_COMPONENTS.items():
         if component == skip:
@@ -33,6 +40,9 @@ def fake_sdxl(root: Path, skip: str | None = None, no_weights: str | None = None
         (root / component).mkdir(parents=True, exist_ok=True)
         if component != no_weights:
             (root / component / files[0]).write_text("{}")
+        if component in CONFIGS:
+            config = {**CONFIGS[component], **(unet or {})} if component == "unet" else CONFIGS[component]
+            (root / component / "config.json").write_text(json.dumps(config))
     root.mkdir(parents=True, exist_ok=True)
     (root / "model_index.json").write_text(json.dumps(index))
     return root
@@ -46,6 +56,7 @@ def fake_sdxl(root: Path, skip: str | None = None, no_weights: str | None = None
         ("pvc://models/sdxl/base", "pvc", "models/sdxl/base", None),
         ("s3://bucket/sdxl", "s3", "bucket/sdxl", None),
         ("builtin://tiny-sdxl", "builtin", "tiny-sdxl", None),
+        ("builtin://sdxl-architecture", "builtin", "sdxl-architecture", None),
     ],
 )
 def test_source_uris_parse_into_scheme_location_and_revision(uri, scheme, location, revision):
@@ -155,3 +166,9 @@ def test_the_hub_token_comes_from_the_env_var_the_plan_names(tmp_path: Path, mon
     monkeypatch.setenv("MY_HF_TOKEN", "hf_secret")
     resolve_source("hf://org/sdxl@v1", tmp_path, token_env="MY_HF_TOKEN")
     assert seen == {"repo": "org/sdxl", "revision": "v1", "token": "hf_secret"}
+
+
+def test_a_source_wired_unlike_sdxl_fails_before_any_weight_is_read(tmp_path: Path):
+    fake_sdxl(tmp_path / "claim" / "sd15", unet={"cross_attention_dim": 768, "addition_embed_type": None})
+    with pytest.raises(SourceError, match=r"not wired like SDXL: unet.addition_embed_type .*unet.cross_attention_dim"):
+        resolve_source("pvc://claim/sd15", tmp_path / "work", pvc_root=tmp_path)

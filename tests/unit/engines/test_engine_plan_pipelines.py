@@ -61,3 +61,11 @@ def test_engine_execution_mode_reaches_the_plan_and_only_in_process_changes_the_
     in_process = spec_with(engine__executionMode="InProcess")
     assert plan_for(parse_spec(in_process), TRT).execution_mode == "in_process"
     assert key(in_process) != key(MINIMAL)
+
+
+def test_the_full_size_random_architecture_pairs_with_its_inpainting_variant() -> None:
+    spec = parse_spec({"model": {"source": "builtin://sdxl-architecture"}, "pipelines": ["text2image", "photoshoot"]})
+    plan = plan_for(spec, TRT)
+    assert plan.source == "builtin://sdxl-architecture"
+    assert plan.inpaint_source == "builtin://sdxl-architecture-inpaint"
+    assert plan.segmentation_source == "builtin://tiny-segmenter"
