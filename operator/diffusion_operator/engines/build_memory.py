@@ -44,11 +44,15 @@ HEADROOM: Final = Decimal("0.15")
 #: The export's float type per path, as the messages name it.
 EXPORT_DTYPE: Final[Mapping[BuildPath, str]] = MappingProxyType({"tensorrt": "fp16", "onnxruntime": "fp32"})
 
-# measured by bench/engine_builder/realsize.py: see docs/benchmarks.md
-# PROVISIONAL until that run lands: peak RSS in GiB of each stage, per model size class and path.
-# The inpainting UNet is UNet-XL with 9 input channels and the VAE encoder half the VAE: each carries
-# its sibling's figure until measured; "calibration_inpaint" is the inpainting UNet's weights alone
-# (2.6 B parameters: ~5 GiB in fp16, ~10 GiB in fp32).
+# measured by bench/engine_builder/realsize.py (make realsize; bench/results/realsize.json,
+# docs/real-size.md) on 2026-12-07: peak RSS in GiB of each component's load and export in build
+# order (clip, clip2, unetxl, vae; one process, so a later stage includes what the allocator kept
+# from an earlier one, as in the Job), per model size class and path. Not measured, and marked so:
+# - the inpainting UNet (UNet-XL with 9 input channels) and the VAE encoder carry their sibling's figure;
+# - the calibration rows are estimates from the weights held (all components loaded at once), and
+#   "calibration_inpaint" is the inpainting UNet's weights alone (2.6 B parameters: ~5 GiB fp16, ~10 fp32);
+# - the CPU path's parity check at full size (the fp32 UNet in torch and ONNX Runtime at once);
+# - tiny: 2.0 rounds up the 1.1 GiB a whole tiny CPU build peaked at.
 MEASURED_PEAK_GIB: Final[Mapping[tuple[SizeClass, BuildPath, Stage], Decimal]] = MappingProxyType({
     ("tiny", "tensorrt", "clip"): Decimal("2.0"),
     ("tiny", "tensorrt", "clip2"): Decimal("2.0"),
@@ -66,20 +70,20 @@ MEASURED_PEAK_GIB: Final[Mapping[tuple[SizeClass, BuildPath, Stage], Decimal]] =
     ("tiny", "onnxruntime", "unetxl_inpaint"): Decimal("2.0"),
     ("tiny", "onnxruntime", "calibration"): Decimal("2.5"),
     ("tiny", "onnxruntime", "calibration_inpaint"): Decimal("0.5"),
-    ("sdxl", "tensorrt", "clip"): Decimal("3.5"),
-    ("sdxl", "tensorrt", "clip2"): Decimal("6.0"),
-    ("sdxl", "tensorrt", "unetxl"): Decimal("14.0"),
-    ("sdxl", "tensorrt", "vae"): Decimal("3.5"),
-    ("sdxl", "tensorrt", "vae_encoder"): Decimal("3.5"),
-    ("sdxl", "tensorrt", "unetxl_inpaint"): Decimal("14.0"),
+    ("sdxl", "tensorrt", "clip"): Decimal("3.41"),
+    ("sdxl", "tensorrt", "clip2"): Decimal("8.81"),
+    ("sdxl", "tensorrt", "unetxl"): Decimal("7.77"),
+    ("sdxl", "tensorrt", "vae"): Decimal("3.07"),
+    ("sdxl", "tensorrt", "vae_encoder"): Decimal("3.07"),
+    ("sdxl", "tensorrt", "unetxl_inpaint"): Decimal("7.77"),
     ("sdxl", "tensorrt", "calibration"): Decimal("18.0"),
     ("sdxl", "tensorrt", "calibration_inpaint"): Decimal("5.0"),
-    ("sdxl", "onnxruntime", "clip"): Decimal("4.0"),
-    ("sdxl", "onnxruntime", "clip2"): Decimal("9.0"),
-    ("sdxl", "onnxruntime", "unetxl"): Decimal("20.0"),
-    ("sdxl", "onnxruntime", "vae"): Decimal("4.0"),
-    ("sdxl", "onnxruntime", "vae_encoder"): Decimal("4.0"),
-    ("sdxl", "onnxruntime", "unetxl_inpaint"): Decimal("20.0"),
+    ("sdxl", "onnxruntime", "clip"): Decimal("5.96"),
+    ("sdxl", "onnxruntime", "clip2"): Decimal("6.14"),
+    ("sdxl", "onnxruntime", "unetxl"): Decimal("14.13"),
+    ("sdxl", "onnxruntime", "vae"): Decimal("7.19"),
+    ("sdxl", "onnxruntime", "vae_encoder"): Decimal("7.19"),
+    ("sdxl", "onnxruntime", "unetxl_inpaint"): Decimal("14.13"),
     ("sdxl", "onnxruntime", "calibration"): Decimal("24.0"),
     ("sdxl", "onnxruntime", "calibration_inpaint"): Decimal("10.0"),
 })

@@ -40,8 +40,8 @@ def gib(figure: str) -> int:
 
 
 @pytest.mark.parametrize(("spec", "backend", "figure", "reason"), [
-    (MINIMAL, "tensorrt", "14.0", "sdxl unetxl fp16 export 14.0 GiB + 15 %"),
-    (MINIMAL, "onnxruntime", "20.0", "sdxl unetxl fp32 export 20.0 GiB + 15 %"),
+    (MINIMAL, "tensorrt", "8.81", "sdxl clip2 fp16 export 8.8 GiB + 15 %"),
+    (MINIMAL, "onnxruntime", "14.13", "sdxl unetxl fp32 export 14.1 GiB + 15 %"),
     (TINY, "tensorrt", "2.0", "tiny clip fp16 export 2.0 GiB + 15 %"),
     (TINY, "onnxruntime", "2.0", "tiny clip fp32 export 2.0 GiB + 15 %"),
     (spec_with(engine__precision="int8"), "tensorrt", "18.0",
@@ -51,19 +51,19 @@ def gib(figure: str) -> int:
     (spec_with(engine__precision="fp8", serving__gpu={"type": "nvidia-l4"}), "tensorrt", "18.0",
      "sdxl fp8 calibration, all components loaded, 18.0 GiB + 15 %"),
     # ONNX Runtime cannot run TensorRT's fp8 Q/DQ: a CPU fp8 plan stays float and does not calibrate.
-    (spec_with(engine__precision="fp8", serving__gpu={"type": "nvidia-l4"}), "onnxruntime", "20.0",
-     "sdxl unetxl fp32 export 20.0 GiB + 15 %"),
+    (spec_with(engine__precision="fp8", serving__gpu={"type": "nvidia-l4"}), "onnxruntime", "14.13",
+     "sdxl unetxl fp32 export 14.1 GiB + 15 %"),
     ({**TINY, "engine": {"precision": "int8"}}, "tensorrt", "2.5",
      "tiny int8 calibration, all components loaded, 2.5 GiB + 15 %"),
-    # The photoshoot's inpainting UNet is exported on its own: it peaks as the UNet does...
-    (PHOTOSHOOT_SDXL, "tensorrt", "14.0", "sdxl unetxl fp16 export 14.0 GiB + 15 %"),
+    # The photoshoot's inpainting UNet is exported on its own: it peaks as the UNet does, under bigG...
+    (PHOTOSHOOT_SDXL, "tensorrt", "8.81", "sdxl clip2 fp16 export 8.8 GiB + 15 %"),
     # ...but calibration holds it beside the rest.
     ({**PHOTOSHOOT_SDXL, "engine": {"precision": "int8"}}, "tensorrt", "23.0",
      "sdxl int8 calibration, all components loaded, 18.0 GiB + inpainting UNet 5.0 GiB + 15 %"),
     # The tiny model with a real inpainting UNet: the UNet's size decides, not the base model's.
     ({**TINY, "pipelines": ["photoshoot"], "model": {"source": "builtin://tiny-sdxl",
                                                      "inpaintSource": "pvc://models/sdxl-inpainting"}},
-     "tensorrt", "14.0", "sdxl unetxl_inpaint fp16 export 14.0 GiB + 15 %"),
+     "tensorrt", "7.77", "sdxl unetxl_inpaint fp16 export 7.8 GiB + 15 %"),
 ])
 def test_the_build_asks_for_its_largest_stage_plus_headroom(spec: dict[str, Any], backend: str, figure: str,
                                                             reason: str) -> None:
@@ -79,7 +79,7 @@ def test_the_limit_is_the_request_and_both_are_whole_mebibytes(spec: dict[str, A
     assert memory.request_bytes % MIB == 0
 
 
-def test_the_sdxl_fp16_build_fits_a_g2_standard_8_with_the_provisional_figures() -> None:
+def test_the_sdxl_fp16_build_fits_a_g2_standard_8_with_the_measured_figures() -> None:
     """The seed's node type: 32 GB of RAM, about 29 GiB allocatable (the old fixed 32Gi never scheduled)."""
     assert build_memory(plan(MINIMAL)).request_bytes < 29 * GIB
 

@@ -93,7 +93,7 @@ def test_a_build_that_cannot_fit_is_not_created_and_says_why_with_a_warning() ->
 def test_the_computed_figure_is_named_when_no_override_is_set() -> None:
     _, reason, message = engine_ready(run(service(), pool(NodeMemory("small", 8 * GIB))))
     assert reason == Reason.BUILD_WONT_FIT
-    assert "(sdxl unetxl fp16 export 14.0 GiB + 15 %)" in message
+    assert "(sdxl clip2 fp16 export 8.8 GiB + 15 %)" in message
 
 
 def test_a_build_that_fits_or_whose_pool_is_empty_is_created() -> None:

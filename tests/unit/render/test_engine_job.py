@@ -163,8 +163,8 @@ def test_the_build_job_mounts_every_claim_the_photoshoot_sources_live_on() -> No
 
 
 @pytest.mark.parametrize(("spec", "requests", "limits"), [
-    # The figures: the sdxl fp16 export (14.0 GiB + 15 %), limit = request, the operator's CPU.
-    (MINIMAL, {"cpu": "4", "memory": "16487Mi"}, {"memory": "16487Mi", "nvidia.com/gpu": "1"}),
+    # The figures: the sdxl fp16 export's largest stage (bigG, 8.81 GiB + 15 %), limit = request, the operator's CPU.
+    (MINIMAL, {"cpu": "4", "memory": "10375Mi"}, {"memory": "10375Mi", "nvidia.com/gpu": "1"}),
     ({"model": {"source": "builtin://tiny-sdxl"}}, {"cpu": "4", "memory": "2356Mi"},
      {"memory": "2356Mi", "nvidia.com/gpu": "1"}),
     # The spec's override wins, key by key.
