@@ -23,6 +23,7 @@ Results go to ``bench/results/openai_overhead.json``.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import http.client
 import json
 import os
@@ -217,6 +218,10 @@ def serve_activator(args: argparse.Namespace) -> None:
     routes.encode = timed  # type: ignore[assignment]
     api = ApiSettings(keys_dir=Path(args.keys_dir), model_id="bench", max_images=1,
                       sizes=SizeCaps.parse(None, "64x64-1024x1024", "1024x1024"), max_steps=150)
+    profile = os.environ.get("OPENAI_OVERHEAD_PROFILE")  # a cProfile dump of the activator, to find its costs
+    profiler = cProfile.Profile() if profile else None
+    if profiler is not None:
+        profiler.enable()
     try:
         serve(ActivatorSettings(service="bench", namespace="bench", backend_host="127.0.0.1",
                                 backend_http_port=args.backend_http_port, backend_grpc_port=args.backend_grpc_port,
@@ -224,6 +229,9 @@ def serve_activator(args: argparse.Namespace) -> None:
                                 admin_port=args.admin_port, read_status=False, drain_s=0.5, api=api))
     finally:
         Path(args.encode_log).write_text(json.dumps(timings))
+        if profiler is not None and profile is not None:
+            profiler.disable()
+            profiler.dump_stats(profile)
 
 
 def main() -> None:
