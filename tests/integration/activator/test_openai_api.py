@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -67,6 +68,20 @@ def sdxl_successes(triton: TritonServer) -> int:
         return triton_client.statistics("sdxl").success_count
     finally:
         triton_client.close()
+
+
+def settled_successes(triton: TritonServer, at_least: int, deadline_s: float = 15.0) -> int:
+    """Triton's success count once it reaches `at_least` and holds for a moment (or at the deadline).
+
+    Triton records a request's statistics after its response is sent, so a client can hold every
+    image a moment before the count includes the last one. Waiting for the count, then reading it
+    again after a pause, keeps the check exact: a refused request that reached Triton still shows
+    as one too many."""
+    stop = time.monotonic() + deadline_s
+    while sdxl_successes(triton) < at_least and time.monotonic() < stop:
+        time.sleep(0.1)
+    time.sleep(0.5)
+    return sdxl_successes(triton)
 
 
 def post(running: Any, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
@@ -155,7 +170,8 @@ def test_bad_requests_and_bad_keys_are_refused_among_good_ones_and_never_reach_t
         "unknown-field": (400, "num_steps"), "url-format": (400, "response_format"),
         "wrong-key": (401, "invalid_api_key"),
     }
-    assert sdxl_successes(tiny_triton) - before == len(bad), "only the good requests reached Triton"
+    assert settled_successes(tiny_triton, before + len(bad)) - before == len(bad), \
+        "only the good requests reached Triton"
 
 
 def test_a_key_over_its_rate_gets_429_with_retry_after_and_other_keys_go_on(

@@ -236,6 +236,9 @@ def test_bad_uploads_and_faults_are_refused_among_good_traffic_and_every_good_re
         "missing-image": (400, "image"), "missing-prompt": (400, "prompt"), "edits-off": (404, "model"),
         "slow-body": (408, None), "hang-up": (499, None), "steps-over-cap": (400, "num_inference_steps"),
     }
+    # Triton counts a request after sending its response: wait for the count, then read it once more.
+    wait_until(lambda: successes(photoshoot_triton, PHOTOSHOOT) - edits_before >= 3, seconds=15)
+    time.sleep(0.5)
     assert successes(photoshoot_triton, PHOTOSHOOT) - edits_before == 3, "only the good edits reached Triton"
     assert good("edit", 9) == 1, "the gateway keeps serving"
 
