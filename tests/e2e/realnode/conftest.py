@@ -8,20 +8,29 @@ events and their container logs.
 
 from __future__ import annotations
 
+import logging
+import threading
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
+from testbed import servicemonitors
 from testbed.cluster import Cluster
+from testbed.demo.manifests import CRD_API
+from testbed.demo.monitoring import install_service_monitor_crd
 from testbed.kube import KubeClient
 from testbed.operator_process import OperatorProcess
+from testbed.prometheus import file_scrape
 from testbed.realnode import RealNode
 from testbed.realnode.product import operator_env
+from testbed.servicemonitors import TargetFiles, Translator
 
 ROLLBACK_AFTER_SECONDS = 10
 #: Requests each activator replica holds at most in this suite (the product's default is 100).
 ACTIVATOR_QUEUE_LIMIT = 16
+
+log = logging.getLogger(__name__)
 
 
 @pytest.fixture(scope="package")
@@ -56,3 +65,35 @@ def realnode_operator(cluster: Cluster, crds: None, restricted_namespace: str) -
     process.start()
     yield process
     process.stop()
+
+
+@pytest.fixture(scope="module")
+def scrapes(cluster: Cluster, kube: KubeClient, restricted_namespace: str,
+            realnode_operator: OperatorProcess) -> Iterator[None]:
+    """The operator's ServiceMonitors become Prometheus' scrape jobs for the module (then the bed's own).
+
+    The ServiceMonitor CRD is installed first (the operator renders ServiceMonitors only where the
+    kind is served; it notices a CRD installed after its start within its discovery TTL) and removed
+    again if it was installed here.
+    """
+    installed = install_service_monitor_crd(kube)
+    prometheus = cluster.prometheus()
+    translator = Translator(kube, TargetFiles(prometheus.dir / "targets"), prometheus, [restricted_namespace])
+    stop = threading.Event()
+
+    def follow() -> None:
+        while not stop.is_set():
+            try:
+                translator.sync()
+            except Exception:  # the next pass retries
+                log.exception("ServiceMonitor sync failed")
+            stop.wait(1)
+
+    thread = threading.Thread(target=follow, daemon=True)
+    thread.start()
+    yield
+    stop.set()
+    thread.join(10)
+    prometheus.reload([file_scrape("triton", cluster.targets_dir)])
+    if installed:
+        kube.resource(CRD_API, "CustomResourceDefinition").delete(name=servicemonitors.CRD["metadata"]["name"])

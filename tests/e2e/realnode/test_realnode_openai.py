@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import io
 import secrets
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,7 +22,6 @@ import pytest
 from PIL import Image
 
 from testbed.kube import KubeClient, WaitTimeoutError
-from testbed.operator_process import OperatorProcess
 from testbed.realnode.product import API, tiny_service
 
 SERVICE = "openai"
@@ -55,7 +55,9 @@ def decoded(b64: str | None) -> Image.Image:
 
 
 @pytest.fixture(scope="module")
-def address(kube: KubeClient, restricted_namespace: str, realnode_operator: OperatorProcess) -> Iterator[str]:
+def address(kube: KubeClient, restricted_namespace: str, scrapes: None) -> Iterator[str]:
+    """The client Service's API root once the service is Ready; Prometheus scrapes it from the
+    ServiceMonitors the operator renders (``scrapes``), so the autoscaler can idle it to zero."""
     kube.core.create_namespaced_secret(restricted_namespace, {
         "metadata": {"name": SECRET}, "stringData": {KEY_NAME: KEY}})
     kube.create(tiny_service(
@@ -108,7 +110,13 @@ def test_a_request_at_zero_is_held_and_served(address: str, kube: KubeClient, re
     kube.wait_for("apps/v1", "Deployment", SERVICE, restricted_namespace,
                   lambda d: (d.to_dict().get("spec") or {}).get("replicas") == 0, timeout=ZERO_TIMEOUT,
                   what="scaled to zero")
+    started = time.monotonic()
     result = client(address).images.generate(prompt="a small red circle on a blue background",
                                              size=f"{SIZE}x{SIZE}", extra_body={"seed": 11, "num_inference_steps": 2})
+    waited = time.monotonic() - started
     [image] = result.data
     assert decoded(image.b64_json).size == (SIZE, SIZE)
+    assert image.model_extra is not None and image.model_extra["seed"] == 11
+    deployment = kube.get("apps/v1", "Deployment", SERVICE, restricted_namespace)
+    assert deployment is not None and deployment.to_dict()["spec"]["replicas"] >= 1, "the request woke the service"
+    assert waited > 1.0, "answered before any Triton pod could have started: it was not held at zero"

@@ -25,16 +25,9 @@ from diffusion_operator.client.request import ImageRequest
 from diffusion_operator.client.triton import Endpoint, TritonClient
 from diffusion_operator.render.names import selector_string
 
-from testbed import servicemonitors
-from testbed.cluster import Cluster
-from testbed.demo.manifests import CRD_API
-from testbed.demo.monitoring import install_service_monitor_crd
 from testbed.kube import KubeClient, WaitTimeoutError
 from testbed.load import ImageTraffic
-from testbed.operator_process import OperatorProcess
-from testbed.prometheus import file_scrape
 from testbed.realnode.product import API, tiny_service
-from testbed.servicemonitors import TargetFiles, Translator
 from tests.e2e.realnode.conftest import ACTIVATOR_QUEUE_LIMIT
 
 SERVICE = "zero"
@@ -140,38 +133,6 @@ def generate(address: str, retries: int = 0) -> tuple[bool, list[str], float]:
         finally:
             client.close()
     return False, errors, time.monotonic() - started
-
-
-@pytest.fixture(scope="module")
-def scrapes(cluster: Cluster, kube: KubeClient, restricted_namespace: str,
-            realnode_operator: OperatorProcess) -> Iterator[None]:
-    """The operator's ServiceMonitors become Prometheus' scrape jobs for the module (then the bed's own).
-
-    The ServiceMonitor CRD is installed first (the operator renders ServiceMonitors only where the
-    kind is served; it notices a CRD installed after its start within its discovery TTL) and removed
-    again if it was installed here.
-    """
-    installed = install_service_monitor_crd(kube)
-    prometheus = cluster.prometheus()
-    translator = Translator(kube, TargetFiles(prometheus.dir / "targets"), prometheus, [restricted_namespace])
-    stop = threading.Event()
-
-    def follow() -> None:
-        while not stop.is_set():
-            try:
-                translator.sync()
-            except Exception:  # the next pass retries
-                log.exception("ServiceMonitor sync failed")
-            stop.wait(1)
-
-    thread = threading.Thread(target=follow, daemon=True)
-    thread.start()
-    yield
-    stop.set()
-    thread.join(10)
-    prometheus.reload([file_scrape("triton", cluster.targets_dir)])
-    if installed:
-        kube.resource(CRD_API, "CustomResourceDefinition").delete(name=servicemonitors.CRD["metadata"]["name"])
 
 
 @pytest.fixture(scope="module")
