@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import openai
 import pytest
+from diffusion_operator.render.names import selector_string
 from PIL import Image
 
 from testbed.kube import KubeClient, WaitTimeoutError
@@ -110,6 +111,10 @@ def test_a_request_at_zero_is_held_and_served(address: str, kube: KubeClient, re
     kube.wait_for("apps/v1", "Deployment", SERVICE, restricted_namespace,
                   lambda d: (d.to_dict().get("spec") or {}).get("replicas") == 0, timeout=ZERO_TIMEOUT,
                   what="scaled to zero")
+    deadline = time.monotonic() + 120
+    while kube.core.list_namespaced_pod(restricted_namespace, label_selector=selector_string(SERVICE)).items:
+        assert time.monotonic() < deadline, "the last Triton pod never went away"
+        time.sleep(1)
     started = time.monotonic()
     result = client(address).images.generate(prompt="a small red circle on a blue background",
                                              size=f"{SIZE}x{SIZE}", extra_body={"seed": 11, "num_inference_steps": 2})
