@@ -215,21 +215,8 @@ def _photographed(result: Any, seconds: float) -> Photographed:
 def http_infer_body(request: ImageRequest) -> tuple[bytes, int | None]:
     """The KServe v2 HTTP body of one ``sdxl`` request, exactly as this client sends it: a JSON header
     then the binary tensors, and the header's length (``Inference-Header-Content-Length``; None when
-    the body is all JSON). For callers with their own HTTP stack (the activator's OpenAI API)."""
+    the body is all JSON). For callers with their own HTTP stack (the API's overhead bench)."""
     return _http_body(text2image_inputs(request))
-
-
-def http_photoshoot_body(request: PhotoshootRequest) -> tuple[bytes, int | None]:
-    """``http_infer_body`` for one ``sdxl-photoshoot`` request (the photo travels as a BYTES tensor)."""
-    return _http_body(_photoshoot_inputs(request))
-
-
-def _parse_http(body: bytes, header_length: int | None) -> Any:
-    lib = _module("http")
-    try:
-        return lib.InferenceServerClient.parse_response_body(body, header_length=header_length)
-    except Exception as err:  # tritonclient raises plain exceptions for a malformed body
-        raise ServerRejectedError(f"unreadable answer from Triton: {_message(err)}") from err
 
 
 def _read(result: Any, convert: Callable[[Any, float], T], seconds: float) -> T:
@@ -238,16 +225,6 @@ def _read(result: Any, convert: Callable[[Any, float], T], seconds: float) -> T:
         return convert(result, seconds)
     except Exception as err:
         raise ServerRejectedError(f"unreadable answer from Triton: {_message(err)}") from err
-
-
-def parse_http_generated(body: bytes, header_length: int | None, seconds: float) -> Generated:
-    """An ``sdxl`` answer to ``http_infer_body``'s request (HTTP 200); unreadable: ``ServerRejectedError``."""
-    return _read(_parse_http(body, header_length), _generated, seconds)
-
-
-def parse_http_photographed(body: bytes, header_length: int | None, seconds: float) -> Photographed:
-    """An ``sdxl-photoshoot`` answer to ``http_photoshoot_body``'s request; unreadable: ``ServerRejectedError``."""
-    return _read(_parse_http(body, header_length), _photographed, seconds)
 
 
 def _grpc_request(model: str, named: list[tuple[str, NDArray[Any]]]) -> bytes:
@@ -266,7 +243,7 @@ def _grpc_request(model: str, named: list[tuple[str, NDArray[Any]]]) -> bytes:
 
 
 def grpc_infer_request(request: ImageRequest) -> bytes:
-    """``http_infer_body`` over gRPC: the serialised ``ModelInfer`` request of one ``sdxl`` image. The
+    """The serialised gRPC ``ModelInfer`` request of one ``sdxl`` image, as this client sends it. The
     activator's OpenAI API sends this: a cancelled RPC is what makes Triton cancel a request (its
     HTTP frontend does not, request_cancellation.md), so an abandoned image stops mid-way."""
     return _grpc_request(MODEL, text2image_inputs(request))

@@ -74,7 +74,8 @@ def keys_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def settings(keys_dir: Path, **overrides: Any) -> ApiSettings:
     return ApiSettings(keys_dir=keys_dir, model_id=MODEL, max_images=2,
                        sizes=SizeCaps.parse(None, "64x64-256x256", "64x64"), **{
-                           "max_steps": 50, "edits": True, "max_upload_bytes": MAX_UPLOAD, "upload_timeout_s": UPLOAD_TIMEOUT_S,
+                           "max_steps": 50, "edits": True, "max_upload_bytes": MAX_UPLOAD,
+                           "upload_timeout_s": UPLOAD_TIMEOUT_S,
                            **overrides})
 
 
