@@ -8,9 +8,10 @@ wrapped to time every call (``--serve-activator``). One client sends one request
 the figure is latency, not throughput), alternating in blocks so drifts of the shared machine hit
 both paths alike:
 
-- direct: the ``sdxl`` KServe v2 request the activator itself sends (``client.triton.http_infer_body``
-  of the same prompt, seed, steps and size), POSTed to Triton;
-- API: ``POST /v1/images/generations`` with the same fields (``n`` 1, PNG, b64_json) to the activator.
+- direct: the ``sdxl`` KServe v2 request as ``diffusion generate`` sends it over HTTP
+  (``client.triton.http_infer_body`` of the same prompt, seed, steps and size), POSTed to Triton;
+- API: ``POST /v1/images/generations`` with the same fields (``n`` 1, PNG, b64_json) to the activator,
+  which sends the image request on to Triton over gRPC (``client.triton.grpc_infer_request``).
 
 Both are timed from sending the request to holding the whole answer, each on its own kept-alive
 connection (the client's parsing is left out of both). The API's overhead is its percentile minus

@@ -20,10 +20,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 if __package__:
-    from engine_builder.pipeline import Component, Request, SDXLPipeline, to_uint8
+    from engine_builder.pipeline import Component, Request, SDXLPipeline, StopCheck, never, stop_if, to_uint8
     from engine_builder.sampling import TorchGenerator
 else:  # inside a published model directory, next to its copy of pipeline.py and sampling/
-    from pipeline import Component, Request, SDXLPipeline, to_uint8  # type: ignore[no-redef]
+    from pipeline import Component, Request, SDXLPipeline, StopCheck, never, stop_if, to_uint8  # type: ignore[no-redef]
     from sampling import TorchGenerator  # type: ignore[no-redef]
 
 
@@ -70,9 +70,11 @@ class InpaintPipeline:
         ).repeat(prompt_embeds.shape[0], axis=0)
         return prompt_embeds.astype(base.unet_dtype), pooled.astype(base.unet_dtype), time_ids, guided
 
-    def __call__(self, request: Request, canvas: NDArray[np.uint8], repaint: NDArray[np.uint8]) -> NDArray[np.uint8]:
-        """The inpainted canvas as uint8 [height, width, 3]."""
+    def __call__(self, request: Request, canvas: NDArray[np.uint8], repaint: NDArray[np.uint8],
+                 cancelled: StopCheck = never) -> NDArray[np.uint8]:
+        """The inpainted canvas as uint8 [height, width, 3]; ``cancelled`` as in ``SDXLPipeline.batch``."""
         base = self.base
+        stop_if(cancelled)
         prompt_embeds, pooled, time_ids, guided = self.conditioning(request)
         scheduler = base.scheduler(request.scheduler)
         scheduler.set_timesteps(request.steps)
@@ -98,6 +100,7 @@ class InpaintPipeline:
 
         guidance = np.float32(request.guidance_scale)
         for t in scheduler.timesteps:
+            stop_if(cancelled)
             model_input = np.concatenate([latents] * 2) if guided else latents
             model_input = scheduler.scale_model_input(model_input, t)
             model_input = np.concatenate([model_input, mask_latents, masked_latents], axis=1)
@@ -115,5 +118,6 @@ class InpaintPipeline:
                 uncond, text = np.split(noise_pred, 2)
                 noise_pred = uncond + guidance * (text - uncond)
             latents = scheduler.step(noise_pred, t, latents, generator)
+        stop_if(cancelled)
         latent = (latents / np.float32(base.vae_scaling_factor)).astype(np.float32)
         return to_uint8(self.components["vae"]({"latent": latent})["images"])

@@ -54,6 +54,33 @@ class RequestError(ValueError):
     """A request (or a serving env var) is invalid; the message names the input."""
 
 
+class RequestCancelledError(Exception):
+    """Nobody wants the image any more (Triton cancelled the request: its client went away).
+
+    Raised between denoising steps, so an abandoned request stops using the accelerator within one
+    step instead of running to its end for an answer nobody reads.
+    """
+
+
+#: Whether to stop: checked before the prompt encoding, before every step and before the decode.
+StopCheck = Callable[[], bool]
+
+
+def never() -> bool:
+    return False
+
+
+def cancellation(triton_request: Any) -> StopCheck:
+    """A Triton request's ``is_cancelled`` (Python backend >= 23.10: Triton cancels a request whose
+    client closed its connection or cancelled its RPC), or ``never`` where the server is older."""
+    return getattr(triton_request, "is_cancelled", never)
+
+
+def stop_if(cancelled: StopCheck) -> None:
+    if cancelled():
+        raise RequestCancelledError("the request was cancelled")
+
+
 @dataclass(frozen=True)
 class Defaults:
     steps: int = BUILTIN_STEPS
@@ -195,9 +222,9 @@ class SDXLPipeline:
         assert pooled is not None
         return np.concatenate(hidden, axis=-1), pooled
 
-    def __call__(self, request: Request) -> NDArray[np.uint8]:
+    def __call__(self, request: Request, cancelled: StopCheck = never) -> NDArray[np.uint8]:
         """The image as uint8 [height, width, 3] (before upscaling, which is its own model)."""
-        return self.batch([request])[0]
+        return self.batch([request], cancelled)[0]
 
     def guided_embeddings(self, request: Request) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any], NDArray[Any]]:
         """(negative, positive) prompt embeddings and pooled embeddings, negatives zero or encoded."""
@@ -207,15 +234,17 @@ class SDXLPipeline:
         negative, negative_pooled = self.encode(request.negative_prompt or "")
         return negative, prompt_embeds, negative_pooled, pooled
 
-    def batch(self, requests: Sequence[Request]) -> list[NDArray[np.uint8]]:
+    def batch(self, requests: Sequence[Request], cancelled: StopCheck = never) -> list[NDArray[np.uint8]]:
         """One image per request, denoised together: one UNet call per step for the whole batch.
 
         The requests must agree on :func:`batch_key`. Each keeps its own seeded generator, so a
         request's noise does not depend on its neighbours; a batch of one is exactly the old loop.
+        ``cancelled`` true stops the batch with :class:`RequestCancelledError` at the next step.
         """
         first = requests[0]
         if any(batch_key(r) != batch_key(first) for r in requests):
             raise ValueError("a batch needs the same steps, scheduler, guidance and size in every request")
+        stop_if(cancelled)
         guided = first.guidance_scale > 1.0
         if guided:
             parts = [self.guided_embeddings(r) for r in requests]
@@ -237,6 +266,7 @@ class SDXLPipeline:
         latents = randn_tensor(shape, generators) * scheduler.init_noise_sigma
         guidance = np.float32(first.guidance_scale)
         for t in scheduler.timesteps:
+            stop_if(cancelled)
             model_input = np.concatenate([latents] * 2) if guided else latents
             model_input = scheduler.scale_model_input(model_input, t)
             noise = self.components["unetxl"]({
@@ -251,6 +281,7 @@ class SDXLPipeline:
                 uncond, text = np.split(noise_pred, 2)
                 noise_pred = uncond + guidance * (text - uncond)
             latents = scheduler.step(noise_pred, t, latents, generators)
+        stop_if(cancelled)
         latent = (latents / np.float32(self.vae_scaling_factor)).astype(np.float32)
         images = self.components["vae"]({"latent": latent})["images"]
         return [to_uint8(images[index:index + 1]) for index in range(len(requests))]

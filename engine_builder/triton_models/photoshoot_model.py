@@ -26,7 +26,7 @@ import triton_python_backend_utils as pb_utils
 sys.path.insert(0, str(Path(__file__).parent))
 from inpaint import InpaintPipeline
 from photoshoot import PhotoshootInputError, check_layout, settings_from_env
-from pipeline import RequestError, defaults_from_env, resolve_request
+from pipeline import RequestCancelledError, RequestError, cancellation, defaults_from_env, resolve_request
 
 OUTPUTS = {
     "clip": ["text_embeddings", "hidden_states"],
@@ -87,6 +87,12 @@ def to_numpy(tensor: Any) -> Any:
     return from_dlpack(tensor.to_dlpack()).cpu().numpy()
 
 
+def cancelled_response() -> Any:
+    """Triton's CANCELLED status (INTERNAL on servers without it) for a request nobody waits for."""
+    code = getattr(pb_utils.TritonError, "CANCELLED", pb_utils.TritonError.INTERNAL)
+    return pb_utils.InferenceResponse(error=pb_utils.TritonError("cancelled: the client went away", code))
+
+
 def scalar(request: Any, name: str) -> Any:
     tensor = pb_utils.get_input_tensor_by_name(request, name)
     if tensor is None:
@@ -130,7 +136,7 @@ class TritonPythonModel:
                     "placement": np.array([placement.encode()], dtype=object),
                 }
             )
-            generated = self.pipeline(parsed, pre["canvas"], pre["repaint_mask"])
+            generated = self.pipeline(parsed, pre["canvas"], pre["repaint_mask"], cancellation(request))
             if parsed.upscale_factor > 1:
                 generated = bls("upscale")(
                     {"image": generated, "factor": np.array([parsed.upscale_factor], dtype=np.int32)}
@@ -143,6 +149,8 @@ class TritonPythonModel:
                     "box": pre["box"],
                 }
             )
+        except RequestCancelledError:
+            return cancelled_response()
         except (RequestError, PhotoshootInputError, StageRejectedError) as err:
             return pb_utils.InferenceResponse(error=pb_utils.TritonError(f"{REQUEST_PREFIX}{err}"))
         except Exception as err:

@@ -30,11 +30,16 @@ sys.path.insert(0, str(Path(__file__).parent))
 from pipeline import (
     Limits,
     Request,
+    RequestCancelledError,
     RequestError,
     SDXLPipeline,
+    StopCheck,
     apply_speed_tier,
+    cancellation,
     defaults_from_env,
+    never,
     resolve_request,
+    stop_if,
 )
 
 OUTPUTS = {
@@ -75,8 +80,13 @@ def bls_component(name: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
     return call
 
 
-def in_process_pipeline(request: Request) -> Any:
-    """The image of one resolved request from ``sdxl_inprocess`` (one BLS call, batched there)."""
+def in_process_pipeline(request: Request, cancelled: StopCheck = never) -> Any:
+    """The image of one resolved request from ``sdxl_inprocess`` (one BLS call, batched there).
+
+    Cancellation is checked once, before the call: the batch in ``sdxl_inprocess`` is shared with
+    other requests, and a blocking BLS call cannot be withdrawn.
+    """
+    stop_if(cancelled)
     fields: dict[str, tuple[Any, Any]] = {
         "prompt": (request.prompt.encode(), object), "seed": (request.seed, np.int64),
         "steps": (request.steps, np.int32), "guidance_scale": (request.guidance_scale, np.float32),
@@ -126,6 +136,14 @@ def to_numpy(tensor: Any) -> Any:
     return from_dlpack(tensor.to_dlpack()).cpu().numpy()
 
 
+
+
+def cancelled_response() -> Any:
+    """Triton's CANCELLED status (INTERNAL on servers without it) for a request nobody waits for."""
+    code = getattr(pb_utils.TritonError, "CANCELLED", pb_utils.TritonError.INTERNAL)
+    return pb_utils.InferenceResponse(error=pb_utils.TritonError("cancelled: the client went away", code))
+
+
 def scalar(request: Any, name: str) -> Any:
     tensor = pb_utils.get_input_tensor_by_name(request, name)
     if tensor is None:
@@ -166,9 +184,11 @@ class TritonPythonModel:
             raw, degraded = apply_speed_tier(raw, speed_tier_steps(), self.defaults.steps)
         try:
             parsed = resolve_request(raw, self.defaults, self.limits, lambda: self.random.randrange(2**31))
-            image = self.generate(parsed)
+            image = self.generate(parsed, cancellation(request))
             if parsed.upscale_factor > 1:
                 image = self._upscale(image, parsed.upscale_factor)
+        except RequestCancelledError:
+            return cancelled_response()
         except RequestError as err:
             return pb_utils.InferenceResponse(error=pb_utils.TritonError(f"invalid request: {err}"))
         except Exception as err:

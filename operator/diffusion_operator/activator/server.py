@@ -130,12 +130,15 @@ class Activator:
             reader = kube_status_reader(s.namespace, s.service) if s.read_status else None
             monitor = BackendMonitor(self.gate, session, f"{backend}/v2/health/ready", read_status=reader)
             tasks = [asyncio.create_task(monitor.run_probes()), asyncio.create_task(monitor.run_status())]
-            api = self._api(session, backend, monitor.poke)
+            channel = grpc.aio.insecure_channel(f"{host}:{s.backend_grpc_port}", options=CHANNEL_OPTIONS)
+            api = self._api(channel, monitor.poke)
             authenticate: Authenticate | None = api.keys.authenticate if api is not None else None
             # handler_cancellation: a client that disconnects cancels its handler, so a held request leaves
-            # the gate's queue and a forwarded one closes its connection to Triton (Triton's HTTP frontend
-            # cancels the request then). aiohttp's default since 3.7 lets the handler run on: held requests
-            # nobody waits for would be counted by the autoscaler and sent when the service wakes.
+            # the gate's queue and a forwarded one is dropped: the API's gRPC call to Triton is cancelled
+            # (Triton cancels the request and the pipeline stops at its next step); a KServe request passed
+            # through over HTTP only closes its connection, which Triton ignores. aiohttp's default since
+            # 3.7 lets the handler run on: held requests nobody waits for would be counted by the
+            # autoscaler and sent when the service wakes.
             http = web.AppRunner(build_app(self.gate, session, backend, monitor.poke, authenticate=authenticate,
                                            add_routes=api.add_routes if api is not None else None),
                                  access_log=None, handler_cancellation=True)
@@ -144,7 +147,6 @@ class Activator:
             await admin.setup()
             await web.TCPSite(http, s.listen_host, s.http_port).start()
             await web.TCPSite(admin, s.listen_host, s.admin_port).start()
-            channel = grpc.aio.insecure_channel(f"{host}:{s.backend_grpc_port}", options=CHANNEL_OPTIONS)
             server = grpc.aio.server(options=CHANNEL_OPTIONS)
             server.add_generic_rpc_handlers((PassThrough(self.gate, channel, monitor.poke, authenticate),))
             server.add_insecure_port(f"{s.listen_host}:{s.grpc_port}")
@@ -167,15 +169,15 @@ class Activator:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    def _api(self, session: aiohttp.ClientSession, backend: str, poke: Callable[[], None]) -> OpenAIApi | None:
-        """The OpenAI images API in front of ``backend`` (``activator/openai``), when ``spec.api`` is on."""
+    def _api(self, channel: grpc.aio.Channel, poke: Callable[[], None]) -> OpenAIApi | None:
+        """The OpenAI images API in front of Triton's gRPC port (``activator/openai``), when ``spec.api`` is on."""
         api = self.settings.api
         if api is None:
             return None
         clock = asyncio.get_running_loop().time
         return OpenAIApi(settings=api, keys=KeyStore(api.keys_dir, clock),
                          limiter=KeyLimiter(api.requests_per_minute, api.max_concurrent, clock),
-                         images=TritonImages(self.gate, session, backend, poke, clock), metrics=self.api_metrics)
+                         images=TritonImages(self.gate, channel, poke, clock), metrics=self.api_metrics)
 
     async def _backend_host(self) -> str | None:
         """The backend Service's ClusterIP (retried for ``BACKEND_LOOKUP_TRIES`` seconds), else

@@ -12,8 +12,9 @@ A service with ``spec.api`` asks every KServe request through its activator for 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -21,6 +22,8 @@ from numpy.typing import NDArray
 from diffusion_operator.client.errors import EndpointUnreachableError, ServerRejectedError, UsageError
 from diffusion_operator.client.request import ImageRequest, PhotoshootRequest
 from engine_builder.layout import PHOTOSHOOT_MODEL, TEXT2IMAGE_MODEL
+
+T = TypeVar("T")
 
 Protocol = Literal["http", "grpc"]
 #: The BLS pipeline model the engine builder publishes (engine_builder/README.md, "The sdxl model").
@@ -212,39 +215,63 @@ def _photographed(result: Any, seconds: float) -> Photographed:
 def http_infer_body(request: ImageRequest) -> tuple[bytes, int | None]:
     """The KServe v2 HTTP body of one ``sdxl`` request, exactly as this client sends it: a JSON header
     then the binary tensors, and the header's length (``Inference-Header-Content-Length``; None when
-    the body is all JSON). For callers with their own HTTP stack (the activator's OpenAI API)."""
+    the body is all JSON). For callers with their own HTTP stack (the API's overhead bench)."""
     return _http_body(text2image_inputs(request))
 
 
-def http_photoshoot_body(request: PhotoshootRequest) -> tuple[bytes, int | None]:
-    """``http_infer_body`` for one ``sdxl-photoshoot`` request (the photo travels as a BYTES tensor)."""
-    return _http_body(_photoshoot_inputs(request))
-
-
-def _parse_http(body: bytes, header_length: int | None) -> Any:
-    lib = _module("http")
+def _read(result: Any, convert: Callable[[Any, float], T], seconds: float) -> T:
+    """``convert`` Triton's answer; one without the expected outputs is ``ServerRejectedError``."""
     try:
-        return lib.InferenceServerClient.parse_response_body(body, header_length=header_length)
-    except Exception as err:  # tritonclient raises plain exceptions for a malformed body
+        return convert(result, seconds)
+    except Exception as err:
         raise ServerRejectedError(f"unreadable answer from Triton: {_message(err)}") from err
 
 
-def parse_http_generated(body: bytes, header_length: int | None, seconds: float) -> Generated:
-    """An ``sdxl`` answer to ``http_infer_body``'s request (HTTP 200); unreadable: ``ServerRejectedError``."""
-    result = _parse_http(body, header_length)
+def _grpc_request(model: str, named: list[tuple[str, NDArray[Any]]]) -> bytes:
+    """A serialised KServe v2 ``ModelInferRequest`` with the tensors as raw contents, as tritonclient's
+    gRPC client sends them (BYTES length-prefixed by ``serialize_byte_tensor``). Built from the
+    protobuf and tritonclient's public helpers because its request builder is private."""
+    from tritonclient.grpc import service_pb2  # noqa: PLC0415 - the gRPC stack loads only when used
+    from tritonclient.utils import np_to_triton_dtype, serialize_byte_tensor  # noqa: PLC0415
+
+    message = service_pb2.ModelInferRequest(model_name=model)
+    for name, value in named:
+        message.inputs.add(name=name, datatype=np_to_triton_dtype(value.dtype), shape=list(value.shape))
+        raw = serialize_byte_tensor(value).item() if value.dtype == np.dtype(object) else value.tobytes()
+        message.raw_input_contents.append(raw)
+    return bytes(message.SerializeToString())
+
+
+def grpc_infer_request(request: ImageRequest) -> bytes:
+    """The serialised gRPC ``ModelInfer`` request of one ``sdxl`` image, as this client sends it. The
+    activator's OpenAI API sends this: a cancelled RPC is what makes Triton cancel a request (its
+    HTTP frontend does not, request_cancellation.md), so an abandoned image stops mid-way."""
+    return _grpc_request(MODEL, text2image_inputs(request))
+
+
+def grpc_photoshoot_request(request: PhotoshootRequest) -> bytes:
+    """``grpc_infer_request`` for one ``sdxl-photoshoot`` request."""
+    return _grpc_request(PHOTOSHOOT_MODEL, _photoshoot_inputs(request))
+
+
+def _parse_grpc(response: bytes) -> Any:
+    import tritonclient.grpc as grpcclient  # noqa: PLC0415 - the gRPC stack loads only when used
+    from tritonclient.grpc import service_pb2  # noqa: PLC0415
+
     try:
-        return _generated(result, seconds)
-    except Exception as err:  # an answer without the expected outputs
+        return grpcclient.InferResult(service_pb2.ModelInferResponse.FromString(response))
+    except Exception as err:  # a malformed message
         raise ServerRejectedError(f"unreadable answer from Triton: {_message(err)}") from err
 
 
-def parse_http_photographed(body: bytes, header_length: int | None, seconds: float) -> Photographed:
-    """An ``sdxl-photoshoot`` answer to ``http_photoshoot_body``'s request; unreadable: ``ServerRejectedError``."""
-    result = _parse_http(body, header_length)
-    try:
-        return _photographed(result, seconds)
-    except Exception as err:  # an answer without the expected outputs
-        raise ServerRejectedError(f"unreadable answer from Triton: {_message(err)}") from err
+def parse_grpc_generated(response: bytes, seconds: float) -> Generated:
+    """An ``sdxl`` answer to ``grpc_infer_request``'s request; unreadable: ``ServerRejectedError``."""
+    return _read(_parse_grpc(response), _generated, seconds)
+
+
+def parse_grpc_photographed(response: bytes, seconds: float) -> Photographed:
+    """An ``sdxl-photoshoot`` answer to ``grpc_photoshoot_request``'s request."""
+    return _read(_parse_grpc(response), _photographed, seconds)
 
 
 def text2image_inputs(request: ImageRequest) -> list[tuple[str, NDArray[Any]]]:

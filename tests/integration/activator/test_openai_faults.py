@@ -72,9 +72,10 @@ def keys_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def settings(keys_dir: Path, **overrides: Any) -> ApiSettings:
-    return ApiSettings(keys_dir=keys_dir, model_id=MODEL, max_images=2, max_steps=50,
+    return ApiSettings(keys_dir=keys_dir, model_id=MODEL, max_images=2,
                        sizes=SizeCaps.parse(None, "64x64-256x256", "64x64"), **{
-                           "edits": True, "max_upload_bytes": MAX_UPLOAD, "upload_timeout_s": UPLOAD_TIMEOUT_S,
+                           "max_steps": 50, "edits": True, "max_upload_bytes": MAX_UPLOAD,
+                           "upload_timeout_s": UPLOAD_TIMEOUT_S,
                            **overrides})
 
 
@@ -243,11 +244,14 @@ def test_bad_uploads_and_faults_are_refused_among_good_traffic_and_every_good_re
     assert good("edit", 9) == 1, "the gateway keeps serving"
 
 
-def test_a_client_that_disconnects_mid_generation_ends_its_request_and_frees_its_keys_slot(
-        photoshoot_activator_factory: Callable[..., Any], keys_dir: Path):
-    """With one request in flight per key, a leaked slot would make the next request a 429."""
-    single = photoshoot_activator_factory(api=settings(keys_dir, max_concurrent=1))
-    body = json.dumps({"prompt": "a slow one", "n": 2, "size": "256x256", "num_inference_steps": 50}).encode()
+def test_a_client_that_disconnects_mid_generation_ends_its_request_frees_its_keys_slot_and_stops_triton(
+        photoshoot_activator_factory: Callable[..., Any], photoshoot_triton: TritonServer, keys_dir: Path):
+    """With one request in flight per key, a leaked slot would make the next request a 429. The
+    activator's gRPC calls for the two images are cancelled, Triton cancels the requests and ``sdxl``
+    stops at its next step: the UNet serves far fewer than the 2 x 150 steps asked for, then nothing."""
+    single = photoshoot_activator_factory(api=settings(keys_dir, max_concurrent=1, max_steps=150))
+    unet_before = successes(photoshoot_triton, "unetxl")
+    body = json.dumps({"prompt": "a slow one", "n": 2, "size": "256x256", "num_inference_steps": 150}).encode()
     sock = raw_request(single, "/v1/images/generations", {"Content-Type": "application/json",
                                                            "Content-Length": str(len(body))}, body)
     sock.settimeout(0.3)
@@ -258,6 +262,11 @@ def test_a_client_that_disconnects_mid_generation_ends_its_request_and_frees_its
     assert wait_until(lambda: metric(single, "diffusion_api_requests_total", route="/v1/images/generations",
                                      code="499") == 1), "the request ended when its client went away"
     assert time.monotonic() - started < 5
+    time.sleep(1)  # the cancellation reaches the pipeline within a step (~25 ms here)
+    unet_steps = successes(photoshoot_triton, "unetxl") - unet_before
+    time.sleep(1)
+    assert successes(photoshoot_triton, "unetxl") - unet_before == unet_steps, "nothing runs on for them"
+    assert unet_steps < 150, f"{unet_steps} UNet steps ran for an abandoned request of 2 x 150"
     result = client(single).images.generate(prompt="next", size="64x64", extra_body={"num_inference_steps": 1})
     assert len(result.data) == 1, "the key's slot was released: not a 429"
 

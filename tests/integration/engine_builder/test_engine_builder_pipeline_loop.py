@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from engine_builder import tiny
-from engine_builder.pipeline import Request, SDXLPipeline
+from engine_builder.pipeline import Request, RequestCancelledError, SDXLPipeline
 
 HIDDEN1, HIDDEN2, PROJ = 4, 6, 5
 
@@ -80,3 +80,17 @@ def test_the_vae_gets_fp32_latents_divided_by_the_scaling_factor_even_on_fp16_en
 def test_every_scheduler_runs_the_requested_number_of_steps(tmp_path: Path, scheduler: str):
     recorder, _ = run(tmp_path, scheduler=scheduler, steps=4)
     assert len(recorder.named("unetxl")) == 4
+
+
+def test_a_cancelled_request_stops_at_the_next_step_and_never_decodes(tmp_path: Path):
+    recorder = Recorder()
+    components = {name: recorder.component(name) for name in ("clip", "clip2", "unetxl", "vae")}
+    pipe = SDXLPipeline(tiny.write_pipeline_inputs(tmp_path), components)
+    request = Request(prompt="a cat", negative_prompt=None, seed=1, steps=10, guidance_scale=5.0, width=64,
+                      height=64, scheduler="euler", upscale_factor=1)
+    with pytest.raises(RequestCancelledError):
+        pipe(request, lambda: len(recorder.named("unetxl")) == 3)
+    assert len(recorder.named("unetxl")) == 3 and recorder.named("vae") == []
+    with pytest.raises(RequestCancelledError):
+        pipe(request, lambda: True)
+    assert len(recorder.named("clip")) == 1, "cancelled before it started: not even the prompt is encoded"

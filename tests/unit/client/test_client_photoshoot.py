@@ -3,7 +3,6 @@ answer the activator's edits use."""
 
 from __future__ import annotations
 
-import json
 import struct
 from pathlib import Path
 
@@ -13,7 +12,8 @@ from diffusion_operator.client.cli import app
 from diffusion_operator.client.errors import EXIT_USAGE, ServerRejectedError, UsageError
 from diffusion_operator.client.photoshoot import mask_path_for
 from diffusion_operator.client.request import PhotoshootRequest
-from diffusion_operator.client.triton import _photoshoot_inputs, http_photoshoot_body, parse_http_photographed
+from diffusion_operator.client.triton import _photoshoot_inputs, grpc_photoshoot_request, parse_grpc_photographed
+from tritonclient.grpc import service_pb2
 from typer.testing import CliRunner
 
 
@@ -70,22 +70,28 @@ def test_the_photo_travels_as_bytes_and_unset_options_stay_out():
     assert guided["guidance_scale"].dtype == np.float32 and guided["guidance_scale"][0] == 4.5
 
 
-def test_the_http_body_carries_the_photo_raw_and_an_answer_parses_back():
-    """For the activator's own HTTP stack: the photo is a binary tensor (no base64), and Triton's binary
-    answer becomes the same ``Photographed`` the CLI gets."""
-    body, header_length = http_photoshoot_body(PhotoshootRequest(image=b"\x89PNG-photo", prompt="a studio", seed=9))
-    assert header_length is not None and b"\x89PNG-photo" in body[header_length:]
-    header = json.loads(body[:header_length])
-    assert {entry["name"] for entry in header["inputs"]} == {"image", "prompt", "seed"}
-    answer_header = json.dumps({"outputs": [
-        {"name": "image", "datatype": "BYTES", "shape": [1], "parameters": {"binary_data_size": 8}},
-        {"name": "mask", "datatype": "BYTES", "shape": [1], "parameters": {"binary_data_size": 6}},
-        {"name": "seed", "datatype": "INT64", "shape": [1], "parameters": {"binary_data_size": 8}}]}).encode()
-    tensors = struct.pack("<I", 4) + b"shot" + struct.pack("<I", 2) + b"mk" + struct.pack("<q", 9)
-    shot = parse_http_photographed(answer_header + tensors, len(answer_header), 1.5)
+def test_the_grpc_request_carries_the_photo_raw_and_an_answer_parses_back():
+    """For the activator's OpenAI API: the photo is a raw BYTES tensor (length-prefixed, no base64),
+    and Triton's answer becomes the same ``Photographed`` the CLI gets."""
+    message = service_pb2.ModelInferRequest.FromString(
+        grpc_photoshoot_request(PhotoshootRequest(image=b"\x89PNG-photo", prompt="a studio", seed=9)))
+    assert message.model_name == "sdxl-photoshoot"
+    contents = dict(zip((tensor.name for tensor in message.inputs), message.raw_input_contents, strict=True))
+    assert set(contents) == {"image", "prompt", "seed"}
+    assert contents["image"] == struct.pack("<I", len(b"\x89PNG-photo")) + b"\x89PNG-photo"
+    assert contents["seed"] == struct.pack("<q", 9)
+    answer = service_pb2.ModelInferResponse(model_name="sdxl-photoshoot")
+    for name, datatype, raw in (("image", "BYTES", struct.pack("<I", 4) + b"shot"),
+                                ("mask", "BYTES", struct.pack("<I", 2) + b"mk"),
+                                ("seed", "INT64", struct.pack("<q", 9))):
+        answer.outputs.add(name=name, datatype=datatype, shape=[1])
+        answer.raw_output_contents.append(raw)
+    shot = parse_grpc_photographed(answer.SerializeToString(), 1.5)
     assert (shot.image_png, shot.mask_png, shot.seed, shot.seconds) == (b"shot", b"mk", 9, 1.5)
     with pytest.raises(ServerRejectedError):
-        parse_http_photographed(b"{not json", None, 0.0)
+        parse_grpc_photographed(b"\xff not a protobuf", 0.0)
+    with pytest.raises(ServerRejectedError):
+        parse_grpc_photographed(service_pb2.ModelInferResponse().SerializeToString(), 0.0)
 
 
 def test_the_mask_is_written_next_to_the_image():

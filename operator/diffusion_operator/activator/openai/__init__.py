@@ -10,7 +10,7 @@ Why the activator is its home, rather than a gateway of its own or Triton:
   the service cannot serve in the same place.
 - **Triton has no images route.** Its OpenAI frontend serves chat and completions only, and KServe
   has none either; the KServe v2 request an image needs is small and already built by the project's
-  client (``client.triton.http_infer_body``), so the API reuses it instead of a second encoder.
+  client (``client.triton.grpc_infer_request``), so the API reuses it instead of a second encoder.
 
 Modules: ``settings`` (what the operator passes), ``errors`` (OpenAI's error object), ``requests``
 (the request body, checked against the caps), ``tokens`` (CLIP's truncation), ``limits`` (per-key
