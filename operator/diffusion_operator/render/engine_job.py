@@ -35,6 +35,8 @@ PLAN_MOUNT = "/plan"
 BUILDER_CONTAINER = "builder"
 #: ``engine_builder.errors.PlanError.exit_code``: the plan itself is invalid, retrying cannot help.
 BUILDER_EXIT_INVALID_PLAN = 2
+#: 128 + SIGKILL: how the builder ends when the kernel kills it for memory (see ``build_failure_policy``).
+BUILDER_EXIT_KILLED = 137
 #: ``pvc://<claim>/<path>`` sources are mounted read-only at ``<SOURCES_ROOT>/<claim>`` (the builder's PVC_ROOT).
 SOURCES_ROOT = "/sources"
 
@@ -78,6 +80,42 @@ def build_node_selector(plan: BuildPlan, settings: RenderSettings) -> dict[str, 
     """The nodes a build may run on: what the operator reads to check that one can hold it."""
     selector: dict[str, str] = build_scheduling(plan, settings)["nodeSelector"]
     return selector
+
+
+def _fail_job_on_exit(code: int) -> dict[str, Any]:
+    return {"action": "FailJob",
+            "onExitCodes": {"containerName": BUILDER_CONTAINER, "operator": "In", "values": [code]}}
+
+
+def build_failure_policy() -> dict[str, Any]:
+    """Which failed build pods the Job retries (``backoffLimit``) and which end the build at once.
+
+    The rules apply in order and the first that matches wins:
+
+    1. ``DisruptionTarget`` -> Ignore: a node drained, a preemption, an eviction (the kubelet's under
+       node pressure too) is not the build's fault and does not count as a try.
+    2. Exit 2 -> FailJob: the plan is invalid; the same plan fails the same way.
+    3. Exit 137 -> FailJob: the builder was OOMKilled. A retry runs with the same memory limit (the pod
+       template is fixed) and dies the same way, after up to an hour of GPU time each. The operator
+       reports it (``BuildOOMKilled``) and builds again once the spec allows more memory
+       (``reconcile.build_retry``).
+
+    A pod failure policy cannot match the kubelet's ``OOMKilled`` reason, only exit codes and pod
+    conditions; 137 (128 + SIGKILL) is the closest it can see, and rule 1 comes first so the SIGKILLs of
+    a disruption still do not count. The builder never ends with 137 itself: it exits 0..7
+    (``engine_builder.errors``), runs no child process whose status it could pass on, and is the
+    container's command (no shell that would turn a child's SIGKILL into 137). What else ends in 137
+    without a ``DisruptionTarget``: a pod deleted by hand (the builder is PID 1 with no SIGTERM handler,
+    so it ignores SIGTERM and is SIGKILLed after its grace period), which now fails the build instead
+    of starting another try (a person stopping a build rarely wants it started again; deleting the Job
+    builds again); and a node-wide OOM kill below the limit, which is an OOM too. The deadline's kill
+    (``activeDeadlineSeconds``) comes after the Job has already failed (``DeadlineExceeded``).
+    """
+    return {"rules": [
+        {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
+        _fail_job_on_exit(BUILDER_EXIT_INVALID_PLAN),
+        _fail_job_on_exit(BUILDER_EXIT_KILLED),
+    ]}
 
 
 def build_engine_job(
@@ -150,20 +188,7 @@ def build_engine_job(
         "spec": {
             "backoffLimit": settings.build_backoff_limit,
             "activeDeadlineSeconds": max(1, math.ceil(parse_duration(spec.engine.build_timeout).total_seconds())),
-            "podFailurePolicy": {
-                "rules": [
-                    # A node drained or preempted under the build is not the build's fault.
-                    {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
-                    {
-                        "action": "FailJob",
-                        "onExitCodes": {
-                            "containerName": BUILDER_CONTAINER,
-                            "operator": "In",
-                            "values": [BUILDER_EXIT_INVALID_PLAN],
-                        },
-                    },
-                ]
-            },
+            "podFailurePolicy": build_failure_policy(),
             "template": {"metadata": {"labels": labels}, "spec": pod_spec},
         },
     }

@@ -56,6 +56,16 @@ def test_deadline_backoff_and_failure_reporting() -> None:
     assert {"action": "FailJob", "onExitCodes": {"containerName": "builder", "operator": "In", "values": [2]}} in rules
 
 
+def test_an_oom_killed_builder_fails_the_job_at_once_but_a_disruption_is_still_no_try() -> None:
+    """A retry would run with the same memory limit; an eviction's SIGKILL (also 137) must not end the build."""
+    job, _ = render(MINIMAL)
+    rules = job["spec"]["podFailurePolicy"]["rules"]
+    killed = {"action": "FailJob", "onExitCodes": {"containerName": "builder", "operator": "In", "values": [137]}}
+    disrupted = {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]}
+    assert killed in rules and disrupted in rules
+    assert rules.index(disrupted) < rules.index(killed)  # the first rule that matches wins
+
+
 def test_default_build_timeout_is_two_hours() -> None:
     job, _ = render(MINIMAL)
     assert job["spec"]["activeDeadlineSeconds"] == 7200
