@@ -113,11 +113,15 @@ class KubeGateway:
             raise _wrap(err, f"list {kind} in {namespace}") from err
         return [dict(item.to_dict()) for item in found.items]
 
-    def delete(self, api_version: str, kind: str, name: str, namespace: str | None) -> None:
+    def delete(self, api_version: str, kind: str, name: str, namespace: str | None, *,
+               uid: str | None = None) -> None:
+        """Delete in the background (the garbage collector takes the dependents). With ``uid`` only that
+        incarnation: a newer object of the same name makes the API server answer 409."""
+        body: dict[str, Any] = {"propagationPolicy": "Background"}
+        if uid is not None:
+            body["preconditions"] = {"uid": uid}
         try:
-            self._resource(api_version, kind).delete(
-                name=name, namespace=namespace, body={"propagationPolicy": "Background"}
-            )
+            self._resource(api_version, kind).delete(name=name, namespace=namespace, body=body)
         except NotFoundError:
             return
         except Exception as err:

@@ -46,6 +46,8 @@ class JobState:
     owner_uids: frozenset[str] = frozenset()
     #: The Job's resourceVersion when observed: joining its owners is conditional on it (MAX_BUILD_OWNERS).
     resource_version: str | None = None
+    #: The Job's uid: deleting it for a rebuild is conditional on it (never a newer Job of the same name).
+    uid: str | None = None
     #: Set when the newest finished try of the build was OOMKilled.
     oom_killed: OomKill | None = None
 
@@ -200,19 +202,20 @@ def job_state(name: str, job: dict[str, Any] | None, pods: list[dict[str, Any]])
     meta = job.get("metadata") or {}
     owners = frozenset(str(ref.get("uid")) for ref in meta.get("ownerReferences") or [])
     version = meta.get("resourceVersion")
+    uid = None if meta.get("uid") is None else str(meta["uid"])
     if (done := _condition(job, "Complete")) is not None:
         return JobState(name, "Succeeded", started, _as_datetime(status.get("completionTime")
                                                               or done.get("lastTransitionTime")),
                         summary=summary, message=message, owner_uids=owners,
-                        resource_version=version)
+                        resource_version=version, uid=uid)
     if (failed := _condition(job, "Failed")) is not None:
         return JobState(name, "Failed", started, _as_datetime(failed.get("lastTransitionTime")),
                         reason=failed.get("reason"),
                         message=message or failed.get("message"), summary=summary, owner_uids=owners,
-                        resource_version=version, oom_killed=oom)
+                        resource_version=version, uid=uid, oom_killed=oom)
     phase: JobPhase = "Running" if status.get("active") else "Pending"
     return JobState(name, phase, started, summary=summary, message=message, owner_uids=owners,
-                    resource_version=version, oom_killed=oom)
+                    resource_version=version, uid=uid, oom_killed=oom)
 
 
 def pod_problem(pods: list[dict[str, Any]]) -> PodProblem | None:

@@ -36,6 +36,12 @@ def test_job_conditions_map_to_phases_and_reasons():
     assert job_state("j", {"status": {}}, []).phase == "Pending"
 
 
+@pytest.mark.parametrize("status", [{"active": 1}, {"conditions": [{"type": "Failed", "status": "True"}]},
+                                    {"conditions": [{"type": "Complete", "status": "True"}]}])
+def test_a_job_is_observed_with_its_uid_so_a_deletion_can_name_that_incarnation(status):
+    assert job_state("j", {"metadata": {"uid": "job-uid-1"}, "status": status}, []).uid == "job-uid-1"
+
+
 def test_the_builders_json_termination_message_becomes_the_summary():
     pod = {"status": {"containerStatuses": [{"state": {"terminated": {
         "finishedAt": "2026-11-25T10:20:00Z",
