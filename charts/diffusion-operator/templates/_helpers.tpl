@@ -70,9 +70,10 @@ app.kubernetes.io/component: operator
   resources: ["diffusionservices/status"]
   verbs: ["get", "patch"]
 # Engine builds: shared Jobs, their plan ConfigMaps, the namespace's cache claim, the builder identity.
+# A failed build OOMKilled under less memory than a build now gets is deleted to build again.
 - apiGroups: ["batch"]
   resources: ["jobs"]
-  verbs: ["get", "list", "watch", "create", "patch"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 - apiGroups: [""]
   resources: ["configmaps", "persistentvolumeclaims"]
   verbs: ["get", "create", "patch"]

@@ -189,7 +189,8 @@ OPERATOR_NEEDS: list[tuple[str, str, str, str]] = [
     # (verb, group, resource, subresource)
     *[(v, "diffusion.dev", "diffusionservices", "") for v in ("get", "list", "watch", "patch")],
     ("patch", "diffusion.dev", "diffusionservices", "status"),
-    *[(v, "batch", "jobs", "") for v in ("get", "list", "watch", "create", "patch")],
+    # delete: a failed build OOMKilled under less memory than a build now gets (reconcile/oom_retry.py)
+    *[(v, "batch", "jobs", "") for v in ("get", "list", "watch", "create", "patch", "delete")],
     *[
         (v, "", r, "")
         for r in ("configmaps", "persistentvolumeclaims", "serviceaccounts", "services")
@@ -218,7 +219,6 @@ OPERATOR_DENIED: list[tuple[str, str, str, str]] = [
     ("create", "", "pods", ""),
     ("delete", "", "pods", ""),
     ("create", "", "serviceaccounts", "token"),
-    ("delete", "batch", "jobs", ""),
     ("create", "diffusion.dev", "diffusionservices", ""),
     ("delete", "diffusion.dev", "diffusionservices", ""),
     ("delete", "", "configmaps", ""),
