@@ -50,6 +50,7 @@ class Reason:
     BUILD_TIMED_OUT = "BuildTimedOut"
     BUILD_WONT_FIT = "BuildWontFit"  # no node of the GPU pool has the memory the build asks for: no Job
     BUILD_OOM_KILLED = "BuildOOMKilled"  # the build pod outgrew its memory limit (the message names it)
+    BUILD_RETRIED = "BuildRetried"  # that Job was deleted to build again: a build now gets more memory
     SECRET_NOT_FOUND = "SecretNotFound"
     QUALITY_GATE_FAILED = "QualityGateFailed"  # the engine's images missed a qualityGate threshold
     QUALITY_GATE_UNAVAILABLE = "QualityGateUnavailable"  # the gate could not score (the cause is in the message)

@@ -227,6 +227,6 @@ def derive_phase(conditions: Sequence[Condition]) -> Phase:
         return "Degraded" if serving else "Failed"
     if engine is not None and engine.status == "True":
         return "Deploying"
-    if engine is not None and engine.reason in (Reason.BUILDING, Reason.BUILD_PENDING):
+    if engine is not None and engine.reason in (Reason.BUILDING, Reason.BUILD_PENDING, Reason.BUILD_RETRIED):
         return "Building"
     return "Pending"

@@ -38,6 +38,11 @@ class BuildResources:
     #: Where the memory request came from, for messages: the figures' reason or the setting's name.
     memory_source: str
 
+    @property
+    def memory_limit(self) -> str:
+        """The memory limit as the Job renders it (always set: it defaults to the request)."""
+        return str((self.requirements.limits or {})[MEMORY])
+
 
 def build_resources(override: ResourceRequirements | None, memory: BuildMemory,
                     operator_requests: Mapping[str, str]) -> BuildResources:

@@ -1,10 +1,13 @@
-"""Apply what ``reconcile.children.desired_children`` decided: the shared build, the serving children.
+"""Apply what ``reconcile.children.desired_children`` decided: a failed build to retire, the shared
+build, the serving children.
 
-The two protocols that need a conversation with the API server live here, as manifests rendered
+The protocols that need a conversation with the API server live here, as manifests rendered
 in ``render/`` and applied under the field managers named in ``render.replicas``:
 
 - joining a shared build's owners: a conditional, metadata-only apply that re-reads and asks again
   when another service changed the Job under us (``join_build``);
+- deleting a failed build for a rebuild, conditional on the uid that was seen, so a newer Job of the
+  same name is never taken for it (``retire_build``);
 - handing ``spec.replicas`` of a Deployment over to the autoscaler's field manager before the
   operator's apply leaves it out (``hand_replicas_to_autoscaler``).
 """
@@ -16,7 +19,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from diffusion_operator.k8s.gateway import KubeError, KubeGateway
-from diffusion_operator.reconcile.children import DesiredChildren, EngineBuild, ServingChildren
+from diffusion_operator.reconcile.children import ChildRef, DesiredChildren, EngineBuild, ServingChildren
 from diffusion_operator.reconcile.observation import JobState, job_state
 from diffusion_operator.reconcile.owners import joins_build_owners
 from diffusion_operator.render import names
@@ -125,8 +128,25 @@ def apply_serving(gateway: KubeGateway, serving: ServingChildren) -> None:
             gateway.delete(child.api_version, child.kind, child.name, child.namespace)
 
 
+def retire_build(gateway: KubeGateway, job: ChildRef) -> None:
+    """Delete a failed build Job so the next reconcile (its deletion event wakes every user of the build)
+    creates it anew; its pods go with it in the background.
+
+    Conditional on the uid that was observed. HTTP 409 (a newer Job of that name stands: another user of
+    the shared build rebuilt it first) and 404 (gone already) both mean the rebuild is under way.
+    """
+    try:
+        gateway.delete(job.api_version, job.kind, job.name, job.namespace, uid=job.uid)
+    except KubeError as err:
+        if err.status != 409:
+            raise ChildError(f"{job.kind}/{job.name}", err) from err
+
+
 def apply_desired(gateway: KubeGateway, desired: DesiredChildren, observed_job: JobState) -> None:
-    """The build first (a vanished shared build is started anew), then the serving children."""
+    """A failed build to retire first, the build (a vanished shared build is started anew), then the
+    serving children."""
+    if desired.retired_build is not None:
+        retire_build(gateway, desired.retired_build)
     build = desired.build
     if build is not None and (build.start or not join_build(gateway, build, observed_job)):
         apply_build(gateway, build)

@@ -1,9 +1,10 @@
 """The whole desired state of a service's children, from its decision: what to apply, what to delete.
 
 Pure: ``desired_children`` renders every child the decision asks for and settles what is left to
-settle — the shared build to start or join, the serving children to send (after a rollback's
-template substitution), the ones to delete (a PodDisruptionBudget or NetworkPolicy no longer
-wanted), the applied hash, and whether ``spec.replicas`` must first be handed to the autoscaler.
+settle — the shared build to start or join (or the failed one to delete for a rebuild), the
+serving children to send (after a rollback's template substitution), the ones to delete (a
+PodDisruptionBudget or NetworkPolicy no longer wanted), the applied hash, and whether
+``spec.replicas`` must first be handed to the autoscaler.
 The Kubernetes edge (``k8s/children.py``) applies it as it is.
 """
 
@@ -48,6 +49,8 @@ class ChildRef:
     kind: str
     name: str
     namespace: str
+    #: Delete only this incarnation (a precondition): a newer object of the same name is left alone.
+    uid: str | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,8 @@ class DesiredChildren:
     serving: ServingChildren | None
     #: The hash of the serving children, on the Deployment; None while nothing is served.
     applied_hash: str | None
+    #: The failed build Job to delete so the next reconcile builds again (``Decision.oom_retry``).
+    retired_build: ChildRef | None = None
 
 
 def engine_build(service: DiffusionService, plan: BuildPlan, settings: RenderSettings, resources: ResourceRequirements,
@@ -167,8 +172,10 @@ def desired_children(service: DiffusionService, obs: Observation, decision: Deci
     build = None
     if decision.build_engine or decision.adopt_build:
         build = engine_build(service, plan, settings, decision.build.requirements, start=decision.build_engine)
+    retry = decision.oom_retry
+    retired = None if retry is None else ChildRef("batch/v1", "Job", retry.job_name, ref.namespace, retry.job_uid)
     if decision.serving_key is None:
-        return DesiredChildren(build=build, serving=None, applied_hash=None)
+        return DesiredChildren(build=build, serving=None, applied_hash=None, retired_build=retired)
     deployment_state = obs.deployment
     current = max(deployment_state.replicas, decision.status.desired_replicas or 0)
     children = serving_manifests(service, decision, settings, serving_key=decision.serving_key,
@@ -176,14 +183,14 @@ def desired_children(service: DiffusionService, obs: Observation, decision: Deci
     deployment = children[0]
     digest = deployment["metadata"]["annotations"][names.APPLIED_HASH_ANNOTATION]
     if not (force or digest != deployment_state.applied_hash or decision.rollback_template is not None):
-        return DesiredChildren(build=build, serving=None, applied_hash=digest)
+        return DesiredChildren(build=build, serving=None, applied_hash=digest, retired_build=retired)
     send = children
     if decision.hold_template:  # a rollback holds for this generation: leave the Deployment as it is
         send = children[1:]
     elif decision.rollback_template is not None:
         send = [with_template(deployment, decision.rollback_template), *children[1:]]
     ownership = decision.replica_ownership
-    return DesiredChildren(build=build, applied_hash=digest, serving=ServingChildren(
+    return DesiredChildren(build=build, applied_hash=digest, retired_build=retired, serving=ServingChildren(
         apply=tuple(send),
         delete=_unwanted(ref, service, obs, children, force=force),
         hand_over_replicas=max(service.spec.autoscaling.min_replicas, 1) if ownership.owner == "autoscaler" else None,

@@ -10,12 +10,11 @@ has *succeeded*. While a new key builds (or if it fails) the old engines keep se
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from diffusion_operator.api.conditions import Condition, ConditionStatus, ConditionType, Reason, set_condition
-from diffusion_operator.api.quantity import gib_text, parse_quantity
 from diffusion_operator.api.resource import DiffusionService
 from diffusion_operator.api.status import (
     DiffusionServiceStatus,
@@ -27,7 +26,8 @@ from diffusion_operator.api.status import (
 from diffusion_operator.engines.build_resources import BuildResources
 from diffusion_operator.reconcile.build_fit import BuildFit, build_fit
 from diffusion_operator.reconcile.events import EventNote, transition_events, with_rollback_event
-from diffusion_operator.reconcile.observation import JobState, Observation, OomKill
+from diffusion_operator.reconcile.observation import JobState, Observation
+from diffusion_operator.reconcile.oom_retry import OomRetry, oom_had, oom_message, oom_retry
 from diffusion_operator.reconcile.owners import joins_build_owners
 from diffusion_operator.reconcile.quality import published_note, quality_from_summary, refused_build, steps_quality
 from diffusion_operator.reconcile.rollback import (
@@ -61,27 +61,19 @@ class Decision:
     hold_template: bool = False
     #: Reconcile again after this many seconds (a stuck rollout's grace ends then); None: on events only.
     requeue_after: float | None = None
+    #: Delete the desired key's failed Job first: it was OOMKilled under less memory than a build gets
+    #: now. Its deletion wakes the next reconcile, which builds again (``build_engine`` is False meanwhile).
+    oom_retry: OomRetry | None = None
 
 
-def _oom_had(oom: OomKill) -> str:
-    if oom.memory_limit is None:
-        return f"build pod {oom.pod} was OOMKilled with no memory limit: its node ran out of memory"
-    limit = gib_text(parse_quantity(oom.memory_limit))
-    return f"build pod {oom.pod} was OOMKilled at its memory limit of {limit} ({oom.memory_limit})"
-
-
-def oom_message(job_name: str, oom: OomKill) -> str:
-    """What an OOMKilled build had and what to change. A failed Job is kept (for inspection, and so that
-    one key is built once), and the spec's resources are not in the key: the Job must go for a new try."""
-    return (f"Job {job_name}: {_oom_had(oom)}; raise spec.engine.buildResources (limits.memory and "
-            f"requests.memory), then delete Job {job_name} to build again")
-
-
-def _engine_condition(job: JobState, secret_missing: str | None, fit: BuildFit) -> tuple[ConditionStatus, str, str]:
+def _engine_condition(job: JobState, secret_missing: str | None, fit: BuildFit,
+                      retry: OomRetry | None) -> tuple[ConditionStatus, str, str]:
     if secret_missing:
         return "False", Reason.SECRET_NOT_FOUND, secret_missing
     if not fit.fits:
         return "False", Reason.BUILD_WONT_FIT, fit.message
+    if retry is not None:
+        return "False", Reason.BUILD_RETRIED, retry.message
     if job.phase == "Succeeded":
         return "True", Reason.ENGINE_BUILT, f"engines published by Job {job.name}"
     if (refused := refused_build(job)) is not None:
@@ -94,8 +86,8 @@ def _engine_condition(job: JobState, secret_missing: str | None, fit: BuildFit) 
         detail = job.message or job.reason or "build failed"
         return "False", Reason.BUILD_FAILED, f"Job {job.name} failed: {detail}"
     if job.phase == "Running":
-        retry = f" again: the last try's {_oom_had(job.oom_killed)}" if job.oom_killed else ""
-        return "False", Reason.BUILDING, f"Job {job.name} is building the engines{retry}"
+        again = f" again: the last try's {oom_had(job.oom_killed)}" if job.oom_killed else ""
+        return "False", Reason.BUILDING, f"Job {job.name} is building the engines{again}"
     return "False", Reason.BUILD_PENDING, f"Job {job.name} is waiting to start"
 
 
@@ -194,13 +186,18 @@ def decide(
         conditions = set_condition(conditions, type=type_, status=status, reason=reason, message=message,
                                    observed_generation=generation, now=now)
 
+    retry = oom_retry(obs.desired_job, build)
+    if retry is not None:
+        # The failed Job goes this round: everything below reports the build to come (Progressing,
+        # not Degraded; the engine Pending), not the failure it replaces; EngineReady says why.
+        obs = replace(obs, desired_job=JobState(name=obs.desired_job.name, phase="Missing"))
     job = obs.desired_job
     # Only a build about to be created is checked: an existing Job already has its pod, or its verdict.
     fit = build_fit(build.memory_request_bytes, build.memory_source,
                     obs.build_nodes if job.phase == "Missing" else None)
     quality = quality_from_summary(job.summary) or (
         old.engine.quality if old.engine is not None and old.engine.cache_key == cache_key else None)
-    engine_status, engine_reason, engine_message = _engine_condition(job, obs.secret_missing, fit)
+    engine_status, engine_reason, engine_message = _engine_condition(job, obs.secret_missing, fit, retry)
     if engine_status == "True":
         engine_message += published_note(quality)
     put(ConditionType.ENGINE_READY, engine_status, engine_reason, engine_message)
@@ -262,9 +259,9 @@ def decide(
     return Decision(
         cache_key=cache_key,
         # An existing Job is never re-applied (its pod template is immutable, and a failed one stays for
-        # inspection until the spec, and so the key, changes): a new user of it only joins its owners,
-        # up to MAX_BUILD_OWNERS.
-        build_engine=job.phase == "Missing" and fit.fits,
+        # inspection until the spec, and so the key, changes, or an OOMKilled one is retired for a build
+        # with more memory: ``oom_retry``): a new user of it only joins its owners, up to MAX_BUILD_OWNERS.
+        build_engine=job.phase == "Missing" and fit.fits and retry is None,
         adopt_build=joins_build_owners(job, str(service.metadata.get("uid"))),
         serving_key=serving_key,
         replica_ownership=ownership,
@@ -275,6 +272,7 @@ def decide(
         rollback_template=target.template if target is not None else None,
         hold_template=rollback is not None and target is None,
         requeue_after=seconds_until_rollback(obs.rollout, now, rollback_after) if rollback is None else None,
+        oom_retry=retry,
     )
 
 

@@ -63,7 +63,9 @@ def _conditions(**statuses: tuple[str, str]) -> list[Condition]:
         ({}, "Pending"),
         ({"EngineReady": ("False", Reason.BUILD_PENDING)}, "Building"),
         ({"EngineReady": ("False", Reason.BUILDING)}, "Building"),
+        ({"EngineReady": ("False", Reason.BUILD_RETRIED)}, "Building"),  # an OOMKilled build, deleted to build again
         ({"EngineReady": ("False", Reason.BUILD_FAILED)}, "Failed"),
+        ({"EngineReady": ("False", Reason.BUILD_OOM_KILLED)}, "Failed"),
         ({"EngineReady": ("False", Reason.SECRET_NOT_FOUND)}, "Failed"),
         ({"EngineReady": ("True", Reason.ENGINE_BUILT), "Ready": ("False", Reason.REPLICAS_UNAVAILABLE)},
          "Deploying"),

@@ -50,8 +50,12 @@ class Gateway:
     def get(self, api_version: str, kind: str, name: str, namespace: str | None) -> dict[str, Any] | None:
         return self.objects.get((kind, name))
 
-    def delete(self, api_version: str, kind: str, name: str, namespace: str | None) -> None:
-        self.deleted.append((kind, name))
+    def delete(self, api_version: str, kind: str, name: str, namespace: str | None, *,
+               uid: str | None = None) -> None:
+        failure = self.failures.pop(0) if self.failures else None
+        if failure is not None:
+            raise failure
+        self.deleted.append((kind, name) if uid is None else (kind, name, uid))
 
     def owns_field(self, obj: dict[str, Any], manager: str, path: tuple[str, ...]) -> bool:
         return any(entry.get("manager") == manager for entry in obj["metadata"].get("managedFields") or [])
@@ -142,6 +146,33 @@ def test_serving_children_are_applied_in_order_then_the_unwanted_deleted() -> No
     assert [(kind, manager) for kind, _, manager, _ in gateway.applied] == [
         ("Deployment", "diffusion-operator"), ("Service", "diffusion-operator")]
     assert gateway.deleted == [("PodDisruptionBudget", "s")]
+
+
+RETIRED = ChildRef("batch/v1", "Job", "engine-k", "n", "job-uid-1")
+
+
+def test_a_retired_build_is_deleted_by_its_uid_before_anything_is_applied() -> None:
+    gateway = Gateway()
+    serving = ServingChildren(apply=(DEPLOYMENT,), delete=(), hand_over_replicas=None, deployment=DEPLOYMENT)
+    apply_desired(gateway, DesiredChildren(build=None, serving=serving, applied_hash="h",  # type: ignore[arg-type]
+                                           retired_build=RETIRED), job(set()))
+    assert gateway.deleted == [("Job", "engine-k", "job-uid-1")]
+    assert [kind for kind, *_ in gateway.applied] == ["Deployment"]
+
+
+def test_a_build_rebuilt_by_another_user_already_is_left_alone() -> None:
+    """409: a newer Job of that name stands (the uid differs): the rebuild is under way, nothing to do."""
+    gateway = Gateway(failures=[KubeError("Precondition failed: UID in precondition: job-uid-1", 409)])
+    apply_desired(gateway, DesiredChildren(build=None, serving=None, applied_hash=None,  # type: ignore[arg-type]
+                                           retired_build=RETIRED), job(set()))
+    assert gateway.deleted == []
+
+
+def test_a_refused_deletion_of_a_retired_build_names_the_job() -> None:
+    gateway = Gateway(failures=[KubeError("jobs.batch is forbidden", 403, "Forbidden")])
+    with pytest.raises(ChildError, match=r"^Job/engine-k: jobs.batch is forbidden"):
+        apply_desired(gateway, DesiredChildren(build=None, serving=None, applied_hash=None,  # type: ignore[arg-type]
+                                               retired_build=RETIRED), job(set()))
 
 
 def test_a_refused_child_is_named_in_the_error() -> None:

@@ -10,7 +10,8 @@ from diffusion_operator.api.status import DiffusionServiceStatus
 from diffusion_operator.engines.plan import plan_for
 from diffusion_operator.reconcile.children import ChildRef, DesiredChildren, desired_children, serving_manifests
 from diffusion_operator.reconcile.decide import Decision
-from diffusion_operator.reconcile.observation import DeploymentState, JobState, Observation
+from diffusion_operator.reconcile.observation import DeploymentState, JobState, Observation, OomKill
+from diffusion_operator.reconcile.oom_retry import OomRetry
 from diffusion_operator.render.defaults import RenderSettings
 from diffusion_operator.render.replicas import replica_ownership
 
@@ -160,3 +161,18 @@ def test_the_shared_build_is_started_or_joined(build_engine: bool, adopt_build: 
     assert all(m["metadata"]["ownerReferences"] == [{**OWNER, "controller": False}] for m in build.owned)
     assert build.field_manager == "diffusion-operator.u1"
     assert build.job_name == build.owned[1]["metadata"]["name"]
+
+
+@pytest.mark.parametrize("serving_key", [None, KEY])
+def test_an_oom_retry_deletes_that_failed_job_by_its_uid_whatever_serves(serving_key: str | None) -> None:
+    svc = service()
+    retry = OomRetry(f"engine-{KEY}", "job-uid-1", OomKill("b-1", "16Gi"), "24Gi")
+    desired_state = run(svc, decision(svc, serving_key=serving_key, oom_retry=retry), deployment(exists=False),
+                        job=JobState(f"engine-{KEY}", "Failed", uid="job-uid-1"))
+    assert desired_state.retired_build == ChildRef("batch/v1", "Job", f"engine-{KEY}", "n", "job-uid-1")
+    assert desired_state.build is None  # built again by the next reconcile, once this Job is gone
+
+
+def test_without_a_retry_no_build_is_deleted() -> None:
+    svc = service()
+    assert run(svc, decision(svc), deployment()).retired_build is None
