@@ -165,7 +165,9 @@ class EngineSpec(ApiModel):
             "operator sizes it from the measured peak of the model, backend and precision plus headroom, with "
             "the limit equal to the request; unset cpu: the operator's defaults.buildRequests. A build that "
             "no node of the GPU pool can hold is reported (EngineReady=False, BuildWontFit) instead of created. "
-            "Used when a build's Job is created: it does not change the cache key or an existing Job."
+            "Used when a build's Job is created: it does not change the cache key or an existing Job, "
+            "except that a build OOMKilled under a lower memory limit than it gets now is deleted and built "
+            "again (EngineReady=False, BuildRetried)."
         ),
     )
 
