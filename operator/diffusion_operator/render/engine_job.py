@@ -98,7 +98,7 @@ def build_failure_policy() -> dict[str, Any]:
     3. Exit 137 -> FailJob: the builder was OOMKilled. A retry runs with the same memory limit (the pod
        template is fixed) and dies the same way, after up to an hour of GPU time each. The operator
        reports it (``BuildOOMKilled``) and builds again once the spec allows more memory
-       (``reconcile.build_retry``).
+       (``reconcile.oom_retry``).
 
     A pod failure policy cannot match the kubelet's ``OOMKilled`` reason, only exit codes and pod
     conditions; 137 (128 + SIGKILL) is the closest it can see, and rule 1 comes first so the SIGKILLs of
