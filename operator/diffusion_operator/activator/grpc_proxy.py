@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
 import grpc.aio
 
 from diffusion_operator.activator import messages
+from diffusion_operator.activator.channels import ChannelPool
 from diffusion_operator.activator.gate import Gate, HoldError
 from diffusion_operator.activator.http_proxy import ATTEMPTS, Authenticate, UnreachableError
 
@@ -31,7 +32,7 @@ MODEL_INFER = "/inference.GRPCInferenceService/ModelInfer"
 CHANNEL_OPTIONS = [("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)]
 
 
-async def call_through_gate(gate: Gate, call: grpc.aio.UnaryUnaryMultiCallable, request: bytes,
+async def call_through_gate(gate: Gate, call: Callable[..., Awaitable[bytes]], request: bytes,
                             on_unreachable: Callable[[], None], *,
                             metadata: list[tuple[str, str | bytes]] | None = None,
                             timeout: float | None = None) -> tuple[bytes, float]:
@@ -70,7 +71,7 @@ class PassThrough(grpc.GenericRpcHandler):  # type: ignore[misc]  # grpc ships n
     """``authenticate`` (with the API on): the ``authorization`` metadata must carry a valid key, as
     over HTTP; it is not forwarded."""
 
-    def __init__(self, gate: Gate, channel: grpc.aio.Channel, on_unreachable: Callable[[], None],
+    def __init__(self, gate: Gate, channel: ChannelPool, on_unreachable: Callable[[], None],
                  authenticate: Authenticate | None = None) -> None:
         self.gate = gate
         self.channel = channel

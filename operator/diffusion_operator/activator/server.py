@@ -29,6 +29,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from diffusion_operator.activator import messages
 from diffusion_operator.activator.backend import BackendMonitor, StatusReader
+from diffusion_operator.activator.channels import ChannelPool, insecure_pool
 from diffusion_operator.activator.gate import Gate, ShuttingDownError
 from diffusion_operator.activator.grpc_proxy import CHANNEL_OPTIONS, PassThrough
 from diffusion_operator.activator.http_proxy import Authenticate, build_app
@@ -130,7 +131,7 @@ class Activator:
             reader = kube_status_reader(s.namespace, s.service) if s.read_status else None
             monitor = BackendMonitor(self.gate, session, f"{backend}/v2/health/ready", read_status=reader)
             tasks = [asyncio.create_task(monitor.run_probes()), asyncio.create_task(monitor.run_status())]
-            channel = grpc.aio.insecure_channel(f"{host}:{s.backend_grpc_port}", options=CHANNEL_OPTIONS)
+            channel = insecure_pool(f"{host}:{s.backend_grpc_port}", CHANNEL_OPTIONS, asyncio.get_running_loop().time)
             api = self._api(channel, monitor.poke)
             authenticate: Authenticate | None = api.keys.authenticate if api is not None else None
             # handler_cancellation: a client that disconnects cancels its handler, so a held request leaves
@@ -169,7 +170,7 @@ class Activator:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    def _api(self, channel: grpc.aio.Channel, poke: Callable[[], None]) -> OpenAIApi | None:
+    def _api(self, channel: ChannelPool, poke: Callable[[], None]) -> OpenAIApi | None:
         """The OpenAI images API in front of Triton's gRPC port (``activator/openai``), when ``spec.api`` is on."""
         api = self.settings.api
         if api is None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import grpc
 import grpc.aio
 
+from diffusion_operator.activator.channels import ChannelPool
 from diffusion_operator.activator.gate import Gate, HoldError
 from diffusion_operator.activator.grpc_proxy import MODEL_INFER, call_through_gate
 from diffusion_operator.activator.http_proxy import UnreachableError
@@ -75,8 +76,8 @@ class TritonPhoto:
 @dataclass
 class TritonImages:
     gate: Gate
-    #: The activator's channel to Triton's gRPC port (the pass-through's).
-    channel: grpc.aio.Channel
+    #: The activator's channels to Triton's gRPC port (the pass-through's).
+    channel: ChannelPool
     on_unreachable: Callable[[], None]
     clock: Callable[[], float]
 
