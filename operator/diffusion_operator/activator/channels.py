@@ -80,12 +80,11 @@ class ChannelPool:
             task.add_done_callback(self._closing.discard)
         return slot.channel
 
-    def unary_unary(self, method: str) -> PooledUnaryUnary:
-        """``Channel.unary_unary`` over the pool: each call goes on the channel ``pick`` gives."""
-        return PooledUnaryUnary(self, method)
+    def unary_unary(self, method: str) -> PooledCall:
+        return PooledCall(self, "unary_unary", method)
 
-    def stream_stream(self, method: str) -> PooledStreamStream:
-        return PooledStreamStream(self, method)
+    def stream_stream(self, method: str) -> PooledCall:
+        return PooledCall(self, "stream_stream", method)
 
     async def close(self) -> None:
         """Close every channel (calls in flight are cancelled) and wait for the replaced ones."""
@@ -96,23 +95,18 @@ class ChannelPool:
 
 
 @dataclass(frozen=True)
-class PooledUnaryUnary:
+class PooledCall:
+    """``Channel.unary_unary(method)`` or ``Channel.stream_stream(method)`` (``kind``) over the pool:
+    each call goes on the channel ``pick`` gives."""
+
     pool: ChannelPool
+    kind: str
     method: str
 
-    def __call__(self, request: bytes, *, metadata: Sequence[tuple[str, str | bytes]] | None = None,
+    def __call__(self, request: Any, *, metadata: Sequence[tuple[str, str | bytes]] | None = None,
                  timeout: float | None = None) -> Any:
-        return self.pool.pick().unary_unary(self.method)(request, metadata=metadata, timeout=timeout)
-
-
-@dataclass(frozen=True)
-class PooledStreamStream:
-    pool: ChannelPool
-    method: str
-
-    def __call__(self, requests: Any, *, metadata: Sequence[tuple[str, str | bytes]] | None = None,
-                 timeout: float | None = None) -> Any:
-        return self.pool.pick().stream_stream(self.method)(requests, metadata=metadata, timeout=timeout)
+        multicallable = getattr(self.pool.pick(), self.kind)(self.method)
+        return multicallable(request, metadata=metadata, timeout=timeout)
 
 
 def insecure_pool(target: str, options: Sequence[tuple[str, Any]], clock: Callable[[], float],
