@@ -240,14 +240,35 @@ def export_component(
         if not has_external_data(model) and model.ByteSize() >= FOLD_LIMIT:
             externalize(model, raw.parent)
         if has_external_data(model):  # over 1 GB: the weights never enter this process again
-            consolidate(optimize_structure(model), raw.parent, destination)
+            consolidate(pin_fixed_dims(optimize_structure(model), spec), raw.parent, destination)
         else:
-            save_model(optimize(model), destination)
+            save_model(pin_fixed_dims(optimize(model), spec), destination)
     try:
         onnx.checker.check_model(str(destination))
     except onnx.checker.ValidationError as err:
         raise ExportError(f"{name}: onnx.checker rejected the export: {err}") from err
     return spec
+
+
+def pin_fixed_dims(model: Any, spec: ComponentSpec) -> Any:
+    """Write the spec's fixed sizes into graph outputs where the exporter left a symbolic dim.
+
+    torch's exporter names a dim it did not resolve, and without constant folding (models over
+    1 GB, ``external_data.optimize_structure``) shape inference cannot resolve it either: full-size
+    bigG's ``hidden_states`` came out as ``[B, Addhidden_states_dim_1, 1280]``, so the Triton config
+    (77 tokens) did not match the graph. The spec is the contract both sides are written from, and
+    parity runs the graph and compares its real output shapes with torch's.
+    """
+    expected = {tensor.name: tensor.axes for tensor in spec.outputs}
+    for value in model.graph.output:
+        dims = value.type.tensor_type.shape.dim
+        axes = expected.get(value.name)
+        if axes is None or len(axes) != len(dims):
+            continue  # the repository's config check reports a missing output or a wrong rank
+        for dim, axis in zip(dims, axes, strict=True):
+            if isinstance(axis, int) and dim.dim_param:
+                dim.dim_value = axis  # setting the value clears dim_param (a oneof)
+    return model
 
 
 def optimize(model: Any) -> Any:

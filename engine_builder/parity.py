@@ -22,11 +22,15 @@ from engine_builder.export import torch_run
 
 #: A component under test: feeds by NVIDIA name in, outputs by name out (ORT session or TensorRT engine).
 Runner = Callable[[dict[str, NDArray[Any]]], dict[str, NDArray[Any]]]
-#: int8/fp8: an 8-bit engine against ModelOpt's fake-quantized torch UNet; kernels round and fuse
-#: differently (ONNX Runtime's int8 vs torch measured 4.5 % of max|torch| on tiny-SDXL), while a wrong
-#: graph still shows O(1) errors. Not yet measured on TensorRT.
+#: int8/fp8: an 8-bit component against ModelOpt's fake-quantized torch module. Kernels round and fuse
+#: differently, and the difference grows with depth: ONNX Runtime's int8 vs torch measured 4.5 % of
+#: max|torch| for the trained tiny UNet, 13 % for its VAE decoder and 18 % for CLIP-L. That is a
+#: quality question, and the quality gate owns it (it scores the whole pipeline against the fp32
+#: reference, where the VAE's int8 costs SSIM 0.86 against 0.95). Parity keeps the one thing only it
+#: can see, a wrong graph: a dropped input or a baked-in size shows as an error of the output's own
+#: magnitude or a shape failure, so the 8-bit bound is half of max|torch|. Not yet measured on TensorRT.
 ATOL = {"float32": 1e-4, "float16": 1e-2, "int8": 1e-2, "fp8": 1e-2}
-RTOL = {"float32": 1e-3, "float16": 1e-2, "int8": 1e-1, "fp8": 1e-1}
+RTOL = {"float32": 1e-3, "float16": 1e-2, "int8": 0.5, "fp8": 0.5}
 
 
 @dataclass(frozen=True)

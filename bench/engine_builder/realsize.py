@@ -12,6 +12,11 @@ to ``/proc/self/clear_refs`` (Linux >= 4.0): exact, no sampling thread. The figu
 Job's memory requests (operator/diffusion_operator/engines/build_memory.py) and docs/benchmarks.md.
 
     .venv/bin/python bench/engine_builder/realsize.py [--precision fp16 fp32] [--components unetxl ...]
+    .venv/bin/python bench/engine_builder/realsize.py --publish PLAN.json OUT   # the CPU repository
+
+``--publish`` writes a plan's fp32 CPU repository at full size and publishes it under
+``OUT/<cache key>`` exactly as a build Job does (the same export, repository writer and atomic
+publish), for the real-node serving test (tests/e2e/realnode/test_realnode_realsize.py).
 """
 
 from __future__ import annotations
@@ -33,11 +38,22 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from engine_builder import sdxl_architecture  # noqa: E402
-from engine_builder.components import COMPONENTS, component_spec, trace_latent_size  # noqa: E402
+from engine_builder.build import versions  # noqa: E402
+from engine_builder.components import (  # noqa: E402
+    COMPONENTS,
+    TRACE_LATENT_CAP,
+    UNETS,
+    component_spec,
+    components_for,
+    trace_latent_size,
+)
 from engine_builder.errors import TensorRTUnavailableError  # noqa: E402
 from engine_builder.export import export_component, load_pipeline, read_dims  # noqa: E402
+from engine_builder.layout import MODEL_REPOSITORY_DIR  # noqa: E402
 from engine_builder.plan import BuildPlan  # noqa: E402
 from engine_builder.profiles import latent_range  # noqa: E402
+from engine_builder.publish import partial_dir, publish  # noqa: E402
+from engine_builder.repository.write import write_repository  # noqa: E402
 from engine_builder.trt import build_engine  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "realsize.json"
@@ -105,6 +121,57 @@ def run(precisions: list[str], components: list[str], workdir: Path) -> dict[str
             "peak_rss_gib": max(row["peak_rss_gib"] for row in rows)}
 
 
+#: What the published manifest says was left out, so nobody reads the repository as a checked build.
+NOT_CHECKED = ("ONNX-vs-torch parity and the quality gate were not run: at full size in fp32 they hold the "
+               "UNet twice (torch and ONNX Runtime, ~20 GiB) and the reference pipeline beside the served "
+               "one, which does not fit this 24 GiB machine beside the test bed")
+
+
+def publish_repository(plan: BuildPlan, out: Path, workdir: Path) -> dict[str, Any]:
+    """Export ``plan``'s components in fp32, write its Triton repository and publish it under ``out/<key>``.
+
+    The same steps as the build Job's CPU path (``engine_builder.build``): one component loaded at
+    a time, traced at the size the builder traces, the repository writer that checks every config
+    against its ONNX, and the atomic publish. Parity and the gate are left out (``NOT_CHECKED``).
+    """
+    if plan.backend != "onnxruntime":
+        raise SystemExit(f"--publish writes the CPU repository; the plan's backend is {plan.backend}")
+    rows: list[dict[str, Any]] = []
+    with stage(rows, precision="fp32", component="all", stage="materialize"):
+        source = sdxl_architecture.materialize(workdir)
+    dims = read_dims(source)
+    lr = latent_range(plan)
+    key = plan.cache_key()
+    staging = partial_dir(out, key, os.getpid())
+    work = workdir / "onnx-publish"
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.rmtree(work, ignore_errors=True)
+    staging.mkdir(parents=True)
+    artefacts = {}
+    for name in components_for(plan.pipelines):
+        with stage(rows, precision="fp32", component=name, stage="load"):
+            loaded = load_pipeline(source, "float32", components=(name,))
+        up = dims.unet_up_factor
+        hw = ((trace_latent_size(lr.opt_hw[0], up), trace_latent_size(lr.opt_hw[1], up)) if name in UNETS
+              else (min(lr.opt_hw[0], TRACE_LATENT_CAP), min(lr.opt_hw[1], TRACE_LATENT_CAP)))
+        artefacts[name] = work / name / "model.onnx"
+        with stage(rows, precision="fp32", component=name, stage="export+optimize") as row:
+            export_component(loaded, name, artefacts[name], hw, "float32")
+            row["onnx_gib"] = round(onnx_bytes(artefacts[name]) / GIB, 2)
+        del loaded
+    with stage(rows, precision="fp32", component="all", stage="repository"):
+        write_repository(staging / MODEL_REPOSITORY_DIR, plan, source, dims, "float32", artefacts)
+    with stage(rows, precision="fp32", component="all", stage="publish"):
+        manifest = {"plan": plan.model_dump(mode="json"), "backend": plan.backend, "onnx_dtype": "float32",
+                    "versions": versions(), "parity_max_error": {}, "not_checked": NOT_CHECKED,
+                    "source_notice": sdxl_architecture.NOTICE}
+        target = publish(staging, out, key, manifest)
+    shutil.rmtree(work, ignore_errors=True)
+    return {"cache_key": key, "published": str(target), "stages": rows,
+            "repository_gib": round(sum(f.stat().st_size for f in target.rglob("*") if f.is_file()) / GIB, 2),
+            "peak_rss_gib": max(row["peak_rss_gib"] for row in rows)}
+
+
 def machine() -> dict[str, Any]:
     import torch
 
@@ -119,8 +186,15 @@ def main() -> None:
     parser.add_argument("--components", nargs="+", choices=COMPONENTS, default=list(COMPONENTS))
     parser.add_argument("--workdir", type=Path, default=Path.home() / ".cache" / "diffusion-operator" / "realsize")
     parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--publish", nargs=2, type=Path, metavar=("PLAN", "OUT"),
+                        help="publish PLAN's (a build plan JSON) fp32 CPU repository under OUT/<cache key>")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
+    if args.publish:
+        plan_file, out = args.publish
+        published = publish_repository(BuildPlan.model_validate_json(plan_file.read_text()), out, args.workdir)
+        print(json.dumps(published), flush=True)
+        return
     report = run(args.precision, args.components, args.workdir)
     args.results.parent.mkdir(parents=True, exist_ok=True)
     previous = json.loads(args.results.read_text()) if args.results.exists() else {}

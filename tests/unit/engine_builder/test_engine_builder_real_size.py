@@ -12,6 +12,7 @@ import pytest
 from engine_builder import sdxl_architecture
 from engine_builder.components import Dims, component_spec, trace_latent_size
 from engine_builder.errors import SourceError
+from engine_builder.export import pin_fixed_dims
 from engine_builder.trt import io_problems
 from engine_builder.wiring import check_sdxl_wiring, wiring_errors
 from tests.builder_extra import builder_module
@@ -113,3 +114,20 @@ def test_the_profile_check_names_every_difference_with_the_graph():
     assert io_problems(spec, {**exact, "hidden_states": ("float16", ("B", "Add_dim_1", 768))}) == []
     assert io_problems(spec, {**exact, "input_ids": ("int32", ("B", 64))}) == [
         "input_ids: axis 1 is 64, the profile expects 77"]
+
+
+def test_an_output_dim_the_exporter_left_symbolic_is_pinned_to_the_spec():
+    """Full-size bigG (over 1 GB, no constant folding) came out of torch as [B, Addhidden_states_dim_1, 1280];
+    the Triton config says 77 tokens. The spec's fixed sizes are written back; the batch axis stays free."""
+    onnx = builder_module("onnx", "the export's graph is an ONNX model")
+
+    helper = onnx.helper
+    spec = component_spec("clip2", Dims(), "float32")  # SDXL base's sizes
+    outputs = [helper.make_tensor_value_info("text_embeddings", onnx.TensorProto.FLOAT, ["B", 1280]),
+               helper.make_tensor_value_info("hidden_states", onnx.TensorProto.FLOAT,
+                                             ["B", "Addhidden_states_dim_1", 1280])]
+    graph = helper.make_graph([], "g", [helper.make_tensor_value_info("input_ids", onnx.TensorProto.INT32, ["B", 77])],
+                              outputs)
+    pinned = pin_fixed_dims(helper.make_model(graph), spec)
+    shapes = {v.name: [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim] for v in pinned.graph.output}
+    assert shapes == {"text_embeddings": ["B", 1280], "hidden_states": ["B", 77, 1280]}
