@@ -28,6 +28,8 @@ from engine_builder.components import (
     components_for,
     trace_latent_size,
 )
+from engine_builder.disk import no_space_left, out_of_disk_message
+from engine_builder.errors import OutOfDiskError
 from engine_builder.export import LoadedPipeline, export_component, load_pipeline, read_dims
 from engine_builder.gating import calibration_latent, gate_build, parity_tolerance, quantizes
 from engine_builder.layout import MODEL_REPOSITORY_DIR
@@ -119,8 +121,10 @@ def build(plan: BuildPlan, out: Path, options: BuildOptions | None = None) -> di
         publish_started = time.monotonic()
         publish(staging, out, key, manifest)
         LOG.info("progress stage=publish pct=100 done in %.1fs", time.monotonic() - publish_started)
-    except BaseException:
+    except BaseException as err:
         shutil.rmtree(staging, ignore_errors=True)
+        if (full := no_space_left(err)) is not None:
+            raise OutOfDiskError(out_of_disk_message(full, out, scratch)) from err
         raise
     return summary("built", plan, target, started, tensorrt_version=trt_version,
                    parity_max_error=manifest["parity_max_error"], quality=manifest["quality_summary"])

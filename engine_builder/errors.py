@@ -67,3 +67,11 @@ class QualityGateUnavailableError(BuildError):
 
     kind = "QualityGateUnavailable"
     exit_code = 7
+
+
+class OutOfDiskError(BuildError):
+    """A volume filled up mid-build (the cache volume or the scratch disk). Nothing was published: the
+    partial directory is removed, so the next build starts clean once there is room."""
+
+    kind = "OutOfDisk"
+    exit_code = 8

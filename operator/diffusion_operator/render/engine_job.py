@@ -102,7 +102,7 @@ def build_failure_policy() -> dict[str, Any]:
 
     A pod failure policy cannot match the kubelet's ``OOMKilled`` reason, only exit codes and pod
     conditions; 137 (128 + SIGKILL) is the closest it can see, and rule 1 comes first so the SIGKILLs of
-    a disruption still do not count. The builder never ends with 137 itself: it exits 0..7
+    a disruption still do not count. The builder never ends with 137 itself: it exits 0..8
     (``engine_builder.errors``), runs no child process whose status it could pass on, and is the
     container's command (no shell that would turn a child's SIGKILL into 137). What else ends in 137
     without a ``DisruptionTarget``: a pod deleted by hand (the builder is PID 1 with no SIGTERM handler,

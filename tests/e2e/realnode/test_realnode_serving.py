@@ -9,16 +9,26 @@ then checks one thing a user relies on.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+import tritonclient.http as triton_http
+from diffusion_operator.client.evaluate import Thresholds, evaluate_service
 from diffusion_operator.client.request import ImageRequest
 from diffusion_operator.client.triton import Endpoint, TritonClient
 from diffusion_operator.render.names import engine_job_name, selector_string
 from diffusion_operator.render.storage import TRITON_MODEL_REPOSITORY
 from kubernetes.stream import stream
 
+from engine_builder.quality.metrics import psnr, ssim
+from engine_builder.quality.references import read_references
 from testbed.kube import KubeClient, WaitTimeoutError, condition
 from testbed.operator_process import OperatorProcess
 from testbed.realnode import RealNode
@@ -27,6 +37,8 @@ from testbed.realnode.product import API, IMAGES, tiny_service
 SERVICE = "tiny"
 #: Build (export + parity + publish) plus Triton's start, on 2 shared cores.
 READY_TIMEOUT = 420
+#: The service's size and steps (tiny_service), and the pipeline's default guidance.
+SIZE, STEPS, GUIDANCE = 256, 2, 5.0
 
 
 def status_of(obj: Any) -> dict:
@@ -98,3 +110,72 @@ def test_an_image_comes_back_through_the_service(kube: KubeClient, restricted_na
 def kube_exec(kube: KubeClient, namespace: str, pod: str, command: list[str]) -> str:
     return str(stream(kube.core.connect_get_namespaced_pod_exec, pod, namespace, command=command,
                       stderr=True, stdin=False, stdout=True, tty=False))
+
+
+@pytest.fixture(scope="module")
+def references(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The gate's prompts rendered by the fp32 diffusers reference at the service's size and steps, with
+    each prompt's seed fixing the initial latents (``engine-builder references``, in its own process)."""
+    out = tmp_path_factory.mktemp("references")
+    subprocess.run([sys.executable, "-m", "engine_builder.cli", "references", "--out", str(out), "--steps", str(STEPS),
+                    "--size", str(SIZE), "--guidance", str(GUIDANCE), "--log-level", "WARNING"],
+                   check=True, capture_output=True, timeout=300)
+    return out
+
+
+def endpoint_of(kube: KubeClient, namespace: str) -> Endpoint:
+    return Endpoint.parse(f"{kube.core.read_namespaced_service(SERVICE, namespace).spec.cluster_ip}:8000")
+
+
+def test_diffusion_evaluate_finds_the_service_serving_its_fp32_reference(
+        kube: KubeClient, restricted_namespace: str, ready_service: Any, references: Path):
+    report = evaluate_service(endpoint_of(kube, restricted_namespace), references, Thresholds(), timeout_s=120)
+    assert report["verdict"] == "Passed", report
+    assert report["scores"]["finite"] and len(report["images"]) == 4
+
+
+def unet_counts(endpoint: Endpoint) -> tuple[int, int]:
+    """(requests, executions) of the UNet: fewer executions than requests means batched steps."""
+    client = triton_http.InferenceServerClient(endpoint.address)
+    try:
+        [stats] = client.get_inference_statistics("unetxl")["model_stats"]
+    finally:
+        client.close()
+    return int(stats["inference_stats"]["success"]["count"]), int(stats["execution_count"])
+
+
+def test_concurrent_requests_through_the_batcher_each_get_their_own_seeds_image(
+        kube: KubeClient, restricted_namespace: str, ready_service: Any, references: Path):
+    """Every prompt twice, all eight at once: the UNet's dynamic batcher merges steps of different
+    requests, and each answer must still be its own prompt and seed's reference image (a batching bug
+    that swapped latents or embeddings, or an ignored seed, fails here), and a repeated seed must give
+    the same image."""
+    endpoint = endpoint_of(kube, restricted_namespace)
+    _, cases = read_references(references)
+    sent = [*cases, *cases]
+
+    def generate(case: Any) -> np.ndarray:
+        client = TritonClient(endpoint, timeout_s=120)
+        try:
+            return client.generate(ImageRequest(prompt=case.prompt, seed=case.seed, steps=STEPS, width=SIZE,
+                                                height=SIZE, guidance_scale=GUIDANCE)).image
+        finally:
+            client.close()
+
+    before = unet_counts(endpoint)
+    with ThreadPoolExecutor(len(sent)) as pool:
+        answers = list(pool.map(generate, [case for case, _ in sent]))
+    expected = len(sent) * STEPS
+    deadline = time.monotonic() + 10  # Triton counts a request just after answering it
+    while (counts := unet_counts(endpoint))[0] - before[0] < expected and time.monotonic() < deadline:
+        time.sleep(0.2)
+    requests, executions = (after - earlier for after, earlier in zip(counts, before, strict=True))
+    assert requests == expected  # one guided UNet call per step and image
+    assert executions < requests, "no two images' steps were batched: the batcher was not exercised"
+    for index, answer in enumerate(answers):
+        own = sent[index][1]
+        assert psnr(answer, own) >= 30.0 and ssim(answer, own) >= 0.95, f"answer {index} is not its reference"
+        others = [ref for case, ref in cases if case != sent[index][0]]
+        assert all(psnr(answer, ref) < 20.0 for ref in others), f"answer {index} also matches another prompt"
+    for first, again in zip(answers[:len(cases)], answers[len(cases):], strict=True):
+        assert np.array_equal(first, again)
