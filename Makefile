@@ -137,10 +137,12 @@ images: venv
 	$(PY) -m testbed.images build $(IMAGES)
 
 # Retrain the built-in tiny SDXL, its inpainting UNet and segmenter (CPU, ~30 min, deterministic) and
-# rewrite engine_builder/weights (safetensors + manifest.json with the held-out scores); then the grid.
+# rewrite engine_builder/weights (safetensors + manifest.json with the held-out scores); then the grid
+# and the step-curve figure.
 tiny-model: venv
 	$(PY) -m engine_builder.training
 	$(PY) -m engine_builder.training.grid docs/images/tiny-model-grid.png
+	$(PY) -m engine_builder.quality.curve_figure docs/images/tiny-model-steps.png
 
 demo: setup images
 	$(VENV)/bin/testbed demo $(DEMO_ARGS)
