@@ -35,6 +35,8 @@ PLAN_MOUNT = "/plan"
 BUILDER_CONTAINER = "builder"
 #: ``engine_builder.errors.PlanError.exit_code``: the plan itself is invalid, retrying cannot help.
 BUILDER_EXIT_INVALID_PLAN = 2
+#: ``engine_builder.errors.QualityGateFailedError.exit_code``: the gate scored the build and refused it.
+BUILDER_EXIT_GATE_FAILED = 6
 #: 128 + SIGKILL: how the builder ends when the kernel kills it for memory (see ``build_failure_policy``).
 BUILDER_EXIT_KILLED = 137
 #: ``pvc://<claim>/<path>`` sources are mounted read-only at ``<SOURCES_ROOT>/<claim>`` (the builder's PVC_ROOT).
@@ -95,7 +97,12 @@ def build_failure_policy() -> dict[str, Any]:
     1. ``DisruptionTarget`` -> Ignore: a node drained, a preemption, an eviction (the kubelet's under
        node pressure too) is not the build's fault and does not count as a try.
     2. Exit 2 -> FailJob: the plan is invalid; the same plan fails the same way.
-    3. Exit 137 -> FailJob: the builder was OOMKilled. A retry runs with the same memory limit (the pod
+    3. Exit 6 -> FailJob: the quality gate refused the build. The gate already calibrates up to
+       ``calibrationAttempts`` times inside one pod and keeps the best; another pod would export,
+       calibrate and score again for the same verdict (three times the minutes, and until the last
+       try the operator cannot say ``QualityGateFailed``). A gate that could not run (exit 7,
+       ``QualityGateUnavailable``) is retried: a CLIP source can be back on the next try.
+    4. Exit 137 -> FailJob: the builder was OOMKilled. A retry runs with the same memory limit (the pod
        template is fixed) and dies the same way, after up to an hour of GPU time each. The operator
        reports it (``BuildOOMKilled``) and builds again once the spec allows more memory
        (``reconcile.oom_retry``).
@@ -114,6 +121,7 @@ def build_failure_policy() -> dict[str, Any]:
     return {"rules": [
         {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
         _fail_job_on_exit(BUILDER_EXIT_INVALID_PLAN),
+        _fail_job_on_exit(BUILDER_EXIT_GATE_FAILED),
         _fail_job_on_exit(BUILDER_EXIT_KILLED),
     ]}
 

@@ -11,6 +11,7 @@ from diffusion_operator.engines.plan import plan_for
 from diffusion_operator.render.defaults import RenderSettings
 from diffusion_operator.render.engine_job import build_engine_job, build_node_selector, build_plan_config_map
 
+from engine_builder.errors import QualityGateFailedError, QualityGateUnavailableError
 from engine_builder.plan import BuildPlan
 from tests.unit.api.spec_cases import MINIMAL, spec_with
 from tests.unit.reconcile.builds import build_for
@@ -64,6 +65,16 @@ def test_an_oom_killed_builder_fails_the_job_at_once_but_a_disruption_is_still_n
     disrupted = {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]}
     assert killed in rules and disrupted in rules
     assert rules.index(disrupted) < rules.index(killed)  # the first rule that matches wins
+
+
+def test_a_build_the_quality_gate_refused_fails_the_job_at_once() -> None:
+    """The gate's verdict is the same on a retry (it already calibrates several times in one pod); the
+    refusal must reach status now, not after three more builds."""
+    job, _ = render(MINIMAL)
+    fail_job_codes = [rule["onExitCodes"]["values"] for rule in job["spec"]["podFailurePolicy"]["rules"]
+                      if rule["action"] == "FailJob"]
+    assert [QualityGateFailedError.exit_code] in fail_job_codes
+    assert [QualityGateUnavailableError.exit_code] not in fail_job_codes  # a CLIP source may be back
 
 
 def test_default_build_timeout_is_two_hours() -> None:
