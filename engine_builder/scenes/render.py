@@ -27,6 +27,8 @@ class Rendered:
 
     image: NDArray[np.uint8]
     masks: tuple[NDArray[np.bool_], ...]
+    #: A product photo's product in the scene grammar's words ("yellow triangle"); empty for scenes.
+    product: str = ""
 
 
 def _polygon(shape: str, cx: float, cy: float, side: float) -> list[tuple[float, float]] | None:
@@ -121,12 +123,13 @@ def render_product(rng: np.random.Generator, size: int = IMAGE_SIZE) -> Rendered
     draw = ImageDraw.Draw(canvas)
     for _ in range(int(rng.integers(2, 6))):
         shape = SHAPES[int(rng.integers(len(SHAPES)))]
-        colour = tuple(int(v) for v in rng.integers(0, 256, size=3))
-        draw_shape(draw, shape, tuple(rng.uniform(0.05, 0.95, size=2) * big), rng.uniform(0.08, 0.2) * big, colour)
+        tint = tuple(int(v) for v in rng.integers(0, 256, size=3))
+        draw_shape(draw, shape, tuple(rng.uniform(0.05, 0.95, size=2) * big), rng.uniform(0.08, 0.2) * big, tint)
     shape = SHAPES[int(rng.integers(len(SHAPES)))]
     side = rng.uniform(0.4, 0.6)
     centre = tuple(rng.uniform(side / 2 + 0.02, 1 - side / 2 - 0.02, size=2) * big)
-    base = np.array(list(COLOURS.values())[int(rng.integers(len(COLOURS)))], dtype=np.float64)
+    colour = list(COLOURS)[int(rng.integers(len(COLOURS)))]
+    base = np.array(COLOURS[colour], dtype=np.float64)
     mask = Image.new("L", (big, big), 0)
     draw_shape(ImageDraw.Draw(mask), shape, centre, side * big, 255)
     # Shading: a vertical light-to-dark ramp over the product, like a lit object.
@@ -134,4 +137,4 @@ def render_product(rng: np.random.Generator, size: int = IMAGE_SIZE) -> Rendered
     shaded = Image.fromarray(np.clip(base[None, None, :] * ramp * np.ones((1, big, 1)), 0, 255).astype(np.uint8))
     canvas.paste(shaded, (0, 0), mask)
     return Rendered(np.asarray(_downsample(canvas, size), dtype=np.uint8),
-                    (np.asarray(_downsample(mask, size)) >= 128,))
+                    (np.asarray(_downsample(mask, size)) >= 128,), f"{colour} {shape}")

@@ -8,32 +8,13 @@ defaults (30 Euler steps, guidance 5, 64x64, seed 0..), shown 2x with its prompt
 from __future__ import annotations
 
 import argparse
-import textwrap
 from pathlib import Path
 
-import numpy as np
-from numpy.typing import NDArray
-from PIL import Image, ImageDraw
-
 from engine_builder import tiny
-from engine_builder.scenes import checker
+from engine_builder.scenes.contact_sheet import grid
 from engine_builder.training.evaluate import generate, held_out_prompts
 
-CELL, CAPTION, COLUMNS = 136, 44, 8
-
-
-def grid(prompts: list[str], images: list[NDArray[np.uint8]]) -> Image.Image:
-    rows = (len(prompts) + COLUMNS - 1) // COLUMNS
-    sheet = Image.new("RGB", (COLUMNS * CELL, rows * (CELL + CAPTION)), (255, 255, 255))
-    draw = ImageDraw.Draw(sheet)
-    for index, (prompt, image) in enumerate(zip(prompts, images, strict=True)):
-        x, y = (index % COLUMNS) * CELL, (index // COLUMNS) * (CELL + CAPTION)
-        sheet.paste(Image.fromarray(image).resize((128, 128), Image.Resampling.NEAREST), (x + 4, y + 4))
-        result = checker.verdict(prompt, image)
-        mark = "PASS" if result.passed else ("objects ok" if result.objects_match else "FAIL")
-        text = textwrap.fill(prompt.removeprefix("a ").replace(" background", " bg"), 22) + f"\n[{mark}]"
-        draw.multiline_text((x + 4, y + CELL - 2), text, fill=(0, 0, 0), spacing=1)
-    return sheet
+COLUMNS = 8
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -88,11 +88,12 @@ def values_yaml(values: dict[str, Any]) -> str:
 
 
 def demo_service(namespace: str, scale_down_window_s: int) -> dict[str, Any]:
-    """The builtin tiny sample with a short scale-down window (seconds, not minutes) and the small
-    serving requests the real-node tests use (product.tiny_service)."""
+    """The builtin tiny sample with a short scale-down window (seconds, not minutes), the small
+    serving requests the real-node tests use (product.tiny_service), and the photoshoot pipeline."""
     manifest: dict[str, Any] = yaml.safe_load(SAMPLE.read_text())
     manifest["metadata"].update(name=SERVICE, namespace=namespace)
     manifest["spec"]["serving"] = tiny_service(SERVICE, namespace)["spec"]["serving"]
+    manifest["spec"]["pipelines"] = ["text2image", "photoshoot"]  # the gallery's before/after (photoshoot-tiny.yaml)
     manifest["spec"]["autoscaling"]["scaleDown"] = {
         "stabilizationWindowSeconds": scale_down_window_s,
         "policies": [{"type": "Pods", "value": 1, "periodSeconds": 5}],

@@ -64,6 +64,10 @@ class DemoReport:
     image: str | None = None
     seed: int | None = None
     image_seconds: float | None = None
+    #: The prompt grid's checker verdicts (prompt -> PASS / objects ok / FAIL) and the photoshoot's
+    #: prompt and the background the checker read (stages/gallery.py).
+    grid: dict[str, str] = field(default_factory=dict)
+    photoshoot: dict[str, Any] = field(default_factory=dict)
     #: Load over all phases (requests/errors summed), and each phase's own summary.
     load: dict[str, Any] = field(default_factory=dict)
     load_phases: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -154,6 +158,16 @@ def print_summary(report: DemoReport, options: DemoOptions, console: Console) ->
         decisions.add_row(line)
     console.print(decisions)
     console.print(f"last decision: {report.last_decision or '-'}", highlight=False)
+    if report.grid:
+        verdicts = Table("prompt (held out, 64 px, 30 steps)", "scene checker",
+                         title="what the model draws (out/demo-grid.png)", title_justify="left")
+        for prompt, mark in report.grid.items():
+            verdicts.add_row(prompt, mark)
+        console.print(verdicts)
+    if report.photoshoot:
+        shot = report.photoshoot
+        console.print(f"photoshoot: {shot['product']} asked onto a {shot['background_asked']} background, the "
+                      f"checker reads {shot['background_seen']} (out/demo-photoshoot.png)", highlight=False)
     if not report.scaled_up:  # say what the autoscaler saw instead
         for line in report.scaling_conditions:
             console.print(f"  {line}", highlight=False)
@@ -165,6 +179,7 @@ def print_summary(report: DemoReport, options: DemoOptions, console: Console) ->
                       f"  Prometheus: {report.prometheus_url}  (nv_inference_queue_duration_us{{model=\"sdxl\"}})\n"
                       "  make demo-down   (or .venv/bin/testbed demo --down) stops everything", highlight=False)
     else:
-        console.print(f"  the image: {report.image}\n"
+        console.print(f"  the image: {report.image}; the grid and the photoshoot: "
+                      f"{options.out_dir / 'demo-grid.png'}, {options.out_dir / 'demo-photoshoot.png'}\n"
                       "  make demo DEMO_ARGS=--keep   keeps the stack up to explore (then make demo-down)\n"
                       "  docs/cli.md: diffusion generate / loadtest / plan / status", highlight=False)

@@ -11,7 +11,7 @@ from testbed.demo.context import Demo
 from testbed.demo.footprint import stop_demo
 from testbed.demo.options import SERVICE, DemoOptions
 from testbed.demo.report import DemoReport
-from testbed.demo.stages import service, stack, traffic
+from testbed.demo.stages import gallery, service, stack, traffic
 from testbed.demo.stages.service import base_request
 from testbed.demo.watch import PodTracker
 
@@ -29,6 +29,7 @@ def run_demo(options: DemoOptions, console: Console) -> DemoReport:
         with PodTracker(demo.kube, demo.ns, selector_string(SERVICE), base_request()) as tracker:
             service.apply_and_build(demo)
             service.serve(demo, tracker)
+            gallery.gallery(demo)
             traffic.load_and_scale(demo, tracker)
     finally:
         demo.report.wall_s = round(time.monotonic() - started, 1)

@@ -23,11 +23,19 @@ from testbed.demo.watch import PodTracker, wait_until
 from testbed.kube import KubeClient, WaitTimeoutError
 
 JOB_LABEL = "batch.kubernetes.io/job-name"
+SHOWCASE_PROMPT = "a large red circle on a white background"
 
 
 def base_request() -> ImageRequest:
     return ImageRequest(prompt="a lighthouse at dusk, oil painting", seed=SEED, steps=IMAGE_STEPS,
                         width=IMAGE_SIZE, height=IMAGE_SIZE)
+
+
+def showcase_request() -> ImageRequest:
+    """The demo's own image: a scene the built-in model draws, at its size and the serving defaults
+    (30 steps, guidance 5), enlarged x2 by the upscale model so it is worth opening."""
+    return ImageRequest(prompt=SHOWCASE_PROMPT, seed=SEED, steps=30, width=64, height=64, guidance_scale=5.0,
+                        upscale_factor=2)
 
 
 def _status(obj: Any) -> dict[str, Any]:
@@ -171,12 +179,12 @@ def serve(demo: Demo, tracker: PodTracker) -> None:
         cluster_ip = f"{service.spec.cluster_ip}:{port}"
         endpoint: Endpoint = endpoint_from_status(demo.status, "http", SERVICE, {in_cluster: cluster_ip})
         started = time.monotonic()
-        image = generate_png(endpoint, base_request(), demo.options.out_dir / "demo-tiny.png")
+        image = generate_png(endpoint, showcase_request(), demo.options.out_dir / "demo-tiny.png")
         demo.report.image, demo.report.seed = str(image.path), image.seed
         demo.report.image_seconds = round(time.monotonic() - started, 3)
         notes.append(f"{image.path} {image.width}x{image.height} seed {image.seed}: {in_cluster} -> "
                      f"ClusterIP {cluster_ip} (kube-proxy)")
         demo.endpoint = endpoint
     demo.stages.say(f"the same by hand: KUBECONFIG={demo.cluster.kubeconfig} .venv/bin/diffusion generate "
-                    f"\"a lighthouse\" --service {SERVICE} -n {ns} --resolve {in_cluster}={cluster_ip} "
-                    f"--size {IMAGE_SIZE}x{IMAGE_SIZE} --steps {IMAGE_STEPS} -o out/lighthouse.png")
+                    f"\"a small blue triangle on a yellow background\" --service {SERVICE} -n {ns} "
+                    f"--resolve {in_cluster}={cluster_ip} --size 64x64 --steps 30 --upscale 2 -o out/triangle.png")

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from diffusion_operator.client.png import read_png_metadata
+from PIL import Image
 
 from testbed.cluster import Cluster
 from testbed.demo.options import OPERATOR_NAMESPACE, PROMETHEUS, RELEASE, TRANSLATOR
@@ -64,6 +65,14 @@ def test_the_demo_runs_in_pods_makes_an_image_scales_up_and_back_down_and_leaves
     report = json.loads((tmp_path / "out" / "demo-summary.json").read_text())
     print(f"\ndemo (CI mode, test bed reused): {report['wall_s']} s; stages "
           + ", ".join(f"{name} {seconds}s" for name, seconds, _ in report["stages"]))
+
+    # What the model draws: the grid and the photoshoot were written, every prompt has a verdict.
+    assert Image.open(tmp_path / "out" / "demo-grid.png").size[0] > 0
+    assert Image.open(tmp_path / "out" / "demo-photoshoot.png").size[0] > 0
+    assert len(report["grid"]) == 8 and set(report["grid"].values()) <= {"PASS", "objects ok", "FAIL"}
+    assert report["photoshoot"]["background_asked"] in report["photoshoot"]["prompt"]
+    print(f"grid: {sum(v == 'PASS' for v in report['grid'].values())}/8 pass; photoshoot background asked "
+          f"{report['photoshoot']['background_asked']}, seen {report['photoshoot']['background_seen']}")
 
     # Everything ran in pods on the real node, from the product's images.
     assert report["operator_pod"]["node"] == real_node.name
