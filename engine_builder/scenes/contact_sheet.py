@@ -41,7 +41,7 @@ def grid(prompts: Sequence[str], images: Sequence[NDArray[np.uint8]], columns: i
 
 def before_after(panels: Sequence[tuple[str, NDArray[np.uint8]]], side: int = 192) -> Image.Image:
     """Panels side by side at ``side`` px, each captioned (e.g. the product photo, its mask, the result)."""
-    sheet = Image.new("RGB", (len(panels) * (side + 8) + 8, side + 40), (255, 255, 255))
+    sheet = Image.new("RGB", (len(panels) * (side + 8) + 8, side + 60), (255, 255, 255))
     draw = ImageDraw.Draw(sheet)
     for index, (caption, image) in enumerate(panels):
         x = 8 + index * (side + 8)
