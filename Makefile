@@ -141,7 +141,7 @@ images: venv
 	bash tools/system-deps.sh images
 	$(PY) -m testbed.images build $(IMAGES)
 
-# Retrain the built-in tiny SDXL, its inpainting UNet and segmenter (CPU, ~30 min, deterministic) and
+# Retrain the built-in tiny SDXL, its inpainting UNet and segmenter (CPU, ~1 h, deterministic) and
 # rewrite engine_builder/weights (safetensors + manifest.json with the held-out scores); then the grid
 # and the step-curve figure.
 tiny-model: venv

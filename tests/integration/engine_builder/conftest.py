@@ -34,8 +34,11 @@ PLAN = {
 
 def code_hash() -> str:
     digest = hashlib.sha256()
-    for path in sorted((ROOT / "engine_builder").rglob("*.py")):
-        digest.update(path.read_bytes())
+    # Every file the builder ships, the trained weights too: new weights with unchanged code must
+    # not reuse repositories built from the old ones.
+    for path in sorted((ROOT / "engine_builder").rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
 
 
