@@ -22,6 +22,9 @@ TRANSLATOR = "demo-servicemonitors"
 #: Small images keep a request ~0.1-0.3 s on 2 shared CPU cores; the pipeline is the real one.
 IMAGE_SIZE = 128
 IMAGE_STEPS = 2
+#: Where the built-in model draws its scenes: its training size and the serving defaults its held-out
+#: scores are measured at (the showcase image and the gallery's grid and photoshoot).
+SCENE_SIZE, SCENE_STEPS, SCENE_GUIDANCE = 64, 30, 5.0
 SEED = 42
 #: Offered load relative to one pod's measured capacity: over 1 so a queue builds, low enough to drain.
 OVERLOAD = 1.25

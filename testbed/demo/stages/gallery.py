@@ -18,22 +18,18 @@ from diffusion_operator.client.request import ImageRequest, PhotoshootRequest
 from diffusion_operator.client.triton import TritonClient
 from PIL import Image
 
+from engine_builder.photoshoot import png_bytes
 from engine_builder.scenes import checker
 from engine_builder.scenes.contact_sheet import before_after, grid, verdict_mark
 from engine_builder.scenes.render import render_product
 from engine_builder.training.evaluate import held_out_prompts
 from testbed.demo.context import Demo
+from testbed.demo.options import SCENE_GUIDANCE as GUIDANCE
+from testbed.demo.options import SCENE_SIZE as SIZE
+from testbed.demo.options import SCENE_STEPS as STEPS
 
-#: The tiny model's own size and the serving defaults its held-out scores are measured at.
-SIZE, STEPS, GUIDANCE = 64, 30, 5.0
 PER_KIND = 4
 PRODUCT_SEED = 7
-
-
-def _png(image: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def _decoded(png: bytes) -> np.ndarray:
@@ -66,7 +62,7 @@ def gallery(demo: Demo) -> None:
             product = render_product(np.random.default_rng(PRODUCT_SEED))
             background = scene_background(product.product)
             prompt = f"a large {product.product} on a {background} background"
-            shot = client.photoshoot(PhotoshootRequest(image=_png(product.image), prompt=prompt, seed=PRODUCT_SEED,
+            shot = client.photoshoot(PhotoshootRequest(image=png_bytes(product.image), prompt=prompt, seed=PRODUCT_SEED,
                                                        steps=STEPS, width=SIZE, height=SIZE,
                                                        guidance_scale=GUIDANCE))
             after, mask = _decoded(shot.image_png), _decoded(shot.mask_png)

@@ -16,7 +16,17 @@ from kubernetes import client
 
 from testbed.demo.context import Demo
 from testbed.demo.manifests import API, demo_service
-from testbed.demo.options import FIELD_MANAGER, IMAGE_SIZE, IMAGE_STEPS, OPERATOR_NAMESPACE, SEED, SERVICE
+from testbed.demo.options import (
+    FIELD_MANAGER,
+    IMAGE_SIZE,
+    IMAGE_STEPS,
+    OPERATOR_NAMESPACE,
+    SCENE_GUIDANCE,
+    SCENE_SIZE,
+    SCENE_STEPS,
+    SEED,
+    SERVICE,
+)
 from testbed.demo.report import BuildFigures
 from testbed.demo.timings import build_figures
 from testbed.demo.watch import PodTracker, wait_until
@@ -34,8 +44,8 @@ def base_request() -> ImageRequest:
 def showcase_request() -> ImageRequest:
     """The demo's own image: a scene the built-in model draws, at its size and the serving defaults
     (30 steps, guidance 5), enlarged x2 by the upscale model so it is worth opening."""
-    return ImageRequest(prompt=SHOWCASE_PROMPT, seed=SEED, steps=30, width=64, height=64, guidance_scale=5.0,
-                        upscale_factor=2)
+    return ImageRequest(prompt=SHOWCASE_PROMPT, seed=SEED, steps=SCENE_STEPS, width=SCENE_SIZE, height=SCENE_SIZE,
+                        guidance_scale=SCENE_GUIDANCE, upscale_factor=2)
 
 
 def _status(obj: Any) -> dict[str, Any]:
