@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -29,6 +28,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tritonclient.utils import InferenceServerException
 
 from testbed.triton import TritonServer
+from tests.integration.activator.triton_counts import settled_successes
 
 ALICE = "sk-alice-integration-0123456789"
 BOB = "sk-bob-integration-9876543210"
@@ -60,28 +60,6 @@ def client(running: Any, key: str = ALICE) -> openai.OpenAI:
 
 def decoded(b64: str) -> Image.Image:
     return Image.open(io.BytesIO(base64.b64decode(b64)))
-
-
-def sdxl_successes(triton: TritonServer) -> int:
-    triton_client = TritonClient(Endpoint(triton.http_url))
-    try:
-        return triton_client.statistics("sdxl").success_count
-    finally:
-        triton_client.close()
-
-
-def settled_successes(triton: TritonServer, at_least: int, deadline_s: float = 15.0) -> int:
-    """Triton's success count once it reaches `at_least` and holds for a moment (or at the deadline).
-
-    Triton records a request's statistics after its response is sent, so a client can hold every
-    image a moment before the count includes the last one. Waiting for the count, then reading it
-    again after a pause, keeps the check exact: a refused request that reached Triton still shows
-    as one too many."""
-    stop = time.monotonic() + deadline_s
-    while sdxl_successes(triton) < at_least and time.monotonic() < stop:
-        time.sleep(0.1)
-    time.sleep(0.5)
-    return sdxl_successes(triton)
 
 
 def post(running: Any, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
@@ -155,7 +133,7 @@ def test_bad_requests_and_bad_keys_are_refused_among_good_ones_and_never_reach_t
             return kind, error.status_code, error.param or error.code
         raise AssertionError(f"{kind} was served")
 
-    before = sdxl_successes(tiny_triton)
+    before = settled_successes(tiny_triton, "sdxl")
     bad = ["malformed-json", "n-over-cap", "missing-key", "bad-size", "steps-over-cap", "unknown-field",
            "url-format", "wrong-key"]
     with ThreadPoolExecutor(6) as pool:
@@ -170,7 +148,7 @@ def test_bad_requests_and_bad_keys_are_refused_among_good_ones_and_never_reach_t
         "unknown-field": (400, "num_steps"), "url-format": (400, "response_format"),
         "wrong-key": (401, "invalid_api_key"),
     }
-    assert settled_successes(tiny_triton, before + len(bad)) - before == len(bad), \
+    assert settled_successes(tiny_triton, "sdxl", before + len(bad)) - before == len(bad), \
         "only the good requests reached Triton"
 
 

@@ -29,6 +29,7 @@ from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
 from testbed.triton import TritonServer
+from tests.integration.activator.triton_counts import settled_successes, successes
 
 KEY = "sk-carol-integration-0123456789"
 MODEL = "sdxl-tiny"
@@ -86,14 +87,6 @@ def edits(photoshoot_activator_factory: Callable[..., Any], keys_dir: Path) -> A
 
 def client(running: Any) -> openai.OpenAI:
     return openai.OpenAI(api_key=KEY, base_url=f"http://{running.http_url}/v1", max_retries=0, timeout=120)
-
-
-def successes(triton: TritonServer, model: str) -> int:
-    direct = TritonClient(Endpoint(triton.http_url))
-    try:
-        return direct.statistics(model).success_count
-    finally:
-        direct.close()
 
 
 def metric(running: Any, name: str, **labels: str) -> float:
@@ -225,7 +218,7 @@ def test_bad_uploads_and_faults_are_refused_among_good_traffic_and_every_good_re
         "steps-over-cap": lambda: status_of(lambda: client(edits).images.edit(
             image=("p.png", PHOTO, "image/png"), prompt="x", extra_body={"num_inference_steps": 99})),
     }
-    edits_before = successes(photoshoot_triton, PHOTOSHOOT)
+    edits_before = settled_successes(photoshoot_triton, PHOTOSHOOT)
     goods = [("edit", seed) for seed in range(3)] + [("generation", seed) for seed in range(3)]
     with ThreadPoolExecutor(8) as pool:
         served = [pool.submit(good, kind, seed) for kind, seed in goods]
@@ -237,10 +230,8 @@ def test_bad_uploads_and_faults_are_refused_among_good_traffic_and_every_good_re
         "missing-image": (400, "image"), "missing-prompt": (400, "prompt"), "edits-off": (404, "model"),
         "slow-body": (408, None), "hang-up": (499, None), "steps-over-cap": (400, "num_inference_steps"),
     }
-    # Triton counts a request after sending its response: wait for the count, then read it once more.
-    wait_until(lambda: successes(photoshoot_triton, PHOTOSHOOT) - edits_before >= 3, seconds=15)
-    time.sleep(0.5)
-    assert successes(photoshoot_triton, PHOTOSHOOT) - edits_before == 3, "only the good edits reached Triton"
+    assert settled_successes(photoshoot_triton, PHOTOSHOOT, edits_before + 3) - edits_before == 3, \
+        "only the good edits reached Triton"
     assert good("edit", 9) == 1, "the gateway keeps serving"
 
 
@@ -250,7 +241,7 @@ def test_a_client_that_disconnects_mid_generation_ends_its_request_frees_its_key
     activator's gRPC calls for the two images are cancelled, Triton cancels the requests and ``sdxl``
     stops at its next step: the UNet serves far fewer than the 2 x 150 steps asked for, then nothing."""
     single = photoshoot_activator_factory(api=settings(keys_dir, max_concurrent=1, max_steps=150))
-    unet_before = successes(photoshoot_triton, "unetxl")
+    unet_before = settled_successes(photoshoot_triton, "unetxl")
     body = json.dumps({"prompt": "a slow one", "n": 2, "size": "256x256", "num_inference_steps": 150}).encode()
     sock = raw_request(single, "/v1/images/generations", {"Content-Type": "application/json",
                                                            "Content-Length": str(len(body))}, body)
