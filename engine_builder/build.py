@@ -31,13 +31,21 @@ from engine_builder.components import (
 from engine_builder.disk import no_space_left, out_of_disk_message
 from engine_builder.errors import OutOfDiskError
 from engine_builder.export import LoadedPipeline, export_component, load_pipeline, read_dims
-from engine_builder.gating import calibration_latent, gate_build, parity_tolerance, quantizes
+from engine_builder.gating import (
+    calibration_latent,
+    gate_build,
+    gate_settings_match,
+    parity_tolerance,
+    quantizes,
+    regate_published,
+)
 from engine_builder.layout import MODEL_REPOSITORY_DIR
 from engine_builder.parity import check_parity
 from engine_builder.plan import BuildPlan
 from engine_builder.profiles import LatentRange, latent_range, parity_shapes, within
 from engine_builder.progress import LOG, Progress
 from engine_builder.publish import is_complete, partial_dir, publish, read_manifest, sweep_partials, work_dir
+from engine_builder.quality.report import disabled_report
 from engine_builder.quantize import quantize_components
 from engine_builder.repository.model_config import Engines
 from engine_builder.repository.write import write_repository
@@ -95,9 +103,16 @@ def build(plan: BuildPlan, out: Path, options: BuildOptions | None = None) -> di
     key = plan.cache_key()
     target = out / key
     if is_complete(target, key):
-        # The gate's scores of the build that published it (a failed gate never publishes).
-        quality = (read_manifest(target) or {}).get("quality_summary")
-        return summary("cached", plan, target, started, **({"quality": quality} if quality else {}))
+        manifest = read_manifest(target) or {}
+        if gate_settings_match(manifest, plan) or not plan.quality_gate.enabled:
+            # The gate's scores of the build that published it (a failed gate never publishes).
+            stored: dict[str, Any] | None = (manifest.get("quality_summary") if plan.quality_gate.enabled
+                                             else disabled_report())
+            return summary("cached", plan, target, started, quality=stored)
+        quality = _regate(plan, target, options)
+        return summary("cached", plan, target, started, quality=quality,
+                       message=f"cache hit: {key} was already published; its quality gate was run again under "
+                               "this plan's settings (the published build was gated under others)")
 
     trt_version = None
     if plan.backend == "tensorrt":
@@ -128,6 +143,23 @@ def build(plan: BuildPlan, out: Path, options: BuildOptions | None = None) -> di
         raise
     return summary("built", plan, target, started, tensorrt_version=trt_version,
                    parity_max_error=manifest["parity_max_error"], quality=manifest["quality_summary"])
+
+
+def _regate(plan: BuildPlan, target: Path, options: BuildOptions) -> dict[str, Any]:
+    """A cache hit gated under other settings: score the published build under this plan's (gating.py says why)."""
+    trt_version = require_tensorrt(plan) if plan.backend == "tensorrt" else None
+    scratch = options.scratch or Path(tempfile.gettempdir())
+    work = work_dir(scratch, plan.cache_key(), os.getpid())
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    try:
+        token_env = plan.credentials.env if plan.credentials else None
+        source = resolve_source(plan.source, work, token_env=token_env, pvc_root=options.pvc_root,
+                                hf_cache=options.hf_cache)
+        outcome = regate_published(plan, target / MODEL_REPOSITORY_DIR, source, trt_version, options.pvc_root)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return outcome.report
 
 
 @dataclass(frozen=True)

@@ -152,6 +152,33 @@ def gate_build(plan: BuildPlan, source: Path, dims: Any, artefacts: Mapping[Comp
                     pvc_root=pvc_root, device="cuda" if plan.backend == "tensorrt" else "cpu")
 
 
+def gate_settings_match(manifest: Mapping[str, Any], plan: BuildPlan) -> bool:
+    """Whether a published build was gated under this plan's settings (its manifest keeps the plan it built)."""
+    stored = manifest.get("plan", {}).get("quality_gate")
+    return stored is not None and QualityGateSettings.model_validate(stored) == plan.quality_gate
+
+
+def regate_published(plan: BuildPlan, repository: Path, source: Path, trt_version: str | None,
+                     pvc_root: Path | None) -> GateOutcome:
+    """The gate over an already published build, scored under this plan's settings; raises when it fails.
+
+    Why: the engine cache key leaves the gate's settings out (they never change what is built), so two
+    services can share one engine under different gates (other steps, hence another step curve and
+    speed-tier floor; stricter thresholds). Each must get a verdict scored under its own settings. The
+    engines are published and shared, so there is no recalibration here: a failing score refuses the
+    hit for this plan only and leaves the published copy to the services it passed for.
+    """
+    size = evaluation_size(plan)
+    if plan.backend == "tensorrt":
+        engines = {name: repository / name / "1" for name in ("clip", "clip2", "unetxl", "vae")}
+        candidate = serving_candidate(repository / "sdxl" / "1", engines, load_for_gate(plan, trt_version), size,
+                                      plan.quality_gate)
+    else:
+        candidate = published_candidate(repository, size, plan.quality_gate)
+    return run_gate(plan.quality_gate, source, candidate, scorer=adherence_scorer(plan), pvc_root=pvc_root,
+                    device="cuda" if plan.backend == "tensorrt" else "cpu")
+
+
 def published_candidate(repository: Path, size: tuple[int, int], settings: QualityGateSettings) -> Candidate:
     """A published CPU repository as the gate's candidate (``engine-builder evaluate``).
 

@@ -78,13 +78,28 @@ def test_a_published_key_is_a_cache_hit_without_touching_the_source(tmp_path: Pa
     staging.mkdir(parents=True)
     (staging / "model_repository").mkdir()
     (staging / "model_repository" / "x").write_text("x")
-    publish(staging, tmp_path / "out", key, {"plan": raw})
+    publish(staging, tmp_path / "out", key, {"plan": BuildPlan.model_validate(raw).model_dump(mode="json")})
     result = runner.invoke(app, ["build", "--plan", str(write(tmp_path, raw)), "--out", str(tmp_path / "out"),
                                  "--termination-log", str(tmp_path / "t")])
     assert result.exit_code == 0, result.stdout
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["status"] == "cached"
     assert summary["seconds"] < 1.0
+
+
+def test_a_published_key_gated_under_other_settings_is_gated_again_from_the_source(tmp_path: Path):
+    """Not the stored report: the gate runs again, so it needs the source (missing here: exit 3, named)."""
+    raw = {"source": "pvc://models/does-not-exist", "backend": "onnxruntime"}
+    key = BuildPlan.model_validate(raw).cache_key()
+    staging = tmp_path / "out" / "staging"
+    (staging / "model_repository").mkdir(parents=True)
+    stored = BuildPlan.model_validate({**raw, "quality_gate": {"steps": 6}}).model_dump(mode="json")
+    publish(staging, tmp_path / "out", key, {"plan": stored, "quality_summary": {"verdict": "Passed", "steps": 6}})
+    result = runner.invoke(app, ["build", "--plan", str(write(tmp_path, raw)), "--out", str(tmp_path / "out"),
+                                 "--pvc-root", str(tmp_path / "mnt"), "--termination-log", str(tmp_path / "t")])
+    assert result.exit_code == 3, result.stdout
+    assert json.loads(result.stdout.strip().splitlines()[-1])["error"] == "SourceUnavailable"
+    assert (tmp_path / "out" / key).is_dir(), "the published build stays for the services it passed for"
 
 
 def test_a_missing_source_exits_3_naming_the_mount(tmp_path: Path):
