@@ -65,8 +65,10 @@ typecheck: venv
 contracts: venv
 	PYTHONPATH=operator:. $(VENV)/bin/lint-imports
 
+# The real-node tests and the rest as two pytest sessions side by side, each with its own test bed
+# (tools/pytest_streams.py says why); `$(PY) -m pytest` runs them one after the other.
 pytest: setup
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) tools/pytest_streams.py $(PYTEST_ARGS)
 
 # Generated artefacts (CRDs, chart CRDs, install.yaml, dashboards, alert rules) match their sources.
 generated: setup
