@@ -7,18 +7,13 @@ never pushed. The service must say which image, in a condition and an Event, and
 
 from __future__ import annotations
 
-from typing import Any
-
 from testbed.kube import KubeClient, WaitTimeoutError
 from testbed.operator_process import OperatorProcess
 from testbed.realnode.product import API, IMAGES, tiny_service
+from tests.e2e.realnode.support import condition_of
 
 SERVICE = "missing-image"
 MISSING = IMAGES["triton-sdxl"].rsplit(":", 1)[0] + ":never-built"
-
-
-def condition_of(obj: Any, type_: str) -> dict:
-    return next((c for c in (obj.to_dict().get("status") or {}).get("conditions") or [] if c["type"] == type_), {})
 
 
 def test_a_serving_image_that_is_not_there_is_named_in_the_status(

@@ -14,7 +14,6 @@ import io
 import secrets
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import numpy as np
 import openai
@@ -24,6 +23,7 @@ from PIL import Image
 
 from testbed.kube import KubeClient, WaitTimeoutError
 from testbed.realnode.product import API, tiny_service
+from tests.e2e.realnode.support import status_of
 
 SERVICE = "openai"
 SECRET = "openai-keys"
@@ -33,10 +33,6 @@ READY_TIMEOUT = 600
 #: Idle (scaleToZeroAfter 10 s) after the 10 s rate window has forgotten the last request.
 ZERO_TIMEOUT = 240
 SIZE = 256
-
-
-def status_of(obj: Any) -> dict:
-    return obj.to_dict().get("status") or {}
 
 
 def product_png() -> bytes:

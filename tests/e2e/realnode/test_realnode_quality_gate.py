@@ -35,9 +35,10 @@ from diffusion_operator.triton.speed_tier import control_url, tier_request
 
 from engine_builder.quality.metrics import ssim
 from engine_builder.quality.references import read_references
-from testbed.kube import KubeClient, WaitTimeoutError
+from testbed.kube import KubeClient
 from testbed.operator_process import OperatorProcess
 from testbed.realnode.product import API, tiny_service
+from tests.e2e.realnode.support import condition_of, service_waiter, status_of
 
 SERVICE = "quality-gate"
 READY_TIMEOUT = 600
@@ -48,19 +49,7 @@ REFUSAL_TIMEOUT = 900
 STEPS, MIN_STEPS, SIZE, GUIDANCE = 16, 4, 64, 5.0
 
 
-def status_of(obj: Any) -> dict:
-    return obj.to_dict().get("status") or {}
-
-
-def condition_of(obj: Any, type_: str) -> dict:
-    return next((c for c in status_of(obj).get("conditions") or [] if c["type"] == type_), {})
-
-
-def wait(kube: KubeClient, namespace: str, predicate: Any, what: str, timeout: float) -> Any:
-    try:
-        return kube.wait_for(API, "DiffusionService", SERVICE, namespace, predicate, timeout=timeout, what=what)
-    except WaitTimeoutError as err:
-        raise WaitTimeoutError(f"{err}\n{kube.dump_pods(namespace)}") from None
+wait = service_waiter(SERVICE)
 
 
 def answer(kube: KubeClient, namespace: str) -> Any:

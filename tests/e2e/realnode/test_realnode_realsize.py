@@ -36,7 +36,6 @@ from diffusion_operator.engines.plan import plan_for
 from diffusion_operator.render.defaults import RenderSettings
 from diffusion_operator.render.names import ENGINE_CACHE_CLAIM, selector_string
 from diffusion_operator.render.storage import TRITON_MODEL_REPOSITORY, build_engine_cache_claim
-from kubernetes.stream import stream
 
 from testbed import paths
 from testbed.cluster import Cluster
@@ -44,6 +43,7 @@ from testbed.kube import KubeClient, WaitTimeoutError
 from testbed.operator_process import OperatorProcess
 from testbed.provisioner import volume_path
 from testbed.realnode.product import API
+from tests.e2e.realnode.support import kube_exec, status_of
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("DIFFUSION_REALSIZE") != "1",
@@ -69,15 +69,6 @@ SPEC: dict[str, Any] = {
 def service_manifest(namespace: str) -> dict[str, Any]:
     return {"apiVersion": API, "kind": "DiffusionService", "metadata": {"name": SERVICE, "namespace": namespace},
             "spec": SPEC}
-
-
-def status_of(obj: Any) -> dict:
-    return obj.to_dict().get("status") or {}
-
-
-def kube_exec(kube: KubeClient, namespace: str, pod: str, command: list[str]) -> str:
-    return str(stream(kube.core.connect_get_namespaced_pod_exec, pod, namespace, command=command,
-                      stderr=True, stdin=False, stdout=True, tty=False))
 
 
 def defaulted_spec(kube: KubeClient, namespace: str) -> DiffusionServiceSpec:

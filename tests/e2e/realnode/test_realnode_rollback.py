@@ -14,27 +14,20 @@ from typing import Any
 
 from diffusion_operator.render.names import ENGINE_CACHE_CLAIM
 
-from testbed.kube import KubeClient, WaitTimeoutError
+from testbed.kube import KubeClient
 from testbed.operator_process import OperatorProcess
 from testbed.realnode.product import API, tiny_service
+from tests.e2e.realnode.support import service_waiter, status_of
 
 SERVICE = "rollback"
 READY_TIMEOUT = 420
-
-
-def status_of(obj: Any) -> dict:
-    return obj.to_dict().get("status") or {}
 
 
 def reason_of(obj: Any, type_: str) -> str | None:
     return next((c["reason"] for c in status_of(obj).get("conditions") or [] if c["type"] == type_), None)
 
 
-def wait(kube: KubeClient, namespace: str, predicate: Any, what: str, timeout: float = READY_TIMEOUT) -> Any:
-    try:
-        return kube.wait_for(API, "DiffusionService", SERVICE, namespace, predicate, timeout=timeout, what=what)
-    except WaitTimeoutError as err:
-        raise WaitTimeoutError(f"{err}\n{kube.dump_pods(namespace)}") from None
+wait = service_waiter(SERVICE, READY_TIMEOUT)
 
 
 def set_batch(kube: KubeClient, namespace: str, max_batch: int) -> None:

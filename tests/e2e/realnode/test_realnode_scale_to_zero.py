@@ -29,6 +29,7 @@ from testbed.kube import KubeClient, WaitTimeoutError
 from testbed.load import ImageTraffic
 from testbed.realnode.product import API, tiny_service
 from tests.e2e.realnode.conftest import ACTIVATOR_QUEUE_LIMIT
+from tests.e2e.realnode.support import status_of
 
 SERVICE = "zero"
 #: A build when no earlier module built the tiny engine, then Triton's start.
@@ -41,10 +42,6 @@ ACTIVATOR_SELECTOR = f"app.kubernetes.io/name=activator,app.kubernetes.io/instan
 REQUEST = ImageRequest(prompt="a lighthouse at dawn", width=256, height=256)
 
 log = logging.getLogger(__name__)
-
-
-def status_of(obj: Any) -> dict:
-    return obj.to_dict().get("status") or {}
 
 
 def dump(kube: KubeClient, namespace: str, message: str) -> WaitTimeoutError:

@@ -25,7 +25,6 @@ from diffusion_operator.client.request import ImageRequest
 from diffusion_operator.client.triton import Endpoint, TritonClient
 from diffusion_operator.render.names import engine_job_name, selector_string
 from diffusion_operator.render.storage import TRITON_MODEL_REPOSITORY
-from kubernetes.stream import stream
 
 from engine_builder.quality.metrics import psnr, ssim
 from engine_builder.quality.references import read_references
@@ -33,6 +32,7 @@ from testbed.kube import KubeClient, WaitTimeoutError, condition
 from testbed.operator_process import OperatorProcess
 from testbed.realnode import RealNode
 from testbed.realnode.product import API, IMAGES, tiny_service
+from tests.e2e.realnode.support import kube_exec, status_of
 
 SERVICE = "tiny"
 #: Build (export + parity + publish) plus Triton's start, on 2 shared cores.
@@ -41,10 +41,6 @@ READY_TIMEOUT = 420
 #: 6 steps, not the service's 2: with 2 steps the pipelines spend most of their time outside the UNet
 #: and its batcher merged nothing (16 executions for 16 calls, measured).
 SIZE, STEPS, GUIDANCE = 256, 6, 5.0
-
-
-def status_of(obj: Any) -> dict:
-    return obj.to_dict().get("status") or {}
 
 
 @pytest.fixture(scope="module")
@@ -107,11 +103,6 @@ def test_an_image_comes_back_through_the_service(kube: KubeClient, restricted_na
     assert generated.image.shape == (256, 256, 3)
     assert generated.image.std() > 0  # a real decode of real latents, not a blank canvas
     assert generated.seed == 7
-
-
-def kube_exec(kube: KubeClient, namespace: str, pod: str, command: list[str]) -> str:
-    return str(stream(kube.core.connect_get_namespaced_pod_exec, pod, namespace, command=command,
-                      stderr=True, stdin=False, stdout=True, tty=False))
 
 
 @pytest.fixture(scope="module")

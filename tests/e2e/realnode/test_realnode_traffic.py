@@ -20,16 +20,13 @@ from testbed.kube import KubeClient, WaitTimeoutError
 from testbed.load import ImageTraffic
 from testbed.operator_process import OperatorProcess
 from testbed.realnode.product import API, tiny_service
+from tests.e2e.realnode.support import service_waiter, status_of
 
 SERVICE = "traffic"
 #: A cache hit when the serving suite built the same engine first; a build otherwise.
 READY_TIMEOUT = 420
 #: Requests the client must complete in each phase for the phase to count as "under load".
 MIN_REQUESTS = 5
-
-
-def status_of(obj: Any) -> dict:
-    return obj.to_dict().get("status") or {}
 
 
 def triton_pods(kube: KubeClient, namespace: str) -> list[Any]:
@@ -50,11 +47,7 @@ def served(pod: Any) -> int:
         client.close()
 
 
-def wait(kube: KubeClient, namespace: str, predicate: Any, what: str, timeout: float) -> Any:
-    try:
-        return kube.wait_for(API, "DiffusionService", SERVICE, namespace, predicate, timeout=timeout, what=what)
-    except WaitTimeoutError as err:
-        raise WaitTimeoutError(f"{err}\n{kube.dump_pods(namespace)}") from None
+wait = service_waiter(SERVICE)
 
 
 def wait_pods(kube: KubeClient, namespace: str, count: int, timeout: float = 300) -> list[Any]:
