@@ -47,6 +47,11 @@ def last_line(log: Path) -> str:
     return lines[-1] if lines else "(no output)"
 
 
+def failures(log: Path) -> list[str]:
+    """The short summary's FAILED and ERROR lines, so the end of the output names every failure."""
+    return [line for line in log.read_text(errors="replace").splitlines() if line.startswith(("FAILED ", "ERROR "))]
+
+
 def main(extra: list[str]) -> int:
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     real_log = LOG_DIR / "realnode.log"
@@ -76,6 +81,8 @@ def main(extra: list[str]) -> int:
     print(f"\n{'=' * 30} both sessions {'=' * 30}")
     print(f"{REAL_NODE.name}: exit {real_code} after {real_done / 60:.1f} min: {last_line(real_log)}")
     print(f"{THE_REST.name}: exit {rest_code} after {rest_done / 60:.1f} min: {last_line(rest_log)}")
+    for line in failures(real_log) + failures(rest_log):
+        print(line)
     # pytest's 5 means "no tests collected" (e.g. extra arguments that select only one kind).
     codes = [code for code in (real_code, rest_code) if code != 5]
     return max(codes, default=5)
