@@ -102,6 +102,25 @@ def test_a_published_key_gated_under_other_settings_is_gated_again_from_the_sour
     assert (tmp_path / "out" / key).is_dir(), "the published build stays for the services it passed for"
 
 
+def test_a_published_tensorrt_key_gated_under_other_settings_needs_tensorrt_to_gate_it_again(tmp_path: Path):
+    """The same settings: a hit without TensorRT (nothing to load). Other settings: the engines must be
+    loaded to score them, so the hit fails fast like a build would (exit 5, naming what is missing)."""
+    raw = {"source": "builtin://tiny-sdxl", "backend": "tensorrt", "tensorrt_version": "10.8"}
+    key = BuildPlan.model_validate(raw).cache_key()
+    staging = tmp_path / "out" / "staging"
+    (staging / "model_repository").mkdir(parents=True)
+    stored = BuildPlan.model_validate(raw).model_dump(mode="json")
+    publish(staging, tmp_path / "out", key, {"plan": stored, "quality_summary": {"verdict": "Passed", "steps": 30}})
+    same = runner.invoke(app, ["build", "--plan", str(write(tmp_path, raw)), "--out", str(tmp_path / "out"),
+                               "--termination-log", str(tmp_path / "t")])
+    assert same.exit_code == 0, same.stdout
+    assert json.loads(same.stdout.strip().splitlines()[-1])["quality"] == {"verdict": "Passed", "steps": 30}
+    other = runner.invoke(app, ["build", "--plan", str(write(tmp_path, {**raw, "quality_gate": {"steps": 8}})),
+                                "--out", str(tmp_path / "out"), "--termination-log", str(tmp_path / "t")])
+    assert other.exit_code == 5, other.stdout
+    assert json.loads(other.stdout.strip().splitlines()[-1])["error"] == "TensorRTUnavailable"
+
+
 def test_a_missing_source_exits_3_naming_the_mount(tmp_path: Path):
     plan = write(tmp_path, {"source": "pvc://models/sdxl", "backend": "onnxruntime"})
     result = runner.invoke(app, ["build", "--plan", str(plan), "--out", str(tmp_path / "out"),
