@@ -1,11 +1,13 @@
-"""int8 UNet (ModelOpt's default recipe) on the shipped tiny model: the gate's scores at several step counts.
+"""int8 UNet (ModelOpt's int8 config) on the shipped tiny model: the gate's scores at several step counts.
 
     PYTHONPATH=operator:. python -m bench.engine_builder.int8_calibration 2 6 30
 
-Quantizes the UNet twice, calibrated on the builder's general prompts (``quantize.CALIBRATION_PROMPTS``,
-what every build uses) and on 8 training-domain scene prompts of the built-in model, exports the four
-components, and runs the quality gate with its thresholds at zero (scores only) at each step count.
-It answers whether calibrating in the model's own domain is what makes the default recipe pass.
+Quantizes the UNet three times: on the builder's general prompts (``quantize.CALIBRATION_PROMPTS``,
+what every build uses) with every layer quantized, then with the layers ModelOpt's diffusers example
+keeps in float (``quantize.UNET_FLOAT_LAYERS``, what every build does), then on 8 training-domain scene
+prompts of the built-in model with that filter. Each is exported with the other three components and
+scored by the quality gate with its thresholds at zero (scores only) at each step count. ModelOpt's
+calibration is not deterministic, so compare rows of one run.
 """
 
 from __future__ import annotations
@@ -22,10 +24,15 @@ from engine_builder.plan import BuildPlan
 from engine_builder.quality.gate import run_gate, serving_candidate
 from engine_builder.quality.render import onnx_components
 from engine_builder.quality_settings import QualityGateSettings
-from engine_builder.quantize import CALIBRATION_PROMPTS, quantize_components
+from engine_builder.quantize import CALIBRATION_PROMPTS, kept_in_float, quantize_components
 from engine_builder.repository.pipeline_files import write_pipeline_files
 from engine_builder.scenes import vocabulary
 from engine_builder.tiny import materialize
+
+
+def every_layer(_name: str) -> bool:
+    """No layer kept in float: the UNet as ModelOpt's default config alone quantizes it."""
+    return False
 
 
 def main(steps_list: list[int]) -> None:
@@ -38,10 +45,14 @@ def main(steps_list: list[int]) -> None:
     source = materialize(root / "source")
     seen = vocabulary.split(vocabulary.single_scenes() + vocabulary.pair_scenes(), held_out=False)
     domain = tuple(seen[int(i)].prompt for i in np.random.default_rng(0).permutation(len(seen))[:8])
-    for label, prompts in (("general prompts", CALIBRATION_PROMPTS), ("scene prompts", domain)):
+    recipes = (("general prompts, every layer", CALIBRATION_PROMPTS, every_layer),
+               ("general prompts", CALIBRATION_PROMPTS, kept_in_float),
+               ("scene prompts", domain, kept_in_float))
+    for label, prompts, float_layers in recipes:
         loaded = load_pipeline(source)
         started = time.monotonic()
-        quantize_components(loaded, "int8", (size // 8, size // 8), ("unetxl",), prompts=prompts)
+        quantize_components(loaded, "int8", (size // 8, size // 8), ("unetxl",), prompts=prompts,
+                            unet_float_layers=float_layers)
         paths = {}
         for component in ("clip", "clip2", "unetxl", "vae"):
             paths[component] = root / label / component / "model.onnx"

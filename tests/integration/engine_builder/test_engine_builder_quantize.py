@@ -17,7 +17,7 @@ from engine_builder.components import component_spec, sample_inputs
 from engine_builder.export import export_component, load_pipeline, torch_run
 from engine_builder.parity import ort_runner
 from engine_builder.plan import BuildPlan
-from engine_builder.quantize import quantize_unet
+from engine_builder.quantize import kept_in_float, quantize_unet
 from engine_builder.tiny import materialize
 from engine_builder.trt import builder_settings, create_config, missing_requirements
 
@@ -55,6 +55,26 @@ def test_int8_calibration_puts_quantize_dequantize_pairs_into_the_unet_onnx(int8
     print(f"int8: {quantizers} quantizers, {ops['QuantizeLinear']} Q, {ops['DequantizeLinear']} DQ")
     assert quantizers > 0
     assert ops["QuantizeLinear"] > 0 and ops["DequantizeLinear"] >= ops["QuantizeLinear"]
+
+
+def test_the_unet_keeps_the_layers_modelopts_diffusers_example_keeps_in_float(int8_unet):
+    """Embeddings, first/last convolutions and shortcuts stay float; every other layer is quantized."""
+    from modelopt.torch.quantization.nn import TensorQuantizer
+
+    loaded, _, _ = int8_unet
+    quantizers = {name: module for name, module in loaded.modules["unetxl"].named_modules()
+                  if isinstance(module, TensorQuantizer)}
+    kept = {name for name in quantizers if kept_in_float(name)}
+    layers = ("time_embedding", "add_embedding", "conv_in", "conv_out", "conv_shortcut")
+    assert all(any(f".{layer}." in name for name in kept) for layer in layers), sorted(kept)
+    assert not any(quantizers[name].is_enabled for name in kept)
+    # Every other layer's weights and inputs are quantized, except what ModelOpt's int8 config itself
+    # disables (``*proj_out.*`` is in its default-disabled list: here the attention blocks' output projections).
+    others = [name for name in quantizers
+              if name not in kept and name.endswith(("weight_quantizer", "input_quantizer"))]
+    assert others and all(quantizers[name].is_enabled or ".proj_out." in name for name in others)
+    print(f"{len(kept)} quantizers kept in float; {sum(quantizers[n].is_enabled for n in others)} of {len(others)} "
+          "other weight/input quantizers enabled")
 
 
 def test_the_int8_onnx_still_computes_the_calibrated_unet_at_another_size(int8_unet):
