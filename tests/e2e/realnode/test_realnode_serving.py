@@ -155,20 +155,35 @@ def test_concurrent_requests_through_the_batcher_each_get_their_own_seeds_image(
         finally:
             client.close()
 
-    before = unet_counts(endpoint)
-    with ThreadPoolExecutor(len(sent)) as pool:
-        answers = list(pool.map(generate, [case for case, _ in sent]))
-    expected = len(sent) * STEPS
-    deadline = time.monotonic() + 10  # Triton counts a request just after answering it
-    while (counts := unet_counts(endpoint))[0] - before[0] < expected and time.monotonic() < deadline:
-        time.sleep(0.2)
-    requests, executions = (after - earlier for after, earlier in zip(counts, before, strict=True))
-    assert requests == expected  # one guided UNet call per step and image
-    assert executions < requests, "no two images' steps were batched: the batcher was not exercised"
-    for index, answer in enumerate(answers):
+    def burst() -> tuple[list[np.ndarray], int, int]:
+        """All eight at once: the answers, and the UNet's (requests, executions) they caused."""
+        before = unet_counts(endpoint)
+        with ThreadPoolExecutor(len(sent)) as pool:
+            answers = list(pool.map(generate, [case for case, _ in sent]))
+        expected = len(sent) * STEPS
+        deadline = time.monotonic() + 10  # Triton counts a request just after answering it
+        while (counts := unet_counts(endpoint))[0] - before[0] < expected and time.monotonic() < deadline:
+            time.sleep(0.2)
+        requests, executions = (after - earlier for after, earlier in zip(counts, before, strict=True))
+        assert requests == expected  # one guided UNet call per step and image
+        return answers, requests, executions
+
+    # The shipped UNet batcher waits 2 ms for company (engine_builder/repository/text2image.py). On a
+    # machine whose cores are shared with another test session, eight pipelines can drift further apart
+    # than that for a whole burst; whether steps merge is a matter of timing, so up to three bursts may
+    # show it. Every burst's answers are checked below.
+    bursts = []
+    for _ in range(3):
+        bursts.append(burst())
+        if bursts[-1][2] < bursts[-1][1]:
+            break
+    print(f"\nUNet (requests, executions) per burst: {[(r, e) for _, r, e in bursts]}")
+    assert bursts[-1][2] < bursts[-1][1], "no two images' steps were batched in 3 bursts: the batcher was not exercised"
+    for index, answer in ((i, a) for answers, _, _ in bursts for i, a in enumerate(answers)):
         own = sent[index][1]
         assert psnr(answer, own) >= 30.0 and ssim(answer, own) >= 0.95, f"answer {index} is not its reference"
         others = [ref for case, ref in cases if case != sent[index][0]]
         assert all(psnr(answer, ref) < 20.0 for ref in others), f"answer {index} also matches another prompt"
-    for first, again in zip(answers[:len(cases)], answers[len(cases):], strict=True):
-        assert np.array_equal(first, again)
+    for answers, _, _ in bursts:
+        for first, again in zip(answers[:len(cases)], answers[len(cases):], strict=True):
+            assert np.array_equal(first, again)
