@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from engine_builder.components import UNETS, ComponentName, component_spec, trace_latent_size
+from engine_builder.components import COMPONENTS, UNETS, ComponentName, component_spec, trace_latent_size
 from engine_builder.errors import QualityGateUnavailableError
 from engine_builder.export import export_component, load_pipeline
 from engine_builder.parity import check_parity
@@ -144,7 +144,7 @@ def gate_build(plan: BuildPlan, source: Path, dims: Any, artefacts: Mapping[Comp
     """Run the gate on this build's text-to-image pipeline (the photoshoot reuses its components)."""
     pipeline_dir = work / "quality" / "sdxl"
     write_pipeline_files(pipeline_dir, plan, source, dims, float_dtype)
-    text2image = {name: artefacts[name] for name in ("clip", "clip2", "unetxl", "vae")}
+    text2image: dict[str, Path] = {name: artefacts[name] for name in COMPONENTS}
     candidate = serving_candidate(pipeline_dir, text2image, load_for_gate(plan, trt_version), evaluation_size(plan),
                                   plan.quality_gate)
     recalibrate = recalibration(plan, source, work, lr, float_dtype, trt_version) if quantizes(plan) else None
@@ -170,7 +170,7 @@ def regate_published(plan: BuildPlan, repository: Path, source: Path, trt_versio
     """
     size = evaluation_size(plan)
     if plan.backend == "tensorrt":
-        engines = {name: repository / name / "1" for name in ("clip", "clip2", "unetxl", "vae")}
+        engines: dict[str, Path] = {name: repository / name / "1" for name in COMPONENTS}
         candidate = serving_candidate(repository / "sdxl" / "1", engines, load_for_gate(plan, trt_version), size,
                                       plan.quality_gate)
     else:
@@ -186,9 +186,8 @@ def published_candidate(repository: Path, size: tuple[int, int], settings: Quali
     in ``sdxl_inprocess/1/components/components.json`` (read by the serving code's own loader).
     """
     pipeline_dir = repository / "sdxl" / "1"
-    names = ("clip", "clip2", "unetxl", "vae")
-    if all((repository / name / "1" / "model.onnx").is_file() for name in names):
-        artefacts = {name: repository / name / "1" / "model.onnx" for name in names}
+    if all((repository / name / "1" / "model.onnx").is_file() for name in COMPONENTS):
+        artefacts: dict[str, Path] = {name: repository / name / "1" / "model.onnx" for name in COMPONENTS}
         return serving_candidate(pipeline_dir, artefacts, lambda paths: onnx_components(paths, GATE_THREADS), size,
                                  settings)
     in_process = repository / "sdxl_inprocess" / "1" / "components"
