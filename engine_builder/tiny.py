@@ -2,7 +2,8 @@
 
 It exists so CPU development, the demo and CI exercise the exact code paths of a real SDXL build
 (two text encoders, the second with a projection; a UNet with ``text_time`` conditioning and
-three resolution levels; a 4-level VAE that keeps the x8 scale; CLIP byte-level tokenizers) without
+three resolution levels; a 4-level VAE that keeps the x8 scale; CLIP BPE tokenizers over bytes, with
+whole-word merges for the built-in grammar) without
 downloading gigabytes. Its weights ship in ``engine_builder/weights`` (safetensors + ``manifest.json``),
 trained here by ``make tiny-model`` (:mod:`engine_builder.training`) on procedural scenes
 (:mod:`engine_builder.scenes`), so its images show what the prompt asked for ("a small red circle on
@@ -33,7 +34,7 @@ from typing import Any
 from engine_builder.errors import SourceError
 
 #: Bump when any config below or the shipped weights change, so cached copies are rebuilt.
-TINY_VERSION = 2
+TINY_VERSION = 3
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 MANIFEST = "manifest.json"
 #: The shipped weight files, one per component (``inpaint_unet`` is builtin://tiny-sdxl-inpaint's UNet).
@@ -61,11 +62,38 @@ def _byte_alphabet() -> list[str]:
     return [chr(code) for code in codes]
 
 
+def tokenizer_merges() -> list[tuple[str, str]]:
+    """BPE merges that make each word of the built-in grammar one token, as CLIP's own merges do for
+    common English words (``red</w>`` is a single token in openai/clip-vit-large-patch14).
+
+    Why whole words: with one token per byte the small 3-layer text encoders must learn to spell
+    before they can bind a colour to its noun, and a word's position in the prompt shifts with the
+    lengths of the words before it; with one token per word, "background"'s colour is always the
+    token before it. Each word is merged left to
+    right, longest words first: BPE applies the lowest-ranked pair first, so a short word's merge
+    (``r i`` of "right") must not outrank a longer word's (``t r`` of "triangle"); the unit test
+    checks that every grammar word comes out as one token.
+    """
+    from engine_builder.scenes import vocabulary  # noqa: PLC0415 - the words' one owner
+
+    merges: list[tuple[str, str]] = []
+    for word in sorted(vocabulary.grammar_words(), key=lambda word: (-len(word), word)):
+        symbols = [*word[:-1], f"{word[-1]}</w>"]
+        merged = symbols[0]
+        for symbol in symbols[1:]:
+            if (merged, symbol) not in merges:
+                merges.append((merged, symbol))
+            merged += symbol
+    return merges
+
+
 def tokenizer_vocab() -> dict[str, int]:
-    """Every byte alone and as a word end (``</w>``), then BOS/EOS: any text tokenizes, no merges needed."""
+    """Every byte alone and as a word end (``</w>``), the grammar's merged words, then BOS/EOS: any text
+    tokenizes (unknown words byte by byte), the built-in grammar word by word."""
     alphabet = _byte_alphabet()
-    tokens = alphabet + [f"{char}</w>" for char in alphabet] + [BOS, EOS]
-    return {token: index for index, token in enumerate(tokens)}
+    tokens = alphabet + [f"{char}</w>" for char in alphabet] + [left + right for left, right in tokenizer_merges()]
+    tokens += [BOS, EOS]
+    return {token: index for index, token in enumerate(dict.fromkeys(tokens))}
 
 
 def write_tokenizer(directory: Path) -> None:
@@ -76,7 +104,8 @@ def write_tokenizer(directory: Path) -> None:
     """
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "vocab.json").write_text(json.dumps(tokenizer_vocab(), ensure_ascii=False))
-    (directory / "merges.txt").write_text("#version: 0.2\n", encoding="utf-8")
+    merges = "".join(f"{left} {right}\n" for left, right in tokenizer_merges())
+    (directory / "merges.txt").write_text("#version: 0.2\n" + merges, encoding="utf-8")
     config = {
         "tokenizer_class": "CLIPTokenizer",
         "model_max_length": MAX_TOKENS,
@@ -216,7 +245,7 @@ def save_weights(directory: Path, pipe: Any, inpaint_unet: Any, segmenter: Any, 
 
 
 def load_tokenizer() -> Any:
-    """The tiny byte-level CLIP tokenizer, loaded the way transformers reads it from a checkpoint."""
+    """The tiny CLIP tokenizer, loaded the way transformers reads it from a checkpoint."""
     from transformers import CLIPTokenizer
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -3,7 +3,7 @@
 One module owns every word the tiny model knows, so the renderer (training data), the checker
 (evaluation) and the evaluator's prompt sets cannot disagree about what "red" or "above" means.
 
-Grammar (every prompt fits CLIP's 77 byte-level tokens)::
+Grammar (every prompt fits CLIP's 77 tokens even spelled byte by byte)::
 
     single: "a {size} {colour} {shape} on a {background} background"
     pair:   "a {colour} {shape} {relation} a {colour} {shape} on a {background} background"
@@ -109,6 +109,12 @@ def parse_prompt(prompt: str) -> Scene:
         return _check(Scene((SceneObject(c1, s1), SceneObject(c2, s2)), background, relation=relation))
     raise PromptError(f"prompt: {prompt!r} is not 'a <size> <colour> <shape> on a <colour> background' "
                       "or 'a <colour> <shape> <relation> a <colour> <shape> on a <colour> background'")
+
+
+def grammar_words() -> set[str]:
+    """Every word a prompt of the grammar can contain (the tiny tokenizer makes each one token)."""
+    fixed = {"a", "on", "background", *(word for relation in RELATIONS for word in relation.split())}
+    return {*COLOURS, *SHAPES, *SIZES, *fixed}
 
 
 def is_held_out(scene: Scene) -> bool:

@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "weights")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--scale", choices=sorted(SCALES), default="long")
+    parser.add_argument("--scale", choices=sorted(SCALES), default="xl")
     parser.add_argument("--skip-eval", action="store_true", help="train and save only (no held-out evaluation)")
     args = parser.parse_args(argv)
     command = "python -m engine_builder.training " + " ".join(sys.argv[1:] if argv is None else argv)

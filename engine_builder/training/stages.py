@@ -7,9 +7,14 @@ extra input channels start at zero, so step 0 is the text-to-image model), then 
 Objective: epsilon prediction on the scheduler's own ``scaled_linear`` betas, which is what
 ``EulerDiscreteScheduler`` (leading spacing, 30 steps by default) inverts at serving time; Min-SNR
 weighting (gamma 5, Hang et al. 2023) because it converges in fewer steps, which is what a
-2-core budget needs; offset noise (0.05) so flat colours far from the latent mean (a black or white
-background) can be reached from pure noise. Classifier-free guidance: 10 % of prompts are dropped
-to *zero* embeddings, because the pipeline's negative is zeros (``force_zeros_for_empty_prompt``).
+2-core budget needs. Offset noise (Guttenberg 2023) of 0.6, far above the 0.1 usual at SD's 64x64
+latents: at 8x8 latents the mean of each channel is a mean of only 64 pixels, so even at t=958 (the
+first of 30 leading-spaced steps) it still carries the image's mean colour, and a model trained with
+0.05 learned to read the background colour off its input, then at sampling time took it from the
+seed's noise (measured here: the same seed gave the same background whatever the prompt said; held-out
+backgrounds right 5 % of the time at 0.05, 80 % at 0.6, after 1,000 steps each). Classifier-free
+guidance: 10 % of prompts are dropped to *zero* embeddings, because the pipeline's negative is zeros
+(``force_zeros_for_empty_prompt``).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from numpy.typing import NDArray
 
 DROP_PROMPT = 0.1
 MIN_SNR_GAMMA = 5.0
-OFFSET_NOISE = 0.05
+OFFSET_NOISE = 0.6
 EMA_DECAY = 0.995
 Log = Callable[[str], None]
 

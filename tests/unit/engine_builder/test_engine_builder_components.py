@@ -8,6 +8,7 @@ import pytest
 
 from engine_builder import tiny
 from engine_builder.components import COMPONENTS, Dims, component_spec, export_latent_size, sample_inputs
+from engine_builder.scenes import vocabulary
 from tests.builder_extra import builder_module
 
 
@@ -60,3 +61,14 @@ def test_the_offline_tokenizer_loads_and_wraps_text_in_bos_eos(tmp_path: Path):
     assert ids[1:5] == [vocab["a</w>"], vocab["c"], vocab["a"], vocab["t</w>"]]  # lower-cased bytes
     assert ids[5] == vocab[tiny.EOS] and ids[-1] == vocab[tiny.EOS]
     assert len(vocab) == tiny.text_encoder_config(8, 8)["vocab_size"]
+
+
+def test_the_tiny_tokenizer_makes_each_grammar_word_one_token_and_spells_other_words(tmp_path: Path):
+    transformers = builder_module("transformers", "the tokenizer is transformers' CLIPTokenizer")
+    tiny.write_tokenizer(tmp_path)
+    tokenizer = transformers.CLIPTokenizer.from_pretrained(tmp_path)
+    split = {word: tokenizer.tokenize(word) for word in vocabulary.grammar_words()}
+    assert {word: tokens for word, tokens in split.items() if tokens != [f"{word}</w>"]} == {}
+    assert tokenizer.tokenize("a large triangle right of a circle") == [
+        "a</w>", "large</w>", "triangle</w>", "right</w>", "of</w>", "a</w>", "circle</w>"]
+    assert tokenizer.tokenize("reddish") == ["re", "d", "d", "i", "s", "h</w>"]  # outside the grammar: bytes and partial merges

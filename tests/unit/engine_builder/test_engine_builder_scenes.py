@@ -17,7 +17,7 @@ from engine_builder.scenes.render import render_product, render_scene
 def test_every_prompt_parses_back_to_its_scene_and_fits_clip_tokens():
     for scene in vocabulary.single_scenes() + vocabulary.pair_scenes():
         assert vocabulary.parse_prompt(scene.prompt) == scene
-        assert len(scene.prompt) + 2 <= 77  # byte-level tokens plus BOS/EOS
+        assert len(scene.prompt) + 2 <= 77  # even spelled byte by byte, plus BOS/EOS
 
 
 @pytest.mark.parametrize(
