@@ -13,7 +13,8 @@ import platform
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -122,17 +123,11 @@ def build(plan: BuildPlan, out: Path, options: BuildOptions | None = None) -> di
     staging = partial_dir(out, key, os.getpid())
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
-    # Scratch (source copies, raw ONNX) lives on local disk, not on the shared cache volume.
-    scratch = options.scratch or Path(tempfile.gettempdir())
+    scratch = _scratch_root(options)
     sweep_partials(scratch, key)
-    work = work_dir(scratch, key, os.getpid())
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir()
     try:
-        try:
+        with _scratch_work(plan, options) as work:
             manifest = _build_into(plan, staging, work, options, trt_version)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
         publish_started = time.monotonic()
         publish(staging, out, key, manifest)
         LOG.info("progress stage=publish pct=100 done in %.1fs", time.monotonic() - publish_started)
@@ -145,21 +140,37 @@ def build(plan: BuildPlan, out: Path, options: BuildOptions | None = None) -> di
                    parity_max_error=manifest["parity_max_error"], quality=manifest["quality_summary"])
 
 
-def _regate(plan: BuildPlan, target: Path, options: BuildOptions) -> dict[str, Any]:
-    """A cache hit gated under other settings: score the published build under this plan's (gating.py says why)."""
-    trt_version = require_tensorrt(plan) if plan.backend == "tensorrt" else None
-    scratch = options.scratch or Path(tempfile.gettempdir())
+@contextmanager
+def _scratch_work(plan: BuildPlan, options: BuildOptions) -> Iterator[Path]:
+    """A fresh work directory for one build or re-gate (source copies, raw ONNX), removed afterwards.
+
+    Scratch lives on local disk (``options.scratch``), not on the shared cache volume.
+    """
+    scratch = _scratch_root(options)
     work = work_dir(scratch, plan.cache_key(), os.getpid())
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     try:
-        token_env = plan.credentials.env if plan.credentials else None
-        source = resolve_source(plan.source, work, token_env=token_env, pvc_root=options.pvc_root,
-                                hf_cache=options.hf_cache)
-        outcome = regate_published(plan, target / MODEL_REPOSITORY_DIR, source, trt_version, options.pvc_root)
+        yield work
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return outcome.report
+
+
+def _scratch_root(options: BuildOptions) -> Path:
+    return options.scratch or Path(tempfile.gettempdir())
+
+
+def _fetch_source(plan: BuildPlan, work: Path, options: BuildOptions) -> Path:
+    token_env = plan.credentials.env if plan.credentials else None
+    return resolve_source(plan.source, work, token_env=token_env, pvc_root=options.pvc_root, hf_cache=options.hf_cache)
+
+
+def _regate(plan: BuildPlan, target: Path, options: BuildOptions) -> dict[str, Any]:
+    """A cache hit gated under other settings: score the published build under this plan's (gating.py says why)."""
+    trt_version = require_tensorrt(plan) if plan.backend == "tensorrt" else None
+    with _scratch_work(plan, options) as work:
+        source = _fetch_source(plan, work, options)
+        return regate_published(plan, target / MODEL_REPOSITORY_DIR, source, trt_version, options.pvc_root).report
 
 
 @dataclass(frozen=True)
@@ -279,9 +290,7 @@ def _build_into(plan: BuildPlan, staging: Path, work: Path, options: BuildOption
     components = components_for(plan.pipelines)
     photoshoot: PhotoshootSources | None = None
     with progress.stage("source"):
-        token_env = plan.credentials.env if plan.credentials else None
-        source = resolve_source(plan.source, work, token_env=token_env, pvc_root=options.pvc_root,
-                                hf_cache=options.hf_cache)
+        source = _fetch_source(plan, work, options)
         if plan.serves("photoshoot"):
             photoshoot = resolve_photoshoot_sources(plan, work, options)
         dims = read_dims(source)

@@ -37,7 +37,7 @@ def fake_component(name: str) -> Any:
 
     def call(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         if name in ("clip", "clip2"):
-            hidden = np.repeat(feeds["input_ids"].astype(np.float32)[..., None] / 1000, HIDDEN1 if name == "clip"
+            hidden = np.repeat(feeds["input_ids"].astype(np.float32)[..., None] / 5000, HIDDEN1 if name == "clip"
                                else HIDDEN2, axis=-1)
             return {"text_embeddings": hidden if name == "clip" else hidden[:, 0, :PROJ], "hidden_states": hidden}
         if name.startswith("unetxl"):
