@@ -26,6 +26,7 @@ from diffusion_operator.client.png import read_png_metadata
 from PIL import Image
 from typer.testing import CliRunner
 
+from engine_builder.scenes import checker
 from testbed.paths import cache_root
 from testbed.triton import TritonServer, stub_python_env
 
@@ -285,3 +286,25 @@ def test_the_cli_reports_a_refused_image_as_exit_5(server, tmp_path):
     )
     assert result.exit_code == EXIT_REJECTED, result.output
     assert "no foreground found" in " ".join(result.output.split())
+
+
+#: Scenes for the kept product: the inpainting UNet paints what the prompt names around it. The product
+#: takes the place of the prompt's object; its random colours are not the object's, so only the scene
+#: (the background colour, read from the border by the pixel checker) is judged.
+SCENE_PROMPTS = {"blue": "a large white circle on a blue background",
+                 "yellow": "a large black square on a yellow background",
+                 "green": "a large red triangle on a green background"}
+SCENE_SEEDS = range(4)
+
+
+@pytest.mark.parametrize("background", sorted(SCENE_PROMPTS))
+def test_the_product_is_placed_in_the_prompted_scene(server, background):
+    """At the model's own size and steps (64 px, 30), most seeds paint the named background around the
+    product, and never the colour of another scene's prompt."""
+    seen = []
+    for seed in SCENE_SEEDS:
+        result = photoshoot(server, encode(product_photo()), prompt=SCENE_PROMPTS[background], seed=seed, steps=30,
+                            width=64, height=64, product_scale=0.5)
+        seen.append(checker.analyse(result["image"]).background)
+    assert seen.count(background) >= 3, seen
+    assert not set(seen) & (set(SCENE_PROMPTS) - {background}), seen
