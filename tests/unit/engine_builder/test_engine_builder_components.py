@@ -71,4 +71,5 @@ def test_the_tiny_tokenizer_makes_each_grammar_word_one_token_and_spells_other_w
     assert {word: tokens for word, tokens in split.items() if tokens != [f"{word}</w>"]} == {}
     assert tokenizer.tokenize("a large triangle right of a circle") == [
         "a</w>", "large</w>", "triangle</w>", "right</w>", "of</w>", "a</w>", "circle</w>"]
-    assert tokenizer.tokenize("reddish") == ["re", "d", "d", "i", "s", "h</w>"]  # outside the grammar: bytes and partial merges
+    # outside the grammar: bytes and partial merges
+    assert tokenizer.tokenize("reddish") == ["re", "d", "d", "i", "s", "h</w>"]
