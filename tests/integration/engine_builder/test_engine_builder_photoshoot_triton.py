@@ -80,7 +80,9 @@ def erode(mask: np.ndarray, times: int) -> np.ndarray:
 
 def code_hash() -> str:
     digest = hashlib.sha256()
-    for path in sorted((Path(__file__).resolve().parents[3] / "engine_builder").rglob("*.py")):
+    builder = Path(__file__).resolve().parents[3] / "engine_builder"
+    # The code and the built-in weights: a retrained model must not reuse a build of the old one.
+    for path in sorted([*builder.rglob("*.py"), *(builder / "weights").iterdir()]):
         digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
 
