@@ -69,10 +69,9 @@ def tokenizer_merges() -> list[tuple[str, str]]:
     Why whole words: with one token per byte the small 3-layer text encoders must learn to spell
     before they can bind a colour to its noun, and a word's position in the prompt shifts with the
     lengths of the words before it; with one token per word, "background"'s colour is always the
-    token before it. Each word is merged left to
-    right, longest words first: BPE applies the lowest-ranked pair first, so a short word's merge
-    (``r i`` of "right") must not outrank a longer word's (``t r`` of "triangle"); the unit test
-    checks that every grammar word comes out as one token.
+    token before it. Each word is merged left to right, longest words first: BPE applies the
+    lowest-ranked pair first, so a short word's merge (``r i`` of "right") must not outrank a longer
+    word's (``t r`` of "triangle"); the unit test checks that every grammar word comes out as one token.
     """
     from engine_builder.scenes import vocabulary  # noqa: PLC0415 - the words' one owner
 

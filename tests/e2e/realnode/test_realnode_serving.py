@@ -128,6 +128,16 @@ def test_diffusion_evaluate_finds_the_service_serving_its_fp32_reference(
     assert report["scores"]["finite"] and len(report["images"]) == 4
 
 
+def generate_case(endpoint: Endpoint, case: Any, steps: int, size: int) -> np.ndarray:
+    """One prompt-set case (prompt and seed) through the Service, square, at the pipeline's guidance."""
+    client = TritonClient(endpoint, timeout_s=120)
+    try:
+        return client.generate(ImageRequest(prompt=case.prompt, seed=case.seed, steps=steps, width=size,
+                                            height=size, guidance_scale=GUIDANCE)).image
+    finally:
+        client.close()
+
+
 def unet_counts(endpoint: Endpoint) -> tuple[int, int]:
     """(requests, executions) of the UNet: fewer executions than requests means batched steps."""
     client = triton_http.InferenceServerClient(endpoint.address)
@@ -149,12 +159,7 @@ def test_concurrent_requests_through_the_batcher_each_get_their_own_seeds_image(
     sent = [*cases, *cases]
 
     def generate(case: Any) -> np.ndarray:
-        client = TritonClient(endpoint, timeout_s=120)
-        try:
-            return client.generate(ImageRequest(prompt=case.prompt, seed=case.seed, steps=STEPS, width=SIZE,
-                                                height=SIZE, guidance_scale=GUIDANCE)).image
-        finally:
-            client.close()
+        return generate_case(endpoint, case, STEPS, SIZE)
 
     def burst() -> tuple[list[np.ndarray], int, int]:
         """All eight at once: the answers, and the UNet's (requests, executions) they caused."""
@@ -229,17 +234,9 @@ def test_concurrent_scene_prompts_each_come_back_drawing_their_own_scene(
     seed's reference image."""
     endpoint = endpoint_of(kube, restricted_namespace)
     sent = [*drawn_scenes, *drawn_scenes]
-
-    def generate(case: Any) -> np.ndarray:
-        client = TritonClient(endpoint, timeout_s=120)
-        try:
-            return client.generate(ImageRequest(prompt=case.prompt, seed=case.seed, steps=SCENE_STEPS,
-                                                width=SCENE_SIZE, height=SCENE_SIZE, guidance_scale=GUIDANCE)).image
-        finally:
-            client.close()
-
     with ThreadPoolExecutor(len(sent)) as pool:
-        answers = list(pool.map(generate, [case for case, _ in sent]))
+        answers = list(pool.map(lambda case: generate_case(endpoint, case, SCENE_STEPS, SCENE_SIZE),
+                                [case for case, _ in sent]))
     for (case, reference), answer in zip(sent, answers, strict=True):
         verdict = checker.verdict(case.prompt, answer)
         assert verdict.passed, (case.prompt, verdict.checks)

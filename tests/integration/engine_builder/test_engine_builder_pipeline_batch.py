@@ -24,7 +24,8 @@ class Elementwise:
     def __call__(self, name: str) -> Any:
         def call(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
             if name in ("clip", "clip2"):
-                ids = feeds["input_ids"].astype(np.float32)[..., None] / 5000  # token ids reach ~590: keep the offset small
+                # token ids reach ~590: a small offset keeps the fake image from going flat
+                ids = feeds["input_ids"].astype(np.float32)[..., None] / 5000
                 hidden = np.repeat(ids, HIDDEN1 if name == "clip" else HIDDEN2, axis=-1)
                 first = hidden if name == "clip" else hidden[:, 0, :PROJ]
                 return {"text_embeddings": first, "hidden_states": hidden}
